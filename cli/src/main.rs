@@ -1,0 +1,2 @@
+//! The `chat` command (to be written).
+fn main() {}

@@ -1,0 +1,66 @@
+//! What happened in the room, for the driver's log. Not part of the wire.
+
+use crate::io::ConnId;
+use std::fmt;
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The peer closed the connection, reset it, or its socket failed.
+    PeerClosed,
+    /// The user sent `/quit`.
+    Quit,
+    /// More than `send_queue` bytes waited for its socket.
+    TooSlow,
+    /// It did not join within `handshake_timeout`.
+    HandshakeTimeout,
+    /// `max_clients` connections were already open.
+    ServerFull,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DisconnectReason::PeerClosed => "closed by peer",
+            DisconnectReason::Quit => "quit",
+            DisconnectReason::TooSlow => "too slow",
+            DisconnectReason::HandshakeTimeout => "handshake timeout",
+            DisconnectReason::ServerFull => "server full",
+            DisconnectReason::Shutdown => "server shutdown",
+        })
+    }
+}
+
+/// A fact for the driver's log, drained with [`Room::poll_event`](crate::Room::poll_event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A connection joined the room as `nick`.
+    Joined {
+        /// The connection.
+        conn: ConnId,
+        /// Its nick.
+        nick: String,
+        /// Whether it is a legacy (unframed) peer such as the seed's client.
+        unframed: bool,
+    },
+    /// A joined user changed nick.
+    Renamed {
+        /// The connection.
+        conn: ConnId,
+        /// The nick it had.
+        old: String,
+        /// The nick it has now.
+        new: String,
+    },
+    /// A connection ended; `nick` is set when it had joined.
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+        /// Its nick, if it had joined.
+        nick: Option<String>,
+        /// Why it ended.
+        reason: DisconnectReason,
+    },
+}

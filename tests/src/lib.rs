@@ -1,0 +1,2 @@
+//! Test harness for chat (to be written).
+#![forbid(unsafe_code)]
