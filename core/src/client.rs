@@ -15,8 +15,22 @@
 //! session.send_line("hello");
 //! assert_eq!(session.poll_transmit().as_deref(), Some(&b"hello\n"[..]));
 //! ```
+//!
+//! # Invariants
+//! - Every [`ClientEvent::Line`] is clean text (see the server's scrubbing):
+//!   a hostile server cannot drive the user's terminal either.
+//! - The receive buffer holds at most [`MAX_PENDING`] bytes: a longer line
+//!   with no terminator is shown in pieces.
 
+use crate::text;
 use std::collections::VecDeque;
+
+/// The handshake prompt.
+const PROMPT: &[u8] = b"alias?";
+/// The line by which the server confirms a join.
+const CONNECTED: &str = "You are connected to the server!";
+/// The most bytes of an unfinished line kept before it is shown as it is.
+pub const MAX_PENDING: usize = 64 * 1024;
 
 /// Which server dialect the session speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +58,11 @@ pub enum ClientEvent {
 #[derive(Debug)]
 pub struct Session {
     compat: Compat,
+    /// The nick to answer the next `alias?` with, taken when used.
+    next_nick: Option<String>,
+    /// The nick last sent.
     nick: Option<String>,
+    received: Vec<u8>,
     events: VecDeque<ClientEvent>,
     transmit: Vec<u8>,
     joined: bool,
@@ -55,7 +73,9 @@ impl Session {
     pub fn new(compat: Compat, nick: Option<String>) -> Self {
         Session {
             compat,
-            nick,
+            next_nick: nick,
+            nick: None,
+            received: Vec::new(),
             events: VecDeque::new(),
             transmit: Vec::new(),
             joined: false,
@@ -64,20 +84,101 @@ impl Session {
 
     /// Feeds bytes read from the server.
     pub fn handle_received(&mut self, bytes: &[u8]) {
-        let _ = bytes;
+        match self.compat {
+            Compat::Framed => self.received_framed(bytes),
+            Compat::Seed => self.received_seed(bytes),
+        }
+    }
+
+    fn received_framed(&mut self, bytes: &[u8]) {
+        self.received.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(at) = self.received[start..].iter().position(|&b| b == b'\n') {
+            let line = &self.received[start..start + at];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = text::clean(line).into_owned();
+            start += at + 1;
+            self.show(line);
+        }
+        self.received.drain(..start);
+        if self.received == PROMPT {
+            self.received.clear();
+            self.on_prompt();
+        } else if self.received.len() > MAX_PENDING {
+            let line = text::clean(&self.received).into_owned();
+            self.received.clear();
+            self.show(line);
+        }
+    }
+
+    /// The seed server sends no terminators: each read is shown as it is.
+    fn received_seed(&mut self, bytes: &[u8]) {
+        if bytes == PROMPT {
+            self.on_prompt();
+            return;
+        }
+        for line in bytes.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                self.show(text::clean(line).into_owned());
+            }
+        }
+        if self.nick.is_some() {
+            self.joined = true;
+        }
+    }
+
+    fn show(&mut self, line: String) {
+        if line == CONNECTED {
+            self.joined = true;
+        }
+        self.events.push_back(ClientEvent::Line(line));
+    }
+
+    fn on_prompt(&mut self) {
+        match self.next_nick.take() {
+            Some(nick) => {
+                self.send_nick(&nick);
+                self.events.push_back(ClientEvent::NickSent(nick));
+            }
+            None => self.events.push_back(ClientEvent::NickWanted),
+        }
     }
 
     /// The server closed the connection: a partial last line becomes a line.
-    pub fn handle_eof(&mut self) {}
+    pub fn handle_eof(&mut self) {
+        if !self.received.is_empty() {
+            let line = text::clean(&self.received).into_owned();
+            self.received.clear();
+            self.show(line);
+        }
+    }
 
     /// Answers a [`ClientEvent::NickWanted`].
     pub fn send_nick(&mut self, nick: &str) {
-        let _ = nick;
+        self.transmit.extend_from_slice(nick.as_bytes());
+        if self.compat == Compat::Framed {
+            self.transmit.push(b'\n');
+        }
+        self.nick = Some(nick.to_string());
     }
 
-    /// Sends one line the user typed (a command if it starts with `/`).
+    /// Sends one line the user typed (a command if it starts with `/`). Line
+    /// breaks inside it send several lines; empty lines send nothing.
     pub fn send_line(&mut self, line: &str) {
-        let _ = line;
+        for line in line.lines().filter(|line| !line.is_empty()) {
+            match self.compat {
+                Compat::Framed => {
+                    self.transmit.extend_from_slice(line.as_bytes());
+                    self.transmit.push(b'\n');
+                }
+                Compat::Seed => {
+                    let nick = self.nick.as_deref().unwrap_or_default();
+                    self.transmit
+                        .extend_from_slice(format!("{nick}: {line}").as_bytes());
+                }
+            }
+        }
     }
 
     /// The next event for the user interface.
@@ -107,5 +208,98 @@ impl Session {
     /// The nick last sent to the server, if any.
     pub fn nick(&self) -> Option<&str> {
         self.nick.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(session: &mut Session) -> Vec<ClientEvent> {
+        std::iter::from_fn(|| session.poll_event()).collect()
+    }
+
+    #[test]
+    fn prompt_split_across_reads_is_answered_once() {
+        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        session.handle_received(b"ali");
+        assert_eq!(lines(&mut session), []);
+        session.handle_received(b"as?");
+        assert_eq!(lines(&mut session), [ClientEvent::NickSent("bob".into())]);
+        assert_eq!(session.poll_transmit(), Some(b"bob\n".to_vec()));
+    }
+
+    #[test]
+    fn rejected_nick_asks_the_user_again() {
+        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        session.handle_received(b"alias?");
+        session.handle_received(b"error: nick is already taken\nalias?");
+        assert_eq!(
+            lines(&mut session),
+            [
+                ClientEvent::NickSent("bob".into()),
+                ClientEvent::Line("error: nick is already taken".into()),
+                ClientEvent::NickWanted
+            ]
+        );
+        session.poll_transmit();
+        session.send_nick("bob2");
+        assert_eq!(session.poll_transmit(), Some(b"bob2\n".to_vec()));
+        assert_eq!(session.nick(), Some("bob2"));
+    }
+
+    #[test]
+    fn received_lines_are_scrubbed_and_split() {
+        let mut session = Session::new(Compat::Framed, None);
+        session.handle_received(b"a: \x1b[2Jhi\r\nb: y");
+        session.handle_received(b"o\n");
+        assert_eq!(
+            lines(&mut session),
+            [
+                ClientEvent::Line("a: [2Jhi".into()),
+                ClientEvent::Line("b: yo".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn unfinished_line_is_shown_at_eof_and_when_too_long() {
+        let mut session = Session::new(Compat::Framed, None);
+        session.handle_received(b"server is shut");
+        session.handle_eof();
+        assert_eq!(
+            lines(&mut session),
+            [ClientEvent::Line("server is shut".into())]
+        );
+        session.handle_received(&vec![b'x'; MAX_PENDING + 1]);
+        assert!(
+            matches!(&lines(&mut session)[..], [ClientEvent::Line(l)] if l.len() == MAX_PENDING + 1)
+        );
+    }
+
+    #[test]
+    fn seed_dialect_sends_no_terminators_and_prefixes_the_nick() {
+        let mut session = Session::new(Compat::Seed, Some("kay".into()));
+        session.handle_received(b"alias?");
+        assert_eq!(session.poll_transmit(), Some(b"kay".to_vec()));
+        session.handle_received(b"b'kay' esta conectado ao chat");
+        assert!(session.is_joined());
+        session.send_line("oi");
+        assert_eq!(session.poll_transmit(), Some(b"kay: oi".to_vec()));
+        assert_eq!(
+            lines(&mut session),
+            [
+                ClientEvent::NickSent("kay".into()),
+                ClientEvent::Line("b'kay' esta conectado ao chat".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_text_is_framed_line_by_line() {
+        let mut session = Session::new(Compat::Framed, None);
+        session.send_line("one\ntwo\n\n");
+        assert_eq!(session.poll_transmit(), Some(b"one\ntwo\n".to_vec()));
+        assert_eq!(session.poll_transmit(), None);
     }
 }

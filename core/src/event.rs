@@ -64,3 +64,35 @@ pub enum Event {
         reason: DisconnectReason,
     },
 }
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Joined {
+                conn,
+                nick,
+                unframed: false,
+            } => write!(f, "{conn} joined as {nick}"),
+            Event::Joined {
+                conn,
+                nick,
+                unframed: true,
+            } => {
+                write!(f, "{conn} joined as {nick} (legacy, unframed)")
+            }
+            Event::Renamed { conn, old, new } => write!(f, "{conn} renamed {old} to {new}"),
+            Event::Disconnected {
+                conn,
+                nick: Some(nick),
+                reason,
+            } => {
+                write!(f, "{conn} ({nick}) disconnected: {reason}")
+            }
+            Event::Disconnected {
+                conn,
+                nick: None,
+                reason,
+            } => write!(f, "{conn} disconnected: {reason}"),
+        }
+    }
+}

@@ -58,11 +58,18 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod client;
+mod command;
 mod config;
+mod conn;
 mod event;
+mod flood;
+mod framing;
 mod io;
+mod nick;
 mod room;
+mod text;
 mod time;
+mod timer;
 
 pub use config::Config;
 pub use event::{DisconnectReason, Event};

@@ -1,10 +1,23 @@
-//! The room: every connection, the nick index and the outgoing queue.
+//! The room: every connection, the nick index and the outgoing queues.
+//!
+//! This file holds the state and the dispatch of inputs; the rules live in
+//! the submodules: [`handshake`] (nicks and joining), [`chat`] (lines and
+//! commands of joined users), [`delivery`] (sending, broadcasting, closing).
+
+mod chat;
+mod delivery;
+mod handshake;
 
 use crate::config::Config;
-use crate::event::Event;
-use crate::io::{Action, ConnId, Input};
+use crate::conn::Conn;
+use crate::event::{DisconnectReason, Event};
+use crate::io::{Action, CloseMode, ConnId, Input, Payload};
 use crate::time::Time;
-use std::collections::VecDeque;
+use crate::timer::{TimerKind, TimerTable};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The most log events kept undrained; later ones are counted and dropped.
+const MAX_EVENTS: usize = 65_536;
 
 /// The whole chat server as a state machine.
 ///
@@ -15,28 +28,82 @@ use std::collections::VecDeque;
 ///    until `None`, then reads [`poll_timeout`](Room::poll_timeout) and sends
 ///    [`Input::Tick`] no later than that.
 /// 3. Actions for one connection come out in wire order. [`Action::Close`] is
-///    the last action for its connection; after it the core has forgotten that id.
+///    the last action for its connection; after it the core has forgotten that
+///    id. Every connection the core accepted gets exactly one `Close`, also
+///    after [`Input::Closed`].
 /// 4. Inputs for an unknown or closed id do nothing. A `Tick` before the
 ///    deadline does nothing.
 /// 5. Memory is bounded: each line buffer by `max_line`, each send account
-///    (bytes sent minus bytes written) by `send_queue` plus one batch, and the
-///    number of connections by `max_clients`.
+///    (bytes sent minus bytes written) by `send_queue` plus one batch — past
+///    it the user is closed as too slow — and the number of connections by
+///    `max_clients`.
+///
+/// # Invariants
+/// Between two calls to `handle`: the room batch is empty; the nick index
+/// holds exactly the joined connections; every stored deadline is in the
+/// timer table and no deadline is before `now`.
 #[derive(Debug)]
 pub struct Room {
     config: Config,
+    canned: Canned,
     now: Time,
+    conns: BTreeMap<ConnId, Conn>,
+    /// Folded nick → its joined connection.
+    nicks: BTreeMap<String, ConnId>,
+    timers: TimerTable,
+    /// Room lines accepted during this `handle` and not yet sent to the room.
+    batch: Vec<u8>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
+    dropped_events: u64,
+    shutting_down: bool,
+}
+
+/// Fixed texts, allocated once and shared by every send.
+#[derive(Debug)]
+struct Canned {
+    prompt: Payload,
+    connected: Payload,
+    help: Payload,
+    line_too_long: Payload,
+    slow_down: Payload,
+    server_full: Payload,
+    shutting_down: Payload,
+}
+
+impl Canned {
+    fn new(config: &Config) -> Self {
+        let text = |s: &str| Payload::from(s.as_bytes());
+        Canned {
+            prompt: text("alias?"),
+            connected: text("You are connected to the server!\n"),
+            help: text(crate::command::HELP),
+            line_too_long: text(&format!(
+                "error: line too long (max {} bytes)\n",
+                config.max_line
+            )),
+            slow_down: text("error: slow down\n"),
+            server_full: text("error: server full\n"),
+            shutting_down: text("server is shutting down\n"),
+        }
+    }
 }
 
 impl Room {
     /// A room with no connections.
     pub fn new(config: Config) -> Self {
         Room {
+            canned: Canned::new(&config),
             config,
             now: Time::ZERO,
+            conns: BTreeMap::new(),
+            nicks: BTreeMap::new(),
+            timers: TimerTable::default(),
+            batch: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
+            dropped_events: 0,
+            shutting_down: false,
         }
     }
 
@@ -45,10 +112,24 @@ impl Room {
         &self.config
     }
 
-    /// Feeds one input at time `now`.
+    /// Feeds one input at time `now`. See the contract on [`Room`].
     pub fn handle(&mut self, now: Time, input: Input<'_>) {
+        debug_assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
         self.now = self.now.max(now);
-        let _ = input;
+        // Deadlines that passed before this input happened come first.
+        self.on_tick();
+        match input {
+            Input::Connected { conn } => self.on_connected(conn),
+            Input::Received { conn, bytes } => self.on_received(conn, bytes),
+            Input::Written { conn, len } => self.on_written(conn, len),
+            Input::Closed { conn } => {
+                self.depart(conn, DisconnectReason::PeerClosed, None, CloseMode::Flush)
+            }
+            Input::Tick => {}
+            Input::Shutdown => self.on_shutdown(),
+        }
+        self.flush_room();
+        self.debug_check_invariants();
     }
 
     /// The next thing the driver must do, in order.
@@ -56,45 +137,163 @@ impl Room {
         self.actions.pop_front()
     }
 
-    /// The next log event, in order. At most a bounded number are kept.
+    /// The next log event, in order. At most 65 536 are kept undrained.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// When the driver must send the next [`Input::Tick`], if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        None
+        self.timers.next_deadline()
     }
 
     /// Open connections, joined or not.
     pub fn connections(&self) -> usize {
-        0
+        self.conns.len()
     }
 
     /// Joined users as `(conn, nick)`, ordered by nick ignoring case.
     pub fn joined(&self) -> impl Iterator<Item = (ConnId, &str)> + '_ {
-        std::iter::empty()
+        self.nicks
+            .values()
+            .filter_map(|&id| Some((id, self.nick(id)?)))
     }
 
     /// The nick of `conn`, if it has joined.
     pub fn nick(&self, conn: ConnId) -> Option<&str> {
-        let _ = conn;
-        None
+        self.conns.get(&conn)?.nick.as_deref()
     }
 
     /// Bytes sent to `conn` that its socket has not taken yet; `None` if unknown.
     pub fn unflushed(&self, conn: ConnId) -> Option<usize> {
-        let _ = conn;
-        None
+        Some(self.conns.get(&conn)?.unflushed)
     }
 
     /// Whether [`Input::Shutdown`] was handled.
     pub fn is_shutting_down(&self) -> bool {
-        false
+        self.shutting_down
     }
 
     /// No connection is open and no action waits to be drained.
     pub fn is_idle(&self) -> bool {
-        self.actions.is_empty()
+        self.conns.is_empty() && self.actions.is_empty()
+    }
+
+    /// Log events dropped because the driver did not drain them.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
+    }
+
+    fn on_written(&mut self, conn: ConnId, len: usize) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            debug_assert!(
+                len <= c.unflushed,
+                "{conn} wrote {len} of {} bytes sent",
+                c.unflushed
+            );
+            c.unflushed = c.unflushed.saturating_sub(len);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        // Bounded: every iteration removes one deadline from the table.
+        while let Some((conn, kind)) = self.timers.pop_due(self.now) {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                debug_assert!(false, "a deadline outlived {conn}");
+                continue;
+            };
+            match kind {
+                TimerKind::Handshake => {
+                    c.handshake_deadline = None;
+                    self.depart(
+                        conn,
+                        DisconnectReason::HandshakeTimeout,
+                        None,
+                        CloseMode::Flush,
+                    );
+                }
+                TimerKind::Settle => {
+                    c.settle_deadline = None;
+                    self.on_settled(conn);
+                }
+            }
+        }
+    }
+
+    fn on_shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.flush_room();
+        let notice = self.canned.shutting_down.clone();
+        for (conn, c) in std::mem::take(&mut self.conns) {
+            self.actions.push_back(Action::Send {
+                conn,
+                bytes: notice.clone(),
+            });
+            self.actions.push_back(Action::Close {
+                conn,
+                mode: CloseMode::Flush,
+            });
+            let nick = c.nick.map(String::from);
+            self.record(Event::Disconnected {
+                conn,
+                nick,
+                reason: DisconnectReason::Shutdown,
+            });
+        }
+        self.nicks.clear();
+        self.timers = TimerTable::default();
+    }
+
+    /// Keeps `event` for the driver's log, unless too many wait already.
+    fn record(&mut self, event: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(event);
+        } else {
+            self.dropped_events += 1;
+        }
+    }
+
+    /// Sets the deadline of `(conn, kind)`, keeping the timer table in step.
+    fn set_timer(&mut self, conn: ConnId, kind: TimerKind, at: Option<Time>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let slot = match kind {
+            TimerKind::Handshake => &mut c.handshake_deadline,
+            TimerKind::Settle => &mut c.settle_deadline,
+        };
+        let old = std::mem::replace(slot, at);
+        self.timers.reset(conn, kind, old, at);
+    }
+
+    fn debug_check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            assert!(self.batch.is_empty(), "room lines left undelivered");
+            let joined = self.conns.values().filter(|c| c.is_joined()).count();
+            assert_eq!(joined, self.nicks.len(), "nick index out of step");
+            let deadlines = self
+                .conns
+                .values()
+                .map(|c| {
+                    usize::from(c.handshake_deadline.is_some())
+                        + usize::from(c.settle_deadline.is_some())
+                })
+                .sum::<usize>();
+            assert_eq!(deadlines, self.timers.len(), "timer table out of step");
+            assert!(
+                self.poll_timeout().is_none_or(|at| at > self.now),
+                "a deadline is due"
+            );
+            assert!(
+                self.conns.len() <= self.config.max_clients,
+                "more clients than allowed"
+            );
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,54 @@
+//! The state the room keeps for one connection.
+
+use crate::flood::FloodBucket;
+use crate::framing::LineBuffer;
+use crate::time::Time;
+
+/// One connection, from accept to close.
+///
+/// # Invariants
+/// - `nick` is `Some` exactly when the connection has joined, and then the
+///   room's nick index maps the folded nick to this connection.
+/// - `handshake_deadline` and `settle_deadline` are `None` once joined, and
+///   each stored deadline is in the room's timer table.
+/// - `unflushed` is the number of bytes sent to it and not yet written.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// The nick, once joined.
+    pub(crate) nick: Option<Box<str>>,
+    /// Whether the connection is a legacy (unframed) peer: every read is one message.
+    pub(crate) unframed: bool,
+    /// For unframed peers, the `NICK: ` that their client puts before each message.
+    pub(crate) legacy_prefix: Box<[u8]>,
+    /// Line assembly for framed peers (and for the nick during the handshake).
+    pub(crate) lines: LineBuffer,
+    /// Bytes sent to this connection that its socket has not taken yet.
+    pub(crate) unflushed: usize,
+    /// Flood control.
+    pub(crate) flood: FloodBucket,
+    /// When the handshake times out, while not joined.
+    pub(crate) handshake_deadline: Option<Time>,
+    /// When a nick with no terminator settles, while one is waiting.
+    pub(crate) settle_deadline: Option<Time>,
+}
+
+impl Conn {
+    /// A connection that has just been accepted.
+    pub(crate) fn new(handshake_deadline: Time) -> Self {
+        Conn {
+            nick: None,
+            unframed: false,
+            legacy_prefix: Box::default(),
+            lines: LineBuffer::default(),
+            unflushed: 0,
+            flood: FloodBucket::default(),
+            handshake_deadline: Some(handshake_deadline),
+            settle_deadline: None,
+        }
+    }
+
+    /// Whether the connection has joined the room.
+    pub(crate) fn is_joined(&self) -> bool {
+        self.nick.is_some()
+    }
+}

@@ -1,0 +1,93 @@
+//! What joined users say: room lines, flood control and commands.
+
+use super::Room;
+use crate::command::{self, Request};
+use crate::event::{DisconnectReason, Event};
+use crate::flood::Verdict;
+use crate::io::{CloseMode, ConnId};
+use crate::nick;
+use crate::text;
+
+impl Room {
+    /// One line (terminator removed) from a joined user.
+    pub(super) fn on_user_line(&mut self, conn: ConnId, raw: &[u8]) {
+        let text = text::clean(raw);
+        if text.is_empty() {
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        match c
+            .flood
+            .charge(self.now, self.config.flood_rate, self.config.flood_burst)
+        {
+            Verdict::Allow => {}
+            Verdict::Drop => return,
+            Verdict::DropAndWarn => {
+                let slow_down = self.canned.slow_down.clone();
+                self.send(conn, slow_down);
+                return;
+            }
+        }
+        let Some(me) = c.nick.clone() else { return };
+        match command::parse(&text) {
+            Request::Say(text) => self.say_to_room(&[&me, ": ", text]),
+            Request::Me(text) => self.say_to_room(&["* ", &me, " ", text]),
+            Request::Help => {
+                let help = self.canned.help.clone();
+                self.send(conn, help);
+            }
+            Request::Who => {
+                let online = self.online_line();
+                self.send_line(conn, online);
+            }
+            Request::Nick(new) => self.rename(conn, &me, new),
+            Request::Msg { to, text } => self.private_message(conn, &me, to, text),
+            Request::Quit(reason) => {
+                self.depart(conn, DisconnectReason::Quit, reason, CloseMode::Flush)
+            }
+            Request::Usage(usage) => self.send_error(conn, format_args!("usage: {usage}")),
+            Request::Unknown(name) => {
+                self.send_error(conn, format_args!("unknown command /{name} (try /help)"));
+            }
+        }
+    }
+
+    fn rename(&mut self, conn: ConnId, old: &str, new: &str) {
+        if old == new {
+            self.send_error(conn, format_args!("you are already {old}"));
+            return;
+        }
+        if let Err(error) = nick::validate(new).and_then(|()| self.check_nick_free(new, Some(conn)))
+        {
+            self.send_error(conn, error);
+            return;
+        }
+        self.flush_room();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.nick = Some(new.into());
+        self.nicks.remove(&nick::fold(old));
+        self.nicks.insert(nick::fold(new), conn);
+        self.record(Event::Renamed {
+            conn,
+            old: old.to_string(),
+            new: new.to_string(),
+        });
+        self.say_to_room(&[old, " is now known as ", new]);
+    }
+
+    fn private_message(&mut self, conn: ConnId, me: &str, to: &str, text: &str) {
+        let Some(&target) = self.nicks.get(&nick::fold(to)) else {
+            self.send_error(conn, format_args!("no such user {to}"));
+            return;
+        };
+        let Some(target_nick) = self.nick(target).map(str::to_string) else {
+            return;
+        };
+        self.send_line(target, format_args!("[pm from {me}] {text}"));
+        self.send_line(conn, format_args!("[pm to {target_nick}] {text}"));
+    }
+}

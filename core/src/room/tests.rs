@@ -1,0 +1,550 @@
+//! One test per rule of PROTOCOL.md, on the room alone.
+
+use super::Room;
+use crate::event::{DisconnectReason, Event};
+use crate::io::{Action, CloseMode, ConnId, Input};
+use crate::time::Time;
+use crate::Config;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A room, a clock and what each connection has received.
+struct Harness {
+    room: Room,
+    now: Time,
+    wire: BTreeMap<u64, Vec<u8>>,
+    closed: BTreeMap<u64, CloseMode>,
+    /// Connections whose socket takes nothing (a client that stopped reading).
+    stalled: Vec<u64>,
+    events: Vec<Event>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(Config::default())
+    }
+
+    fn with(config: Config) -> Self {
+        Harness {
+            room: Room::new(config),
+            now: Time::ZERO,
+            wire: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            stalled: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, input: Input<'_>) {
+        self.room.handle(self.now, input);
+        while let Some(action) = self.room.poll_action() {
+            let conn = action.conn();
+            assert!(
+                !self.closed.contains_key(&conn.0),
+                "action after close: {action:?}"
+            );
+            match action {
+                Action::Send { bytes, .. } => {
+                    self.wire
+                        .entry(conn.0)
+                        .or_default()
+                        .extend_from_slice(&bytes);
+                    if !self.stalled.contains(&conn.0) {
+                        self.room.handle(
+                            self.now,
+                            Input::Written {
+                                conn,
+                                len: bytes.len(),
+                            },
+                        );
+                    }
+                }
+                Action::Close { mode, .. } => {
+                    self.closed.insert(conn.0, mode);
+                }
+            }
+        }
+        self.events
+            .extend(std::iter::from_fn(|| self.room.poll_event()));
+    }
+
+    fn connect(&mut self, id: u64) {
+        self.input(Input::Connected { conn: ConnId(id) });
+    }
+
+    fn send(&mut self, id: u64, bytes: &[u8]) {
+        self.input(Input::Received {
+            conn: ConnId(id),
+            bytes,
+        });
+    }
+
+    fn join(&mut self, id: u64, nick: &str) {
+        self.connect(id);
+        self.send(id, format!("{nick}\n").as_bytes());
+        assert_eq!(self.room.nick(ConnId(id)), Some(nick));
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now = self.now + by;
+        self.input(Input::Tick);
+    }
+
+    /// Everything `id` received, taken.
+    fn take(&mut self, id: u64) -> String {
+        String::from_utf8(std::mem::take(self.wire.entry(id).or_default()))
+            .expect("the room sends UTF-8")
+    }
+
+    fn is_closed(&self, id: u64) -> bool {
+        self.closed.contains_key(&id)
+    }
+}
+
+#[test]
+fn handshake_sends_exactly_the_prompt() {
+    let mut h = Harness::new();
+    h.connect(1);
+    assert_eq!(h.take(1), "alias?");
+    assert_eq!(
+        h.room.poll_timeout(),
+        Some(Time::ZERO + Duration::from_secs(30))
+    );
+}
+
+#[test]
+fn join_notices_come_in_the_seed_order() {
+    let mut h = Harness::new();
+    h.join(1, "bob");
+    h.join(2, "alice");
+    assert_eq!(
+        h.take(2),
+        "alias?alice joined the chat\nYou are connected to the server!\nOnline (2): alice, bob\n"
+    );
+    assert_eq!(
+        h.take(1),
+        "alias?bob joined the chat\nYou are connected to the server!\nOnline (1): bob\nalice joined the chat\n"
+    );
+    assert_eq!(h.room.poll_timeout(), None, "joined users have no deadline");
+}
+
+#[test]
+fn crlf_nick_and_nick_cut_across_reads() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.send(1, b"al");
+    h.send(1, b"ice\r\n");
+    assert_eq!(h.room.nick(ConnId(1)), Some("alice"));
+}
+
+#[test]
+fn broadcast_reaches_everyone_including_the_sender() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(1, b"hi all\n");
+    assert_eq!(h.take(1), "alice: hi all\n");
+    assert_eq!(h.take(2), "alice: hi all\n");
+}
+
+#[test]
+fn a_broadcast_shares_one_buffer() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.room.handle(
+        h.now,
+        Input::Received {
+            conn: ConnId(1),
+            bytes: b"x\n",
+        },
+    );
+    let sends: Vec<_> = std::iter::from_fn(|| h.room.poll_action()).collect();
+    match &sends[..] {
+        [Action::Send { bytes: a, .. }, Action::Send { bytes: b, .. }] => assert!(a.ptr_eq(b)),
+        other => panic!("expected two sends, got {other:?}"),
+    }
+}
+
+#[test]
+fn lines_of_one_read_and_a_unicast_keep_their_order() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(1, b"one\n/who\ntwo\n");
+    assert_eq!(
+        h.take(1),
+        "alice: one\nOnline (2): alice, bob\nalice: two\n"
+    );
+    assert_eq!(h.take(2), "alice: one\nalice: two\n");
+}
+
+#[test]
+fn empty_lines_are_ignored() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    h.send(1, b"\n\r\n\x07\n");
+    assert_eq!(h.take(1), "");
+}
+
+#[test]
+fn nick_rules_reject_with_a_reason_then_ask_again() {
+    let mut h = Harness::new();
+    h.join(1, "Alice");
+    h.connect(2);
+    h.take(2);
+    let cases: [(&[u8], &str); 6] = [
+        (b"\n", "error: nick is empty\n"),
+        (b"ALICE\n", "error: nick is already taken\n"),
+        (
+            b"bad nick\n",
+            "error: nick may only contain letters, digits and _-.[]{}|^\n",
+        ),
+        (b"-x\n", "error: nick may not start with '-'\n"),
+        (
+            b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+            "error: nick too long (max 32 characters)\n",
+        ),
+        (
+            b"a\xffb\n",
+            "error: nick may only contain letters, digits and _-.[]{}|^\n",
+        ),
+    ];
+    for (nick, error) in cases {
+        h.send(2, nick);
+        assert_eq!(h.take(2), format!("{error}alias?"), "nick {nick:?}");
+    }
+    h.send(2, b"bob\n");
+    assert_eq!(h.room.nick(ConnId(2)), Some("bob"));
+}
+
+#[test]
+fn legacy_nick_settles_and_later_reads_are_messages() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.connect(2);
+    h.send(2, b"kay");
+    assert_eq!(h.room.nick(ConnId(2)), None);
+    h.advance(Duration::from_millis(249));
+    assert_eq!(h.room.nick(ConnId(2)), None);
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.room.nick(ConnId(2)), Some("kay"));
+    assert_eq!(
+        h.events.last(),
+        Some(&Event::Joined {
+            conn: ConnId(2),
+            nick: "kay".into(),
+            unframed: true
+        })
+    );
+    h.take(1);
+    h.take(2);
+    h.send(2, b"kay: hello there");
+    h.send(2, b"kay: /me waves");
+    h.send(2, b"no prefix\r\nsecond");
+    let expected = "kay: hello there\n* kay waves\nkay: no prefix\nkay: second\n";
+    assert_eq!(h.take(1), expected);
+    assert_eq!(h.take(2), expected);
+}
+
+#[test]
+fn settle_timer_restarts_when_more_bytes_arrive() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.send(1, b"ka");
+    h.advance(Duration::from_millis(200));
+    h.send(1, b"y");
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.room.nick(ConnId(1)), None);
+    h.advance(Duration::from_millis(50));
+    assert_eq!(h.room.nick(ConnId(1)), Some("kay"));
+}
+
+#[test]
+fn too_long_line_is_refused_and_the_connection_kept() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    let long = vec![b'x'; 1025];
+    h.send(1, &long[..1000]);
+    h.send(1, &long[1000..]);
+    h.send(1, b"yyy\nok\n");
+    assert_eq!(
+        h.take(1),
+        "error: line too long (max 1024 bytes)\nalice: ok\n"
+    );
+    let exact = [vec![b'z'; 1024], b"\n".to_vec()].concat();
+    h.send(1, &exact[..1024]);
+    h.send(1, &exact[1024..]);
+    assert_eq!(h.take(1).len(), "alice: ".len() + 1025);
+}
+
+#[test]
+fn utf8_split_across_reads_survives_and_invalid_becomes_replacement() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    let text = "olá ☃\n".as_bytes();
+    h.send(1, &text[..3]);
+    h.send(1, &text[3..6]);
+    h.send(1, &text[6..]);
+    h.send(1, b"bad \xff\xfe byte\n");
+    assert_eq!(
+        h.take(1),
+        "alice: olá ☃\nalice: bad \u{fffd}\u{fffd} byte\n"
+    );
+}
+
+#[test]
+fn control_characters_are_scrubbed() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    h.send(1, "\x1b[31mred\x1b[0m\tand \u{9b}c1\x7f\n".as_bytes());
+    assert_eq!(h.take(1), "alice: [31mred[0m\tand c1\n");
+}
+
+#[test]
+fn help_who_and_unknown_commands_answer_the_sender_only() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(1, b"/help\n");
+    assert!(h.take(1).starts_with("Commands:\n"));
+    h.send(1, b"/who\n/dance\n/msg\n");
+    assert_eq!(
+        h.take(1),
+        "Online (2): alice, bob\nerror: unknown command /dance (try /help)\nerror: usage: /msg NICK TEXT\n"
+    );
+    assert_eq!(h.take(2), "");
+}
+
+#[test]
+fn double_slash_sends_a_literal_slash() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    h.send(1, b"//shrug\n");
+    assert_eq!(h.take(1), "alice: /shrug\n");
+}
+
+#[test]
+fn nick_command_renames_under_the_rules() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(2, b"/nick ALICE\n/nick al ice\n/nick Bob\n");
+    assert_eq!(
+        h.take(2),
+        "error: nick is already taken\nerror: nick may only contain letters, digits and _-.[]{}|^\n\
+         bob is now known as Bob\n"
+    );
+    assert_eq!(h.take(1), "bob is now known as Bob\n");
+    h.send(2, b"/nick robert\nhi\n");
+    assert_eq!(h.take(1), "Bob is now known as robert\nrobert: hi\n");
+    h.connect(3);
+    h.send(3, b"bob\n");
+    assert_eq!(
+        h.room.nick(ConnId(3)),
+        Some("bob"),
+        "the old nick is free again"
+    );
+}
+
+#[test]
+fn me_and_private_messages() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    for id in 1..=3 {
+        h.take(id);
+    }
+    h.send(1, b"/me waves\n/msg BOB psst\n/msg dave hi\n");
+    assert_eq!(
+        h.take(1),
+        "* alice waves\n[pm to bob] psst\nerror: no such user dave\n"
+    );
+    assert_eq!(h.take(2), "* alice waves\n[pm from alice] psst\n");
+    assert_eq!(h.take(3), "* alice waves\n");
+}
+
+#[test]
+fn quit_flushes_then_closes_and_tells_the_others_once() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(1, b"bye\n/quit gone fishing\nignored\n");
+    assert_eq!(h.take(1), "alice: bye\n");
+    assert_eq!(h.closed.get(&1), Some(&CloseMode::Flush));
+    assert_eq!(
+        h.take(2),
+        "alice: bye\nalice left the chat! (gone fishing)\n"
+    );
+    assert_eq!(h.room.connections(), 1);
+}
+
+#[test]
+fn peer_close_gives_one_notice_without_reason() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(2);
+    h.input(Input::Closed { conn: ConnId(1) });
+    h.input(Input::Closed { conn: ConnId(1) });
+    assert_eq!(h.take(2), "alice left the chat!\n");
+    assert!(h.is_closed(1));
+}
+
+#[test]
+fn never_joined_connection_leaves_no_trace() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    h.connect(2);
+    h.send(2, b"half a ni");
+    h.input(Input::Closed { conn: ConnId(2) });
+    assert_eq!(h.take(1), "");
+    assert_eq!(h.room.connections(), 1);
+    assert_eq!(h.room.poll_timeout(), None);
+}
+
+#[test]
+fn handshake_timeout_closes_silently() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.take(1);
+    h.advance(Duration::from_secs(29));
+    assert!(!h.is_closed(1));
+    h.advance(Duration::from_secs(1));
+    assert!(h.is_closed(1));
+    assert_eq!(h.take(1), "");
+    assert!(h.room.is_idle());
+}
+
+#[test]
+fn server_full_turns_away_with_an_error() {
+    let mut h = Harness::with(Config {
+        max_clients: 2,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.connect(2);
+    h.connect(3);
+    assert_eq!(h.take(3), "error: server full\n");
+    assert_eq!(h.closed.get(&3), Some(&CloseMode::Flush));
+    assert_eq!(h.room.connections(), 2);
+}
+
+#[test]
+fn slow_reader_is_closed_and_others_lose_nothing() {
+    let mut h = Harness::with(Config {
+        send_queue: 100,
+        flood_rate: 0,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.stalled.push(2);
+    let mut expected = String::new();
+    for i in 0..20 {
+        let line = format!("message {i}\n");
+        h.send(1, line.as_bytes());
+        expected.push_str(&format!("alice: {line}"));
+        assert!(h.room.unflushed(ConnId(2)).is_none_or(|n| n <= 100 + 30));
+    }
+    assert_eq!(h.closed.get(&2), Some(&CloseMode::Abort));
+    let seen = h.take(1);
+    assert!(seen.starts_with(&expected[..100]));
+    assert!(seen.contains("bob left the chat! (too slow)\n"));
+    assert_eq!(
+        seen.replace("bob left the chat! (too slow)\n", ""),
+        expected
+    );
+    assert!(h.events.contains(&Event::Disconnected {
+        conn: ConnId(2),
+        nick: Some("bob".into()),
+        reason: DisconnectReason::TooSlow
+    }));
+}
+
+#[test]
+fn flood_drops_excess_lines_and_warns_once_a_second() {
+    let mut h = Harness::with(Config {
+        flood_rate: 2,
+        flood_burst: 3,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.take(1);
+    h.send(1, b"a\nb\nc\nd\ne\n");
+    assert_eq!(
+        h.take(1),
+        "alice: a\nalice: b\nalice: c\nerror: slow down\n"
+    );
+    h.advance(Duration::from_millis(500));
+    h.send(1, b"f\ng\n");
+    assert_eq!(h.take(1), "alice: f\n", "warned less than a second ago");
+    h.advance(Duration::from_millis(600));
+    h.send(1, b"h\ni\n");
+    assert_eq!(h.take(1), "alice: h\nerror: slow down\n");
+}
+
+#[test]
+fn shutdown_tells_everyone_and_closes_every_connection() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.connect(2);
+    h.take(1);
+    h.take(2);
+    h.input(Input::Shutdown);
+    assert_eq!(h.take(1), "server is shutting down\n");
+    assert_eq!(h.take(2), "server is shutting down\n");
+    assert!(h.is_closed(1) && h.is_closed(2));
+    assert!(h.room.is_idle() && h.room.is_shutting_down());
+    h.connect(3);
+    assert_eq!(h.take(3), "server is shutting down\n");
+    assert!(h.is_closed(3));
+}
+
+#[test]
+fn unknown_ids_and_early_ticks_do_nothing() {
+    let mut h = Harness::new();
+    h.send(9, b"hello\n");
+    h.input(Input::Written {
+        conn: ConnId(9),
+        len: 5,
+    });
+    h.input(Input::Closed { conn: ConnId(9) });
+    h.input(Input::Tick);
+    assert!(h.wire.is_empty() && h.closed.is_empty());
+    assert!(h.room.is_idle());
+}
+
+#[test]
+fn room_forgets_everything_when_everyone_leaves() {
+    let mut h = Harness::new();
+    for id in 1..=5 {
+        h.join(id, &format!("user{id}"));
+    }
+    h.connect(6);
+    for id in 1..=6 {
+        h.input(Input::Closed { conn: ConnId(id) });
+    }
+    assert!(h.room.is_idle());
+    assert_eq!(h.room.joined().count(), 0);
+    assert_eq!(h.room.poll_timeout(), None);
+}

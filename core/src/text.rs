@@ -1,0 +1,70 @@
+//! Relayed text: lossy UTF-8 and control-character scrubbing.
+//!
+//! # Invariants
+//! [`clean`] returns valid UTF-8 that holds no C0 control character but TAB,
+//! no DEL and no C1 control character, so no ESC sequence survives it and no
+//! user can drive another user's terminal.
+
+use std::borrow::Cow;
+
+/// Whether `c` is removed from relayed text: C0 except TAB, DEL, C1.
+pub(crate) fn is_scrubbed(c: char) -> bool {
+    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+}
+
+/// Decodes `bytes` (invalid UTF-8 becomes U+FFFD) and removes scrubbed characters.
+pub(crate) fn clean(bytes: &[u8]) -> Cow<'_, str> {
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+    {
+        // Printable ASCII: already valid and clean.
+        return Cow::Borrowed(std::str::from_utf8(bytes).expect("printable ASCII is UTF-8"));
+    }
+    let decoded = String::from_utf8_lossy(bytes);
+    if decoded.chars().any(is_scrubbed) {
+        Cow::Owned(decoded.chars().filter(|&c| !is_scrubbed(c)).collect())
+    } else {
+        decoded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_ascii_is_borrowed_unchanged() {
+        assert!(matches!(
+            clean(b"hello\tworld"),
+            Cow::Borrowed("hello\tworld")
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_character() {
+        assert_eq!(clean(b"a\xffb"), "a\u{fffd}b");
+        assert_eq!(clean(b"\xe2\x82"), "\u{fffd}");
+    }
+
+    #[test]
+    fn escape_sequences_lose_their_control_bytes() {
+        assert_eq!(clean(b"\x1b[31mred\x1b[0m"), "[31mred[0m");
+        assert_eq!(clean(b"a\x07\x7f\x00b"), "ab");
+        assert_eq!(clean("x\u{9b}31my".as_bytes()), "x31my");
+    }
+
+    #[test]
+    fn unicode_text_is_kept() {
+        assert_eq!(clean("olá, 世界 🎉".as_bytes()), "olá, 世界 🎉");
+    }
+
+    #[test]
+    fn tab_is_kept_and_other_c0_removed() {
+        for b in 0u8..0x20 {
+            let cleaned = clean(&[b'a', b, b'b']).into_owned();
+            let expected = if b == b'\t' { "a\tb" } else { "ab" };
+            assert_eq!(cleaned, expected, "byte {b:#04x}");
+        }
+    }
+}
