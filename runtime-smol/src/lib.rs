@@ -1,3 +1,71 @@
-//! A driver for `chat-core` (to be written).
+//! # chat-runtime-smol: `chat-core` over TCP with smol tasks
+//!
+//! A thin driver: it moves bytes between sockets and a [`chat_core::Room`]
+//! and holds no protocol logic at all (nick rules, framing, notices and limits
+//! are the core's).
+//!
+//! # Executor: one thread
+//! Each [`Server`] runs on one thread of its own, with a
+//! `smol::LocalExecutor` driven by `smol::block_on` (which also drives the
+//! async-io reactor on that thread). The room is a single owner anyway, so a
+//! single thread costs little parallelism and buys a lot: no locks, no
+//! cross-thread wake-ups, and the room task hands bytes to writers through a
+//! `RefCell` queue plus a waker instead of a channel per line per recipient.
+//!
+//! # Tasks
+//! - **room**: owns the `Room`. Waits with
+//!   `future::or(shutdown, future::or(recv, timer))` (`or` prefers its first
+//!   future; `race` would pick at random) on one persistent `async_io::Timer`,
+//!   re-armed only when the room's deadline changes and never firing when
+//!   there is none. Feeds each message to `Room::handle`, drains every action
+//!   and event. It never writes to a socket, so a client that stops reading
+//!   stalls nobody: the core kicks it once its unflushed bytes pass the
+//!   send-queue limit.
+//! - **acceptor**: accepts, sets `TCP_NODELAY`, names the connection with a
+//!   counter (never reused) and spawns its task.
+//! - per connection, one task running a **reader** (reads of at most
+//!   [`chat_core::MAX_READ`] bytes, reported as `Received`, then `Closed`) and
+//!   a **writer** side by side, each with its own clone of the
+//!   `async_net::TcpStream`. The writer takes everything queued in the
+//!   connection's outbox (shared `Payload`s, never copied per recipient) and
+//!   writes it with vectored writes, reporting each as `Written`. On
+//!   `Close{Flush}` it writes what is queued (giving up after about 5 s) and
+//!   shuts the socket down; on `Close{Abort}` it stops at once, even in the
+//!   middle of a blocked write. When the writer ends, the task (and its
+//!   reader) ends.
+//!
+//! Time is converted from `Instant` to `chat_core::Time` in one place (an
+//! epoch taken when the server starts).
+//!
+//! # Logging
+//! With `tracing`: accepts and every room `Event` at info, I/O errors at
+//! debug or warn. No subscriber is installed here.
+//!
+//! ```
+//! use chat_runtime_smol::{ClientConn, Server};
+//! use std::time::Duration;
+//! # fn main() -> std::io::Result<()> {
+//! let server = Server::start("127.0.0.1:0".parse().unwrap(), chat_core::Config::default())?;
+//! let conn = ClientConn::connect(server.local_addr(), Duration::from_secs(5))?;
+//! let (_reader, _writer) = conn.split();
+//! let stop = server.shutdown_handle();
+//! stop.shutdown();
+//! server.wait()?;
+//! # Ok(())
+//! # }
+//! ```
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+mod accept;
+mod client;
+mod clock;
+mod conn;
+mod live;
+mod outbox;
+mod room;
+mod server;
+
+pub use client::{ClientConn, ClientReader, ClientWriter};
+pub use server::{Server, ShutdownHandle};

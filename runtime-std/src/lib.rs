@@ -1,3 +1,63 @@
-//! A driver for `chat-core` (to be written).
+//! # chat-runtime-std: `chat-core` over TCP with std threads
+//!
+//! A thin driver: it moves bytes between sockets and a [`chat_core::Room`]
+//! and holds no protocol logic at all (nick rules, framing, notices and limits
+//! are the core's).
+//!
+//! # Threads
+//! - **room**: owns the `Room`. Takes messages from one bounded channel with
+//!   `recv_timeout(deadline - now)`, feeds each to `Room::handle`, drains every
+//!   action and event, and sends a `Tick` when the room's deadline passes. It
+//!   never writes to a socket, so a client that stops reading stalls nobody:
+//!   the core kicks it once its unflushed bytes pass the send-queue limit.
+//! - **acceptor**: accepts, sets `TCP_NODELAY`, names the connection with a
+//!   counter (never reused) and starts its two threads.
+//! - per connection, a **reader** (reads of at most [`chat_core::MAX_READ`]
+//!   bytes, reported as `Received`, then `Closed` at end of stream or error)
+//!   and a **writer**, fed with the shared `Payload`s (never copied per
+//!   recipient). The writer drains everything queued and writes it with one
+//!   vectored write, reporting each write as `Written`. On `Close{Flush}` it
+//!   writes what is queued (giving up after about 5 s) and shuts the socket
+//!   down; on `Close{Abort}` the room thread shuts the socket down so a blocked
+//!   write returns at once, and the writer stops. Writers' sockets have a
+//!   250 ms write timeout, so a writer blocked on a peer that never reads
+//!   still sees a `Flush` arrive and its deadline pass.
+//!
+//! Connection threads have 64 KiB stacks so that thousands of clients fit.
+//! Time is converted from `Instant` to `chat_core::Time` in one place (an
+//! epoch taken when the server starts).
+//!
+//! Writes use `writev`, which (unlike `send`) can raise `SIGPIPE` on a closed
+//! socket; Rust programs ignore `SIGPIPE` by default, and this crate relies on it.
+//!
+//! # Logging
+//! With `tracing`: accepts and every room `Event` at info, I/O errors at
+//! debug or warn. No subscriber is installed here.
+//!
+//! ```
+//! use chat_runtime_std::{ClientConn, Server};
+//! use std::time::Duration;
+//! # fn main() -> std::io::Result<()> {
+//! let server = Server::start("127.0.0.1:0".parse().unwrap(), chat_core::Config::default())?;
+//! let conn = ClientConn::connect(server.local_addr(), Duration::from_secs(5))?;
+//! let (_reader, _writer) = conn.split();
+//! let stop = server.shutdown_handle();
+//! stop.shutdown();
+//! server.wait()?;
+//! # Ok(())
+//! # }
+//! ```
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+mod accept;
+mod client;
+mod clock;
+mod conn;
+mod live;
+mod room;
+mod server;
+
+pub use client::{ClientConn, ClientReader, ClientWriter};
+pub use server::{Server, ShutdownHandle};

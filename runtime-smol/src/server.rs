@@ -1,0 +1,162 @@
+//! [`Server`]: starts the server thread and its executor, stops them.
+
+use crate::accept::accept_loop;
+use crate::conn::FLUSH_TIMEOUT;
+use crate::live::Live;
+use crate::room::Driver;
+use async_channel::{Receiver, Sender};
+use async_io::Timer;
+use async_net::TcpListener;
+use chat_core::Config;
+use futures_lite::future;
+use smol::LocalExecutor;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Messages the room task may have waiting before readers and writers wait:
+/// this bounds memory and pushes back on the sockets when the room is busy.
+const INBOX_CAPACITY: usize = 4096;
+
+/// How long the server waits for connection tasks after the room stopped:
+/// the writers' own flush bound plus a margin.
+const LINGER: Duration = Duration::from_secs(FLUSH_TIMEOUT.as_secs() + 1);
+
+/// A running chat server.
+///
+/// Dropping it without calling [`wait`](Server::wait) asks it to shut down
+/// and does not wait.
+///
+/// ```
+/// use chat_runtime_smol::Server;
+/// # fn main() -> std::io::Result<()> {
+/// let server = Server::start("127.0.0.1:0".parse().unwrap(), chat_core::Config::default())?;
+/// assert_ne!(server.local_addr().port(), 0);
+/// server.shutdown_handle().shutdown();
+/// server.wait()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    shutdown: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port), starts serving in the
+    /// background, and returns once listening.
+    pub fn start(addr: SocketAddr, config: Config) -> io::Result<Server> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        let local_addr = listener.local_addr()?;
+        let listener = TcpListener::try_from(listener)?;
+        // One slot: a request already waiting makes another one redundant.
+        let (tx, requests) = async_channel::bounded(1);
+        let thread = thread::Builder::new()
+            .name("chat-smol".into())
+            .spawn(move || serve_on_this_thread(listener, config, requests))?;
+        tracing::info!(%local_addr, "listening");
+        Ok(Server {
+            local_addr,
+            shutdown: ShutdownHandle { tx },
+            thread: Some(thread),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that stops the server; see [`ShutdownHandle::shutdown`].
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Blocks until the server has stopped: shutdown handled, every
+    /// connection flushed (each bounded by about 5 s) and closed, the
+    /// listener closed.
+    ///
+    /// It does not ask for the shutdown: call
+    /// [`ShutdownHandle::shutdown`] from somewhere (a signal thread).
+    ///
+    /// # Errors
+    /// When the server thread panicked.
+    pub fn wait(mut self) -> io::Result<()> {
+        let thread = self.thread.take().expect("only wait() takes the thread");
+        thread
+            .join()
+            .map_err(|_| io::Error::other("the server thread panicked"))?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shutdown.shutdown();
+        }
+    }
+}
+
+/// Asks a [`Server`] to shut down. Cheap to clone, and usable from any thread.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle {
+    tx: Sender<()>,
+}
+
+impl ShutdownHandle {
+    /// Makes the room handle `Input::Shutdown`: every client gets the notice
+    /// and is closed after a flush, then the server stops.
+    ///
+    /// Never blocks. Calling it again, or after the server stopped, does nothing.
+    pub fn shutdown(&self) {
+        // Full: a request is already pending. Closed: the server is gone.
+        let _ = self.tx.try_send(());
+    }
+}
+
+/// The server thread: one single-threaded executor runs every task.
+fn serve_on_this_thread(listener: TcpListener, config: Config, requests: Receiver<()>) {
+    let executor = Rc::new(LocalExecutor::new());
+    let serve = serve(Rc::clone(&executor), listener, config, requests);
+    smol::block_on(executor.run(serve));
+    // Dropping the executor cancels any straggler task, closing its socket.
+}
+
+async fn serve(
+    executor: Rc<LocalExecutor<'static>>,
+    listener: TcpListener,
+    config: Config,
+    requests: Receiver<()>,
+) {
+    let (tx, inbox) = async_channel::bounded(INBOX_CAPACITY);
+    let live = Rc::new(Live::default());
+    let acceptor = executor.spawn(accept_loop(
+        Rc::clone(&executor),
+        listener,
+        tx,
+        Rc::clone(&live),
+    ));
+    Driver::new(config).run(inbox, requests).await;
+    // Stops accepting and closes the listener.
+    let _ = acceptor.cancel().await;
+    let all_closed = future::or(
+        async {
+            live.zero().await;
+            true
+        },
+        async {
+            Timer::after(LINGER).await;
+            false
+        },
+    )
+    .await;
+    if !all_closed {
+        tracing::warn!("some connections did not stop in time");
+    }
+}

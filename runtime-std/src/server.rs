@@ -1,0 +1,148 @@
+//! [`Server`]: starts the room and acceptor threads, stops them.
+
+use crate::accept;
+use crate::conn::FLUSH_TIMEOUT;
+use crate::live::Live;
+use crate::room::{Driver, Msg};
+use chat_core::Config;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Messages the room thread may have waiting before readers and writers
+/// block: this bounds memory and pushes back on the sockets when the room is busy.
+const INBOX_CAPACITY: usize = 4096;
+
+/// Stack size of the acceptor thread.
+const ACCEPT_STACK: usize = 128 * 1024;
+
+/// How long [`Server::wait`] waits for connection threads after the room
+/// stopped: the writers' own flush bound plus a margin.
+const LINGER: Duration = Duration::from_secs(FLUSH_TIMEOUT.as_secs() + 1);
+
+/// A running chat server.
+///
+/// Dropping it without calling [`wait`](Server::wait) asks it to shut down
+/// and does not wait.
+///
+/// ```
+/// use chat_runtime_std::Server;
+/// # fn main() -> std::io::Result<()> {
+/// let server = Server::start("127.0.0.1:0".parse().unwrap(), chat_core::Config::default())?;
+/// assert_ne!(server.local_addr().port(), 0);
+/// server.shutdown_handle().shutdown();
+/// server.wait()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    shutdown: ShutdownHandle,
+    room: Option<JoinHandle<()>>,
+    live: Arc<Live>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port), starts serving in the
+    /// background, and returns once listening.
+    pub fn start(addr: SocketAddr, config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let local_addr = listener.local_addr()?;
+        let (tx, inbox) = mpsc::sync_channel(INBOX_CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let live = Arc::new(Live::default());
+
+        let room_stop = Arc::clone(&stop);
+        let room = thread::Builder::new()
+            .name("chat-room".into())
+            .spawn(move || {
+                Driver::new(config).run(&inbox);
+                drop(inbox); // senders fail from now on
+                room_stop.store(true, Ordering::Release);
+                accept::wake(local_addr);
+            })?;
+
+        let accept_room = tx.clone();
+        let accept_live = Arc::clone(&live);
+        let guard = live.enter();
+        let spawned = thread::Builder::new()
+            .name("chat-accept".into())
+            .stack_size(ACCEPT_STACK)
+            .spawn(move || {
+                accept::accept_loop(listener, accept_room, &stop, &accept_live, guard);
+            });
+        let shutdown = ShutdownHandle { tx };
+        if let Err(error) = spawned {
+            shutdown.shutdown();
+            let _ = room.join();
+            return Err(error);
+        }
+        tracing::info!(%local_addr, "listening");
+        Ok(Server {
+            local_addr,
+            shutdown,
+            room: Some(room),
+            live,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that stops the server; see [`ShutdownHandle::shutdown`].
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Blocks until the server has stopped: shutdown handled, every
+    /// connection flushed (each bounded by about 5 s) and closed, the
+    /// listener closed.
+    ///
+    /// It does not ask for the shutdown: call
+    /// [`ShutdownHandle::shutdown`] from somewhere (a signal thread).
+    ///
+    /// # Errors
+    /// When the room thread panicked.
+    pub fn wait(mut self) -> io::Result<()> {
+        let room = self.room.take().expect("only wait() takes the room thread");
+        room.join()
+            .map_err(|_| io::Error::other("the room thread panicked"))?;
+        if !self.live.wait_zero(LINGER) {
+            tracing::warn!("some connection threads did not stop in time");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.room.is_some() {
+            self.shutdown.shutdown();
+        }
+    }
+}
+
+/// Asks a [`Server`] to shut down. Cheap to clone, and usable from any thread.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle {
+    tx: SyncSender<Msg>,
+}
+
+impl ShutdownHandle {
+    /// Makes the room handle `Input::Shutdown`: every client gets the notice
+    /// and is closed after a flush, then the server stops.
+    ///
+    /// Calling it again, or after the server stopped, does nothing. It may
+    /// block briefly while the room's inbox is full.
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Msg::Shutdown);
+    }
+}
