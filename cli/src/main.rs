@@ -1,2 +1,32 @@
-//! The `chat` command (to be written).
-fn main() {}
+//! `chat`: a TCP chat room server and client.
+//!
+//! Protocol work is `chat-core`'s; this binary parses arguments, moves bytes
+//! through one of the two runtimes, handles signals and draws the terminal.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod client;
+mod logging;
+mod out;
+mod runtime;
+mod server;
+mod units;
+
+use args::{Cli, Command};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Server(args) => {
+            logging::init(cli.log_level.as_deref(), "info");
+            server::run(args)
+        }
+        Command::Client(args) => {
+            logging::init(cli.log_level.as_deref(), "warn");
+            client::run(args)
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The command line, declared with clap's derive API.
+
+use crate::runtime::RuntimeKind;
+use crate::units::{ByteSize, HumanDuration};
+use chat_core::client::Compat;
+use chat_core::Config;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The seed's port, and ours by default.
+pub(crate) const DEFAULT_PORT: u16 = 55555;
+
+/// A TCP chat room: run a server, or join one.
+#[derive(Debug, Parser)]
+#[command(name = "chat", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Log filter for stderr, e.g. `info` or `chat=debug` (overrides RUST_LOG)
+    #[arg(long, global = true, value_name = "FILTER", value_parser = parse_log_filter)]
+    pub(crate) log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a chat server until SIGINT or SIGTERM
+    Server(ServerArgs),
+    /// Join a chat server (interactive on a terminal, plain lines when piped)
+    Client(ClientArgs),
+}
+
+/// `chat server`.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on (an IP address or a host name; `::1` for IPv6)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+
+    /// Port to listen on; 0 picks a free port and prints it
+    #[arg(long, short, default_value_t = DEFAULT_PORT)]
+    pub(crate) port: u16,
+
+    /// Which I/O driver runs the room
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Smol)]
+    pub(crate) runtime: RuntimeKind,
+
+    #[command(flatten)]
+    pub(crate) limits: Limits,
+}
+
+/// One flag per limit of the protocol; defaults are `chat_core::Config::default()`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub(crate) struct Limits {
+    /// Most connections at once, joined or not; one more gets `error: server full`
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_clients)]
+    pub(crate) max_clients: usize,
+
+    /// Longest line in bytes, terminator excluded
+    #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_line)]
+    pub(crate) max_line: usize,
+
+    /// Time a connection has to join before it is closed (e.g. 30s, 250ms, 2m; plain number = seconds)
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().handshake_timeout))]
+    pub(crate) handshake_timeout: HumanDuration,
+
+    /// Bytes waiting for one client's socket before it is dropped as too slow (e.g. 256KiB, 1MiB)
+    #[arg(long, value_name = "SIZE", default_value_t = ByteSize(Config::default().send_queue))]
+    pub(crate) send_queue: ByteSize,
+
+    /// Sustained lines per second per user; 0 turns flood control off
+    #[arg(long, value_name = "LINES", default_value_t = Config::default().flood_rate)]
+    pub(crate) flood_rate: u32,
+
+    /// Lines a user may send at once before the rate applies
+    #[arg(long, value_name = "LINES", default_value_t = Config::default().flood_burst)]
+    pub(crate) flood_burst: u32,
+
+    /// How long an unterminated nick waits before it is taken as a legacy (seed) client's nick
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().settle))]
+    pub(crate) settle: HumanDuration,
+}
+
+impl Limits {
+    /// The room configuration these flags describe.
+    pub(crate) fn to_config(&self) -> Config {
+        Config {
+            max_clients: self.max_clients,
+            max_line: self.max_line,
+            handshake_timeout: self.handshake_timeout.0,
+            send_queue: self.send_queue.0,
+            flood_rate: self.flood_rate,
+            flood_burst: self.flood_burst,
+            settle: self.settle.0,
+        }
+    }
+}
+
+/// `chat client`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// Server to connect to (an IP address or a host name)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+
+    /// Server port
+    #[arg(long, short, default_value_t = DEFAULT_PORT)]
+    pub(crate) port: u16,
+
+    /// Nick to join with; asked for when missing (when piped: the first input line)
+    #[arg(long, short)]
+    pub(crate) nick: Option<String>,
+
+    /// Which I/O driver moves the bytes
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Smol)]
+    pub(crate) runtime: RuntimeKind,
+
+    /// Talk to another dialect: `seed` is the original Python server
+    #[arg(long, value_enum, value_name = "DIALECT")]
+    pub(crate) compat: Option<CompatArg>,
+
+    /// Prefix received lines with the time (HH:MM:SS, UTC)
+    #[arg(long)]
+    pub(crate) timestamps: bool,
+}
+
+/// `--compat` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompatArg {
+    /// The seed's Python server: no framing, own messages prefixed `NICK: `
+    Seed,
+}
+
+impl ClientArgs {
+    /// The dialect the session speaks.
+    pub(crate) fn compat(&self) -> Compat {
+        match self.compat {
+            None => Compat::Framed,
+            Some(CompatArg::Seed) => Compat::Seed,
+        }
+    }
+}
+
+/// Checks a tracing filter at parse time, so a typo is clap's error.
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("chat").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_defaults_are_the_core_defaults() {
+        let cli = parse(&["server"]).expect("no flags is valid");
+        let Command::Server(args) = cli.command else {
+            panic!("parsed as a client")
+        };
+        assert_eq!(args.host, "127.0.0.1");
+        assert_eq!(args.port, DEFAULT_PORT);
+        assert_eq!(args.runtime, RuntimeKind::Smol);
+        assert_eq!(args.limits.to_config(), Config::default());
+    }
+
+    #[test]
+    fn server_limit_flags_map_onto_config() {
+        let cli = parse(&[
+            "server",
+            "--port=0",
+            "--runtime=std",
+            "--max-clients=2",
+            "--max-line=100",
+            "--handshake-timeout=250ms",
+            "--send-queue=64KiB",
+            "--flood-rate=0",
+            "--flood-burst=5",
+            "--settle=50ms",
+            "--log-level=debug",
+        ])
+        .expect("valid flags");
+        assert_eq!(cli.log_level.as_deref(), Some("debug"));
+        let Command::Server(args) = cli.command else {
+            panic!("parsed as a client")
+        };
+        assert_eq!(args.runtime, RuntimeKind::Std);
+        assert_eq!(
+            args.limits.to_config(),
+            Config {
+                max_clients: 2,
+                max_line: 100,
+                handshake_timeout: Duration::from_millis(250),
+                send_queue: 64 * 1024,
+                flood_rate: 0,
+                flood_burst: 5,
+                settle: Duration::from_millis(50),
+            }
+        );
+    }
+
+    #[test]
+    fn client_flags_parse() {
+        let cli = parse(&[
+            "client",
+            "--nick",
+            "alice",
+            "--compat",
+            "seed",
+            "--timestamps",
+            "--host",
+            "::1",
+        ])
+        .expect("valid flags");
+        let Command::Client(args) = cli.command else {
+            panic!("parsed as a server")
+        };
+        assert_eq!(args.nick.as_deref(), Some("alice"));
+        assert_eq!(args.compat(), Compat::Seed);
+        assert!(args.timestamps);
+        assert_eq!(args.host, "::1");
+    }
+
+    #[test]
+    fn bad_flags_are_rejected() {
+        for bad in [
+            &["server", "--port", "70000"][..],
+            &["server", "--runtime", "tokio"],
+            &["server", "--handshake-timeout", "soon"],
+            &["server", "--send-queue", "lots"],
+            &["client", "--compat", "irc"],
+            &["server", "--log-level", "=[="],
+            &["serve"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}
