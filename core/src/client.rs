@@ -22,13 +22,14 @@
 //! - The receive buffer holds at most [`MAX_PENDING`] bytes: a longer line
 //!   with no terminator is shown in pieces.
 
-use crate::text;
+use crate::command::{self, Request};
+use crate::{nick, text, wire};
 use std::collections::VecDeque;
 
 /// The handshake prompt.
-const PROMPT: &[u8] = b"alias?";
+const PROMPT: &[u8] = wire::PROMPT.as_bytes();
 /// The line by which the server confirms a join.
-const CONNECTED: &str = "You are connected to the server!";
+const CONNECTED: &str = wire::CONNECTED;
 /// The most bytes of an unfinished line kept before it is shown as it is.
 pub const MAX_PENDING: usize = 64 * 1024;
 
@@ -66,6 +67,10 @@ pub struct Session {
     events: VecDeque<ClientEvent>,
     transmit: Vec<u8>,
     joined: bool,
+    /// The user asked to leave.
+    leaving: bool,
+    /// The transport should close its sending side once `transmit` is written.
+    close_write: bool,
 }
 
 impl Session {
@@ -79,6 +84,8 @@ impl Session {
             events: VecDeque::new(),
             transmit: Vec::new(),
             joined: false,
+            leaving: false,
+            close_write: false,
         }
     }
 
@@ -164,9 +171,18 @@ impl Session {
     }
 
     /// Sends one line the user typed (a command if it starts with `/`). Line
-    /// breaks inside it send several lines; empty lines send nothing.
+    /// breaks inside it send several lines; empty lines send nothing. After
+    /// a `/quit` the session is [leaving](Session::is_leaving) and sends
+    /// nothing more.
     pub fn send_line(&mut self, line: &str) {
-        for line in line.lines().filter(|line| !line.is_empty()) {
+        for line in line.lines().filter(|line| !line.trim().is_empty()) {
+            if self.leaving {
+                return;
+            }
+            if matches!(command::parse(line.trim()), Request::Quit(_)) {
+                self.quit_with(line);
+                return;
+            }
             match self.compat {
                 Compat::Framed => {
                     self.transmit.extend_from_slice(line.as_bytes());
@@ -174,11 +190,43 @@ impl Session {
                 }
                 Compat::Seed => {
                     let nick = self.nick.as_deref().unwrap_or_default();
-                    self.transmit
-                        .extend_from_slice(format!("{nick}: {line}").as_bytes());
+                    let message = format!("{nick}{}{line}", wire::SAYS);
+                    self.transmit.extend_from_slice(message.as_bytes());
                 }
             }
         }
+    }
+
+    /// Leaves the room: `/quit` to a framed server; the seed's server has no
+    /// commands, so there the session asks the transport to close its
+    /// sending side instead ([`Session::poll_close_write`]).
+    pub fn quit(&mut self) {
+        if !self.leaving {
+            self.quit_with("/quit");
+        }
+    }
+
+    fn quit_with(&mut self, quit_line: &str) {
+        self.leaving = true;
+        match self.compat {
+            Compat::Framed => {
+                self.transmit.extend_from_slice(quit_line.trim().as_bytes());
+                self.transmit.push(b'\n');
+            }
+            Compat::Seed => self.close_write = true,
+        }
+    }
+
+    /// Whether the user asked to leave: the server closing the connection
+    /// now is the normal end, not a failure.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving
+    }
+
+    /// Whether the transport should now close its sending side, once what
+    /// [`Session::poll_transmit`] returned is written. `true` once.
+    pub fn poll_close_write(&mut self) -> bool {
+        std::mem::take(&mut self.close_write)
     }
 
     /// The next event for the user interface.
@@ -208,6 +256,67 @@ impl Session {
     /// The nick last sent to the server, if any.
     pub fn nick(&self) -> Option<&str> {
         self.nick.as_deref()
+    }
+}
+
+/// What a line from the server is, for showing it (colours, exit messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind<'a> {
+    /// `error: …`: the server refused something.
+    Error,
+    /// `NICK: TEXT`.
+    Message {
+        /// Who said it.
+        nick: &'a str,
+    },
+    /// `* NICK TEXT`.
+    Action {
+        /// Who did it.
+        nick: &'a str,
+    },
+    /// `NICK joined the chat`, `NICK left the chat!…`, `OLD is now known as NEW`.
+    Notice {
+        /// Whom it is about (the old nick for a rename).
+        nick: &'a str,
+    },
+    /// Anything else: server information, private messages, the online list.
+    Other,
+}
+
+/// Tells what kind of line `line` (terminator removed) is.
+///
+/// ```
+/// use chat_core::client::{classify, LineKind};
+/// assert_eq!(classify("bob: hi"), LineKind::Message { nick: "bob" });
+/// assert_eq!(classify("* bob waves"), LineKind::Action { nick: "bob" });
+/// assert_eq!(classify("bob left the chat! (bye)"), LineKind::Notice { nick: "bob" });
+/// assert_eq!(classify("error: slow down"), LineKind::Error);
+/// assert_eq!(classify("Online (1): bob"), LineKind::Other);
+/// ```
+pub fn classify(line: &str) -> LineKind<'_> {
+    let is_nick = |word: &str| nick::validate(word).is_ok();
+    if line.starts_with(wire::ERROR_PREFIX) {
+        return LineKind::Error;
+    }
+    if let Some((nick, _)) = line
+        .split_once(wire::SAYS)
+        .filter(|(nick, _)| is_nick(nick))
+    {
+        return LineKind::Message { nick };
+    }
+    if let Some(rest) = line.strip_prefix(wire::ACTION) {
+        let nick = rest.split_once(' ').map_or(rest, |(nick, _)| nick);
+        if is_nick(nick) {
+            return LineKind::Action { nick };
+        }
+    }
+    let notice = [wire::JOINED, wire::LEFT, wire::RENAMED]
+        .iter()
+        .find_map(|marker| line.split_once(marker).map(|(nick, _)| nick))
+        .filter(|nick| is_nick(nick));
+    match notice {
+        Some(nick) => LineKind::Notice { nick },
+        None => LineKind::Other,
     }
 }
 
@@ -293,6 +402,51 @@ mod tests {
                 ClientEvent::Line("b'kay' esta conectado ao chat".into())
             ]
         );
+    }
+
+    #[test]
+    fn quit_is_sent_once_and_marks_the_session_leaving() {
+        let mut session = Session::new(Compat::Framed, None);
+        session.send_line("bye\n/QUIT  see you\nafter");
+        session.quit();
+        assert!(session.is_leaving());
+        assert_eq!(
+            session.poll_transmit(),
+            Some(b"bye\n/QUIT  see you\n".to_vec())
+        );
+        assert!(!session.poll_close_write());
+    }
+
+    #[test]
+    fn quit_to_the_seed_server_closes_the_sending_side() {
+        let mut session = Session::new(Compat::Seed, Some("kay".into()));
+        session.handle_received(b"alias?");
+        session.poll_transmit();
+        session.send_line("/quit");
+        assert!(session.is_leaving());
+        assert_eq!(session.poll_transmit(), None);
+        assert!(session.poll_close_write());
+        assert!(!session.poll_close_write());
+    }
+
+    #[test]
+    fn classify_knows_every_room_line_shape() {
+        assert_eq!(classify("José: a: b"), LineKind::Message { nick: "José" });
+        assert_eq!(
+            classify("bob joined the chat"),
+            LineKind::Notice { nick: "bob" }
+        );
+        assert_eq!(
+            classify("bob is now known as rob"),
+            LineKind::Notice { nick: "bob" }
+        );
+        assert_eq!(
+            classify("You are connected to the server!"),
+            LineKind::Other
+        );
+        assert_eq!(classify("[pm from bob] hi"), LineKind::Other);
+        assert_eq!(classify("server is shutting down"), LineKind::Other);
+        assert_eq!(classify("not a nick: x"), LineKind::Other);
     }
 
     #[test]

@@ -70,6 +70,7 @@ mod room;
 mod text;
 mod time;
 mod timer;
+mod wire;
 
 pub use config::Config;
 pub use event::{DisconnectReason, Event};

@@ -14,6 +14,7 @@ use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Input, Payload};
 use crate::time::Time;
 use crate::timer::{TimerKind, TimerTable};
+use crate::wire;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The most log events kept undrained; later ones are counted and dropped.
@@ -74,17 +75,16 @@ struct Canned {
 impl Canned {
     fn new(config: &Config) -> Self {
         let text = |s: &str| Payload::from(s.as_bytes());
+        let line = |s: &str| Payload::from(format!("{s}\n").into_bytes());
+        let error = |s: &str| line(&format!("{}{s}", wire::ERROR_PREFIX));
         Canned {
-            prompt: text("alias?"),
-            connected: text("You are connected to the server!\n"),
+            prompt: text(wire::PROMPT),
+            connected: line(wire::CONNECTED),
             help: text(crate::command::HELP),
-            line_too_long: text(&format!(
-                "error: line too long (max {} bytes)\n",
-                config.max_line
-            )),
-            slow_down: text("error: slow down\n"),
-            server_full: text("error: server full\n"),
-            shutting_down: text("server is shutting down\n"),
+            line_too_long: error(&format!("line too long (max {} bytes)", config.max_line)),
+            slow_down: error("slow down"),
+            server_full: error("server full"),
+            shutting_down: line(wire::SHUTTING_DOWN),
         }
     }
 }

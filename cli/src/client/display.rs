@@ -2,6 +2,7 @@
 //! nicks in stable colours. Presentation only: the line's text is never
 //! changed, only wrapped in SGR colour codes.
 
+use chat_core::client::{classify, LineKind};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Colours a nick can get: green, yellow, blue, magenta, cyan and their
@@ -72,37 +73,27 @@ pub(crate) fn nick_colour(nick: &str) -> u8 {
     NICK_COLOURS[index]
 }
 
-/// Appends `line` with its nick coloured, for the shapes the server sends:
-/// `NICK: text`, `* NICK text`, `NICK joined ...`/`NICK left ...`/`NICK is
-/// now known as NEW`; `error: ...` lines are red. Anything else is unchanged.
+/// Appends `line` with its nick coloured, for the shapes the core's
+/// [`classify`] recognises; `error: ...` lines are red. Anything else is
+/// unchanged.
 fn colour_line(out: &mut String, line: &str) {
-    let nick_then = |out: &mut String, nick: &str, rest: &str| {
-        out.push_str(&format!("\x1b[{}m{nick}\x1b[0m", nick_colour(nick)));
-        out.push_str(rest);
+    let nick = match classify(line) {
+        LineKind::Error => {
+            out.push_str(&format!("\x1b[{RED}m{line}\x1b[0m"));
+            return;
+        }
+        LineKind::Message { nick } | LineKind::Action { nick } | LineKind::Notice { nick } => nick,
+        LineKind::Other => {
+            out.push_str(line);
+            return;
+        }
     };
-    if line.starts_with("error: ") {
-        out.push_str(&format!("\x1b[{RED}m{line}\x1b[0m"));
-    } else if let Some((nick, text)) = line.split_once(": ").filter(|(n, _)| is_word(n)) {
-        nick_then(out, nick, &format!(": {text}"));
-    } else if let Some(rest) = line.strip_prefix("* ") {
-        let (nick, text) = rest.split_once(' ').unwrap_or((rest, ""));
-        out.push_str("* ");
-        nick_then(out, nick, &format!(" {text}"));
-    } else if let Some((nick, text)) = line.split_once(' ').filter(|(n, t)| {
-        is_word(n)
-            && (t.starts_with("joined the chat")
-                || t.starts_with("left the chat!")
-                || t.starts_with("is now known as "))
-    }) {
-        nick_then(out, nick, &format!(" {text}"));
-    } else {
-        out.push_str(line);
-    }
-}
-
-/// Could be a nick: not empty, no whitespace.
-fn is_word(s: &str) -> bool {
-    !s.is_empty() && !s.contains(char::is_whitespace)
+    // The nick is the first word of the line, or the second after `* `.
+    let start = line.find(nick).unwrap_or(0);
+    let end = start + nick.len();
+    out.push_str(&line[..start]);
+    out.push_str(&format!("\x1b[{}m{nick}\x1b[0m", nick_colour(nick)));
+    out.push_str(&line[end..]);
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ mod ui;
 
 use crate::args::ClientArgs;
 use crate::runtime::{self, ConnReader, ConnWriter};
-use chat_core::client::{ClientEvent, Compat, Session};
+use chat_core::client::{classify, ClientEvent, LineKind, Session};
 use display::Style;
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
@@ -163,8 +163,6 @@ struct Client {
     input_ended: bool,
     /// We said goodbye; the server closing now is the normal end.
     quitting: bool,
-    /// Close our sending side once the transmit queue is written (seed dialect).
-    shutdown_after_flush: bool,
     /// The last `error: ` line the server sent, for the exit message.
     last_error: Option<String>,
 }
@@ -187,7 +185,6 @@ impl Client {
             input_requested: false,
             input_ended: false,
             quitting: false,
-            shutdown_after_flush: false,
             last_error: None,
         }
     }
@@ -273,7 +270,7 @@ impl Client {
         while let Some(event) = self.session.poll_event() {
             match event {
                 ClientEvent::Line(line) => {
-                    if line.starts_with("error: ") {
+                    if classify(&line) == LineKind::Error {
                         self.last_error = Some(line.clone());
                     }
                     self.ui.show(&line);
@@ -344,16 +341,11 @@ impl Client {
         if self.quitting || line.trim().is_empty() {
             return;
         }
-        if is_quit(line) {
-            if self.session.compat() == Compat::Seed {
-                // The seed server has no /quit: it would relay it as a message.
-                self.begin_quit();
-                return;
-            }
+        self.session.send_line(line);
+        if self.session.is_leaving() {
             self.quitting = true;
             self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
         }
-        self.session.send_line(line);
     }
 
     /// Says goodbye: `/quit` to our server; to the seed's, which has no
@@ -361,10 +353,7 @@ impl Client {
     fn begin_quit(&mut self) {
         self.quitting = true;
         self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
-        match self.session.compat() {
-            Compat::Framed => self.session.send_line("/quit"),
-            Compat::Seed => self.shutdown_after_flush = true,
-        }
+        self.session.quit();
     }
 
     /// Writes what the session has to send.
@@ -379,33 +368,11 @@ impl Client {
                 return Err(format!("connection lost: {}", runtime::describe(&e)));
             }
         }
-        if self.shutdown_after_flush {
-            self.shutdown_after_flush = false;
+        if self.session.poll_close_write() {
             if let Err(e) = self.writer.shutdown_write() {
                 tracing::debug!("shutdown after goodbye failed: {e}");
             }
         }
         Ok(())
-    }
-}
-
-/// Whether the user typed `/quit`, with or without a reason.
-fn is_quit(line: &str) -> bool {
-    let line = line.trim_start();
-    line == "/quit" || line.starts_with("/quit ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_quit;
-
-    #[test]
-    fn quit_is_recognised_with_and_without_reason() {
-        assert!(is_quit("/quit"));
-        assert!(is_quit("/quit gone fishing"));
-        assert!(is_quit("  /quit"));
-        assert!(!is_quit("/quitter"));
-        assert!(!is_quit("//quit"));
-        assert!(!is_quit("quit"));
     }
 }

@@ -7,6 +7,7 @@ use crate::flood::Verdict;
 use crate::io::{CloseMode, ConnId};
 use crate::nick;
 use crate::text;
+use crate::wire;
 
 impl Room {
     /// One line (terminator removed) from a joined user.
@@ -32,8 +33,8 @@ impl Room {
         }
         let Some(me) = c.nick.clone() else { return };
         match command::parse(&text) {
-            Request::Say(text) => self.say_to_room(&[&me, ": ", text]),
-            Request::Me(text) => self.say_to_room(&["* ", &me, " ", text]),
+            Request::Say(text) => self.say_to_room(&[&me, wire::SAYS, text]),
+            Request::Me(text) => self.say_to_room(&[wire::ACTION, &me, " ", text]),
             Request::Help => {
                 let help = self.canned.help.clone();
                 self.send(conn, help);
@@ -76,7 +77,7 @@ impl Room {
             old: old.to_string(),
             new: new.to_string(),
         });
-        self.say_to_room(&[old, " is now known as ", new]);
+        self.say_to_room(&[old, wire::RENAMED, new]);
     }
 
     fn private_message(&mut self, conn: ConnId, me: &str, to: &str, text: &str) {

@@ -11,6 +11,7 @@
 use super::Room;
 use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Payload};
+use crate::wire;
 use std::fmt::Display;
 
 impl Room {
@@ -77,7 +78,7 @@ impl Room {
 
     /// Sends `error: MESSAGE` to `conn`.
     pub(super) fn send_error(&mut self, conn: ConnId, message: impl Display) {
-        self.send_line(conn, format_args!("error: {message}"));
+        self.send_line(conn, format_args!("{}{message}", wire::ERROR_PREFIX));
     }
 
     /// Sends `bytes`, then closes, to a connection the room never took in.
@@ -125,8 +126,8 @@ impl Room {
         if let Some(nick) = &nick {
             self.nicks.remove(&crate::nick::fold(nick));
             match notice {
-                Some(notice) => self.say_to_room(&[nick, " left the chat! (", notice, ")"]),
-                None => self.say_to_room(&[nick, " left the chat!"]),
+                Some(notice) => self.say_to_room(&[nick, wire::LEFT, " (", notice, ")"]),
+                None => self.say_to_room(&[nick, wire::LEFT]),
             }
         }
         self.record(Event::Disconnected { conn, nick, reason });

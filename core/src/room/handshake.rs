@@ -12,6 +12,7 @@ use crate::framing::Frame;
 use crate::io::ConnId;
 use crate::nick::{self, NickError};
 use crate::timer::TimerKind;
+use crate::wire;
 
 impl Room {
     pub(super) fn on_connected(&mut self, conn: ConnId) {
@@ -136,7 +137,7 @@ impl Room {
             nick: nick.to_string(),
             unframed,
         });
-        self.say_to_room(&[&nick, " joined the chat"]);
+        self.say_to_room(&[&nick, wire::JOINED]);
         let connected = self.canned.connected.clone();
         self.send(conn, connected);
         let online = self.online_line();

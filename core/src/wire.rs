@@ -1,0 +1,21 @@
+//! The fixed texts of the wire, shared by the room (which writes them) and
+//! the client session (which recognises them), so each is written once.
+
+/// The handshake prompt, sent bare (no newline).
+pub(crate) const PROMPT: &str = "alias?";
+/// The second line a joiner gets.
+pub(crate) const CONNECTED: &str = "You are connected to the server!";
+/// What every error line, and no other line, starts with.
+pub(crate) const ERROR_PREFIX: &str = "error: ";
+/// `NICK` + this: a user joined.
+pub(crate) const JOINED: &str = " joined the chat";
+/// `NICK` + this (+ ` (REASON)`): a user left.
+pub(crate) const LEFT: &str = " left the chat!";
+/// `OLD` + this + `NEW`: a user changed nick.
+pub(crate) const RENAMED: &str = " is now known as ";
+/// Between the nick and the text of a room message.
+pub(crate) const SAYS: &str = ": ";
+/// Before the nick of a `/me` line.
+pub(crate) const ACTION: &str = "* ";
+/// Sent to everyone when the server stops.
+pub(crate) const SHUTTING_DOWN: &str = "server is shutting down";
