@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod batch;
 pub mod client;
 mod command;
 mod config;

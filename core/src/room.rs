@@ -8,6 +8,7 @@ mod chat;
 mod delivery;
 mod handshake;
 
+use crate::batch::Batch;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
@@ -35,7 +36,7 @@ const MAX_EVENTS: usize = 65_536;
 /// 4. Inputs for an unknown or closed id do nothing. A `Tick` before the
 ///    deadline does nothing.
 /// 5. Memory is bounded: each line buffer by `max_line`, each send account
-///    (bytes sent minus bytes written) by `send_queue` plus one batch — past
+///    (bytes sent minus bytes written) by `send_queue` plus one line — past
 ///    it the user is closed as too slow — and the number of connections by
 ///    `max_clients`.
 ///
@@ -53,7 +54,10 @@ pub struct Room {
     nicks: BTreeMap<String, ConnId>,
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
-    batch: Vec<u8>,
+    batch: Batch,
+    /// At least the send account of every joined user: a batch shorter
+    /// than `send_queue - max_unflushed` takes nobody past the limit.
+    max_unflushed: usize,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     dropped_events: u64,
@@ -99,7 +103,8 @@ impl Room {
             conns: BTreeMap::new(),
             nicks: BTreeMap::new(),
             timers: TimerTable::default(),
-            batch: Vec::new(),
+            batch: Batch::default(),
+            max_unflushed: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
             dropped_events: 0,
@@ -272,6 +277,16 @@ impl Room {
     fn debug_check_invariants(&self) {
         if cfg!(debug_assertions) {
             assert!(self.batch.is_empty(), "room lines left undelivered");
+            let most = self
+                .conns
+                .values()
+                .filter(|c| c.is_joined())
+                .map(|c| c.unflushed)
+                .max();
+            assert!(
+                most.unwrap_or(0) <= self.max_unflushed,
+                "max_unflushed too low"
+            );
             let joined = self.conns.values().filter(|c| c.is_joined()).count();
             assert_eq!(joined, self.nicks.len(), "nick index out of step");
             let deadlines = self

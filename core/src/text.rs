@@ -29,6 +29,11 @@ pub(crate) fn clean(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Whether [`clean`] would remove anything from `bytes` but invalid UTF-8.
+pub(crate) fn has_scrubbed(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes).chars().any(is_scrubbed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

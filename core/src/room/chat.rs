@@ -5,7 +5,7 @@ use crate::command::{self, Request};
 use crate::event::{DisconnectReason, Event};
 use crate::flood::Verdict;
 use crate::io::{CloseMode, ConnId};
-use crate::nick;
+use crate::nick::{self, NickError};
 use crate::text;
 use crate::wire;
 
@@ -42,6 +42,10 @@ impl Room {
             Request::Who => {
                 let online = self.online_line();
                 self.send_line(conn, online);
+            }
+            // Scrubbing must not turn a refused nick into an accepted one.
+            Request::Nick(_) if text::has_scrubbed(raw) => {
+                self.send_error(conn, NickError::InvalidCharacter);
             }
             Request::Nick(new) => self.rename(conn, &me, new),
             Request::Msg { to, text } => self.private_message(conn, &me, to, text),

@@ -6,7 +6,8 @@
 //!   sent before any unicast and before any change of membership, so every
 //!   connection's stream keeps the order in which things happened, and every
 //!   joined user sees room lines in one total order.
-//! - A send account over `send_queue` closes the user as too slow, at once.
+//! - A send account over `send_queue` closes the user as too slow, right
+//!   after the line that took it over: the limit is passed by one line at most.
 
 use super::Room;
 use crate::event::{DisconnectReason, Event};
@@ -15,60 +16,107 @@ use crate::wire;
 use std::fmt::Display;
 
 impl Room {
-    /// Appends one room line (the concatenation of `parts`, then `\n`).
+    /// Appends one room line (the concatenation of `parts`, then `\n`) from
+    /// a user. If it may take someone past the send queue, the batch is
+    /// delivered now, so that the user is closed right after this line,
+    /// before anything else is read, however the input was cut into reads.
     pub(super) fn say_to_room(&mut self, parts: &[&str]) {
-        for part in parts {
-            self.batch.extend_from_slice(part.as_bytes());
+        self.batch.push_line(parts);
+        if self.max_unflushed + self.batch.len() > self.config.send_queue {
+            self.flush_room();
         }
-        self.batch.push(b'\n');
     }
 
     /// Sends the pending room lines to every joined user; closes those that
-    /// fall too far behind, which may add room lines, sent in turn.
+    /// fall too far behind, whose leave notices are room lines in turn.
     pub(super) fn flush_room(&mut self) {
-        // Bounded: each round past the first closes at least one connection.
+        // Bounded: a round that leaves lines in the batch closes a connection.
         while !self.batch.is_empty() {
-            let payload = Payload::from(std::mem::take(&mut self.batch));
-            let limit = self.config.send_queue;
-            let mut too_slow = Vec::new();
-            for (&conn, c) in self.conns.iter_mut().filter(|(_, c)| c.is_joined()) {
-                self.actions.push_back(Action::Send {
-                    conn,
-                    bytes: payload.clone(),
-                });
-                c.unflushed += payload.len();
-                if c.unflushed > limit {
-                    too_slow.push(conn);
-                }
-            }
-            for conn in too_slow {
-                self.remove(
-                    conn,
-                    DisconnectReason::TooSlow,
-                    Some("too slow"),
-                    CloseMode::Abort,
-                );
+            let too_slow = self.deliver_front();
+            self.kick(too_slow);
+        }
+    }
+
+    /// Delivers the batch to every joined user, up to and including the
+    /// first line that takes someone past the send queue (all of it when
+    /// none does), and returns who went past.
+    ///
+    /// Cutting at that line, not at the end of the batch, makes the room's
+    /// order of lines and leave notices the same however the sender's bytes
+    /// were split into reads: a send account passes its limit by one line at most.
+    pub(super) fn deliver_front(&mut self) -> Vec<ConnId> {
+        let limit = self.config.send_queue;
+        let total = self.batch.len();
+        let cut = if self.max_unflushed + total <= limit {
+            total // Nobody can pass the limit: no need to look.
+        } else {
+            self.first_crossing_end(total)
+        };
+        let payload = Payload::from(self.batch.take_front(cut));
+        let mut too_slow = Vec::new();
+        let mut max_unflushed = 0;
+        for (&conn, c) in self.conns.iter_mut().filter(|(_, c)| c.is_joined()) {
+            self.actions.push_back(Action::Send {
+                conn,
+                bytes: payload.clone(),
+            });
+            c.unflushed += payload.len();
+            max_unflushed = max_unflushed.max(c.unflushed);
+            if c.unflushed > limit {
+                too_slow.push(conn);
             }
         }
+        self.max_unflushed = max_unflushed;
+        too_slow
+    }
+
+    /// The end of the earliest batch line that takes a joined user past the
+    /// send queue, or `total` when none does.
+    fn first_crossing_end(&self, total: usize) -> usize {
+        let limit = self.config.send_queue;
+        self.conns
+            .values()
+            .filter(|c| c.is_joined() && c.unflushed + total > limit)
+            .map(|c| {
+                self.batch
+                    .end_of_line_crossing(limit.saturating_sub(c.unflushed))
+            })
+            .min()
+            .unwrap_or(total)
+    }
+
+    /// Closes every connection of `too_slow`; their leave notices come
+    /// before any room line still waiting.
+    pub(super) fn kick(&mut self, too_slow: Vec<ConnId>) {
+        if too_slow.is_empty() {
+            return;
+        }
+        let later = std::mem::take(&mut self.batch);
+        for conn in too_slow {
+            let notice = Some("too slow");
+            self.remove(conn, DisconnectReason::TooSlow, notice, CloseMode::Abort);
+        }
+        self.batch.append(later);
     }
 
     /// Sends `bytes` to `conn` alone, after the pending room lines.
     pub(super) fn send(&mut self, conn: ConnId, bytes: Payload) {
         self.flush_room();
+        if self.enqueue(conn, bytes) {
+            self.kick(vec![conn]);
+        }
+    }
+
+    /// Queues `bytes` for `conn` and says whether that took it past the
+    /// send queue. The caller kicks it.
+    pub(super) fn enqueue(&mut self, conn: ConnId, bytes: Payload) -> bool {
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return false;
         };
         c.unflushed += bytes.len();
-        let too_slow = c.unflushed > self.config.send_queue;
+        self.max_unflushed = self.max_unflushed.max(c.unflushed);
         self.actions.push_back(Action::Send { conn, bytes });
-        if too_slow {
-            self.remove(
-                conn,
-                DisconnectReason::TooSlow,
-                Some("too slow"),
-                CloseMode::Abort,
-            );
-        }
+        c.unflushed > self.config.send_queue
     }
 
     /// Sends one line (`\n` added) to `conn` alone.
@@ -126,8 +174,8 @@ impl Room {
         if let Some(nick) = &nick {
             self.nicks.remove(&crate::nick::fold(nick));
             match notice {
-                Some(notice) => self.say_to_room(&[nick, wire::LEFT, " (", notice, ")"]),
-                None => self.say_to_room(&[nick, wire::LEFT]),
+                Some(notice) => self.batch.push_line(&[nick, wire::LEFT, " (", notice, ")"]),
+                None => self.batch.push_line(&[nick, wire::LEFT]),
             }
         }
         self.record(Event::Disconnected { conn, nick, reason });

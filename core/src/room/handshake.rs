@@ -9,7 +9,7 @@ use super::Room;
 use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
-use crate::io::ConnId;
+use crate::io::{ConnId, Payload};
 use crate::nick::{self, NickError};
 use crate::timer::TimerKind;
 use crate::wire;
@@ -137,11 +137,24 @@ impl Room {
             nick: nick.to_string(),
             unframed,
         });
-        self.say_to_room(&[&nick, wire::JOINED]);
+        self.welcome(conn, &nick);
+    }
+
+    /// The join sequence: `NICK joined the chat` to the room, then
+    /// `You are connected…` and `Online (N): …` to the joiner, in one piece:
+    /// a user the join notice takes past its send queue is closed after it.
+    fn welcome(&mut self, conn: ConnId, nick: &str) {
+        debug_assert!(self.batch.is_empty(), "the room is flushed before a join");
+        let online = Payload::from(format!("{}\n", self.online_line()).into_bytes());
+        self.batch.push_line(&[nick, wire::JOINED]);
+        let mut too_slow = self.deliver_front();
+        debug_assert!(self.batch.is_empty(), "one line is delivered whole");
         let connected = self.canned.connected.clone();
-        self.send(conn, connected);
-        let online = self.online_line();
-        self.send_line(conn, online);
+        let over = self.enqueue(conn, connected) | self.enqueue(conn, online);
+        if over && !too_slow.contains(&conn) {
+            too_slow.push(conn);
+        }
+        self.kick(too_slow);
     }
 
     /// `Ok` if no joined user but `except` has `nick`, ignoring case.

@@ -548,3 +548,46 @@ fn room_forgets_everything_when_everyone_leaves() {
     assert_eq!(h.room.joined().count(), 0);
     assert_eq!(h.room.poll_timeout(), None);
 }
+
+#[test]
+fn nick_command_refuses_control_characters_rather_than_scrubbing_them() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    h.send(1, b"/nick bell\x07\n");
+    assert_eq!(
+        h.take(1),
+        "error: nick may only contain letters, digits and _-.[]{}|^\n"
+    );
+    assert_eq!(h.room.nick(ConnId(1)), Some("alice"));
+}
+
+#[test]
+fn slow_reader_is_closed_right_after_the_line_that_took_it_over() {
+    let config = Config {
+        send_queue: 200,
+        flood_rate: 0,
+        ..Config::default()
+    };
+    let mut h = Harness::with(config);
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.stalled.push(2);
+    // Each line is 21 bytes as relayed. Six lines put bob at 126 bytes.
+    for _ in 0..6 {
+        h.send(1, b"0123456789ab0\n");
+    }
+    h.take(1);
+    // Then one read: bob passes 200 bytes on its fourth line, so his leave
+    // notice comes right after that line, before the fifth.
+    h.send(
+        1,
+        b"0123456789ab1\n0123456789ab2\n0123456789ab3\n0123456789ab4\nlast line....\n",
+    );
+    let expected = "alice: 0123456789ab1\nalice: 0123456789ab2\nalice: 0123456789ab3\n\
+                    alice: 0123456789ab4\nbob left the chat! (too slow)\nalice: last line....\n";
+    assert_eq!(h.take(1), expected);
+    assert_eq!(h.take(2).lines().count(), 10);
+}

@@ -1,0 +1,249 @@
+//! What the clients sent, as far as the oracles need it: each token's kind,
+//! text and delivery time, and each client's first nick. At the end of a run
+//! they say which lines must have been relayed and which users must have
+//! joined.
+
+use super::{Checker, Violation};
+use crate::words::{fold, Token};
+use chat_core::{ConnId, Time};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// How a token was sent, so where it may show up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// In a message: only in `NICK: …` lines.
+    Room,
+    /// With `/me`: only in `* NICK …` lines.
+    Me,
+    /// With `//`: only in `NICK: /…` lines.
+    Literal,
+    /// With `/msg TARGET`: only in private lines between sender and target.
+    Pm {
+        /// The nick named in the command.
+        target: String,
+    },
+    /// In a `/quit` reason: only in its sender's leave notice.
+    Quit,
+    /// In a line that must not be relayed (too long, unknown command).
+    Hidden,
+}
+
+impl TokenKind {
+    /// Equal, ignoring a private message's target.
+    pub fn same_kind(&self, other: &TokenKind) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// One token a client sent.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    /// Who sent it.
+    pub sender: ConnId,
+    /// How.
+    pub kind: TokenKind,
+    /// The exact text the room line must carry after `NICK: ` (or
+    /// `* NICK `), when the line was clean and its prefix known.
+    pub exact: Option<String>,
+    /// Whether it must be relayed once delivered: the client knew it had
+    /// joined and the line is within the limits.
+    pub expect: bool,
+    /// Offset in the sender's stream just after the token's line.
+    pub end: u64,
+}
+
+#[derive(Clone, Debug)]
+struct TokenState {
+    info: TokenInfo,
+    delivered: Option<(u64, Time)>,
+    relayed: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct FirstNick {
+    nick: String,
+    fits: bool,
+    delivered: Option<(u64, Time)>,
+}
+
+/// Something waiting for its bytes to reach the core.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Token(Token),
+    FirstNick,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Marks {
+    tokens: BTreeMap<Token, TokenState>,
+    first_nicks: BTreeMap<ConnId, FirstNick>,
+    pending: BTreeMap<ConnId, VecDeque<(u64, Pending)>>,
+}
+
+impl Marks {
+    pub(super) fn add_token(&mut self, token: Token, info: TokenInfo) {
+        let queue = self.pending.entry(info.sender).or_default();
+        queue.push_back((info.end, Pending::Token(token)));
+        self.tokens.insert(
+            token,
+            TokenState {
+                info,
+                delivered: None,
+                relayed: None,
+            },
+        );
+    }
+
+    pub(super) fn add_first_nick(&mut self, conn: ConnId, nick: &str, fits: bool, end: u64) {
+        self.pending
+            .entry(conn)
+            .or_default()
+            .push_back((end, Pending::FirstNick));
+        self.first_nicks.insert(
+            conn,
+            FirstNick {
+                nick: nick.to_string(),
+                fits,
+                delivered: None,
+            },
+        );
+    }
+
+    pub(super) fn delivered(&mut self, conn: ConnId, upto: u64, step: u64, now: Time) {
+        let Some(queue) = self.pending.get_mut(&conn) else {
+            return;
+        };
+        while let Some(&(end, what)) = queue.front() {
+            if end > upto {
+                break;
+            }
+            queue.pop_front();
+            match what {
+                Pending::Token(t) => {
+                    if let Some(s) = self.tokens.get_mut(&t) {
+                        s.delivered = Some((step, now));
+                    }
+                }
+                Pending::FirstNick => {
+                    if let Some(f) = self.first_nicks.get_mut(&conn) {
+                        f.delivered = Some((step, now));
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn token(&self, token: Token) -> Option<&TokenInfo> {
+        self.tokens.get(&token).map(|s| &s.info)
+    }
+
+    /// Records that `token` was relayed as room line `g`; returns the
+    /// earlier line if it already was.
+    pub(super) fn relayed(&mut self, token: Token, g: usize) -> Option<usize> {
+        let state = self.tokens.get_mut(&token)?;
+        match state.relayed {
+            Some(first) => Some(first),
+            None => {
+                state.relayed = Some(g);
+                None
+            }
+        }
+    }
+}
+
+impl Checker {
+    /// The end-of-run oracles.
+    pub(super) fn check_marks(&self) -> Result<(), Violation> {
+        self.check_lines_relayed()?;
+        self.check_first_nicks()?;
+        self.check_flood_warnings()
+    }
+
+    /// A line a joined client sent within the limits reached the room,
+    /// unless the core was closing it or flood control dropped it (and said so).
+    fn check_lines_relayed(&self) -> Result<(), Violation> {
+        for (token, state) in &self.marks.tokens {
+            let info = &state.info;
+            let Some((step, at)) = state.delivered else {
+                continue;
+            };
+            let log = &self.conns[&info.sender];
+            let open = log.closed.is_none_or(|(closed, _, _)| step < closed);
+            let before_shutdown = self.shutdown.is_none_or(|(s, _)| step < s);
+            if !info.expect || !open || !before_shutdown || state.relayed.is_some() {
+                continue;
+            }
+            let warned = |w: &Time| *w <= at && at.saturating_since(*w) <= Duration::from_secs(1);
+            if self.cfg.flood_on() && log.slow_downs.iter().any(warned) {
+                continue;
+            }
+            return Err(Violation {
+                step,
+                time: at,
+                rule: "a line a joined user sent reaches the room",
+                detail: format!(
+                    "{token} from {} ({:?}) was delivered but never relayed",
+                    info.sender, info.kind
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// A valid nick no other client ever asked for, sent as a client's very
+    /// first line, joins, unless time or the connection ran out first.
+    fn check_first_nicks(&self) -> Result<(), Violation> {
+        for (&conn, first) in &self.marks.first_nicks {
+            let Some((step, at)) = first.delivered else {
+                continue;
+            };
+            let log = &self.conns[&conn];
+            let ready = at + self.cfg.settle() + Duration::from_millis(1);
+            let taken_elsewhere = self
+                .conns
+                .values()
+                .filter(|l| l.id != conn)
+                .any(|l| l.nicks_sent.iter().any(|n| fold(n) == fold(&first.nick)));
+            let after = |t: Option<Time>| t.is_none_or(|t| t > ready);
+            let in_time = ready < log.connected.1 + self.cfg.handshake();
+            if !first.fits
+                || taken_elsewhere
+                || !in_time
+                || !after(log.closed.map(|c| c.1))
+                || !after(log.client_closed.map(|c| c.1))
+                || !after(self.shutdown.map(|s| s.1))
+                || log.join_g.is_some()
+            {
+                continue;
+            }
+            return Err(Violation {
+                step,
+                time: at,
+                rule: "a valid, unique nick joins",
+                detail: format!("{conn} sent {:?} first and never joined", first.nick),
+            });
+        }
+        Ok(())
+    }
+
+    /// No warning for a client that never sent more than the burst.
+    fn check_flood_warnings(&self) -> Result<(), Violation> {
+        for log in self.conns.values() {
+            if let Some(&at) = log.slow_downs.first() {
+                if !self.cfg.flood_on() || log.lines_sent <= self.cfg.flood_burst {
+                    return Err(Violation {
+                        step: self.step,
+                        time: at,
+                        rule: "slow down only past the flood burst",
+                        detail: format!(
+                            "{} was told to slow down after sending {} lines (burst {}, rate {})",
+                            log.id, log.lines_sent, self.cfg.flood_burst, self.cfg.flood_rate
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,413 @@
+//! One connection's byte stream, read line by line as the core sends it, and
+//! the rules every line must keep: valid UTF-8, no control characters, the
+//! prompt only before joining, the join sequence in order, known error
+//! lines, room lines in the room's one order.
+
+use super::line::{classify, forbidden_control, Line, ERROR_PREFIXES, PROMPT};
+use super::{Checker, StepInput, Violation};
+use crate::words::{fold, is_valid_nick};
+use chat_core::{CloseMode, ConnId, Payload, Time};
+use std::time::Duration;
+
+/// Where a connection is in its life, as its own stream shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Not joined: only prompts and error lines so far.
+    Handshake,
+    /// Its own join line came; `You are connected…` must follow.
+    Welcome,
+    /// The welcome came; the online list must follow.
+    Online,
+    /// Joined.
+    Joined,
+}
+
+/// What the checker knows about one connection.
+#[derive(Debug)]
+pub(super) struct ConnLog {
+    pub(super) id: ConnId,
+    pub(super) connected: (u64, Time),
+    /// Everything the core sent to it.
+    pub(super) stream: Vec<u8>,
+    /// Where the next unread line starts in `stream`.
+    pub(super) parsed: usize,
+    pub(super) phase: Phase,
+    /// Its own join line's index in the room log.
+    pub(super) join_g: Option<usize>,
+    /// The room log index it must receive next.
+    pub(super) next_g: usize,
+    /// Its nick as its own stream tells it, with the stream offset it took effect.
+    pub(super) nick_history: Vec<(usize, String)>,
+    /// The stream offset after its join sequence.
+    pub(super) welcome_end: Option<usize>,
+    /// Bytes sent minus bytes written, while open.
+    pub(super) account: usize,
+    /// The largest payload sent to it in this step.
+    pub(super) largest_send: usize,
+    /// Bytes sent to it in this step.
+    pub(super) sent_this_step: usize,
+    /// When the core closed it, and how.
+    pub(super) closed: Option<(u64, Time, CloseMode)>,
+    /// When the driver first reported `Closed` for it.
+    pub(super) client_closed: Option<(u64, Time)>,
+    pub(super) shutdown_seen: bool,
+    /// When it was sent `error: slow down`.
+    pub(super) slow_downs: Vec<Time>,
+    pub(super) help_sent: bool,
+    pub(super) quit_reasons: Vec<Option<String>>,
+    pub(super) nicks_sent: Vec<String>,
+    pub(super) lines_sent: u32,
+    /// Private lines received in this step, for the end-of-step check.
+    pub(super) pms: Vec<Line>,
+}
+
+impl ConnLog {
+    pub(super) fn new(id: ConnId, step: u64, now: Time) -> Self {
+        ConnLog {
+            id,
+            connected: (step, now),
+            stream: Vec::new(),
+            parsed: 0,
+            phase: Phase::Handshake,
+            join_g: None,
+            next_g: 0,
+            nick_history: Vec::new(),
+            welcome_end: None,
+            account: 0,
+            largest_send: 0,
+            sent_this_step: 0,
+            closed: None,
+            client_closed: None,
+            shutdown_seen: false,
+            slow_downs: Vec::new(),
+            help_sent: false,
+            quit_reasons: Vec::new(),
+            nicks_sent: Vec::new(),
+            lines_sent: 0,
+            pms: Vec::new(),
+        }
+    }
+
+    pub(super) fn begin_step(&mut self) {
+        self.largest_send = 0;
+        self.sent_this_step = 0;
+        self.pms.clear();
+    }
+
+    pub(super) fn nick(&self) -> Option<&str> {
+        self.nick_history.last().map(|(_, n)| n.as_str())
+    }
+
+    /// The next complete token in the unread part: a prompt or a line
+    /// (without `\n`), and the offset after it.
+    fn next_token(&self) -> Option<(Token, usize)> {
+        let rest = &self.stream[self.parsed..];
+        if rest.starts_with(PROMPT) {
+            return Some((Token::Prompt, self.parsed + PROMPT.len()));
+        }
+        if rest.len() < PROMPT.len() && PROMPT.starts_with(rest) {
+            return None; // maybe a prompt still coming
+        }
+        let nl = rest.iter().position(|&b| b == b'\n')?;
+        Some((
+            Token::Line(self.parsed, self.parsed + nl),
+            self.parsed + nl + 1,
+        ))
+    }
+}
+
+/// A complete piece of a stream.
+enum Token {
+    Prompt,
+    /// The line's bytes are `stream[start..end]`.
+    Line(usize, usize),
+}
+
+impl Checker {
+    pub(super) fn on_send(&mut self, conn: ConnId, bytes: &Payload) -> Result<(), Violation> {
+        if bytes.is_empty() {
+            return self.fail("no empty sends", format!("Send to {conn} of 0 bytes"));
+        }
+        let log = self.conns.get_mut(&conn).expect("checked by on_action");
+        log.account += bytes.len();
+        log.largest_send = log.largest_send.max(bytes.len());
+        log.sent_this_step += bytes.len();
+        log.stream.extend_from_slice(bytes);
+        while let Some((token, after)) = self.conns[&conn].next_token() {
+            match token {
+                Token::Prompt => self.on_prompt(conn)?,
+                Token::Line(start, end) => {
+                    let raw = self.conns[&conn].stream[start..end].to_vec();
+                    self.on_line(conn, &raw, after)?;
+                }
+            }
+            self.conns.get_mut(&conn).expect("known").parsed = after;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_close(&mut self, conn: ConnId, mode: CloseMode) -> Result<(), Violation> {
+        let (step, now, send_queue) = (self.step, self.now, self.cfg.send_queue as usize);
+        let log = &self.conns[&conn];
+        if log.parsed != log.stream.len() {
+            let tail = String::from_utf8_lossy(&log.stream[log.parsed..]).into_owned();
+            return self.fail(
+                "every line ends in \\n except the bare alias?",
+                format!("{conn} closed with an unterminated line {tail:?}"),
+            );
+        }
+        if mode == CloseMode::Abort {
+            if log.account <= send_queue {
+                return self.fail(
+                    "only a send account over its limit is aborted",
+                    format!(
+                        "{conn} aborted with {} of {send_queue} bytes unwritten",
+                        log.account
+                    ),
+                );
+            }
+            if log.account > send_queue + log.largest_send {
+                return self.fail(
+                    "no send account passes its limit by more than one batch",
+                    format!(
+                        "{conn} had {} bytes unwritten (limit {send_queue}, largest send this step {})",
+                        log.account, log.largest_send
+                    ),
+                );
+            }
+        }
+        let log = self.conns.get_mut(&conn).expect("checked by on_action");
+        log.closed = Some((step, now, mode));
+        self.closes.push((conn, mode));
+        self.closed_at_g.push(self.room.len());
+        Ok(())
+    }
+
+    fn on_prompt(&mut self, conn: ConnId) -> Result<(), Violation> {
+        let log = &self.conns[&conn];
+        if log.shutdown_seen {
+            return self.fail(
+                "nothing follows the shutdown line",
+                format!("alias? to {conn}"),
+            );
+        }
+        if log.phase != Phase::Handshake {
+            return self.fail(
+                "alias? only before joining",
+                format!("alias? to joined {conn}"),
+            );
+        }
+        Ok(())
+    }
+
+    fn on_line(&mut self, conn: ConnId, raw: &[u8], after: usize) -> Result<(), Violation> {
+        let Ok(text) = std::str::from_utf8(raw) else {
+            return self.fail(
+                "the server sends valid UTF-8",
+                format!("to {conn}: {:?}", String::from_utf8_lossy(raw)),
+            );
+        };
+        if let Some(c) = forbidden_control(text) {
+            return self.fail(
+                "no control characters relayed",
+                format!("to {conn}: {c:?} in {text:?}"),
+            );
+        }
+        if self.conns[&conn].shutdown_seen {
+            return self.fail(
+                "nothing follows the shutdown line",
+                format!("to {conn}: {text:?}"),
+            );
+        }
+        let line = classify(text);
+        if line.is_room_line() {
+            return self.on_room_line(conn, text, line, after);
+        }
+        self.on_private_line(conn, text, line, after)
+    }
+
+    fn on_private_line(
+        &mut self,
+        conn: ConnId,
+        text: &str,
+        line: Line,
+        after: usize,
+    ) -> Result<(), Violation> {
+        let phase = self.conns[&conn].phase;
+        let in_join = matches!(phase, Phase::Welcome | Phase::Online);
+        match line {
+            Line::Welcome if phase == Phase::Welcome => self.log_mut(conn).phase = Phase::Online,
+            Line::Online { count, ref nicks } => {
+                self.check_online(conn, count, nicks, text)?;
+                if phase == Phase::Online {
+                    let log = self.log_mut(conn);
+                    log.phase = Phase::Joined;
+                    log.welcome_end = Some(after);
+                } else if phase != Phase::Joined {
+                    return self.fail(
+                        "the join sequence is in order",
+                        format!("to {conn}: {text:?}"),
+                    );
+                }
+            }
+            _ if in_join => {
+                return self.fail(
+                    "the join sequence is in order: joined, welcome, online",
+                    format!("to {conn}: {text:?} in phase {phase:?}"),
+                );
+            }
+            Line::Error(ref e) => self.on_error(conn, e)?,
+            Line::Shutdown => self.log_mut(conn).shutdown_seen = true,
+            Line::PmFrom { .. } | Line::PmTo { .. } if phase == Phase::Joined => {
+                self.log_mut(conn).pms.push(line);
+            }
+            Line::Other(_)
+                if phase == Phase::Joined
+                    && self.conns[&conn].help_sent
+                    && self.input == StepInput::Received(conn) => {}
+            _ => {
+                return self.fail(
+                    "every line is one PROTOCOL.md names",
+                    format!("to {conn} in phase {phase:?}: {text:?}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn on_error(&mut self, conn: ConnId, text: &str) -> Result<(), Violation> {
+        if !ERROR_PREFIXES.iter().any(|p| text.starts_with(p)) {
+            return self.fail(
+                "only error lines start with error: ",
+                format!("to {conn}: {text:?} is no known error"),
+            );
+        }
+        if text == "error: slow down" {
+            let now = self.now;
+            if let Some(&last) = self.conns[&conn].slow_downs.last() {
+                if now.saturating_since(last) < Duration::from_secs(1) {
+                    return self.fail(
+                        "at most one slow down a second",
+                        format!("to {conn} at {last} and again at {now}"),
+                    );
+                }
+            }
+            self.log_mut(conn).slow_downs.push(now);
+        }
+        Ok(())
+    }
+
+    fn check_online(
+        &self,
+        conn: ConnId,
+        count: usize,
+        nicks: &[String],
+        text: &str,
+    ) -> Result<(), Violation> {
+        let folded: Vec<String> = nicks.iter().map(|n| fold(n)).collect();
+        let sorted_unique = folded.windows(2).all(|w| w[0] < w[1]);
+        if count != nicks.len() || !sorted_unique || !nicks.iter().all(|n| is_valid_nick(n)) {
+            return self.fail(
+                "the online list counts, sorts and names joined users",
+                format!("to {conn}: {text:?}"),
+            );
+        }
+        if let Some(me) = self.conns[&conn].nick() {
+            if !nicks.iter().any(|n| n == me) {
+                return self.fail(
+                    "the online list holds the user who asks",
+                    format!("to {conn} ({me}): {text:?}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn on_room_line(
+        &mut self,
+        conn: ConnId,
+        text: &str,
+        line: Line,
+        after: usize,
+    ) -> Result<(), Violation> {
+        let log = &self.conns[&conn];
+        let own_join = log.phase == Phase::Handshake;
+        let from = if own_join { 0 } else { log.next_g };
+        let g = self.room.key(self.step, text, &line, from, own_join);
+        let log = &self.conns[&conn];
+        match log.phase {
+            Phase::Handshake => {
+                let Line::Joined(nick) = line else {
+                    return self.fail(
+                        "a connection that has not joined gets no room line",
+                        format!("to {conn}: {text:?}"),
+                    );
+                };
+                self.room.own_join(g, conn);
+                let log = self.log_mut(conn);
+                log.join_g = Some(g);
+                log.next_g = g + 1;
+                log.phase = Phase::Welcome;
+                log.nick_history.push((after, nick));
+            }
+            Phase::Welcome | Phase::Online => {
+                return self.fail(
+                    "the join sequence is in order: joined, welcome, online",
+                    format!("to {conn}: room line {text:?} in phase {:?}", log.phase),
+                );
+            }
+            Phase::Joined => {
+                if g != log.next_g {
+                    let expected = self.room.describe(log.next_g);
+                    return self.fail(
+                        "every joined user gets every room line once, in the one order",
+                        format!(
+                            "{conn} got #{g} {text:?} but #{} {expected} was due",
+                            log.next_g
+                        ),
+                    );
+                }
+                let own = log.nick().map(str::to_string);
+                let log = self.log_mut(conn);
+                log.next_g += 1;
+                if let Line::Renamed { old, new } = line {
+                    if own.as_deref() == Some(old.as_str()) {
+                        log.nick_history.push((after, new));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn log_mut(&mut self, conn: ConnId) -> &mut super::stream::ConnLog {
+        self.conns.get_mut(&conn).expect("a known connection")
+    }
+
+    /// Open joined connections have every room line; none is mid-join.
+    pub(super) fn check_streams_complete(&self) -> Result<(), Violation> {
+        for log in self.conns.values().filter(|l| l.closed.is_none()) {
+            match log.phase {
+                Phase::Welcome | Phase::Online => {
+                    return self.fail(
+                        "the join sequence is sent in one go",
+                        format!("{} is still in phase {:?}", log.id, log.phase),
+                    );
+                }
+                Phase::Joined if log.next_g != self.room.len() => {
+                    return self.fail(
+                        "every joined user gets every room line once, in the one order",
+                        format!(
+                            "{} missed #{} {}",
+                            log.id,
+                            log.next_g,
+                            self.room.describe(log.next_g)
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

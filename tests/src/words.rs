@@ -1,0 +1,200 @@
+//! The fixed vocabulary scripted clients draw from: nicks, message fillers,
+//! garbage, and the unique token every message carries.
+//!
+//! Scenarios name entries of these tables by index, so a scenario stays plain
+//! data and its `Debug` stays short.
+
+use std::fmt;
+
+/// Valid nicks (PROTOCOL.md: 1–32 letters or digits, Unicode allowed, or
+/// `_-.[]{}|^`; not starting with `-`). Distinct even ignoring case.
+pub const NICKS: [&str; 13] = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "Ärger",
+    "日本",
+    "[x]",
+    "a.b_c",
+    "z|y^",
+    "{w}",
+    "Zoë",
+    "q-1",
+    // 32 characters, 64 bytes: the longest valid nick.
+    "éééééééééééééééééééééééééééééééé",
+];
+
+/// Invalid nicks, each breaking one rule.
+pub const BAD_NICKS: [&str; 10] = [
+    "",
+    "has space",
+    "-dash",
+    "tab\tx",
+    "bell\u{7}",
+    "semi:colon",
+    "smile\u{1f642}",
+    "zero\u{200b}width",
+    "a/b",
+    "q?",
+];
+
+/// Message fillers: valid UTF-8, no control characters but TAB.
+pub const PADS: [&str; 8] = [
+    "",
+    "hello",
+    "héllo wörld",
+    "日本語のテキスト",
+    "emoji \u{1f642} ok",
+    "tab\tinside",
+    "a  b   c",
+    "0123456789abcdefghijklmnopqrstuvwxyz",
+];
+
+/// Bytes a hostile or broken client sends: escape sequences, control
+/// characters, invalid and truncated UTF-8. None holds `\n` or `#`.
+pub const GARBAGE: [&[u8]; 10] = [
+    b"\x1b[31mred\x1b[0m",
+    b"\xff\xfe bad",
+    b"trunc \xc3",
+    b"bell\x07 del\x7f",
+    b"c1 \xc2\x9b x",
+    b"nul\x00 z",
+    b"mid\rcr",
+    b"\xe2\x82",
+    b"ok \xf0\x9f\x99",
+    b"\x1b]0;title\x07",
+];
+
+/// The longest nick PROTOCOL.md allows, in characters.
+pub const MAX_NICK_CHARS: usize = 32;
+
+/// A too-long nick of `33 + extra % 8` characters.
+pub fn too_long_nick(extra: u8) -> String {
+    "n".repeat(MAX_NICK_CHARS + 1 + usize::from(extra % 8))
+}
+
+/// The valid nick number `i` (taken modulo the table).
+pub fn nick(i: u8) -> &'static str {
+    NICKS[usize::from(i) % NICKS.len()]
+}
+
+/// The invalid nick number `i` (taken modulo the table).
+pub fn bad_nick(i: u8) -> &'static str {
+    BAD_NICKS[usize::from(i) % BAD_NICKS.len()]
+}
+
+/// The filler number `i` (taken modulo the table).
+pub fn pad(i: u8) -> &'static str {
+    PADS[usize::from(i) % PADS.len()]
+}
+
+/// The garbage number `i` (taken modulo the table).
+pub fn garbage(i: u8) -> &'static [u8] {
+    GARBAGE[usize::from(i) % GARBAGE.len()]
+}
+
+/// The mark that makes every message of a run unique: `#CLIENT.SEQ`.
+///
+/// `#` is not a nick character, so a token can never be taken for a nick,
+/// and no filler or garbage contains one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token {
+    /// The client that sent it (its index in the scenario).
+    pub client: u32,
+    /// Its number among that client's tokens.
+    pub seq: u32,
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.client, self.seq)
+    }
+}
+
+impl Token {
+    /// Every token in `text`, in order.
+    pub fn find_all(text: &str) -> Vec<Token> {
+        let bytes = text.as_bytes();
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'#' {
+                if let Some((token, len)) = Token::parse_at(&bytes[i + 1..]) {
+                    found.push(token);
+                    i += 1 + len;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        found
+    }
+
+    /// `DIGITS.DIGITS` at the start of `bytes`, and its length.
+    fn parse_at(bytes: &[u8]) -> Option<(Token, usize)> {
+        let digits = |from: usize| {
+            bytes[from..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count()
+        };
+        let a = digits(0);
+        if a == 0 || a > 9 || bytes.get(a) != Some(&b'.') {
+            return None;
+        }
+        let b = digits(a + 1);
+        if b == 0 || b > 9 {
+            return None;
+        }
+        let client = std::str::from_utf8(&bytes[..a]).ok()?.parse().ok()?;
+        let seq = std::str::from_utf8(&bytes[a + 1..a + 1 + b])
+            .ok()?
+            .parse()
+            .ok()?;
+        Some((Token { client, seq }, a + 1 + b))
+    }
+}
+
+/// Whether `nick` obeys PROTOCOL.md's nick rules (uniqueness aside).
+///
+/// This is the checkers' oracle, not the core's rule: the core has its own.
+pub fn is_valid_nick(nick: &str) -> bool {
+    let count = nick.chars().count();
+    (1..=MAX_NICK_CHARS).contains(&count)
+        && !nick.starts_with('-')
+        && nick
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-.[]{}|^".contains(c))
+}
+
+/// The form of a nick that uniqueness compares.
+pub fn fold(nick: &str) -> String {
+    nick.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_hold_what_they_claim() {
+        assert!(NICKS.iter().all(|n| is_valid_nick(n)));
+        assert!(BAD_NICKS.iter().all(|n| !is_valid_nick(n)));
+        assert!(!is_valid_nick(&too_long_nick(0)));
+        let mut folded: Vec<_> = NICKS.iter().map(|n| fold(n)).collect();
+        folded.sort();
+        folded.dedup();
+        assert_eq!(folded.len(), NICKS.len());
+    }
+
+    #[test]
+    fn tokens_are_found() {
+        let t = Token::find_all("alice: #3.17 x #1.2");
+        assert_eq!(
+            t,
+            vec![Token { client: 3, seq: 17 }, Token { client: 1, seq: 2 }]
+        );
+        assert!(Token::find_all("# 3.1 #a.b #3.").is_empty());
+    }
+}

@@ -1,0 +1,256 @@
+//! End-to-end tests of the real `chat` binary: `chat server` and piped
+//! `chat client`s, on both runtimes; `chat client --compat seed` against the
+//! seed server's stand-in; the one-line errors and exit codes.
+
+#[macro_use]
+mod common;
+
+use common::bin::ChatProcess;
+use common::peer::Peer;
+use common::seed::SeedServer;
+use common::server::Runtime;
+use std::net::TcpListener;
+
+on_both_runtimes!(
+    piped_clients_hold_a_conversation,
+    lines_piped_before_the_join_are_sent_after_it,
+    sigterm_tells_everyone_and_exits_zero,
+    port_in_use_is_one_error_line_and_exit_1,
+    refused_connection_is_one_error_line_and_exit_1,
+    rejected_nick_when_piped_exits_1,
+    full_server_when_piped_exits_1,
+    server_and_client_speak_ipv6,
+    compat_seed_client_talks_to_the_seed_server,
+);
+
+/// `chat client` with a nick, on `addr`.
+fn client(nick: &str, addr: std::net::SocketAddr, rt: Runtime) -> ChatProcess {
+    ChatProcess::client(nick, addr, &rt.to_string(), &["--nick", nick])
+}
+
+fn piped_clients_hold_a_conversation(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &[]);
+    let mut alice = client("alice", addr, rt);
+    alice.expect_lines(&[
+        "alice joined the chat",
+        "You are connected to the server!",
+        "Online (1): alice",
+    ]);
+
+    // No --nick: the first input line is the nick.
+    let mut bob = ChatProcess::client("bob", addr, &rt.to_string(), &[]);
+    bob.send_line("bob");
+    bob.expect_lines(&[
+        "bob joined the chat",
+        "You are connected to the server!",
+        "Online (2): alice, bob",
+    ]);
+    alice.expect_lines(&["bob joined the chat"]);
+
+    alice.send_line("hi bob");
+    bob.expect_lines(&["alice: hi bob"]);
+    alice.expect_lines(&["alice: hi bob"]);
+    bob.send_line("/me waves");
+    alice.expect_lines(&["* bob waves"]);
+    bob.expect_lines(&["* bob waves"]);
+    bob.send_line("/msg alice see you");
+    alice.expect_lines(&["[pm from bob] see you"]);
+    bob.expect_lines(&["[pm to alice] see you"]);
+
+    // End of input: /quit, the server closes, exit 0.
+    alice.close_stdin();
+    assert!(alice.wait_exit().success(), "alice's exit status");
+    assert_eq!(alice.rest_of_stdout(), Vec::<String>::new());
+    assert_eq!(alice.stderr_lines(), Vec::<String>::new());
+    bob.expect_lines(&["alice left the chat!"]);
+
+    bob.send_line("/quit off to lunch");
+    assert!(bob.wait_exit().success(), "bob's exit status");
+    assert_eq!(bob.stderr_lines(), Vec::<String>::new());
+
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+    assert_eq!(server.rest_of_stdout(), Vec::<String>::new());
+}
+
+fn lines_piped_before_the_join_are_sent_after_it(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &[]);
+    let mut watcher = Peer::join("watcher", addr);
+
+    // The whole input at once: nick, a line, end of input.
+    let mut carol = ChatProcess::client("carol", addr, &rt.to_string(), &[]);
+    carol.send_line("carol");
+    carol.send_line("first and last");
+    carol.close_stdin();
+    assert!(carol.wait_exit().success(), "carol's exit status");
+    assert_eq!(
+        carol.rest_of_stdout(),
+        [
+            "carol joined the chat",
+            "You are connected to the server!",
+            "Online (2): carol, watcher",
+            "carol: first and last",
+        ]
+    );
+    watcher.expect_lines(&[
+        "carol joined the chat",
+        "carol: first and last",
+        "carol left the chat!",
+    ]);
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn sigterm_tells_everyone_and_exits_zero(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &[]);
+    let mut alice = Peer::join("alice", addr);
+    let mut bob = client("bob", addr, rt);
+    bob.skip_to_line("Online (2): alice, bob");
+    alice.expect_line("bob joined the chat");
+
+    server.terminate();
+    let got = alice.expect_closed();
+    assert_eq!(String::from_utf8_lossy(&got), "server is shutting down\n");
+    assert!(server.wait_exit().success(), "server's exit status");
+
+    // For the client the server went away: it says so and exits 1.
+    let status = bob.wait_exit();
+    assert_eq!(status.code(), Some(1), "bob's exit status");
+    assert_eq!(bob.rest_of_stdout(), ["server is shutting down"]);
+    assert_eq!(
+        bob.stderr_lines(),
+        ["error: the server closed the connection"]
+    );
+}
+
+fn port_in_use_is_one_error_line_and_exit_1(rt: Runtime) {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = taken.local_addr().expect("its address").port();
+    let mut server = ChatProcess::spawn(
+        "server",
+        &[
+            "server",
+            "--port",
+            &port.to_string(),
+            "--runtime",
+            &rt.to_string(),
+        ],
+    );
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        server.stderr_lines(),
+        [format!(
+            "error: cannot listen on 127.0.0.1:{port}: address in use"
+        )]
+    );
+    assert_eq!(server.rest_of_stdout(), Vec::<String>::new());
+}
+
+fn refused_connection_is_one_error_line_and_exit_1(rt: Runtime) {
+    // A port that was free a moment ago and has no listener now.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut alice = client("alice", addr, rt);
+    let status = alice.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        alice.stderr_lines(),
+        [format!(
+            "error: cannot connect to {addr}: connection refused"
+        )]
+    );
+}
+
+fn rejected_nick_when_piped_exits_1(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &[]);
+    let _alice = Peer::join("alice", addr);
+    let mut impostor = client("ALICE", addr, rt);
+    let status = impostor.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(impostor.stderr_lines(), ["error: nick is already taken"]);
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn full_server_when_piped_exits_1(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &["--max-clients", "1"]);
+    let _alice = Peer::join("alice", addr);
+    let mut bob = client("bob", addr, rt);
+    let status = bob.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(bob.rest_of_stdout(), ["error: server full"]);
+    assert_eq!(bob.stderr_lines(), ["error: server full"]);
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn server_and_client_speak_ipv6(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &["--host", "::1"]);
+    assert!(addr.is_ipv6(), "listening on {addr}");
+    let mut alice = client("alice", addr, rt);
+    alice.expect_lines(&[
+        "alice joined the chat",
+        "You are connected to the server!",
+        "Online (1): alice",
+    ]);
+    alice.close_stdin();
+    assert!(alice.wait_exit().success(), "alice's exit status");
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn compat_seed_client_talks_to_the_seed_server(rt: Runtime) {
+    let seed = SeedServer::start();
+
+    // dave runs the seed's own client: a raw socket, no terminators.
+    let mut dave = Peer::connect("dave", seed.addr());
+    dave.expect_prompt();
+    dave.send("dave");
+    let welcome = dave.read_until(b"servidor!");
+    assert_eq!(
+        String::from_utf8_lossy(&welcome),
+        "b'dave' esta conectado ao chatVoce esta conectado ao servidor!"
+    );
+
+    let mut carol = ChatProcess::client(
+        "carol",
+        seed.addr(),
+        &rt.to_string(),
+        &["--nick", "carol", "--compat", "seed"],
+    );
+    let joined = dave.read_until(b"ao chat");
+    assert_eq!(
+        String::from_utf8_lossy(&joined),
+        "b'carol' esta conectado ao chat"
+    );
+    // The seed sends its two join texts separately; they may arrive as one read.
+    loop {
+        let line = carol.next_line();
+        if line.ends_with("Voce esta conectado ao servidor!") {
+            break;
+        }
+        assert_eq!(line, "b'carol' esta conectado ao chat");
+    }
+
+    // What carol types reaches the seed room exactly as the seed client sends it.
+    carol.send_line("oi dave");
+    let relayed = dave.read_bytes("carol: oi dave".len());
+    assert_eq!(String::from_utf8_lossy(&relayed), "carol: oi dave");
+    carol.expect_lines(&["carol: oi dave"]);
+
+    dave.send("dave: ola carol");
+    carol.expect_lines(&["dave: ola carol"]);
+    let echo = dave.read_bytes("dave: ola carol".len());
+    assert_eq!(String::from_utf8_lossy(&echo), "dave: ola carol");
+
+    // End of input: the seed has no /quit, so carol just closes and exits 0.
+    carol.close_stdin();
+    assert!(carol.wait_exit().success(), "carol's exit status");
+    let left = dave.read_until(b"sair do chat!");
+    assert_eq!(
+        String::from_utf8_lossy(&left),
+        "b'carol' acabou de sair do chat!"
+    );
+}

@@ -1,0 +1,810 @@
+//! Each checker fed a transcript that breaks its rule, so we know it fires;
+//! and a good transcript, so we know it is quiet. No core involved: the
+//! "core" here is the test writing actions by hand.
+
+use chat_core::{Action, CloseMode, ConnId, DisconnectReason, Event, Payload, Time};
+use chat_tests::check::{Checker, Snapshot, StepInput, TokenInfo, TokenKind, Violation};
+use chat_tests::run::{
+    check_empty, check_healed, compare_runs, EmptyReport, Failure, LinkReport, Outcome,
+};
+use chat_tests::scenario::Cfg;
+use chat_tests::words::{fold, Token};
+use std::time::Duration;
+
+fn send(conn: u64, text: &str) -> Action {
+    Action::Send {
+        conn: ConnId(conn),
+        bytes: Payload::from(text.as_bytes()),
+    }
+}
+
+fn close(conn: u64, mode: CloseMode) -> Action {
+    Action::Close {
+        conn: ConnId(conn),
+        mode,
+    }
+}
+
+/// A hand-driven checker with a model of who joined, for the getters.
+struct Feed {
+    c: Checker,
+    step: u64,
+    now: Time,
+    joined: Vec<(u64, String)>,
+    /// Changes the next snapshot (to feed a lying getter).
+    tweak: Option<fn(&mut Snapshot)>,
+}
+
+impl Feed {
+    fn new() -> Self {
+        Feed::with(Cfg::default())
+    }
+
+    fn with(cfg: Cfg) -> Self {
+        Feed {
+            c: Checker::new(&cfg),
+            step: 0,
+            now: Time::ZERO,
+            joined: Vec::new(),
+            tweak: None,
+        }
+    }
+
+    fn wait(&mut self, ms: u64) {
+        self.now = self.now + Duration::from_millis(ms);
+    }
+
+    fn step_with(
+        &mut self,
+        input: StepInput,
+        actions: &[Action],
+        events: &[Event],
+        before: impl FnOnce(&mut Checker),
+    ) -> Result<(), Violation> {
+        self.step += 1;
+        self.c.begin_step(self.step, self.now, input);
+        before(&mut self.c);
+        for a in actions {
+            self.c.on_action(a)?;
+            if let Action::Close { conn, .. } = a {
+                self.c.on_event(&Event::Disconnected {
+                    conn: *conn,
+                    nick: None,
+                    reason: DisconnectReason::PeerClosed,
+                });
+            }
+        }
+        for e in events {
+            self.c.on_event(e);
+        }
+        let mut snap = self.snapshot();
+        if let Some(tweak) = self.tweak.take() {
+            tweak(&mut snap);
+        }
+        self.c.end_step(&snap)
+    }
+
+    fn step(&mut self, input: StepInput, actions: &[Action]) -> Result<(), Violation> {
+        self.step_with(input, actions, &[], |_| {})
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let ids = self.c.conn_ids();
+        let open: Vec<ConnId> = ids
+            .iter()
+            .copied()
+            .filter(|c| self.c.close_mode(*c).is_none())
+            .collect();
+        let mut joined: Vec<(ConnId, String)> = self
+            .joined
+            .iter()
+            .map(|(c, n)| (ConnId(*c), n.clone()))
+            .filter(|(c, _)| open.contains(c))
+            .collect();
+        joined.sort_by_key(|(_, n)| fold(n));
+        let waiting = open.len() > joined.len();
+        Snapshot {
+            connections: open.len(),
+            joined,
+            unflushed: ids.iter().map(|&c| (c, self.c.account(c))).collect(),
+            deadline: waiting.then_some(self.now + Duration::from_millis(1)),
+            idle: open.is_empty(),
+            shutting_down: false,
+        }
+    }
+
+    fn connect(&mut self, id: u64) -> Result<(), Violation> {
+        self.step(StepInput::Connected(ConnId(id)), &[send(id, "alias?")])
+    }
+
+    /// `id` joins as `nick`, the way PROTOCOL.md says.
+    fn join(&mut self, id: u64, nick: &str) -> Result<(), Violation> {
+        self.c.sent_nick(ConnId(id), nick);
+        self.joined.push((id, nick.to_string()));
+        let mut names: Vec<&str> = self.joined.iter().map(|(_, n)| n.as_str()).collect();
+        names.sort_by_key(|n| fold(n));
+        let notice = format!("{nick} joined the chat\n");
+        let mut actions: Vec<Action> = self
+            .joined
+            .iter()
+            .filter(|(c, _)| *c != id)
+            .map(|(c, _)| send(*c, &notice))
+            .collect();
+        actions.push(send(
+            id,
+            &format!(
+                "{notice}You are connected to the server!\nOnline ({}): {}\n",
+                names.len(),
+                names.join(", ")
+            ),
+        ));
+        let event = Event::Joined {
+            conn: ConnId(id),
+            nick: nick.to_string(),
+            unframed: false,
+        };
+        self.step_with(StepInput::Received(ConnId(id)), &actions, &[event], |_| {})
+    }
+
+    fn connect_join(&mut self, id: u64, nick: &str) -> Result<(), Violation> {
+        self.connect(id)?;
+        self.join(id, nick)
+    }
+
+    /// `id` sends token `#id.seq` as a message; everyone gets it.
+    fn say(&mut self, id: u64, seq: u32) -> Result<(), Violation> {
+        let token = self.token(id, seq, TokenKind::Room);
+        let nick = self.nick(id);
+        let line = format!("{nick}: {token}\n");
+        let actions: Vec<Action> = self.joined.iter().map(|(c, _)| send(*c, &line)).collect();
+        self.step(StepInput::Received(ConnId(id)), &actions)
+    }
+
+    /// Registers token `#id.seq` as sent by `id`.
+    fn token(&mut self, id: u64, seq: u32, kind: TokenKind) -> Token {
+        let token = Token {
+            client: id as u32,
+            seq,
+        };
+        let info = TokenInfo {
+            sender: ConnId(id),
+            kind,
+            exact: Some(token.to_string()),
+            expect: false,
+            end: 0,
+        };
+        self.c.sent_token(token, info);
+        token
+    }
+
+    fn nick(&self, id: u64) -> String {
+        self.joined
+            .iter()
+            .find(|(c, _)| *c == id)
+            .map(|(_, n)| n.clone())
+            .expect("joined")
+    }
+
+    /// `id` hangs up; the others get its leave notice.
+    fn hang_up(&mut self, id: u64) -> Result<(), Violation> {
+        let nick = self.nick(id);
+        self.joined.retain(|(c, _)| *c != id);
+        let line = format!("{nick} left the chat!\n");
+        let mut actions: Vec<Action> = self.joined.iter().map(|(c, _)| send(*c, &line)).collect();
+        actions.push(close(id, CloseMode::Flush));
+        self.step(StepInput::Closed(ConnId(id)), &actions)
+    }
+}
+
+/// Asserts `result` is a violation whose rule contains `rule`.
+#[track_caller]
+fn fires(result: Result<(), Violation>, rule: &str) {
+    match result {
+        Err(v) => assert!(v.rule.contains(rule), "expected {rule:?}, got: {v}"),
+        Ok(()) => panic!("expected a violation of {rule:?}, got none"),
+    }
+}
+
+fn two_users() -> Feed {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.connect_join(2, "bob")
+        .expect("the transcript so far is good");
+    f
+}
+
+#[test]
+fn a_good_transcript_passes() {
+    let mut f = two_users();
+    f.say(1, 0).expect("the transcript so far is good");
+    f.say(2, 0).expect("the transcript so far is good");
+    f.c.sent_nick(ConnId(1), "al");
+    let rename = "alice is now known as al\n";
+    f.joined[0].1 = "al".to_string();
+    f.step(
+        StepInput::Received(ConnId(1)),
+        &[send(1, rename), send(2, rename)],
+    )
+    .expect("the transcript so far is good");
+    f.say(1, 1).expect("the transcript so far is good");
+    f.hang_up(2).expect("the transcript so far is good");
+    f.hang_up(1).expect("the transcript so far is good");
+    f.c.finish().expect("the transcript so far is good");
+}
+
+#[test]
+fn a_skipped_recipient_is_caught() {
+    let mut f = two_users();
+    let token = f.token(1, 0, TokenKind::Room);
+    let line = format!("alice: {token}\n");
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[send(2, &line)]),
+        "every joined user gets every room line",
+    );
+}
+
+#[test]
+fn two_orders_are_caught() {
+    let mut f = two_users();
+    let a = f.token(1, 0, TokenKind::Room);
+    let b = f.token(2, 0, TokenKind::Room);
+    let (la, lb) = (format!("alice: {a}\n"), format!("bob: {b}\n"));
+    fires(
+        f.step(
+            StepInput::Tick,
+            &[send(1, &la), send(1, &lb), send(2, &lb), send(2, &la)],
+        ),
+        "one order",
+    );
+}
+
+#[test]
+fn a_duplicate_line_is_caught() {
+    let mut f = two_users();
+    let a = f.token(1, 0, TokenKind::Room);
+    let la = format!("alice: {a}\n");
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, &la), send(2, &la), send(2, &la)],
+        ),
+        "relayed once",
+    );
+}
+
+#[test]
+fn a_line_relayed_twice_is_caught() {
+    let mut f = two_users();
+    f.say(1, 0).expect("the transcript so far is good");
+    let la = "alice: #1.0\n";
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[send(1, la), send(2, la)]),
+        "relayed once",
+    );
+}
+
+#[test]
+fn a_missing_leave_notice_is_caught() {
+    let mut f = two_users();
+    f.joined.retain(|(c, _)| *c != 2);
+    fires(
+        f.step(StepInput::Closed(ConnId(2)), &[close(2, CloseMode::Flush)]),
+        "leave notice",
+    );
+}
+
+#[test]
+fn a_leave_notice_for_a_never_joined_connection_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.connect(2).expect("the transcript so far is good");
+    fires(
+        f.step(
+            StepInput::Closed(ConnId(2)),
+            &[send(1, "bob left the chat!\n"), close(2, CloseMode::Flush)],
+        ),
+        "leave notice",
+    );
+}
+
+#[test]
+fn a_room_line_to_an_unjoined_connection_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.connect(2).expect("the transcript so far is good");
+    f.token(1, 0, TokenKind::Room);
+    let line = "alice: #1.0\n";
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, line), send(2, line)],
+        ),
+        "has not joined gets no room line",
+    );
+}
+
+#[test]
+fn a_nick_taken_twice_ignoring_case_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.connect(2).expect("the transcript so far is good");
+    f.c.sent_nick(ConnId(2), "ALICE");
+    let notice = "ALICE joined the chat\n";
+    let own = "ALICE joined the chat\nYou are connected to the server!\nOnline (1): ALICE\n";
+    fires(
+        f.step(
+            StepInput::Received(ConnId(2)),
+            &[send(1, notice), send(2, own)],
+        ),
+        "unique ignoring case",
+    );
+}
+
+#[test]
+fn an_unterminated_line_at_close_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.joined.clear();
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "error: slow"), close(1, CloseMode::Flush)],
+        ),
+        "ends in \\n",
+    );
+}
+
+#[test]
+fn a_prompt_after_joining_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[send(1, "alias?")]),
+        "alias? only before joining",
+    );
+}
+
+#[test]
+fn an_error_prefix_on_a_normal_line_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[send(1, "error: #1.0\n")]),
+        "only error lines",
+    );
+}
+
+#[test]
+fn a_relayed_control_character_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.token(1, 0, TokenKind::Room);
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "alice: #1.0 \u{1b}[31mred\n")],
+        ),
+        "no control characters",
+    );
+}
+
+#[test]
+fn invalid_utf8_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    let bad = Action::Send {
+        conn: ConnId(1),
+        bytes: Payload::from(&b"alice: #1.0 \xff\n"[..]),
+    };
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[bad]),
+        "valid UTF-8",
+    );
+}
+
+#[test]
+fn a_send_after_close_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.joined.clear();
+    f.step(StepInput::Closed(ConnId(1)), &[close(1, CloseMode::Flush)])
+        .expect("the transcript so far is good");
+    fires(
+        f.step(StepInput::Tick, &[send(1, "late\n")]),
+        "nothing is sent to a closed connection",
+    );
+}
+
+#[test]
+fn an_open_user_over_its_send_limit_is_caught() {
+    let cfg = Cfg {
+        send_queue: 128,
+        ..Cfg::default()
+    };
+    let mut f = Feed::with(cfg);
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    let errors = "error: nick is already taken\n".repeat(10);
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[send(1, &errors)]),
+        "over its send limit is closed as too slow",
+    );
+}
+
+#[test]
+fn an_abort_below_the_limit_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.joined.clear();
+    fires(
+        f.step(StepInput::Tick, &[close(1, CloseMode::Abort)]),
+        "only a send account over its limit is aborted",
+    );
+}
+
+#[test]
+fn an_account_far_over_the_limit_is_caught() {
+    let cfg = Cfg {
+        send_queue: 128,
+        ..Cfg::default()
+    };
+    let mut f = Feed::with(cfg);
+    f.connect(1).expect("the transcript so far is good");
+    let prompts: Vec<Action> = (0..30)
+        .map(|_| send(1, "error: nick may not be empty\nalias?"))
+        .collect();
+    let mut actions = prompts;
+    actions.push(close(1, CloseMode::Abort));
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &actions),
+        "by more than one batch",
+    );
+}
+
+#[test]
+fn a_missed_handshake_timeout_is_caught() {
+    let mut f = Feed::new();
+    f.connect(1).expect("the transcript so far is good");
+    f.wait(30_001);
+    fires(f.step(StepInput::Tick, &[]), "handshake timeout");
+}
+
+#[test]
+fn a_deadline_in_the_past_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.wait(10);
+    f.tweak = Some(|s| s.deadline = Some(Time::ZERO));
+    fires(f.step(StepInput::Tick, &[]), "deadline");
+}
+
+#[test]
+fn a_wrong_connection_count_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.tweak = Some(|s| s.connections = 2);
+    fires(f.step(StepInput::Tick, &[]), "connections()");
+}
+
+#[test]
+fn a_wrong_joined_list_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.tweak = Some(|s| s.joined[0].1 = "bob".to_string());
+    fires(f.step(StepInput::Tick, &[]), "joined()");
+}
+
+#[test]
+fn a_wrong_unflushed_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.tweak = Some(|s| s.unflushed[0].1 = Some(0));
+    fires(f.step(StepInput::Tick, &[]), "unflushed()");
+}
+
+#[test]
+fn slow_down_twice_a_second_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.step(
+        StepInput::Received(ConnId(1)),
+        &[send(1, "error: slow down\n")],
+    )
+    .expect("the transcript so far is good");
+    f.wait(500);
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "error: slow down\n")],
+        ),
+        "at most one slow down a second",
+    );
+}
+
+#[test]
+fn slow_down_within_the_burst_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.c.sent_lines(ConnId(1), 3);
+    f.step(
+        StepInput::Received(ConnId(1)),
+        &[send(1, "error: slow down\n")],
+    )
+    .expect("the transcript so far is good");
+    fires(f.c.finish(), "slow down only past the flood burst");
+}
+
+#[test]
+fn a_lost_line_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    let token = Token { client: 1, seq: 0 };
+    let info = TokenInfo {
+        sender: ConnId(1),
+        kind: TokenKind::Room,
+        exact: None,
+        expect: true,
+        end: 6,
+    };
+    f.c.sent_token(token, info);
+    f.step_with(StepInput::Received(ConnId(1)), &[], &[], |c| {
+        c.delivered(ConnId(1), 6)
+    })
+    .expect("the transcript so far is good");
+    fires(f.c.finish(), "reaches the room");
+}
+
+#[test]
+fn a_valid_nick_that_never_joins_is_caught() {
+    let mut f = Feed::new();
+    f.connect(1).expect("the transcript so far is good");
+    f.c.sent_nick(ConnId(1), "alice");
+    f.c.sent_first_nick(ConnId(1), "alice", true, 6);
+    f.step_with(StepInput::Received(ConnId(1)), &[], &[], |c| {
+        c.delivered(ConnId(1), 6)
+    })
+    .expect("the transcript so far is good");
+    fires(f.c.finish(), "a valid, unique nick joins");
+}
+
+#[test]
+fn altered_text_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.token(1, 0, TokenKind::Room);
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "alice: #1.0 extra\n")],
+        ),
+        "relayed unchanged",
+    );
+}
+
+#[test]
+fn a_line_under_the_wrong_nick_is_caught() {
+    let mut f = two_users();
+    f.token(1, 0, TokenKind::Room);
+    let line = "bob: #1.0\n";
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, line), send(2, line)],
+        ),
+        "under its sender's nick",
+    );
+}
+
+#[test]
+fn a_hidden_line_relayed_is_caught() {
+    let mut f = two_users();
+    f.token(1, 0, TokenKind::Hidden);
+    let line = "alice: #1.0\n";
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, line), send(2, line)],
+        ),
+        "relayed as what it is",
+    );
+}
+
+#[test]
+fn a_leaked_private_line_is_caught() {
+    let mut f = two_users();
+    f.connect_join(3, "carol")
+        .expect("the transcript so far is good");
+    f.token(
+        1,
+        0,
+        TokenKind::Pm {
+            target: "bob".to_string(),
+        },
+    );
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[
+                send(1, "[pm to bob] #1.0\n"),
+                send(3, "[pm from alice] #1.0\n"),
+            ],
+        ),
+        "private line goes only between",
+    );
+}
+
+#[test]
+fn a_shutdown_without_its_line_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.joined.clear();
+    f.tweak = Some(|s| s.shutting_down = true);
+    fires(
+        f.step(StepInput::Shutdown, &[close(1, CloseMode::Flush)]),
+        "shutdown",
+    );
+}
+
+#[test]
+fn a_connection_past_max_clients_not_refused_is_caught() {
+    let cfg = Cfg {
+        max_clients: 1,
+        ..Cfg::default()
+    };
+    let mut f = Feed::with(cfg);
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    fires(f.connect(2), "server full");
+}
+
+#[test]
+fn a_line_no_one_asked_for_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[send(1, "Commands:\n")]),
+        "PROTOCOL.md names",
+    );
+}
+
+#[test]
+fn a_wrong_leave_reason_is_caught() {
+    let mut f = two_users();
+    f.joined.retain(|(c, _)| *c != 2);
+    fires(
+        f.step(
+            StepInput::Closed(ConnId(2)),
+            &[
+                send(1, "bob left the chat! (too slow)\n"),
+                close(2, CloseMode::Flush),
+            ],
+        ),
+        "leave reason",
+    );
+}
+
+#[test]
+fn a_close_without_its_event_is_caught() {
+    let mut f = Feed::new();
+    f.connect(1).expect("the transcript so far is good");
+    f.step(StepInput::Tick, &[])
+        .expect("the transcript so far is good");
+    f.step = 99;
+    f.c.begin_step(100, f.now, StepInput::Closed(ConnId(1)));
+    f.c.on_action(&close(1, CloseMode::Flush))
+        .expect("the transcript so far is good");
+    let snap = f.snapshot();
+    fires(f.c.end_step(&snap), "Disconnected event");
+}
+
+#[test]
+fn an_unsorted_online_list_is_caught() {
+    let mut f = two_users();
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (2): bob, alice\n")],
+        ),
+        "online list",
+    );
+}
+
+#[test]
+fn an_interrupted_join_sequence_is_caught() {
+    let mut f = Feed::new();
+    f.connect(1).expect("the transcript so far is good");
+    f.c.sent_nick(ConnId(1), "alice");
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "alice joined the chat\nerror: slow down\n")],
+        ),
+        "join sequence",
+    );
+}
+
+#[test]
+fn an_undelivered_healed_stream_is_caught() {
+    let link = LinkReport {
+        conn: ConnId(1),
+        sent: b"alias?abc\n",
+        received: b"alias?",
+        unwritten: 4,
+        in_socket: 0,
+        closed: None,
+        dead: false,
+        eof: false,
+        unflushed: Some(4),
+        joined: true,
+    };
+    assert!(matches!(
+        check_healed(std::slice::from_ref(&link)),
+        Err(Failure::Liveness(_))
+    ));
+    let done = LinkReport {
+        received: b"alias?abc\n",
+        unwritten: 0,
+        unflushed: Some(0),
+        ..link
+    };
+    assert!(check_healed(&[done]).is_ok());
+}
+
+#[test]
+fn a_room_that_keeps_state_is_caught() {
+    let busy = EmptyReport {
+        connections: 0,
+        idle: true,
+        joined: 0,
+        deadline: Some(Time::ZERO),
+    };
+    assert!(matches!(check_empty(busy), Err(Failure::Liveness(_))));
+    assert!(check_empty(EmptyReport {
+        deadline: None,
+        ..busy
+    })
+    .is_ok());
+}
+
+#[test]
+fn different_transcripts_are_caught() {
+    let a = Outcome {
+        streams: vec![(ConnId(1), b"alias?x\n".to_vec())],
+        trace: 1,
+        steps: 3,
+    };
+    let mut b = a.clone();
+    assert!(compare_runs(&a, &b, "same", true).is_ok());
+    b.trace = 2;
+    assert!(compare_runs(&a, &b, "same", false).is_ok());
+    assert!(matches!(
+        compare_runs(&a, &b, "same", true),
+        Err(Failure::Mismatch(_))
+    ));
+    b.streams[0].1 = b"alias?y\n".to_vec();
+    assert!(matches!(
+        compare_runs(&a, &b, "cut", false),
+        Err(Failure::Mismatch(_))
+    ));
+}

@@ -1,0 +1,114 @@
+//! Shrunk scenarios the simulation found, kept as named tests. Each one
+//! says what it found; one that fails is a core bug not yet fixed.
+
+use chat_tests::prelude::*;
+
+/// The send limit is checked per batch of room lines (one `handle`), not per
+/// line: a read holding three lines is relayed whole before the user is
+/// kicked as too slow, but the same bytes cut into 8-byte reads get the
+/// user kicked after the second line. Where a read is cut must not decide
+/// what a user receives (and the issue caps the overshoot at one line).
+#[test]
+fn the_too_slow_kick_does_not_depend_on_read_cuts() {
+    assert_scenario_passes(&Scenario {
+        faults: Faults {
+            delay: true,
+            cut: false,
+            partial_writes: false,
+            stall: false,
+            reset: false,
+            sock_buf: 65536,
+        },
+        config: Cfg {
+            max_clients: 10000,
+            max_line: 1024,
+            handshake_ms: 30000,
+            send_queue: 128,
+            flood_rate: 20,
+            flood_burst: 40,
+            settle_ms: 250,
+        },
+        reads: vec![],
+        writes: vec![],
+        delays: vec![457],
+        recuts: vec![8],
+        ops: vec![
+            Connect {
+                dialect: Framed,
+                crlf: false,
+            }, // c0 connects (framed)
+            Nick {
+                client: 1,
+                nick: Valid(0),
+            }, // c0 sends nick "alice"
+            Say { client: 0, pad: 7 }, // c0 says "#0.0 0123456789abcdefghijklmnopqrstuvwxyz"
+            Nick {
+                client: 0,
+                nick: Upper(0),
+            }, // c0 sends nick (c0's nick in upper case)
+            Command {
+                client: 1,
+                cmd: Me(6),
+            }, // c0 sends "/me #0.1 a  b   c"
+        ],
+    });
+}
+
+/// `/nick bell<BEL>` renames the user to `bell`: the line is scrubbed of
+/// control characters before the command is read, so a nick the handshake
+/// refuses ("no control characters") is accepted, silently changed, by
+/// `/nick`. The nick rules must be the same on both paths.
+#[test]
+fn nick_with_a_control_character_is_refused_by_slash_nick_too() {
+    assert_scenario_passes(&Scenario::plain(vec![
+        Connect {
+            dialect: Framed,
+            crlf: false,
+        }, // c0 connects (framed)
+        Nick {
+            client: 0,
+            nick: Valid(0),
+        }, // c0 sends nick "alice"
+        Command {
+            client: 0,
+            cmd: Rename(Invalid(4)),
+        }, // c0 sends /nick "bell\u{7}"
+    ]));
+}
+
+/// Two legacy nicks settle on the same Tick; the second join's notice
+/// pushes the first user (whose three join lines are not written yet) over a
+/// 128-byte send queue, and its `alice left the chat! (too slow)` reaches the
+/// second joiner between its own join line and its `You are connected…` and
+/// `Online` lines. The join sequence must come in one piece.
+#[test]
+fn a_kick_during_a_join_does_not_split_the_join_sequence() {
+    assert_scenario_passes(&Scenario {
+        config: Cfg {
+            send_queue: 128,
+            ..Cfg::default()
+        },
+        ..Scenario::plain(vec![
+            Connect {
+                dialect: Framed,
+                crlf: false,
+            }, // c0 connects (framed)
+            Connect {
+                dialect: Legacy,
+                crlf: false,
+            }, // c1 connects (legacy)
+            Nick {
+                client: 1,
+                nick: Valid(0),
+            }, // c1 sends nick "alice"
+            Connect {
+                dialect: Legacy,
+                crlf: false,
+            }, // c2 connects (legacy)
+            Nick {
+                client: 2,
+                nick: Valid(12),
+            }, // c2 sends nick "éééééééééééééééééééééééééééééééé"
+        ])
+    });
+}
