@@ -3,6 +3,7 @@
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
 use crate::time::Time;
+use std::sync::Arc;
 
 /// One connection, from accept to close.
 ///
@@ -15,7 +16,7 @@ use crate::time::Time;
 #[derive(Debug)]
 pub(crate) struct Conn {
     /// The nick, once joined.
-    pub(crate) nick: Option<Box<str>>,
+    pub(crate) nick: Option<Arc<str>>,
     /// Whether the connection is a legacy (unframed) peer: every read is one message.
     pub(crate) unframed: bool,
     /// For unframed peers, the `NICK: ` that their client puts before each message.

@@ -17,6 +17,7 @@ use crate::time::Time;
 use crate::timer::{TimerKind, TimerTable};
 use crate::wire;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// The most log events kept undrained; later ones are counted and dropped.
 const MAX_EVENTS: usize = 65_536;
@@ -51,7 +52,7 @@ pub struct Room {
     now: Time,
     conns: BTreeMap<ConnId, Conn>,
     /// Folded nick → its joined connection.
-    nicks: BTreeMap<String, ConnId>,
+    nicks: BTreeMap<String, (ConnId, Arc<str>)>,
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
@@ -159,9 +160,7 @@ impl Room {
 
     /// Joined users as `(conn, nick)`, ordered by nick ignoring case.
     pub fn joined(&self) -> impl Iterator<Item = (ConnId, &str)> + '_ {
-        self.nicks
-            .values()
-            .filter_map(|&id| Some((id, self.nick(id)?)))
+        self.nicks.values().map(|(conn, nick)| (*conn, &**nick))
     }
 
     /// The nick of `conn`, if it has joined.
@@ -241,7 +240,7 @@ impl Room {
                 conn,
                 mode: CloseMode::Flush,
             });
-            let nick = c.nick.map(String::from);
+            let nick = c.nick.map(|nick| nick.to_string());
             self.record(Event::Disconnected {
                 conn,
                 nick,

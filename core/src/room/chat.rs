@@ -8,6 +8,7 @@ use crate::io::{CloseMode, ConnId};
 use crate::nick::{self, NickError};
 use crate::text;
 use crate::wire;
+use std::sync::Arc;
 
 impl Room {
     /// One line (terminator removed) from a joined user.
@@ -33,8 +34,8 @@ impl Room {
         }
         let Some(me) = c.nick.clone() else { return };
         match command::parse(&text) {
-            Request::Say(text) => self.say_to_room(&[&me, wire::SAYS, text]),
-            Request::Me(text) => self.say_to_room(&[wire::ACTION, &me, " ", text]),
+            Request::Say(text) => self.say_to_room(&[&*me, wire::SAYS, text]),
+            Request::Me(text) => self.say_to_room(&[wire::ACTION, &*me, " ", text]),
             Request::Help => {
                 let help = self.canned.help.clone();
                 self.send(conn, help);
@@ -73,23 +74,21 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.nick = Some(new.into());
+        let new: Arc<str> = new.into();
+        c.nick = Some(new.clone());
         self.nicks.remove(&nick::fold(old));
-        self.nicks.insert(nick::fold(new), conn);
+        self.nicks.insert(nick::fold(&new), (conn, new.clone()));
         self.record(Event::Renamed {
             conn,
             old: old.to_string(),
             new: new.to_string(),
         });
-        self.say_to_room(&[old, wire::RENAMED, new]);
+        self.say_to_room(&[old, wire::RENAMED, &new]);
     }
 
     fn private_message(&mut self, conn: ConnId, me: &str, to: &str, text: &str) {
-        let Some(&target) = self.nicks.get(&nick::fold(to)) else {
+        let Some((target, target_nick)) = self.nicks.get(&nick::fold(to)).cloned() else {
             self.send_error(conn, format_args!("no such user {to}"));
-            return;
-        };
-        let Some(target_nick) = self.nick(target).map(str::to_string) else {
             return;
         };
         self.send_line(target, format_args!("[pm from {me}] {text}"));

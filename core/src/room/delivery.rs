@@ -170,7 +170,7 @@ impl Room {
             return;
         };
         self.actions.push_back(Action::Close { conn, mode });
-        let nick = c.nick.map(String::from);
+        let nick = c.nick.map(|nick| nick.to_string());
         if let Some(nick) = &nick {
             self.nicks.remove(&crate::nick::fold(nick));
             match notice {

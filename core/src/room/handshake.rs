@@ -13,6 +13,7 @@ use crate::io::{ConnId, Payload};
 use crate::nick::{self, NickError};
 use crate::timer::TimerKind;
 use crate::wire;
+use std::sync::Arc;
 
 impl Room {
     pub(super) fn on_connected(&mut self, conn: ConnId) {
@@ -126,12 +127,13 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.nick = Some(nick.as_ref().into());
+        let display: Arc<str> = nick.as_ref().into();
+        c.nick = Some(display.clone());
         c.unframed = unframed;
         if unframed {
             c.legacy_prefix = [raw, b": "].concat().into();
         }
-        self.nicks.insert(nick::fold(&nick), conn);
+        self.nicks.insert(nick::fold(&nick), (conn, display));
         self.record(Event::Joined {
             conn,
             nick: nick.to_string(),
@@ -164,7 +166,7 @@ impl Room {
         except: Option<ConnId>,
     ) -> Result<(), NickError> {
         match self.nicks.get(&nick::fold(nick)) {
-            Some(&owner) if Some(owner) != except => Err(NickError::Taken),
+            Some(&(owner, _)) if Some(owner) != except => Err(NickError::Taken),
             _ => Ok(()),
         }
     }
