@@ -144,16 +144,19 @@ impl Room {
 
     /// The join sequence: `NICK joined the chat` to the room, then
     /// `You are connected…` and `Online (N): …` to the joiner, in one piece:
-    /// a user the join notice takes past its send queue is closed after it.
+    /// another user that the join notice takes past its send queue is closed
+    /// after the whole sequence (its notice cannot cut it in two).
     fn welcome(&mut self, conn: ConnId, nick: &str) {
         debug_assert!(self.batch.is_empty(), "the room is flushed before a join");
         let online = Payload::from(format!("{}\n", self.online_line()).into_bytes());
         self.batch.push_line(&[nick, wire::JOINED]);
         let mut too_slow = self.deliver_front();
         debug_assert!(self.batch.is_empty(), "one line is delivered whole");
+        // The joiner itself is closed as soon as a line takes it over.
         let connected = self.canned.connected.clone();
-        let over = self.enqueue(conn, connected) | self.enqueue(conn, online);
-        if over && !too_slow.contains(&conn) {
+        if !too_slow.contains(&conn)
+            && (self.enqueue(conn, connected) || self.enqueue(conn, online))
+        {
             too_slow.push(conn);
         }
         self.kick(too_slow);

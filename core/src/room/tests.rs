@@ -591,3 +591,24 @@ fn slow_reader_is_closed_right_after_the_line_that_took_it_over() {
     assert_eq!(h.take(1), expected);
     assert_eq!(h.take(2).lines().count(), 10);
 }
+
+#[test]
+fn joiner_past_the_send_queue_is_closed_after_its_join_sequence() {
+    let config = Config {
+        send_queue: 128,
+        ..Config::default()
+    };
+    let mut h = Harness::with(config);
+    h.connect(1);
+    h.take(1);
+    h.stalled.push(1);
+    let nick = "é".repeat(32);
+    h.send(1, format!("/who\n{nick}\n").as_bytes());
+    let nick_error = "error: nick may only contain letters, digits and _-.[]{}|^\n";
+    // 65 bytes waited; the 81-byte join notice takes it over 128: closed then.
+    assert_eq!(
+        h.take(1),
+        format!("{nick_error}alias?{nick} joined the chat\n")
+    );
+    assert_eq!(h.closed.get(&1), Some(&CloseMode::Abort));
+}
