@@ -2,9 +2,10 @@
 //! spawns their connection tasks.
 
 use crate::conn;
+use crate::link::Link;
 use crate::live::Live;
-use crate::outbox::Outbox;
 use crate::room::Msg;
+use crate::written::Reports;
 use async_channel::Sender;
 use async_io::Timer;
 use async_net::TcpListener;
@@ -26,6 +27,7 @@ pub(crate) async fn accept_loop(
     executor: Rc<LocalExecutor<'static>>,
     listener: TcpListener,
     room: Sender<Msg>,
+    reports: Rc<Reports>,
     live: Rc<Live>,
 ) {
     let mut next_id = 1u64;
@@ -38,17 +40,17 @@ pub(crate) async fn accept_loop(
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!(%conn, %error, "cannot set TCP_NODELAY");
                 }
-                let outbox = Rc::new(Outbox::default());
+                let link = Rc::new(Link::new(conn, &reports));
                 let connected = Msg::Connected {
                     conn,
-                    outbox: Rc::clone(&outbox),
+                    link: Rc::clone(&link),
                 };
                 // Connected is queued before the reader exists, so the room
                 // always sees it before any read of this connection.
                 if room.send(connected).await.is_err() {
                     return; // the room is gone
                 }
-                let task = conn::run(conn, stream, outbox, room.clone(), live.enter());
+                let task = conn::run(conn, stream, link, room.clone(), live.enter());
                 executor.spawn(task).detach();
             }
             Err(error) if is_per_connection(&error) => {

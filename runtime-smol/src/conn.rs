@@ -1,9 +1,12 @@
 //! One connection's task: a reader that hands reads to the room, and a writer
 //! that writes what the room queued in the [`Outbox`]. Neither knows the protocol.
 
+use crate::credit::ReadCredit;
+use crate::link::Link;
 use crate::live::LiveGuard;
 use crate::outbox::Outbox;
 use crate::room::Msg;
+use crate::written::Unreported;
 use async_channel::Sender;
 use async_io::Timer;
 use async_net::TcpStream;
@@ -30,12 +33,12 @@ pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) async fn run(
     conn: ConnId,
     stream: TcpStream,
-    outbox: Rc<Outbox>,
+    link: Rc<Link>,
     room: Sender<Msg>,
     _guard: LiveGuard,
 ) {
-    let reader = read_loop(conn, stream.clone(), room.clone());
-    let writer = Writer::new(conn, stream, room).run(&outbox);
+    let reader = read_loop(conn, stream.clone(), &link.credit, room.clone());
+    let writer = Writer::new(conn, stream, room, &link.written).run(&link.outbox);
     future::or(writer, async {
         reader.await;
         // The room answers the end of the stream with a Close: the writer ends.
@@ -45,26 +48,52 @@ pub(crate) async fn run(
 }
 
 /// Hands each read (at most [`MAX_READ`] bytes, never empty) to the room
-/// until end of stream, an error, or the room is gone.
-async fn read_loop(conn: ConnId, mut stream: TcpStream, room: Sender<Msg>) {
-    let mut buf = [0u8; MAX_READ];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => {
-                let bytes = buf[..n].to_vec();
+/// until end of stream, an error, or the room is gone. Reads only once the
+/// room handed the buffer of the previous read back (see [`ReadCredit`]).
+///
+/// Once the room forgot the connection, keeps reading and dropping what
+/// arrives until the writer shuts the socket down: closing a socket with
+/// unread bytes would reset the peer and lose what the writer still flushes.
+async fn read_loop(conn: ConnId, mut stream: TcpStream, credit: &ReadCredit, room: Sender<Msg>) {
+    while let Some(mut bytes) = credit.acquire().await {
+        match read_into(&mut stream, &mut bytes).await {
+            Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).await.is_err() {
                     return;
                 }
             }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Ok(false) => {
+                let _ = room.send(Msg::Closed { conn }).await;
+                return;
+            }
             Err(error) => {
                 tracing::debug!(%conn, %error, "read failed");
-                break;
+                let _ = room.send(Msg::Closed { conn }).await;
+                return;
             }
         }
     }
-    let _ = room.send(Msg::Closed { conn }).await;
+    let mut sink = [0u8; MAX_READ];
+    while matches!(read_retrying(&mut stream, &mut sink).await, Ok(n) if n > 0) {}
+}
+
+/// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
+/// held. Returns `false` at end of stream.
+async fn read_into(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
+    buffer.resize(MAX_READ, 0);
+    let n = read_retrying(stream, buffer).await?;
+    buffer.truncate(n);
+    Ok(n > 0)
+}
+
+/// One read, retried when interrupted. `Ok(0)` is the end of the stream.
+async fn read_retrying(stream: &mut TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buffer).await {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// How one write attempt ended.
@@ -81,22 +110,26 @@ enum Step {
 /// No payload in `queue` is empty (the room task drops empty ones), and
 /// `offset < queue[0].len()` whenever the queue is not empty: it is how much
 /// of the front payload the socket already took.
-struct Writer {
+struct Writer<'a> {
     conn: ConnId,
     stream: TcpStream,
+    /// Told when the socket fails.
     room: Sender<Msg>,
+    /// Told what the socket took.
+    written: &'a Unreported,
     queue: VecDeque<Payload>,
     offset: usize,
     /// Set once the room closed with [`CloseMode::Flush`]: give up after it.
     flush_deadline: Option<Instant>,
 }
 
-impl Writer {
-    fn new(conn: ConnId, stream: TcpStream, room: Sender<Msg>) -> Self {
+impl<'a> Writer<'a> {
+    fn new(conn: ConnId, stream: TcpStream, room: Sender<Msg>, written: &'a Unreported) -> Self {
         Writer {
             conn,
             stream,
             room,
+            written,
             queue: VecDeque::new(),
             offset: 0,
             flush_deadline: None,
@@ -125,7 +158,7 @@ impl Writer {
                 continue;
             }
             match self.write_some(outbox).await {
-                Step::Wrote(Ok(written)) => self.report(written).await,
+                Step::Wrote(Ok(written)) => self.advance(written),
                 Step::Wrote(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 Step::Wrote(Err(error)) => {
                     tracing::debug!(conn = %self.conn, %error, "write failed");
@@ -183,8 +216,10 @@ impl Writer {
         }
     }
 
-    /// Drops `written` bytes from the front of the queue and tells the room.
-    async fn report(&mut self, written: usize) {
+    /// Drops `written` bytes from the front of the queue and tells the room
+    /// (without waiting: the room takes it before its next input; if the
+    /// room is gone nobody needs it, and the writer keeps flushing regardless).
+    fn advance(&mut self, written: usize) {
         let mut left = written;
         while left > 0 {
             let front = self
@@ -201,14 +236,6 @@ impl Writer {
             self.offset = 0;
             self.queue.pop_front();
         }
-        // If the room is gone (it stops once every connection is closed),
-        // nobody needs the report: keep flushing regardless.
-        let _ = self
-            .room
-            .send(Msg::Written {
-                conn: self.conn,
-                len: written,
-            })
-            .await;
+        self.written.add(written);
     }
 }

@@ -26,13 +26,20 @@
 //! - per connection, one task running a **reader** (reads of at most
 //!   [`chat_core::MAX_READ`] bytes, reported as `Received`, then `Closed`) and
 //!   a **writer** side by side, each with its own clone of the
-//!   `async_net::TcpStream`. The writer takes everything queued in the
-//!   connection's outbox (shared `Payload`s, never copied per recipient) and
-//!   writes it with vectored writes, reporting each as `Written`. On
-//!   `Close{Flush}` it writes what is queued (giving up after about 5 s) and
-//!   shuts the socket down; on `Close{Abort}` it stops at once, even in the
-//!   middle of a blocked write. When the writer ends, the task (and its
-//!   reader) ends.
+//!   `async_net::TcpStream`. The reader has one read buffer: it reads again
+//!   only once the room handled its last read and handed the buffer back, so
+//!   a client sending faster than the room relays is slowed down by TCP,
+//!   memory stays bounded, and no connection's reads crowd out the others'.
+//!   The writer takes everything queued in the connection's outbox (shared
+//!   `Payload`s, never copied per recipient) and writes it with vectored
+//!   writes, adding each write to its connection's unreported count. The
+//!   room task feeds those counts to the core as `Written` before each input
+//!   it handles, so they never wait behind received bytes. On `Close{Flush}`
+//!   the writer writes what is queued (giving up after about 5 s) and shuts
+//!   the socket down; on `Close{Abort}` it stops at once, even in the middle
+//!   of a blocked write. When the writer ends, the task (and its reader)
+//!   ends; until then, after a `Close`, the reader reads and drops what
+//!   arrives (a socket closed with unread bytes would reset the peer).
 //!
 //! Time is converted from `Instant` to `chat_core::Time` in one place (an
 //! epoch taken when the server starts).
@@ -62,10 +69,13 @@ mod accept;
 mod client;
 mod clock;
 mod conn;
+mod credit;
+mod link;
 mod live;
 mod outbox;
 mod room;
 mod server;
+mod written;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};

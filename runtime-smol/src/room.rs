@@ -1,15 +1,31 @@
 //! The room task: owns the [`Room`], turns messages from the other tasks into
-//! [`Input`]s, and carries out the [`Action`]s by filling [`Outbox`]es (it
+//! [`Input`]s, and carries out the [`Action`]s by filling outboxes (it
 //! never writes to a socket itself, so no client can stall it).
+//!
+//! Before each message (and each `Tick`) it reports what the writers' sockets
+//! took since the last one ([`Reports`]): those reports never queue behind
+//! received bytes, so a burst from one client cannot make the core believe
+//! that the readers fell behind.
+//!
+//! Messages that are already waiting are handled without giving up the
+//! thread, so it yields every [`YIELD_AFTER`] inputs: the writers then write
+//! (and report) what it sent, and the readers read again.
 
 use crate::clock::Clock;
-use crate::outbox::Outbox;
+use crate::link::Link;
+use crate::written::Reports;
 use async_channel::Receiver;
 use async_io::Timer;
 use chat_core::{Action, Config, ConnId, Input, Room, Time};
 use futures_lite::future;
 use std::collections::HashMap;
 use std::rc::Rc;
+
+/// The most inputs the room task handles in a row before it lets the other
+/// tasks run. With hundreds of clients sending at once, a room that never
+/// yielded would queue hundreds of reads' worth of lines for every writer
+/// before any of them could write, and close fast readers as too slow.
+const YIELD_AFTER: usize = 64;
 
 /// What the other tasks tell the room task.
 #[derive(Debug)]
@@ -18,22 +34,16 @@ pub(crate) enum Msg {
     Connected {
         /// The new, never used id.
         conn: ConnId,
-        /// Its outgoing queue, shared with its writer.
-        outbox: Rc<Outbox>,
+        /// What the room shares with its task.
+        link: Rc<Link>,
     },
-    /// A reader read these bytes (at most `MAX_READ`, never empty).
+    /// A reader read these bytes (at most `MAX_READ`, never empty). The
+    /// buffer goes back to the reader once handled: its credit for the next read.
     Received {
         /// Whose socket.
         conn: ConnId,
         /// The bytes as read.
         bytes: Vec<u8>,
-    },
-    /// A writer's socket took `len` more bytes.
-    Written {
-        /// Whose socket.
-        conn: ConnId,
-        /// How many bytes.
-        len: usize,
     },
     /// End of stream, reset, or an I/O error.
     Closed {
@@ -54,28 +64,37 @@ enum Wake {
 /// The room and the driver's view of its connections.
 ///
 /// # Invariants
-/// `outboxes` holds exactly the ids that were `Connected` and have had no
+/// `links` holds exactly the ids that were `Connected` and have had no
 /// `Action::Close` yet: after a `Close` the core forgot the id, and so do we.
 /// `timer` is set to `armed` (or never fires when `armed` is `None`).
+/// `dirty` is empty between two inputs (it only keeps its capacity).
 #[derive(Debug)]
 pub(crate) struct Driver {
     room: Room,
     clock: Clock,
-    outboxes: HashMap<ConnId, Rc<Outbox>>,
+    links: HashMap<ConnId, Rc<Link>>,
     shutting_down: bool,
     timer: Timer,
     armed: Option<Time>,
+    /// Where the writers list the connections with unreported writes.
+    reports: Rc<Reports>,
+    dirty: Vec<ConnId>,
+    /// Inputs handled since the room task last yielded.
+    burst: usize,
 }
 
 impl Driver {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, reports: Rc<Reports>) -> Self {
         Driver {
             room: Room::new(config),
             clock: Clock::start(),
-            outboxes: HashMap::new(),
+            links: HashMap::new(),
             shutting_down: false,
             timer: Timer::never(),
             armed: None,
+            reports,
+            dirty: Vec::new(),
+            burst: 0,
         }
     }
 
@@ -86,7 +105,14 @@ impl Driver {
     /// A closed `shutdown` channel (every handle dropped) counts as a request.
     pub(crate) async fn run(mut self, inbox: Receiver<Msg>, shutdown: Receiver<()>) {
         while !(self.shutting_down && self.room.connections() == 0) {
-            match self.next(&inbox, &shutdown).await {
+            self.burst += 1;
+            if self.burst > YIELD_AFTER {
+                self.burst = 0;
+                future::yield_now().await;
+            }
+            let wake = self.next(&inbox, &shutdown).await;
+            self.report_written();
+            match wake {
                 Wake::Msg(msg) => self.handle(msg),
                 Wake::Tick => self.step(Input::Tick),
                 Wake::Shutdown => {
@@ -97,9 +123,17 @@ impl Driver {
                 Wake::Done => break,
             }
         }
-        for (conn, outbox) in self.outboxes.drain() {
+        // A connection accepted after the last input is still in the inbox:
+        // its task would wait for a close that never comes.
+        inbox.close();
+        while let Ok(msg) = inbox.try_recv() {
+            if let Msg::Connected { conn, link } = msg {
+                self.links.insert(conn, link);
+            }
+        }
+        for (conn, link) in self.links.drain() {
             tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
-            outbox.close(chat_core::CloseMode::Abort);
+            link.close(chat_core::CloseMode::Abort);
         }
     }
 
@@ -153,18 +187,39 @@ impl Driver {
         self.armed = deadline;
     }
 
+    /// Feeds every write the sockets took since the last call, one
+    /// `Written` per connection.
+    fn report_written(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        self.reports.take(&mut dirty);
+        for conn in dirty.drain(..) {
+            // A closed connection's counter is gone with its link; the core
+            // forgot the id anyway.
+            let len = self.links.get(&conn).map_or(0, |l| l.written.take());
+            if len > 0 {
+                self.step(Input::Written { conn, len });
+            }
+        }
+        self.dirty = dirty;
+    }
+
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Connected { conn, outbox } => {
+            Msg::Connected { conn, link } => {
                 // Registered first: the room's first action for it follows.
-                self.outboxes.insert(conn, outbox);
+                self.links.insert(conn, link);
                 self.step(Input::Connected { conn });
             }
-            Msg::Received { conn, bytes } => self.step(Input::Received {
-                conn,
-                bytes: &bytes,
-            }),
-            Msg::Written { conn, len } => self.step(Input::Written { conn, len }),
+            Msg::Received { conn, bytes } => {
+                self.step(Input::Received {
+                    conn,
+                    bytes: &bytes,
+                });
+                // Unless the room just closed it: then the reader has stopped.
+                if let Some(link) = self.links.get(&conn) {
+                    link.credit.give_back(bytes);
+                }
+            }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),
         }
     }
@@ -183,12 +238,12 @@ impl Driver {
     fn act(&mut self, action: Action) {
         match action {
             Action::Send { bytes, .. } if bytes.is_empty() => {}
-            Action::Send { conn, bytes } => match self.outboxes.get(&conn) {
-                Some(outbox) => outbox.push(bytes),
+            Action::Send { conn, bytes } => match self.links.get(&conn) {
+                Some(link) => link.outbox.push(bytes),
                 None => tracing::debug!(%conn, "send to an unknown connection"),
             },
-            Action::Close { conn, mode } => match self.outboxes.remove(&conn) {
-                Some(outbox) => outbox.close(mode),
+            Action::Close { conn, mode } => match self.links.remove(&conn) {
+                Some(link) => link.close(mode),
                 None => tracing::debug!(%conn, "close of an unknown connection"),
             },
         }

@@ -4,6 +4,7 @@ use crate::accept::accept_loop;
 use crate::conn::FLUSH_TIMEOUT;
 use crate::live::Live;
 use crate::room::Driver;
+use crate::written::Reports;
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use async_net::TcpListener;
@@ -16,8 +17,9 @@ use std::rc::Rc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-/// Messages the room task may have waiting before readers and writers wait:
-/// this bounds memory and pushes back on the sockets when the room is busy.
+/// Messages the room task may have waiting before the other tasks wait.
+/// Each reader has at most one read waiting (see `ReadCredit`), so this only
+/// matters with thousands of connections.
 const INBOX_CAPACITY: usize = 4096;
 
 /// How long the server waits for connection tasks after the room stopped:
@@ -136,13 +138,15 @@ async fn serve(
 ) {
     let (tx, inbox) = async_channel::bounded(INBOX_CAPACITY);
     let live = Rc::new(Live::default());
+    let reports = Rc::new(Reports::default());
     let acceptor = executor.spawn(accept_loop(
         Rc::clone(&executor),
         listener,
         tx,
+        Rc::clone(&reports),
         Rc::clone(&live),
     ));
-    Driver::new(config).run(inbox, requests).await;
+    Driver::new(config, reports).run(inbox, requests).await;
     // Stops accepting and closes the listener.
     let _ = acceptor.cancel().await;
     let all_closed = future::or(

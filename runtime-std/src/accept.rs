@@ -4,6 +4,7 @@
 use crate::conn;
 use crate::live::{Live, LiveGuard};
 use crate::room::Msg;
+use crate::written::Counters;
 use chat_core::ConnId;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -26,6 +27,7 @@ const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) fn accept_loop(
     listener: TcpListener,
     room: SyncSender<Msg>,
+    counters: &Counters,
     stop: &AtomicBool,
     live: &Arc<Live>,
     _guard: LiveGuard,
@@ -41,7 +43,7 @@ pub(crate) fn accept_loop(
                 let conn = ConnId(next_id);
                 next_id += 1;
                 tracing::info!(%conn, %peer, "accepted");
-                if conn::start(conn, stream, &room, live.enter(), live.enter()).is_err() {
+                if conn::start(conn, stream, &room, counters, live.enter(), live.enter()).is_err() {
                     return; // the room is gone
                 }
             }

@@ -3,11 +3,12 @@
 
 use crate::live::LiveGuard;
 use crate::room::Msg;
+use crate::written::{Counters, Unreported};
 use chat_core::{ConnId, Payload, MAX_READ};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,12 @@ const CONN_STACK: usize = 64 * 1024;
 
 /// Most payloads handed to one vectored write.
 const MAX_IOV: usize = 64;
+
+/// Reads of one connection that may wait for the room at once. A reader
+/// owns this many buffers and reads only into one the room has handed back,
+/// so a client sending faster than the room handles its lines is slowed
+/// down by TCP itself, and waits in the inbox stay bounded per connection.
+const READS_IN_FLIGHT: usize = 1;
 
 /// How long a [`CloseMode::Flush`](chat_core::CloseMode::Flush) may take
 /// before the writer gives up on a peer that does not read.
@@ -43,25 +50,60 @@ pub(crate) enum WriterMsg {
 /// The room thread's handle on one connection.
 ///
 /// Dropping it without sending [`WriterMsg::Flush`] tells the writer to stop
-/// at once (an abort).
+/// at once (an abort), and tells the reader that the room forgot the
+/// connection (its buffers stop coming back).
 #[derive(Debug)]
 pub(crate) struct Outbox {
     /// Feeds the writer thread.
-    pub(crate) tx: Sender<WriterMsg>,
+    tx: Sender<WriterMsg>,
     /// A clone of the socket, to shut it down (waking a blocked read or write)
     /// without ever writing on the room thread.
-    pub(crate) stream: TcpStream,
+    stream: TcpStream,
+    /// Hands read buffers back to the reader: each is a credit for one more read.
+    buffers: SyncSender<Vec<u8>>,
+    /// What the writer's socket took and the room has not reported yet.
+    pub(crate) written: Unreported,
+    /// Sent by the room, not handed to the writer yet (see [`Outbox::hand_over`]).
+    pending: Vec<Payload>,
 }
 
 impl Outbox {
-    /// Queues `bytes` for the writer. If the writer is gone it already told
-    /// the room (`Input::Closed`), so there is nothing more to do.
-    pub(crate) fn send(&self, bytes: Payload) {
-        let _ = self.tx.send(WriterMsg::Send(bytes));
+    /// Room side: the room handled the read in `buffer`; the reader may read
+    /// into it again.
+    pub(crate) fn give_back(&self, buffer: Vec<u8>) {
+        match self.buffers.try_send(buffer) {
+            // Disconnected: the reader is gone and needs no more reads.
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                debug_assert!(false, "more read buffers than READS_IN_FLIGHT")
+            }
+        }
+    }
+
+    /// Queues `bytes` for the writer, to be handed over with
+    /// [`hand_over`](Outbox::hand_over). Returns whether nothing was queued
+    /// before: the caller must then make sure `hand_over` follows.
+    pub(crate) fn send(&mut self, bytes: Payload) -> bool {
+        self.pending.push(bytes);
+        self.pending.len() == 1
+    }
+
+    /// Hands the writer everything queued since the last call. Handing a
+    /// burst over at once wakes the writer once for all of it, where handing
+    /// each line over as it comes would wake it (and make it write) once per
+    /// line. If the writer is gone it already told the room
+    /// (`Input::Closed`), so there is nothing more to do.
+    pub(crate) fn hand_over(&mut self) {
+        for bytes in self.pending.drain(..) {
+            if self.tx.send(WriterMsg::Send(bytes)).is_err() {
+                break;
+            }
+        }
     }
 
     /// Closes after flushing what is queued, for at most [`FLUSH_TIMEOUT`].
-    pub(crate) fn flush_and_close(self) {
+    pub(crate) fn flush_and_close(mut self) {
+        self.hand_over();
         let deadline = Instant::now() + FLUSH_TIMEOUT;
         if self.tx.send(WriterMsg::Flush { deadline }).is_err() {
             // The writer already ended; make sure the reader does too.
@@ -83,6 +125,7 @@ pub(crate) fn start(
     conn: ConnId,
     stream: TcpStream,
     room: &SyncSender<Msg>,
+    counters: &Counters,
     writer_guard: LiveGuard,
     reader_guard: LiveGuard,
 ) -> Result<(), ()> {
@@ -100,21 +143,32 @@ pub(crate) fn start(
         }
     };
     let (tx, rx) = mpsc::channel();
+    let written = counters.counter(conn);
     let writer_room = room.clone();
+    let writer_written = written.clone();
     let spawned = thread::Builder::new()
         .name(format!("chat-w{}", conn.0))
         .stack_size(CONN_STACK)
         .spawn(move || {
             let _guard = writer_guard;
-            Writer::new(conn, stream, writer_room).run(rx);
+            Writer::new(conn, stream, writer_room, writer_written).run(rx);
         });
     if let Err(error) = spawned {
         tracing::warn!(%conn, %error, "cannot spawn a writer thread; dropping the connection");
         return Ok(());
     }
+    let (buffers, credits) = mpsc::sync_channel(READS_IN_FLIGHT);
+    for _ in 0..READS_IN_FLIGHT {
+        buffers
+            .try_send(Vec::with_capacity(MAX_READ))
+            .expect("the channel has room for every buffer");
+    }
     let outbox = Outbox {
         tx,
         stream: room_half,
+        buffers,
+        written,
+        pending: Vec::new(),
     };
     // Connected goes into the room's queue before the reader exists, so the
     // room always sees it before any read of this connection.
@@ -125,7 +179,7 @@ pub(crate) fn start(
         .stack_size(CONN_STACK)
         .spawn(move || {
             let _guard = reader_guard;
-            read_loop(conn, read_half, &reader_room);
+            read_loop(conn, read_half, &reader_room, &credits);
         });
     if let Err(error) = spawned {
         tracing::warn!(%conn, %error, "cannot spawn a reader thread; closing the connection");
@@ -135,26 +189,58 @@ pub(crate) fn start(
 }
 
 /// Hands each read (at most [`MAX_READ`] bytes, never empty) to the room
-/// until end of stream, an error, or the room is gone.
-fn read_loop(conn: ConnId, mut stream: TcpStream, room: &SyncSender<Msg>) {
-    let mut buf = [0u8; MAX_READ];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                let bytes = buf[..n].to_vec();
+/// until end of stream, an error, or the room is gone. Reads only into a
+/// buffer from `credits`, that is once the room handled an earlier read.
+///
+/// Once the room forgot the connection (its buffers stop coming back), keeps
+/// reading and dropping what arrives until the writer shuts the socket down:
+/// closing a socket with unread bytes would reset the peer and lose what the
+/// writer is still flushing.
+fn read_loop(
+    conn: ConnId,
+    mut stream: TcpStream,
+    room: &SyncSender<Msg>,
+    credits: &Receiver<Vec<u8>>,
+) {
+    while let Ok(mut bytes) = credits.recv() {
+        match read_into(&mut stream, &mut bytes) {
+            Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).is_err() {
                     return;
                 }
             }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Ok(false) => {
+                let _ = room.send(Msg::Closed { conn });
+                return;
+            }
             Err(error) => {
                 tracing::debug!(%conn, %error, "read failed");
-                break;
+                let _ = room.send(Msg::Closed { conn });
+                return;
             }
         }
     }
-    let _ = room.send(Msg::Closed { conn });
+    let mut sink = [0u8; MAX_READ];
+    while matches!(read_retrying(&mut stream, &mut sink), Ok(n) if n > 0) {}
+}
+
+/// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
+/// held. Returns `false` at end of stream.
+fn read_into(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
+    buffer.resize(MAX_READ, 0);
+    let n = read_retrying(stream, buffer)?;
+    buffer.truncate(n);
+    Ok(n > 0)
+}
+
+/// One read, retried when interrupted. `Ok(0)` is the end of the stream.
+fn read_retrying(stream: &mut TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buffer) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// Whether a write failed only because its timeout passed.
@@ -178,7 +264,10 @@ fn shutdown(stream: &TcpStream) {
 struct Writer {
     conn: ConnId,
     stream: TcpStream,
+    /// Told when the socket fails.
     room: SyncSender<Msg>,
+    /// Told what the socket took.
+    written: Unreported,
     queue: VecDeque<Payload>,
     offset: usize,
     /// Set once [`WriterMsg::Flush`] arrived: give up writing after it.
@@ -186,11 +275,12 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(conn: ConnId, stream: TcpStream, room: SyncSender<Msg>) -> Self {
+    fn new(conn: ConnId, stream: TcpStream, room: SyncSender<Msg>, written: Unreported) -> Self {
         Writer {
             conn,
             stream,
             room,
+            written,
             queue: VecDeque::new(),
             offset: 0,
             flush_deadline: None,
@@ -276,12 +366,9 @@ impl Writer {
             Err(error) => return Err(error),
         };
         self.advance(written);
-        // If the room is gone (it stops once every connection is closed),
-        // nobody needs the report: keep flushing regardless.
-        let _ = self.room.send(Msg::Written {
-            conn: self.conn,
-            len: written,
-        });
+        // Never waits: the room takes it before its next input. If the room
+        // is gone, nobody needs it; keep flushing regardless.
+        self.written.add(written);
         Ok(())
     }
 

@@ -15,13 +15,21 @@
 //! - per connection, a **reader** (reads of at most [`chat_core::MAX_READ`]
 //!   bytes, reported as `Received`, then `Closed` at end of stream or error)
 //!   and a **writer**, fed with the shared `Payload`s (never copied per
-//!   recipient). The writer drains everything queued and writes it with one
-//!   vectored write, reporting each write as `Written`. On `Close{Flush}` it
+//!   recipient). The reader has one read buffer: it reads again only once
+//!   the room handled its last read and handed the buffer back, so a client
+//!   sending faster than the room relays is slowed down by TCP, memory stays
+//!   bounded, and no connection's reads crowd out the others'. The writer
+//!   drains everything queued and writes it with one vectored write, adding
+//!   each write to its connection's unreported count. The room thread feeds
+//!   those counts to the core as `Written` before each input it handles, so
+//!   they never wait behind received bytes. On `Close{Flush}` the writer
 //!   writes what is queued (giving up after about 5 s) and shuts the socket
 //!   down; on `Close{Abort}` the room thread shuts the socket down so a blocked
 //!   write returns at once, and the writer stops. Writers' sockets have a
 //!   250 ms write timeout, so a writer blocked on a peer that never reads
-//!   still sees a `Flush` arrive and its deadline pass.
+//!   still sees a `Flush` arrive and its deadline pass. After a `Close` the
+//!   reader reads and drops what arrives until the socket is shut down (a
+//!   socket closed with unread bytes would reset the peer).
 //!
 //! Connection threads have 64 KiB stacks so that thousands of clients fit.
 //! Time is converted from `Instant` to `chat_core::Time` in one place (an
@@ -58,6 +66,7 @@ mod conn;
 mod live;
 mod room;
 mod server;
+mod written;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};

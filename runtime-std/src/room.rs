@@ -1,12 +1,28 @@
 //! The room thread: owns the [`Room`], turns messages from the other threads
 //! into [`Input`]s, and carries out the [`Action`]s (without ever writing to a
 //! socket itself, so no client can stall it).
+//!
+//! Before each message (and each `Tick`) it reports what the writers' sockets
+//! took since the last one ([`Reports`]): those reports never queue behind
+//! received bytes, so a burst from one client cannot make the core believe
+//! that the readers fell behind.
+//!
+//! It hands what it sends to the writers once per burst of messages: when
+//! the inbox is empty, or after [`HAND_OVER_AFTER`] messages. So under load
+//! a writer wakes once and writes many lines with one vectored write, rather
+//! than waking and writing once per line.
 
 use crate::clock::Clock;
 use crate::conn::Outbox;
+use crate::written::Reports;
 use chat_core::{Action, CloseMode, Config, ConnId, Input, Room};
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+
+/// The most messages the room thread handles, while more keep coming,
+/// before it hands what it sent to the writers: this bounds how long a line
+/// waits in the room thread.
+const HAND_OVER_AFTER: usize = 64;
 
 /// What the other threads tell the room thread.
 #[derive(Debug)]
@@ -18,19 +34,13 @@ pub(crate) enum Msg {
         /// How to reach its writer.
         outbox: Outbox,
     },
-    /// A reader read these bytes (at most `MAX_READ`, never empty).
+    /// A reader read these bytes (at most `MAX_READ`, never empty). The
+    /// buffer goes back to the reader once handled: its credit for the next read.
     Received {
         /// Whose socket.
         conn: ConnId,
         /// The bytes as read.
         bytes: Vec<u8>,
-    },
-    /// A writer's socket took `len` more bytes.
-    Written {
-        /// Whose socket.
-        conn: ConnId,
-        /// How many bytes.
-        len: usize,
     },
     /// End of stream, reset, or an I/O error.
     Closed {
@@ -46,21 +56,31 @@ pub(crate) enum Msg {
 /// # Invariants
 /// `outboxes` holds exactly the ids that were `Connected` and have had no
 /// `Action::Close` yet: after a `Close` the core forgot the id, and so do we.
+/// `unsent` lists, once each, the outboxes with payloads not handed over
+/// (and maybe ids closed since).
 #[derive(Debug)]
 pub(crate) struct Driver {
     room: Room,
     clock: Clock,
     outboxes: HashMap<ConnId, Outbox>,
     shutting_down: bool,
+    /// Where the writers list the connections with unreported writes.
+    reports: Reports,
+    unsent: Vec<ConnId>,
+    /// Messages handled since the last hand-over.
+    burst: usize,
 }
 
 impl Driver {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, reports: Reports) -> Self {
         Driver {
             room: Room::new(config),
             clock: Clock::start(),
             outboxes: HashMap::new(),
             shutting_down: false,
+            reports,
+            unsent: Vec::new(),
+            burst: 0,
         }
     }
 
@@ -69,7 +89,9 @@ impl Driver {
     /// are aborted, so that nothing outlives the room.
     pub(crate) fn run(mut self, inbox: &Receiver<Msg>) {
         while !(self.shutting_down && self.room.connections() == 0) {
-            match self.next_input(inbox) {
+            let input = self.next_input(inbox);
+            self.report_written();
+            match input {
                 Some(Some(msg)) => self.handle(msg),
                 Some(None) => self.step(Input::Tick),
                 None => break,
@@ -81,22 +103,71 @@ impl Driver {
         }
     }
 
-    /// Waits for the next message until the room's deadline.
+    /// Takes the next message, waiting for it until the room's deadline;
+    /// hands the sends over to the writers before waiting.
     /// `Some(None)` means the deadline passed; `None` that every sender is gone.
-    fn next_input(&self, inbox: &Receiver<Msg>) -> Option<Option<Msg>> {
-        let Some(deadline) = self.room.poll_timeout() else {
-            return inbox.recv().ok().map(Some);
-        };
-        // Checked before waiting, so a steady stream of messages cannot
-        // starve the timers.
-        let now = self.clock.now();
-        if deadline <= now {
+    fn next_input(&mut self, inbox: &Receiver<Msg>) -> Option<Option<Msg>> {
+        // Checked first, so a steady stream of messages cannot starve the timers.
+        let deadline = self.room.poll_timeout();
+        if deadline.is_some_and(|due| due <= self.clock.now()) {
             return Some(None);
         }
-        match inbox.recv_timeout(deadline - now) {
-            Ok(msg) => Some(Some(msg)),
-            Err(RecvTimeoutError::Timeout) => Some(None),
-            Err(RecvTimeoutError::Disconnected) => None,
+        if self.burst < HAND_OVER_AFTER {
+            match inbox.try_recv() {
+                Ok(msg) => {
+                    self.burst += 1;
+                    return Some(Some(msg));
+                }
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        self.hand_over();
+        let msg = match deadline {
+            None => inbox.recv().ok()?,
+            Some(due) => {
+                let now = self.clock.now();
+                if due <= now {
+                    return Some(None);
+                }
+                match inbox.recv_timeout(due - now) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => return Some(None),
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            }
+        };
+        self.burst = 1;
+        Some(Some(msg))
+    }
+
+    /// Hands every payload sent since the last call to its writer.
+    fn hand_over(&mut self) {
+        for conn in self.unsent.drain(..) {
+            // Closed since: `flush_and_close` handed it over, or it was aborted.
+            if let Some(outbox) = self.outboxes.get_mut(&conn) {
+                outbox.hand_over();
+            }
+        }
+        self.burst = 0;
+    }
+
+    /// Feeds every write the sockets took since the last call, one
+    /// `Written` per connection.
+    fn report_written(&mut self) {
+        // Bounded even while writers keep listing: each connection is on
+        // the list at most twice at a time (see `written`).
+        let bound = 2 * self.outboxes.len() + 2;
+        for _ in 0..bound {
+            let Some(conn) = self.reports.next_dirty() else {
+                return;
+            };
+            // A closed connection's counter is gone with its outbox; the core
+            // forgot the id anyway.
+            let len = self.outboxes.get(&conn).map_or(0, |o| o.written.take());
+            if len > 0 {
+                self.step(Input::Written { conn, len });
+            }
         }
     }
 
@@ -107,11 +178,17 @@ impl Driver {
                 self.outboxes.insert(conn, outbox);
                 self.step(Input::Connected { conn });
             }
-            Msg::Received { conn, bytes } => self.step(Input::Received {
-                conn,
-                bytes: &bytes,
-            }),
-            Msg::Written { conn, len } => self.step(Input::Written { conn, len }),
+            Msg::Received { conn, bytes } => {
+                self.step(Input::Received {
+                    conn,
+                    bytes: &bytes,
+                });
+                // Unless the room just closed it: then the reader learns it
+                // from the dropped outbox.
+                if let Some(outbox) = self.outboxes.get(&conn) {
+                    outbox.give_back(bytes);
+                }
+            }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),
             Msg::Shutdown if self.shutting_down => {}
             Msg::Shutdown => {
@@ -135,8 +212,12 @@ impl Driver {
 
     fn act(&mut self, action: Action) {
         match action {
-            Action::Send { conn, bytes } => match self.outboxes.get(&conn) {
-                Some(outbox) => outbox.send(bytes),
+            Action::Send { conn, bytes } => match self.outboxes.get_mut(&conn) {
+                Some(outbox) => {
+                    if outbox.send(bytes) {
+                        self.unsent.push(conn);
+                    }
+                }
                 None => tracing::debug!(%conn, "send to an unknown connection"),
             },
             Action::Close { conn, mode } => match self.outboxes.remove(&conn) {

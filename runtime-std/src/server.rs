@@ -4,6 +4,7 @@ use crate::accept;
 use crate::conn::FLUSH_TIMEOUT;
 use crate::live::Live;
 use crate::room::{Driver, Msg};
+use crate::written;
 use chat_core::Config;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-/// Messages the room thread may have waiting before readers and writers
-/// block: this bounds memory and pushes back on the sockets when the room is busy.
+/// Messages the room thread may have waiting before the other threads block.
+/// Each reader has at most one read waiting (see `conn::READS_IN_FLIGHT`),
+/// so this only matters with thousands of connections.
 const INBOX_CAPACITY: usize = 4096;
 
 /// Stack size of the acceptor thread.
@@ -56,12 +58,13 @@ impl Server {
         let (tx, inbox) = mpsc::sync_channel(INBOX_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Live::default());
+        let (counters, reports) = written::dirty_list();
 
         let room_stop = Arc::clone(&stop);
         let room = thread::Builder::new()
             .name("chat-room".into())
             .spawn(move || {
-                Driver::new(config).run(&inbox);
+                Driver::new(config, reports).run(&inbox);
                 drop(inbox); // senders fail from now on
                 room_stop.store(true, Ordering::Release);
                 accept::wake(local_addr);
@@ -74,7 +77,7 @@ impl Server {
             .name("chat-accept".into())
             .stack_size(ACCEPT_STACK)
             .spawn(move || {
-                accept::accept_loop(listener, accept_room, &stop, &accept_live, guard);
+                accept::accept_loop(listener, accept_room, &counters, &stop, &accept_live, guard);
             });
         let shutdown = ShutdownHandle { tx };
         if let Err(error) = spawned {

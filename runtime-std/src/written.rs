@@ -1,0 +1,111 @@
+//! `Written` reports that bypass the room's inbox.
+//!
+//! A writer adds what its socket took to its connection's counter; the
+//! addition that finds the counter at zero also puts the connection on the
+//! dirty list, a channel the room thread owns. The room thread empties that
+//! list before every input it handles and turns each counter into one
+//! `Input::Written` (several writes of one connection coalesce into one
+//! report). So the core sees what the sockets took however many reads wait
+//! in the inbox, and memory stays bounded: one counter per connection, and a
+//! list that holds each connection at most twice (once more while the room
+//! is taking it).
+//!
+//! The list is a lock-free channel, not a `Mutex<Vec>`: with hundreds of
+//! writer threads on a few cores, a writer preempted while holding a lock
+//! would stall every other writer behind it.
+
+use chat_core::ConnId;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+
+/// A new dirty list: the side that makes counters (for the acceptor) and
+/// the side that reads the list (for the room thread).
+pub(crate) fn dirty_list() -> (Counters, Reports) {
+    let (tx, dirty) = mpsc::channel();
+    (Counters { tx }, Reports { dirty })
+}
+
+/// Makes the counters of new connections.
+#[derive(Clone, Debug)]
+pub(crate) struct Counters {
+    tx: Sender<ConnId>,
+}
+
+impl Counters {
+    /// A zero counter for `conn`, reported through this dirty list.
+    pub(crate) fn counter(&self, conn: ConnId) -> Unreported {
+        Unreported {
+            conn,
+            bytes: Arc::new(AtomicUsize::new(0)),
+            dirty: self.tx.clone(),
+        }
+    }
+}
+
+/// Room side: the connections whose counter may be non-zero.
+///
+/// # Invariants
+/// A connection whose counter is non-zero is on the list, or its writer is
+/// about to put it there (between its addition and its send).
+#[derive(Debug)]
+pub(crate) struct Reports {
+    dirty: Receiver<ConnId>,
+}
+
+impl Reports {
+    /// The next connection on the list, if any (never blocks). A connection
+    /// may come twice; its second counter reads zero.
+    pub(crate) fn next_dirty(&self) -> Option<ConnId> {
+        self.dirty.try_recv().ok()
+    }
+}
+
+/// Bytes one connection's socket took that the room has not reported yet.
+/// The writer holds one handle, the room thread another (see [`Unreported::take`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Unreported {
+    conn: ConnId,
+    bytes: Arc<AtomicUsize>,
+    dirty: Sender<ConnId>,
+}
+
+impl Unreported {
+    /// Writer side: the socket took `len` more bytes.
+    pub(crate) fn add(&self, len: usize) {
+        if len > 0 && self.bytes.fetch_add(len, Ordering::AcqRel) == 0 {
+            // Fails only once the room is gone: then nobody needs it.
+            let _ = self.dirty.send(self.conn);
+        }
+    }
+
+    /// Room side: the bytes not reported yet, now counted as reported.
+    pub(crate) fn take(&self) -> usize {
+        self.bytes.swap(0, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_coalesce_and_each_connection_is_listed_once() {
+        let (counters, reports) = dirty_list();
+        let a = counters.counter(ConnId(1));
+        let b = counters.counter(ConnId(2));
+        a.add(10);
+        b.add(0);
+        a.add(5);
+        assert_eq!(reports.next_dirty(), Some(ConnId(1)));
+        assert_eq!(reports.next_dirty(), None);
+        assert_eq!(a.take(), 15);
+        assert_eq!(a.take(), 0);
+        assert_eq!(b.take(), 0);
+
+        // Taken to zero: the next write lists the connection again.
+        a.add(7);
+        assert_eq!(reports.next_dirty(), Some(ConnId(1)));
+        assert_eq!(a.take(), 7);
+    }
+}
