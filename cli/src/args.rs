@@ -28,6 +28,9 @@ pub(crate) enum Command {
     Server(ServerArgs),
     /// Join a chat server (interactive on a terminal, plain lines when piped)
     Client(ClientArgs),
+    /// Load a chat server on this machine and measure it: deliveries/s,
+    /// latency, losses, join time, memory per connection
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `chat server`.

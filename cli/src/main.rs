@@ -2,10 +2,12 @@
 //!
 //! Protocol work is `chat-core`'s; this binary parses arguments, moves bytes
 //! through one of the two runtimes, handles signals and draws the terminal.
+//! `chat bench` is a load generator for any server on this machine.
 
 #![forbid(unsafe_code)]
 
 mod args;
+mod bench;
 mod client;
 mod logging;
 mod out;
@@ -27,6 +29,10 @@ fn main() -> ExitCode {
         Command::Client(args) => {
             logging::init(cli.log_level.as_deref(), "warn");
             client::run(args)
+        }
+        Command::Bench(args) => {
+            logging::init(cli.log_level.as_deref(), "warn");
+            bench::run(args)
         }
     }
 }

@@ -1,0 +1,197 @@
+//! `chat bench`'s flags.
+
+use crate::args::DEFAULT_PORT;
+use crate::units::HumanDuration;
+use chat_core::client::Compat;
+use clap::{Args, ValueEnum};
+use std::time::Duration;
+
+/// `chat bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Server to load: a loopback address (the tool only targets this machine)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+
+    /// Server port
+    #[arg(long, short, default_value_t = DEFAULT_PORT)]
+    pub(crate) port: u16,
+
+    /// fanout: everyone joins, then everyone sends and receives everything;
+    /// idle: join the clients, measure join time and server memory
+    #[arg(long, value_enum, default_value_t = Scenario::Fanout)]
+    pub(crate) scenario: Scenario,
+
+    /// Connections, each a user with its own nick (bench0, bench1, ...)
+    #[arg(long, short, value_name = "C", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) clients: u32,
+
+    /// Messages each client sends (fanout)
+    #[arg(long, short, value_name = "M", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) messages: u32,
+
+    /// Bytes per message, the marker `#SENDER.SEQ.NANOS;` included
+    #[arg(long, short, value_name = "S", default_value_t = 64)]
+    pub(crate) size: usize,
+
+    /// Messages per second per client; as fast as possible when absent
+    #[arg(long, short, value_name = "R", value_parser = parse_rate)]
+    pub(crate) rate: Option<f64>,
+
+    /// Bound on each phase: joining, then sending and draining (e.g. 60s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Duration::from_secs(60)))]
+    pub(crate) timeout: HumanDuration,
+
+    /// End the drain when no new delivery arrived for this long: lost
+    /// messages never come
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Duration::from_secs(5)))]
+    pub(crate) stall: HumanDuration,
+
+    /// The server's process id, to report its memory (VmRSS) before and after
+    #[arg(long, value_name = "PID")]
+    pub(crate) server_pid: Option<u32>,
+
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// framed: this project's protocol; seed: the original Python server
+    #[arg(long, value_enum, default_value_t = Dialect::Framed)]
+    pub(crate) dialect: Dialect,
+
+    /// Worker threads of the load generator [default: 1 with --rate, where a
+    /// second thread's cross-thread wake-ups double the latency measured;
+    /// otherwise the number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) threads: Option<u32>,
+
+    /// Most connections in the handshake at once (keeps the server's accept
+    /// backlog from overflowing)
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) join_window: u32,
+}
+
+/// What `chat bench` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Scenario {
+    /// Every client sends M messages to the room; every client receives all
+    Fanout,
+    /// Clients join and stay; one probe message checks they are served
+    Idle,
+}
+
+/// Which server `chat bench` talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Dialect {
+    /// This project's protocol (PROTOCOL.md)
+    Framed,
+    /// The seed's Python server: no framing, raw chunks
+    Seed,
+}
+
+impl Dialect {
+    /// The client session's dialect.
+    pub(crate) fn compat(self) -> Compat {
+        match self {
+            Dialect::Framed => Compat::Framed,
+            Dialect::Seed => Compat::Seed,
+        }
+    }
+
+    /// Its flag value.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Dialect::Framed => "framed",
+            Dialect::Seed => "seed",
+        }
+    }
+}
+
+impl Scenario {
+    /// Its flag value.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scenario::Fanout => "fanout",
+            Scenario::Idle => "idle",
+        }
+    }
+}
+
+/// A positive, finite number of messages per second.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1e9 => Ok(rate),
+        Ok(_) => Err("the rate must be a positive number of messages per second".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+
+    fn bench(args: &[&str]) -> Result<super::BenchArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["chat", "bench"].iter().chain(args))?;
+        match cli.command {
+            Command::Bench(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_flags_parse() {
+        let args = bench(&[
+            "--clients=100",
+            "--messages=10",
+            "--size=128",
+            "--rate=2.5",
+            "--timeout=90s",
+            "--scenario=idle",
+            "--server-pid=42",
+            "--json",
+            "--dialect=seed",
+            "--threads=3",
+            "--port=4000",
+        ])
+        .expect("valid flags");
+        assert_eq!((args.clients, args.messages, args.size), (100, 10, 128));
+        assert_eq!(args.rate, Some(2.5));
+        assert_eq!(args.timeout.0.as_secs(), 90);
+        assert_eq!(args.scenario, super::Scenario::Idle);
+        assert_eq!(args.dialect, super::Dialect::Seed);
+        assert_eq!(
+            (args.server_pid, args.threads, args.port),
+            (Some(42), Some(3), 4000)
+        );
+        assert!(args.json);
+    }
+
+    #[test]
+    fn bench_defaults() {
+        let args = bench(&[]).expect("no flags is valid");
+        assert_eq!(args.scenario, super::Scenario::Fanout);
+        assert_eq!(args.dialect, super::Dialect::Framed);
+        assert_eq!(args.rate, None);
+        assert_eq!(args.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_bench_flags_are_rejected() {
+        for bad in [
+            &["--clients=0"][..],
+            &["--messages=0"],
+            &["--rate=0"],
+            &["--rate=-1"],
+            &["--rate=inf"],
+            &["--scenario=storm"],
+            &["--dialect=irc"],
+            &["--threads=0"],
+        ] {
+            assert!(bench(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}
