@@ -3,6 +3,7 @@
 
 use crate::conn;
 use crate::live::{Live, LiveGuard};
+use crate::pace::Pace;
 use crate::room::Msg;
 use crate::written::Counters;
 use chat_core::ConnId;
@@ -28,6 +29,7 @@ pub(crate) fn accept_loop(
     listener: TcpListener,
     room: SyncSender<Msg>,
     counters: &Counters,
+    pace: &Arc<Pace>,
     stop: &AtomicBool,
     live: &Arc<Live>,
     _guard: LiveGuard,
@@ -43,7 +45,17 @@ pub(crate) fn accept_loop(
                 let conn = ConnId(next_id);
                 next_id += 1;
                 tracing::info!(%conn, %peer, "accepted");
-                if conn::start(conn, stream, &room, counters, live.enter(), live.enter()).is_err() {
+                if conn::start(
+                    conn,
+                    stream,
+                    &room,
+                    counters,
+                    pace,
+                    live.enter(),
+                    live.enter(),
+                )
+                .is_err()
+                {
                     return; // the room is gone
                 }
             }

@@ -2,6 +2,7 @@
 //! a writer that writes what the room sends. Neither knows the protocol.
 
 use crate::live::LiveGuard;
+use crate::pace::{Pace, WriterPace};
 use crate::room::Msg;
 use crate::written::{Counters, Unreported};
 use chat_core::{ConnId, Payload, MAX_READ};
@@ -9,6 +10,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -65,6 +67,10 @@ pub(crate) struct Outbox {
     pub(crate) written: Unreported,
     /// Sent by the room, not handed to the writer yet (see [`Outbox::hand_over`]).
     pending: Vec<Payload>,
+    /// Bytes handed to the writer in total (wrapping), to compare with
+    /// what its socket took.
+    handed: usize,
+    pace: Arc<WriterPace>,
 }
 
 impl Outbox {
@@ -95,10 +101,17 @@ impl Outbox {
     /// (`Input::Closed`), so there is nothing more to do.
     pub(crate) fn hand_over(&mut self) {
         for bytes in self.pending.drain(..) {
+            self.handed = self.handed.wrapping_add(bytes.len());
             if self.tx.send(WriterMsg::Send(bytes)).is_err() {
                 break;
             }
         }
+    }
+
+    /// Whether the writer, ready to run, is far behind in writing what was
+    /// handed over (see [`crate::pace`]).
+    pub(crate) fn writer_is_behind(&self) -> bool {
+        self.pace.is_behind(self.handed)
     }
 
     /// Closes after flushing what is queued, for at most [`FLUSH_TIMEOUT`].
@@ -126,6 +139,7 @@ pub(crate) fn start(
     stream: TcpStream,
     room: &SyncSender<Msg>,
     counters: &Counters,
+    pace: &Arc<Pace>,
     writer_guard: LiveGuard,
     reader_guard: LiveGuard,
 ) -> Result<(), ()> {
@@ -146,12 +160,14 @@ pub(crate) fn start(
     let written = counters.counter(conn);
     let writer_room = room.clone();
     let writer_written = written.clone();
+    let writer_pace = Arc::new(WriterPace::new(pace));
+    let room_pace = Arc::clone(&writer_pace);
     let spawned = thread::Builder::new()
         .name(format!("chat-w{}", conn.0))
         .stack_size(CONN_STACK)
         .spawn(move || {
             let _guard = writer_guard;
-            Writer::new(conn, stream, writer_room, writer_written).run(rx);
+            Writer::new(conn, stream, writer_room, writer_written, writer_pace).run(rx);
         });
     if let Err(error) = spawned {
         tracing::warn!(%conn, %error, "cannot spawn a writer thread; dropping the connection");
@@ -169,6 +185,8 @@ pub(crate) fn start(
         buffers,
         written,
         pending: Vec::new(),
+        handed: 0,
+        pace: room_pace,
     };
     // Connected goes into the room's queue before the reader exists, so the
     // room always sees it before any read of this connection.
@@ -268,19 +286,38 @@ struct Writer {
     room: SyncSender<Msg>,
     /// Told what the socket took.
     written: Unreported,
+    /// Told what the socket took, and when a write may block.
+    pace: Arc<WriterPace>,
+    /// Bytes the socket took in total (wrapping).
+    total: usize,
     queue: VecDeque<Payload>,
     offset: usize,
     /// Set once [`WriterMsg::Flush`] arrived: give up writing after it.
     flush_deadline: Option<Instant>,
 }
 
+impl Drop for Writer {
+    /// Gone, however it ended (even by a panic): the room must not wait for it.
+    fn drop(&mut self) {
+        self.pace.set_away(true, self.total);
+    }
+}
+
 impl Writer {
-    fn new(conn: ConnId, stream: TcpStream, room: SyncSender<Msg>, written: Unreported) -> Self {
+    fn new(
+        conn: ConnId,
+        stream: TcpStream,
+        room: SyncSender<Msg>,
+        written: Unreported,
+        pace: Arc<WriterPace>,
+    ) -> Self {
         Writer {
             conn,
             stream,
             room,
             written,
+            pace,
+            total: 0,
             queue: VecDeque::new(),
             offset: 0,
             flush_deadline: None,
@@ -312,6 +349,8 @@ impl Writer {
                 Err(error) if is_timeout(&error) => {}
                 Err(error) => {
                     tracing::debug!(conn = %self.conn, %error, "write failed");
+                    // Gone: the room must not wait for it (the send may block).
+                    self.pace.set_away(true, self.total);
                     // The room ignores this if it already closed the connection.
                     let _ = self.room.send(Msg::Closed { conn: self.conn });
                     break;
@@ -359,7 +398,15 @@ impl Writer {
             *slot = IoSlice::new(&payload[start..]);
             count += 1;
         }
-        let written = match self.stream.write_vectored(&slices[..count]) {
+        // The write may block on a client that does not read: the room must
+        // not wait for this writer meanwhile.
+        self.pace.set_away(true, self.total);
+        let result = self.stream.write_vectored(&slices[..count]);
+        if let Ok(written) = result {
+            self.total = self.total.wrapping_add(written);
+        }
+        self.pace.set_away(false, self.total);
+        let written = match result {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),

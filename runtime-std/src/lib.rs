@@ -10,6 +10,13 @@
 //!   action and event, and sends a `Tick` when the room's deadline passes. It
 //!   never writes to a socket, so a client that stops reading stalls nobody:
 //!   the core kicks it once its unflushed bytes pass the send-queue limit.
+//!   It hands the lines it sends to the writers once per burst of messages
+//!   (when its inbox is empty, or after 64 messages), so under load a writer
+//!   wakes once for many lines. Then it waits, at most 50 ms, for any writer
+//!   it just fed that has more than 64 KiB unwritten while not in a write:
+//!   such a writer is ready but gets no CPU, and without the wait one
+//!   flooding client could outrun it and get its fast reader kicked. A
+//!   writer in a write may be blocked by its client, and is never waited for.
 //! - **acceptor**: accepts, sets `TCP_NODELAY`, names the connection with a
 //!   counter (never reused) and starts its two threads.
 //! - per connection, a **reader** (reads of at most [`chat_core::MAX_READ`]
@@ -64,6 +71,7 @@ mod client;
 mod clock;
 mod conn;
 mod live;
+mod pace;
 mod room;
 mod server;
 mod written;

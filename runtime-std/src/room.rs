@@ -14,10 +14,13 @@
 
 use crate::clock::Clock;
 use crate::conn::Outbox;
+use crate::pace::{self, Pace};
 use crate::written::Reports;
 use chat_core::{Action, CloseMode, Config, ConnId, Input, Room};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// The most messages the room thread handles, while more keep coming,
 /// before it hands what it sent to the writers: this bounds how long a line
@@ -67,12 +70,14 @@ pub(crate) struct Driver {
     /// Where the writers list the connections with unreported writes.
     reports: Reports,
     unsent: Vec<ConnId>,
+    /// How the room waits for writers that fall behind (see [`pace`]).
+    pace: Arc<Pace>,
     /// Messages handled since the last hand-over.
     burst: usize,
 }
 
 impl Driver {
-    pub(crate) fn new(config: Config, reports: Reports) -> Self {
+    pub(crate) fn new(config: Config, reports: Reports, pace: Arc<Pace>) -> Self {
         Driver {
             room: Room::new(config),
             clock: Clock::start(),
@@ -80,6 +85,7 @@ impl Driver {
             shutting_down: false,
             reports,
             unsent: Vec::new(),
+            pace,
             burst: 0,
         }
     }
@@ -141,14 +147,27 @@ impl Driver {
         Some(Some(msg))
     }
 
-    /// Hands every payload sent since the last call to its writer.
+    /// Hands every payload sent since the last call to its writer, then
+    /// waits (bounded) for those writers that fell far behind without being
+    /// blocked on their clients (see [`pace`]).
     fn hand_over(&mut self) {
-        for conn in self.unsent.drain(..) {
+        for conn in &self.unsent {
             // Closed since: `flush_and_close` handed it over, or it was aborted.
-            if let Some(outbox) = self.outboxes.get_mut(&conn) {
+            if let Some(outbox) = self.outboxes.get_mut(conn) {
                 outbox.hand_over();
             }
         }
+        let deadline = Instant::now() + pace::MAX_WAIT;
+        for conn in &self.unsent {
+            let Some(outbox) = self.outboxes.get(conn) else {
+                continue;
+            };
+            if !self.pace.wait_while(deadline, || outbox.writer_is_behind()) {
+                tracing::debug!("writers got no CPU for {:?}; moving on", pace::MAX_WAIT);
+                break;
+            }
+        }
+        self.unsent.clear();
         self.burst = 0;
     }
 

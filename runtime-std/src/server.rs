@@ -3,6 +3,7 @@
 use crate::accept;
 use crate::conn::FLUSH_TIMEOUT;
 use crate::live::Live;
+use crate::pace::Pace;
 use crate::room::{Driver, Msg};
 use crate::written;
 use chat_core::Config;
@@ -59,12 +60,14 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Live::default());
         let (counters, reports) = written::dirty_list();
+        let pace = Arc::new(Pace::default());
+        let room_pace = Arc::clone(&pace);
 
         let room_stop = Arc::clone(&stop);
         let room = thread::Builder::new()
             .name("chat-room".into())
             .spawn(move || {
-                Driver::new(config, reports).run(&inbox);
+                Driver::new(config, reports, room_pace).run(&inbox);
                 drop(inbox); // senders fail from now on
                 room_stop.store(true, Ordering::Release);
                 accept::wake(local_addr);
@@ -77,7 +80,15 @@ impl Server {
             .name("chat-accept".into())
             .stack_size(ACCEPT_STACK)
             .spawn(move || {
-                accept::accept_loop(listener, accept_room, &counters, &stop, &accept_live, guard);
+                accept::accept_loop(
+                    listener,
+                    accept_room,
+                    &counters,
+                    &pace,
+                    &stop,
+                    &accept_live,
+                    guard,
+                );
             });
         let shutdown = ShutdownHandle { tx };
         if let Err(error) = spawned {
