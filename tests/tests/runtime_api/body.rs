@@ -1,8 +1,4 @@
-//! Smoke tests over loopback with raw `std::net::TcpStream`s. Every wait is
-//! bounded: each test body runs under [`within`].
-
 use chat_core::Config;
-use chat_runtime_smol::{ClientConn, Server, ShutdownHandle};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
