@@ -8,19 +8,28 @@ use crate::outbox::Outbox;
 use crate::room::Msg;
 use crate::written::Unreported;
 use async_channel::Sender;
-use async_io::Timer;
+use async_io::{Async, Timer};
 use async_net::TcpStream;
 use chat_core::{CloseMode, ConnId, Payload, MAX_READ};
 use futures_lite::future;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most payloads handed to one vectored write.
-const MAX_IOV: usize = 64;
+/// The socket, shared by the reader and the writer. Used through `Async`
+/// directly: a task woken for the writer's sake polls the reader too, and
+/// `Async::readable` answers that poll without a `read` system call.
+type Socket = Arc<Async<std::net::TcpStream>>;
+
+/// Most payloads handed to one vectored write (Linux's `IOV_MAX`).
+const MAX_IOV: usize = 1024;
+
+/// Queue capacity (in payloads) above which a drained queue gives its memory
+/// back: after a burst of notices, an idle connection keeps only a little.
+pub(crate) const KEEP_CAPACITY: usize = 8;
 
 /// How long a [`CloseMode::Flush`] may take before the writer gives up on a
 /// peer that does not read.
@@ -37,13 +46,18 @@ pub(crate) async fn run(
     room: Sender<Msg>,
     _guard: LiveGuard,
 ) {
-    let reader = read_loop(conn, stream.clone(), &link.credit, room.clone());
-    let writer = Writer::new(conn, stream, room, &link.written).run(&link.outbox);
-    future::or(writer, async {
-        reader.await;
-        // The room answers the end of the stream with a Close: the writer ends.
-        future::pending::<()>().await;
-    })
+    let socket: Socket = stream.into();
+    // Built in place, not in locals first: a local moved into `or` would
+    // still take room in this future's state (and this state is what every
+    // connection keeps).
+    future::or(
+        Writer::new(conn, &socket, room.clone(), &link.written).run(&link.outbox),
+        async {
+            read_loop(conn, &socket, &link.credit, room).await;
+            // The room answers the end of the stream with a Close: the writer ends.
+            future::pending::<()>().await;
+        },
+    )
     .await;
 }
 
@@ -54,9 +68,9 @@ pub(crate) async fn run(
 /// Once the room forgot the connection, keeps reading and dropping what
 /// arrives until the writer shuts the socket down: closing a socket with
 /// unread bytes would reset the peer and lose what the writer still flushes.
-async fn read_loop(conn: ConnId, mut stream: TcpStream, credit: &ReadCredit, room: Sender<Msg>) {
+async fn read_loop(conn: ConnId, socket: &Socket, credit: &ReadCredit, room: Sender<Msg>) {
     while let Some(mut bytes) = credit.acquire().await {
-        match read_into(&mut stream, &mut bytes).await {
+        match read_into(socket, &mut bytes).await {
             Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).await.is_err() {
                     return;
@@ -73,25 +87,30 @@ async fn read_loop(conn: ConnId, mut stream: TcpStream, credit: &ReadCredit, roo
             }
         }
     }
-    let mut sink = [0u8; MAX_READ];
-    while matches!(read_retrying(&mut stream, &mut sink).await, Ok(n) if n > 0) {}
+    let mut sink = Vec::new();
+    while matches!(read_into(socket, &mut sink).await, Ok(true)) {}
 }
 
 /// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
-/// held. Returns `false` at end of stream.
-async fn read_into(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
-    buffer.resize(MAX_READ, 0);
-    let n = read_retrying(stream, buffer).await?;
-    buffer.truncate(n);
-    Ok(n > 0)
-}
-
-/// One read, retried when interrupted. `Ok(0)` is the end of the stream.
-async fn read_retrying(stream: &mut TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+/// held, retried when interrupted. Returns `false` at end of stream.
+///
+/// While the socket has nothing to read, `buffer` holds no memory: an idle
+/// connection costs no read buffer, and a busy one allocates it once per
+/// wait for the socket (cheap next to that wait's system calls).
+async fn read_into(socket: &Socket, buffer: &mut Vec<u8>) -> io::Result<bool> {
     loop {
-        match stream.read(buffer).await {
+        buffer.resize(MAX_READ, 0);
+        match socket.get_ref().read(buffer) {
+            Ok(n) => {
+                buffer.truncate(n);
+                return Ok(n > 0);
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                *buffer = Vec::new();
+                socket.readable().await?;
+            }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
+            Err(error) => return Err(error),
         }
     }
 }
@@ -112,7 +131,7 @@ enum Step {
 /// of the front payload the socket already took.
 struct Writer<'a> {
     conn: ConnId,
-    stream: TcpStream,
+    socket: &'a Socket,
     /// Told when the socket fails.
     room: Sender<Msg>,
     /// Told what the socket took.
@@ -124,10 +143,10 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    fn new(conn: ConnId, stream: TcpStream, room: Sender<Msg>, written: &'a Unreported) -> Self {
+    fn new(conn: ConnId, socket: &'a Socket, room: Sender<Msg>, written: &'a Unreported) -> Self {
         Writer {
             conn,
-            stream,
+            socket,
             room,
             written,
             queue: VecDeque::new(),
@@ -157,13 +176,16 @@ impl<'a> Writer<'a> {
                 }
                 continue;
             }
-            match self.write_some(outbox).await {
+            // Boxed: only a connection in the middle of a write pays for
+            // the write's state, not every idle one.
+            match Box::pin(self.write_some(outbox)).await {
                 Step::Wrote(Ok(written)) => self.advance(written),
                 Step::Wrote(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 Step::Wrote(Err(error)) => {
                     tracing::debug!(conn = %self.conn, %error, "write failed");
                     // The room ignores this if it already closed the connection.
-                    let _ = self.room.send(Msg::Closed { conn: self.conn }).await;
+                    let closed = Msg::Closed { conn: self.conn };
+                    let _ = Box::pin(self.room.send(closed)).await;
                     break;
                 }
                 // Look at the close mode: stop now or flush with a deadline.
@@ -174,7 +196,7 @@ impl<'a> Writer<'a> {
                 }
             }
         }
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.socket.get_ref().shutdown(Shutdown::Both);
     }
 
     /// One vectored write of as much of the queue as fits, cut short by a
@@ -183,16 +205,24 @@ impl<'a> Writer<'a> {
     /// writes nothing.
     async fn write_some(&mut self, outbox: &Outbox) -> Step {
         let deadline = self.flush_deadline;
-        let stream = &mut self.stream;
-        let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let mut count = 0;
-        for (slot, payload) in slices.iter_mut().zip(&self.queue) {
-            let start = if count == 0 { self.offset } else { 0 };
-            *slot = IoSlice::new(&payload[start..]);
-            count += 1;
-        }
+        let socket = self.socket;
+        // On the heap, and only while writing: an idle connection's task
+        // keeps no slice array.
+        let slices: Vec<IoSlice<'_>> = self
+            .queue
+            .iter()
+            .take(MAX_IOV)
+            .enumerate()
+            .map(|(i, payload)| IoSlice::new(&payload[if i == 0 { self.offset } else { 0 }..]))
+            .collect();
         let write = async {
-            Step::Wrote(match stream.write_vectored(&slices[..count]).await {
+            let wrote = socket
+                .write_with(|stream| {
+                    let mut stream = stream;
+                    stream.write_vectored(&slices)
+                })
+                .await;
+            Step::Wrote(match wrote {
                 Ok(0) => Err(io::ErrorKind::WriteZero.into()),
                 other => other,
             })
@@ -235,6 +265,11 @@ impl<'a> Writer<'a> {
             left -= rest;
             self.offset = 0;
             self.queue.pop_front();
+        }
+        if self.queue.is_empty() && self.queue.capacity() > KEEP_CAPACITY {
+            // Drained after a burst: the memory goes back (the outbox gets
+            // this buffer at the next take).
+            self.queue = VecDeque::new();
         }
         self.written.add(written);
     }

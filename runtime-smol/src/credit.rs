@@ -4,7 +4,6 @@
 //! room relays is thus slowed down by TCP itself, the inbox holds at most one
 //! read per connection, and no connection's reads crowd out the others'.
 
-use chat_core::MAX_READ;
 use std::cell::RefCell;
 use std::future::Future;
 use std::task::{Poll, Waker};
@@ -37,11 +36,11 @@ impl State {
 }
 
 impl Default for ReadCredit {
-    /// A credit for one read, its buffer ready.
+    /// A credit for one read; the reader allocates the buffer when bytes arrive.
     fn default() -> Self {
         ReadCredit {
             state: RefCell::new(State {
-                buffer: Some(Vec::with_capacity(MAX_READ)),
+                buffer: Some(Vec::new()),
                 closed: false,
                 reader: None,
             }),

@@ -3,6 +3,7 @@
 //! thread, so this is a `RefCell` plus one waker: filling it costs a push and,
 //! at most once per batch, a wake-up; no channel hop per line.
 
+use crate::conn::KEEP_CAPACITY;
 use chat_core::{CloseMode, Payload};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -88,6 +89,9 @@ impl Outbox {
             std::mem::swap(into, &mut state.queue);
         } else {
             into.append(&mut state.queue);
+            if state.queue.capacity() > KEEP_CAPACITY {
+                state.queue = VecDeque::new();
+            }
         }
         state.close
     }
