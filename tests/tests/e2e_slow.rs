@@ -15,7 +15,7 @@ mod common;
 use common::peer::Peer;
 use common::server::{test_config, Runtime, TestServer};
 use common::WAIT;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -181,13 +181,7 @@ fn read_all_until(mut stream: &TcpStream, end: &[u8]) -> Vec<u8> {
                     break;
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if common::peer::read_timed_out(&e) => {}
             Err(_) => break,
         }
     }

@@ -127,13 +127,7 @@ impl Peer {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err((Stop::Eof, self.buf.clone())),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if read_timed_out(&e) => {}
                 Err(e) => return Err((Stop::Error(e), self.buf.clone())),
             }
         }
@@ -245,13 +239,7 @@ impl Peer {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return,
                 Ok(_) => last_progress = Instant::now(),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if read_timed_out(&e) => {}
                 Err(_) => return,
             }
             assert!(
@@ -261,4 +249,12 @@ impl Peer {
             );
         }
     }
+}
+
+/// Whether a read with a timeout merely found nothing yet (try again).
+pub(crate) fn read_timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
