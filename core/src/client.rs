@@ -26,10 +26,6 @@ use crate::command::{self, Request};
 use crate::{nick, text, wire};
 use std::collections::VecDeque;
 
-/// The handshake prompt.
-const PROMPT: &[u8] = wire::PROMPT.as_bytes();
-/// The line by which the server confirms a join.
-const CONNECTED: &str = wire::CONNECTED;
 /// The most bytes of an unfinished line kept before it is shown as it is.
 pub const MAX_PENDING: usize = 64 * 1024;
 
@@ -108,7 +104,7 @@ impl Session {
             self.show(line);
         }
         self.received.drain(..start);
-        if self.received == PROMPT {
+        if self.received == wire::PROMPT.as_bytes() {
             self.received.clear();
             self.on_prompt();
         } else if self.received.len() > MAX_PENDING {
@@ -120,7 +116,7 @@ impl Session {
 
     /// The seed server sends no terminators: each read is shown as it is.
     fn received_seed(&mut self, bytes: &[u8]) {
-        if bytes == PROMPT {
+        if bytes == wire::PROMPT.as_bytes() {
             self.on_prompt();
             return;
         }
@@ -136,7 +132,7 @@ impl Session {
     }
 
     fn show(&mut self, line: String) {
-        if line == CONNECTED {
+        if line == wire::CONNECTED {
             self.joined = true;
         }
         self.events.push_back(ClientEvent::Line(line));

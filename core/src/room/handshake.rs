@@ -54,8 +54,8 @@ impl Room {
                 Frame::Line(line) => self.on_line(conn, line),
                 Frame::TooLong => self.on_line_too_long(conn),
             }
-            if self.conns.get(&conn).is_none_or(|c| c.unframed) {
-                return; // Gone (quit, too slow), or no longer framed.
+            if !self.conns.contains_key(&conn) {
+                return; // Gone: quit, or closed as too slow.
             }
         }
         let Some(c) = self.conns.get_mut(&conn) else {
