@@ -1,4 +1,5 @@
-//! The room batch: room lines accepted during one input, not yet delivered.
+//! Room lines not yet delivered: the room batch (lines accepted during one
+//! input) and the held join and leave notices of a large room.
 //!
 //! # Invariants
 //! `ends` holds the end offset of every line in `bytes`, strictly
@@ -37,6 +38,11 @@ impl Batch {
     pub(crate) fn end_of_line_crossing(&self, room: usize) -> usize {
         let crossing = self.ends.partition_point(|&end| end <= room);
         self.ends.get(crossing).copied().unwrap_or(self.bytes.len())
+    }
+
+    /// The bytes from offset `from` to offset `to`.
+    pub(crate) fn slice(&self, from: usize, to: usize) -> &[u8] {
+        &self.bytes[from..to]
     }
 
     /// Takes the lines before offset `at` (a line end) out of the batch.

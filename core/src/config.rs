@@ -19,6 +19,30 @@ pub struct Config {
     pub flood_burst: u32,
     /// How long a nick with no terminator waits before it is taken as a legacy nick.
     pub settle: Duration,
+    /// How long join notices may wait, per joined user, so that
+    /// one write carries many of them; `0` sends each at once. Holds shorter
+    /// than [`MIN_NOTICE_HOLD`] are not worth a timer and are not made;
+    /// longer ones are cut to [`MAX_NOTICE_HOLD`]. See the room's
+    /// `hold` module for why a crowd of joins would otherwise cost O(n²)
+    /// writes.
+    pub notice_hold_per_user: Duration,
+}
+
+/// The shortest hold of join notices: below it, they go at once
+/// (with the default of 20 µs per user: rooms of fewer than 50 users).
+pub const MIN_NOTICE_HOLD: Duration = Duration::from_millis(1);
+
+/// The longest hold of join notices, however large the room.
+pub const MAX_NOTICE_HOLD: Duration = Duration::from_millis(250);
+
+impl Config {
+    /// How long join notices may wait in a room of `joined`
+    /// users: `None` when they go at once.
+    pub fn notice_hold(&self, joined: usize) -> Option<Duration> {
+        let factor = u32::try_from(joined).unwrap_or(u32::MAX);
+        let hold = self.notice_hold_per_user.saturating_mul(factor);
+        (hold >= MIN_NOTICE_HOLD).then(|| hold.min(MAX_NOTICE_HOLD))
+    }
 }
 
 impl Default for Config {
@@ -31,6 +55,7 @@ impl Default for Config {
             flood_rate: 20,
             flood_burst: 40,
             settle: Duration::from_millis(250),
+            notice_hold_per_user: Duration::from_micros(20),
         }
     }
 }

@@ -25,6 +25,9 @@ pub(crate) struct Conn {
     pub(crate) lines: LineBuffer,
     /// Bytes sent to this connection that its socket has not taken yet.
     pub(crate) unflushed: usize,
+    /// Once joined: how much of the room's held notices it was sent, or
+    /// must never get (see the room's `hold` module).
+    pub(crate) held_seen: usize,
     /// Flood control.
     pub(crate) flood: FloodBucket,
     /// When the handshake times out, while not joined.
@@ -42,6 +45,7 @@ impl Conn {
             legacy_prefix: Box::default(),
             lines: LineBuffer::default(),
             unflushed: 0,
+            held_seen: 0,
             flood: FloodBucket::default(),
             handshake_deadline: Some(handshake_deadline),
             settle_deadline: None,

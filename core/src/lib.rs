@@ -73,7 +73,7 @@ mod time;
 mod timer;
 mod wire;
 
-pub use config::Config;
+pub use config::{Config, MAX_NOTICE_HOLD, MIN_NOTICE_HOLD};
 pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
 pub use room::Room;

@@ -2,11 +2,13 @@
 //!
 //! This file holds the state and the dispatch of inputs; the rules live in
 //! the submodules: [`handshake`] (nicks and joining), [`chat`] (lines and
-//! commands of joined users), [`delivery`] (sending, broadcasting, closing).
+//! commands of joined users), [`delivery`] (sending, broadcasting, closing),
+//! [`hold`] (join notices held back in large rooms).
 
 mod chat;
 mod delivery;
 mod handshake;
+mod hold;
 
 use crate::batch::Batch;
 use crate::config::Config;
@@ -38,13 +40,18 @@ const MAX_EVENTS: usize = 65_536;
 ///    deadline does nothing.
 /// 5. Memory is bounded: each line buffer by `max_line`, each send account
 ///    (bytes sent minus bytes written) by `send_queue` plus one line — past
-///    it the user is closed as too slow — and the number of connections by
-///    `max_clients`.
+///    it the user is closed as too slow — the held join notices by a quarter of `send_queue` plus those of one input, and the number
+///    of connections by `max_clients`.
+/// 6. Every joined user is sent every room line from its own join notice
+///    on, once, in the room's one order. In a large room, join notices may
+///    wait up to [`Config::notice_hold`] before they are sent
+///    (see `poll_timeout`); anything else sent to a user comes after them.
 ///
 /// # Invariants
 /// Between two calls to `handle`: the room batch is empty; the nick index
 /// holds exactly the joined connections; every stored deadline is in the
-/// timer table and no deadline is before `now`.
+/// timer table and no deadline is before `now`; the held notices follow the
+/// invariants of the `hold` module.
 #[derive(Debug)]
 pub struct Room {
     config: Config,
@@ -56,6 +63,10 @@ pub struct Room {
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
+    /// Join notices held back, in a large room (see `hold`).
+    held: Batch,
+    /// When the held notices must go out; `Some` exactly when there are some.
+    held_until: Option<Time>,
     /// At least the send account of every joined user: a batch shorter
     /// than `send_queue - max_unflushed` takes nobody past the limit.
     max_unflushed: usize,
@@ -105,6 +116,8 @@ impl Room {
             nicks: BTreeMap::new(),
             timers: TimerTable::default(),
             batch: Batch::default(),
+            held: Batch::default(),
+            held_until: None,
             max_unflushed: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -135,6 +148,9 @@ impl Room {
             Input::Shutdown => self.on_shutdown(),
         }
         self.flush_room();
+        if self.held.len() > self.held_max() {
+            self.release_held();
+        }
         self.debug_check_invariants();
     }
 
@@ -150,7 +166,10 @@ impl Room {
 
     /// When the driver must send the next [`Input::Tick`], if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.timers.next_deadline()
+        match (self.timers.next_deadline(), self.held_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Open connections, joined or not.
@@ -200,6 +219,9 @@ impl Room {
     }
 
     fn on_tick(&mut self) {
+        if self.held_until.is_some_and(|due| due <= self.now) {
+            self.release_held();
+        }
         // Bounded: every iteration removes one deadline from the table.
         while let Some((conn, kind)) = self.timers.pop_due(self.now) {
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -230,6 +252,7 @@ impl Room {
         }
         self.shutting_down = true;
         self.flush_room();
+        self.release_held();
         let notice = self.canned.shutting_down.clone();
         for (conn, c) in std::mem::take(&mut self.conns) {
             self.actions.push_back(Action::Send {
@@ -288,6 +311,17 @@ impl Room {
             );
             let joined = self.conns.values().filter(|c| c.is_joined()).count();
             assert_eq!(joined, self.nicks.len(), "nick index out of step");
+            assert_eq!(
+                self.held.is_empty(),
+                self.held_until.is_none(),
+                "held notices and their deadline out of step"
+            );
+            assert!(
+                self.conns
+                    .values()
+                    .all(|c| !c.is_joined() || c.held_seen <= self.held.len()),
+                "a user saw more held notices than there are"
+            );
             let deadlines = self
                 .conns
                 .values()

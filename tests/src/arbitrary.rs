@@ -63,6 +63,10 @@ impl Arbitrary for Cfg {
         if chance(g, 1, 3) {
             c.settle_ms = 50;
         }
+        if chance(g, 1, 3) {
+            // Join and leave notices held from the first or second user on.
+            c.hold_us_per_user = pick(g, &[600, 1_000, 5_000]);
+        }
         c
     }
 }
@@ -293,13 +297,14 @@ fn fewer_faults(s: &Scenario, out: &mut Vec<Scenario>) {
 
 fn default_limits(s: &Scenario, out: &mut Vec<Scenario>) {
     let d = Cfg::default();
-    let fields: [fn(&mut Cfg, &Cfg); 6] = [
+    let fields: [fn(&mut Cfg, &Cfg); 7] = [
         |c, d| c.max_clients = d.max_clients,
         |c, d| c.max_line = d.max_line,
         |c, d| c.handshake_ms = d.handshake_ms,
         |c, d| c.send_queue = d.send_queue,
         |c, d| (c.flood_rate, c.flood_burst) = (d.flood_rate, d.flood_burst),
         |c, d| c.settle_ms = d.settle_ms,
+        |c, d| c.hold_us_per_user = d.hold_us_per_user,
     ];
     for reset in fields {
         let mut t = s.clone();

@@ -65,6 +65,8 @@ pub struct Cfg {
     pub flood_burst: u32,
     /// `Config::settle`, in ms.
     pub settle_ms: u32,
+    /// `Config::notice_hold_per_user`, in µs.
+    pub hold_us_per_user: u32,
 }
 
 impl Default for Cfg {
@@ -78,6 +80,7 @@ impl Default for Cfg {
             flood_rate: 20,
             flood_burst: 40,
             settle_ms: 250,
+            hold_us_per_user: 20,
         }
     }
 }
@@ -94,6 +97,7 @@ impl Cfg {
             flood_rate: self.flood_rate,
             flood_burst: self.flood_burst,
             settle: Duration::from_millis(self.settle_ms.into()),
+            notice_hold_per_user: Duration::from_micros(self.hold_us_per_user.into()),
             ..Config::default()
         }
     }

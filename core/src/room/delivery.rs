@@ -22,7 +22,8 @@ impl Room {
     /// before anything else is read, however the input was cut into reads.
     pub(super) fn say_to_room(&mut self, parts: &[&str]) {
         self.batch.push_line(parts);
-        if self.max_unflushed + self.batch.len() > self.config.send_queue {
+        let pending = self.held.len() + self.batch.len();
+        if self.max_unflushed + pending > self.config.send_queue {
             self.flush_room();
         }
     }
@@ -44,7 +45,9 @@ impl Room {
     /// Cutting at that line, not at the end of the batch, makes the room's
     /// order of lines and leave notices the same however the sender's bytes
     /// were split into reads: a send account passes its limit by one line at most.
+    /// The held notices come first (they are earlier in the room's order).
     pub(super) fn deliver_front(&mut self) -> Vec<ConnId> {
+        self.release_held();
         let limit = self.config.send_queue;
         let total = self.batch.len();
         let cut = if self.max_unflushed + total <= limit {
@@ -99,9 +102,13 @@ impl Room {
         self.batch.append(later);
     }
 
-    /// Sends `bytes` to `conn` alone, after the pending room lines.
+    /// Sends `bytes` to `conn` alone, after the pending room lines and the
+    /// held notices it was not sent yet.
     pub(super) fn send(&mut self, conn: ConnId, bytes: Payload) {
         self.flush_room();
+        if self.catch_up(conn) {
+            return;
+        }
         if self.enqueue(conn, bytes) {
             self.kick(vec![conn]);
         }
@@ -152,6 +159,8 @@ impl Room {
         mode: CloseMode,
     ) {
         self.flush_room();
+        self.catch_up(conn);
+        // A no-op if catching up closed it as too slow.
         self.remove(conn, reason, notice, mode);
     }
 

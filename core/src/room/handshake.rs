@@ -122,6 +122,11 @@ impl Room {
             return;
         }
         self.flush_room();
+        if self.config.notice_hold(self.nicks.len() + 1).is_none() {
+            // Its notice will not be held: the held ones go first, while
+            // the joiner is not in the room yet.
+            self.release_held();
+        }
         self.set_timer(conn, TimerKind::Handshake, None);
         self.set_timer(conn, TimerKind::Settle, None);
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -129,6 +134,8 @@ impl Room {
         };
         let display: Arc<str> = nick.as_ref().into();
         c.nick = Some(display.clone());
+        // The notices held before it joined are not for it.
+        c.held_seen = self.held.len();
         c.unframed = unframed;
         if unframed {
             c.legacy_prefix = [raw, b": "].concat().into();
@@ -149,9 +156,23 @@ impl Room {
     fn welcome(&mut self, conn: ConnId, nick: &str) {
         debug_assert!(self.batch.is_empty(), "the room is flushed before a join");
         let online = Payload::from(format!("{}\n", self.online_line()).into_bytes());
-        self.batch.push_line(&[nick, wire::JOINED]);
-        let mut too_slow = self.deliver_front();
-        debug_assert!(self.batch.is_empty(), "one line is delivered whole");
+        let mut too_slow = if self.announce_join(&[nick, wire::JOINED]) {
+            // Held for the others; the joiner gets its own notice now.
+            let seen = self.held.len();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.held_seen = seen;
+            }
+            let own = Payload::from(format!("{nick}{}\n", wire::JOINED).into_bytes());
+            if self.enqueue(conn, own) {
+                vec![conn]
+            } else {
+                Vec::new()
+            }
+        } else {
+            let too_slow = self.deliver_front();
+            debug_assert!(self.batch.is_empty(), "one line is delivered whole");
+            too_slow
+        };
         // The joiner itself is closed as soon as a line takes it over.
         let connected = self.canned.connected.clone();
         if !too_slow.contains(&conn)

@@ -612,3 +612,128 @@ fn joiner_past_the_send_queue_is_closed_after_its_join_sequence() {
     );
     assert_eq!(h.closed.get(&1), Some(&CloseMode::Abort));
 }
+
+/// A room that holds join notices 1 ms per joined user.
+fn holding() -> Harness {
+    Harness::with(Config {
+        notice_hold_per_user: Duration::from_millis(1),
+        ..Config::default()
+    })
+}
+
+#[test]
+fn notice_hold_grows_with_the_room_within_bounds() {
+    let config = Config::default();
+    assert_eq!(config.notice_hold(0), None);
+    assert_eq!(config.notice_hold(49), None, "below 1 ms: sent at once");
+    assert_eq!(config.notice_hold(50), Some(Duration::from_millis(1)));
+    assert_eq!(config.notice_hold(5_000), Some(Duration::from_millis(100)));
+    assert_eq!(
+        config.notice_hold(1_000_000),
+        Some(Duration::from_millis(250))
+    );
+    let off = Config {
+        notice_hold_per_user: Duration::ZERO,
+        ..Config::default()
+    };
+    assert_eq!(off.notice_hold(1_000_000), None);
+}
+
+#[test]
+fn held_join_notices_reach_the_others_at_the_deadline_once() {
+    let mut h = holding();
+    h.join(1, "alice");
+    h.advance(Duration::from_millis(1));
+    h.take(1);
+    h.join(2, "bob");
+    assert_eq!(
+        h.take(2),
+        "alias?bob joined the chat\nYou are connected to the server!\nOnline (2): alice, bob\n",
+        "the joiner's own sequence is not held"
+    );
+    assert_eq!(h.take(1), "", "held for the others");
+    let due = h.now + Duration::from_millis(2);
+    assert_eq!(h.room.poll_timeout(), Some(due));
+    h.join(3, "carol");
+    assert_eq!(h.room.poll_timeout(), Some(due), "one deadline per hold");
+    h.advance(Duration::from_micros(1_999));
+    assert_eq!(h.take(1), "", "not before the deadline");
+    h.advance(Duration::from_micros(1));
+    assert_eq!(h.take(1), "bob joined the chat\ncarol joined the chat\n");
+    assert_eq!(
+        h.take(2),
+        "carol joined the chat\n",
+        "nothing from before bob"
+    );
+    assert_eq!(
+        h.take(3),
+        "alias?carol joined the chat\nYou are connected to the server!\nOnline (3): alice, bob, carol\n"
+    );
+    assert_eq!(h.room.poll_timeout(), None);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take(1) + &h.take(2) + &h.take(3), "", "sent once");
+}
+
+#[test]
+fn anything_else_comes_after_the_held_notices() {
+    let mut h = holding();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.advance(Duration::from_millis(10));
+    h.take(1);
+    h.take(2);
+    h.take(3);
+    // A unicast catches its recipient up first; the others still wait.
+    h.join(4, "dave");
+    h.send(1, b"/who\n");
+    assert_eq!(
+        h.take(1),
+        "dave joined the chat\nOnline (4): alice, bob, carol, dave\n"
+    );
+    assert_eq!(h.take(2), "");
+    // A room line releases them for everyone, before itself.
+    h.send(3, b"hi\n");
+    assert_eq!(h.take(1), "carol: hi\n", "alice was caught up already");
+    assert_eq!(h.take(2), "dave joined the chat\ncarol: hi\n");
+    assert!(h
+        .take(4)
+        .ends_with("Online (4): alice, bob, carol, dave\ncarol: hi\n"));
+    assert_eq!(h.room.poll_timeout(), None, "nothing left held");
+}
+
+#[test]
+fn a_leaver_gets_what_was_held_for_it_and_its_notice_releases_the_rest() {
+    let mut h = holding();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.advance(Duration::from_millis(10));
+    h.take(1);
+    h.take(2);
+    h.join(4, "dave");
+    h.send(2, b"/quit bye\n");
+    assert_eq!(
+        h.take(2),
+        "dave joined the chat\n",
+        "the held notice reaches bob before he goes"
+    );
+    assert_eq!(h.closed.get(&2), Some(&CloseMode::Flush));
+    assert_eq!(
+        h.take(1),
+        "dave joined the chat\nbob left the chat! (bye)\n"
+    );
+    assert!(h.take(4).ends_with("dave\nbob left the chat! (bye)\n"));
+    assert_eq!(h.room.poll_timeout(), None, "nothing left held");
+}
+
+#[test]
+fn shutdown_sends_the_held_notices_first() {
+    let mut h = holding();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.input(Input::Shutdown);
+    assert_eq!(h.take(1), "bob joined the chat\nserver is shutting down\n");
+    assert!(h.is_closed(1) && h.is_closed(2));
+}

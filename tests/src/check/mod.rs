@@ -229,7 +229,7 @@ impl Checker {
         self.replay_room()?;
         self.check_departures()?;
         self.check_pms()?;
-        self.check_streams_complete()?;
+        self.check_streams_complete(snap.deadline)?;
         self.check_connect_and_shutdown()?;
         self.check_events()?;
         self.check_snapshot(snap)

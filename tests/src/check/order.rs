@@ -6,13 +6,14 @@ use super::line::Line;
 use super::marks::TokenKind;
 use super::{Checker, StepInput, Violation};
 use crate::words::{fold, Token};
-use chat_core::{CloseMode, ConnId};
+use chat_core::{CloseMode, ConnId, Time};
 use std::collections::BTreeMap;
 
 /// One room line, the first time any connection received it.
 #[derive(Debug)]
 struct Entry {
     step: u64,
+    at: Time,
     text: String,
     line: Line,
 }
@@ -50,17 +51,22 @@ impl RoomLog {
     }
 
     /// The index of the room line `text` that a connection just received:
-    /// the first entry of this step with that text at or after `from` (and,
-    /// for a joiner's own join line, not already someone's own join), or a
-    /// new entry. Two events with one text in one step stay apart this way.
+    /// for a joined user, the entry `from` it must get next if it has that
+    /// text (a join notice held since an earlier step); otherwise the first
+    /// entry of this step with that text at or after `from` (and, for a
+    /// joiner's own join line, not already someone's own join), or a new
+    /// entry. Two events with one text in one step stay apart this way.
     pub(super) fn key(
         &mut self,
-        step: u64,
+        (step, at): (u64, Time),
         text: &str,
         line: &Line,
         from: usize,
         own_join: bool,
     ) -> usize {
+        if !own_join && self.entries.get(from).is_some_and(|e| e.text == text) {
+            return from;
+        }
         let joins = &self.joins;
         let found = self.step_entries.get(text).and_then(|gs| {
             gs.iter()
@@ -73,6 +79,7 @@ impl RoomLog {
         let g = self.entries.len();
         self.entries.push(Entry {
             step,
+            at,
             text: text.to_string(),
             line: line.clone(),
         });
@@ -89,6 +96,12 @@ impl RoomLog {
 
     pub(super) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// When entry `g` was first sent, and whether it is a join notice.
+    pub(super) fn sent_at(&self, g: usize) -> Option<(Time, bool)> {
+        let e = self.entries.get(g)?;
+        Some((e.at, matches!(e.line, Line::Joined(_))))
     }
 
     pub(super) fn describe(&self, g: usize) -> String {

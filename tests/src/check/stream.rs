@@ -333,7 +333,9 @@ impl Checker {
         let log = &self.conns[&conn];
         let own_join = log.phase == Phase::Handshake;
         let from = if own_join { 0 } else { log.next_g };
-        let g = self.room.key(self.step, text, &line, from, own_join);
+        let g = self
+            .room
+            .key((self.step, self.now), text, &line, from, own_join);
         let log = &self.conns[&conn];
         match log.phase {
             Phase::Handshake => {
@@ -380,12 +382,32 @@ impl Checker {
         Ok(())
     }
 
+    /// Whether room lines from `g` on may still be held back: all join
+    /// notices, the first sent no longer than the longest hold ago, and the
+    /// room's deadline no later than that hold's end.
+    fn held(&self, g: usize, deadline: Option<Time>) -> bool {
+        let Some((first, _)) = self.room.sent_at(g) else {
+            return false;
+        };
+        let hold = self
+            .cfg
+            .to_config()
+            .notice_hold(self.cfg.max_clients as usize);
+        let Some(latest) = hold.map(|h| first + h) else {
+            return false; // this room never holds anything
+        };
+        let all_joins = (g..self.room.len()).all(|g| self.room.sent_at(g).is_some_and(|(_, j)| j));
+        all_joins && self.now <= latest && deadline.is_some_and(|d| d <= latest)
+    }
+
     pub(super) fn log_mut(&mut self, conn: ConnId) -> &mut super::stream::ConnLog {
         self.conns.get_mut(&conn).expect("a known connection")
     }
 
-    /// Open joined connections have every room line; none is mid-join.
-    pub(super) fn check_streams_complete(&self) -> Result<(), Violation> {
+    /// Open joined connections have every room line, except join notices
+    /// the room holds back (for no longer than the longest hold, and only
+    /// while it has a deadline to send them by); none is mid-join.
+    pub(super) fn check_streams_complete(&self, deadline: Option<Time>) -> Result<(), Violation> {
         for log in self.conns.values().filter(|l| l.closed.is_none()) {
             match log.phase {
                 Phase::Welcome | Phase::Online => {
@@ -394,7 +416,9 @@ impl Checker {
                         format!("{} is still in phase {:?}", log.id, log.phase),
                     );
                 }
-                Phase::Joined if log.next_g != self.room.len() => {
+                Phase::Joined
+                    if log.next_g != self.room.len() && !self.held(log.next_g, deadline) =>
+                {
                     return self.fail(
                         "every joined user gets every room line once, in the one order",
                         format!(
