@@ -83,6 +83,11 @@ pub(crate) struct Limits {
     /// How long an unterminated nick waits before it is taken as a legacy (seed) client's nick
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().settle))]
     pub(crate) settle: HumanDuration,
+
+    /// Join notices wait this long per user in the room, so that one write
+    /// carries many (holds under 1 ms are not made, none is over 250 ms); 0 sends each at once
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().notice_hold_per_user))]
+    pub(crate) notice_hold_per_user: HumanDuration,
 }
 
 impl Limits {
@@ -96,6 +101,7 @@ impl Limits {
             flood_rate: self.flood_rate,
             flood_burst: self.flood_burst,
             settle: self.settle.0,
+            notice_hold_per_user: self.notice_hold_per_user.0,
         }
     }
 }
@@ -192,6 +198,7 @@ mod tests {
             "--flood-rate=0",
             "--flood-burst=5",
             "--settle=50ms",
+            "--notice-hold-per-user=5us",
             "--log-level=debug",
         ])
         .expect("valid flags");
@@ -210,6 +217,7 @@ mod tests {
                 flood_rate: 0,
                 flood_burst: 5,
                 settle: Duration::from_millis(50),
+                notice_hold_per_user: Duration::from_micros(5),
             }
         );
     }

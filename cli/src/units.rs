@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// A duration written as a whole number with an optional unit:
-/// `ms`, `s`, `m` or `h`. A plain number is seconds.
+/// `us` (or `µs`), `ms`, `s`, `m` or `h`. A plain number is seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct HumanDuration(pub(crate) Duration);
 
@@ -15,16 +15,17 @@ impl FromStr for HumanDuration {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let (number, unit) = split_number(s)?;
-        let millis_per_unit: u64 = match unit {
-            "ms" => 1,
-            "" | "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
+        let micros_per_unit: u64 = match unit {
+            "us" | "µs" => 1,
+            "ms" => 1_000,
+            "" | "s" => 1_000_000,
+            "m" => 60_000_000,
+            "h" => 3_600_000_000,
+            other => return Err(format!("unknown unit `{other}` (use us, ms, s, m or h)")),
         };
         number
-            .checked_mul(millis_per_unit)
-            .map(|ms| HumanDuration(Duration::from_millis(ms)))
+            .checked_mul(micros_per_unit)
+            .map(|us| HumanDuration(Duration::from_micros(us)))
             .ok_or_else(|| format!("`{s}` is too long"))
     }
 }
@@ -42,6 +43,8 @@ impl fmt::Display for HumanDuration {
             }
         } else if d.subsec_nanos() % 1_000_000 == 0 {
             write!(f, "{}ms", d.as_millis())
+        } else if d.subsec_nanos() % 1_000 == 0 {
+            write!(f, "{}us", d.as_micros())
         } else {
             write!(f, "{d:?}")
         }
@@ -124,6 +127,8 @@ mod tests {
         assert_eq!(dur("30"), Ok(Duration::from_secs(30)));
         assert_eq!(dur("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(dur("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(dur("20us"), Ok(Duration::from_micros(20)));
+        assert_eq!(dur("20µs"), Ok(Duration::from_micros(20)));
         assert_eq!(dur("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(dur("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(dur(" 5 s "), Ok(Duration::from_secs(5)));
@@ -135,11 +140,12 @@ mod tests {
             assert!(dur(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(dur(&format!("{}h", u64::MAX / 1000)).is_err());
+        assert!(dur(&format!("{}s", u64::MAX / 1000)).is_err());
     }
 
     #[test]
     fn durations_print_as_they_parse() {
-        for s in ["30s", "250ms", "2m", "1h", "0s", "90s"] {
+        for s in ["30s", "250ms", "20us", "1500us", "2m", "1h", "0s", "90s"] {
             assert_eq!(
                 dur(s).map(|d| HumanDuration(d).to_string()),
                 Ok(s.to_string())
