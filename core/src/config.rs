@@ -29,7 +29,7 @@ pub struct Config {
 }
 
 /// The shortest hold of join notices: below it, they go at once
-/// (with the default of 20 µs per user: rooms of fewer than 50 users).
+/// (with the default of 50 µs per user: rooms of fewer than 20 users).
 pub const MIN_NOTICE_HOLD: Duration = Duration::from_millis(1);
 
 /// The longest hold of join notices, however large the room.
@@ -55,7 +55,7 @@ impl Default for Config {
             flood_rate: 20,
             flood_burst: 40,
             settle: Duration::from_millis(250),
-            notice_hold_per_user: Duration::from_micros(20),
+            notice_hold_per_user: Duration::from_micros(50),
         }
     }
 }

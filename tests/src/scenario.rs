@@ -80,7 +80,7 @@ impl Default for Cfg {
             flood_rate: 20,
             flood_burst: 40,
             settle_ms: 250,
-            hold_us_per_user: 20,
+            hold_us_per_user: 50,
         }
     }
 }

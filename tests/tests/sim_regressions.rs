@@ -27,7 +27,7 @@ fn the_too_slow_kick_does_not_depend_on_read_cuts() {
             flood_rate: 20,
             flood_burst: 40,
             settle_ms: 250,
-            hold_us_per_user: 20,
+            hold_us_per_user: 50,
         },
         reads: vec![],
         writes: vec![],

@@ -3,8 +3,8 @@
 //! Every join is a room line for every user. Sent at once, a crowd of n
 //! users joining costs n²/2 sends, and the driver as many writes: 12.5
 //! million for 5 000 joins. So in a room large enough that this matters
-//! ([`Config::notice_hold`](crate::Config::notice_hold): 20 µs per user by
-//! default, from 50 users, at most 250 ms), join notices wait in
+//! ([`Config::notice_hold`](crate::Config::notice_hold): 50 µs per user by
+//! default, from 20 users, at most 250 ms), join notices wait in
 //! `Room::held` and go out together, one send per user per hold. (Leave
 //! notices are not held: any other room line releases the held notices,
 //! so they are sent as they come.)

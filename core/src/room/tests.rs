@@ -625,9 +625,10 @@ fn holding() -> Harness {
 fn notice_hold_grows_with_the_room_within_bounds() {
     let config = Config::default();
     assert_eq!(config.notice_hold(0), None);
-    assert_eq!(config.notice_hold(49), None, "below 1 ms: sent at once");
-    assert_eq!(config.notice_hold(50), Some(Duration::from_millis(1)));
-    assert_eq!(config.notice_hold(5_000), Some(Duration::from_millis(100)));
+    assert_eq!(config.notice_hold(19), None, "below 1 ms: sent at once");
+    assert_eq!(config.notice_hold(20), Some(Duration::from_millis(1)));
+    assert_eq!(config.notice_hold(2_000), Some(Duration::from_millis(100)));
+    assert_eq!(config.notice_hold(5_000), Some(Duration::from_millis(250)));
     assert_eq!(
         config.notice_hold(1_000_000),
         Some(Duration::from_millis(250))
