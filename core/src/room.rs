@@ -147,10 +147,11 @@ impl Room {
             Input::Tick => {}
             Input::Shutdown => self.on_shutdown(),
         }
-        self.flush_room();
         if self.held.len() > self.held_max() {
             self.release_held();
         }
+        // Last: releasing held notices may close someone as too slow.
+        self.flush_room();
         self.debug_check_invariants();
     }
 
@@ -251,8 +252,8 @@ impl Room {
             return;
         }
         self.shutting_down = true;
-        self.flush_room();
         self.release_held();
+        self.flush_room();
         let notice = self.canned.shutting_down.clone();
         for (conn, c) in std::mem::take(&mut self.conns) {
             self.actions.push_back(Action::Send {

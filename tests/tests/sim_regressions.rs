@@ -113,3 +113,53 @@ fn a_kick_during_a_join_does_not_split_the_join_sequence() {
         ])
     });
 }
+
+/// Three legacy nicks settle on one Tick in a room that holds join notices,
+/// and the held notices pass the end-of-input limit (a quarter of the
+/// 128-byte send queue): releasing them takes the first joiner past its
+/// send queue, and its leave notice was left in the batch, never sent.
+#[test]
+fn a_user_closed_by_a_release_of_held_notices_gets_its_leave_notice() {
+    let legacy = || Connect {
+        dialect: Legacy,
+        crlf: false,
+    };
+    let framed = || Connect {
+        dialect: Framed,
+        crlf: false,
+    };
+    assert_scenario_passes(&Scenario {
+        config: Cfg {
+            send_queue: 128,
+            hold_us_per_user: 600,
+            ..Cfg::default()
+        },
+        ..Scenario::plain(vec![
+            legacy(), // c0 connects (legacy)
+            Nick {
+                client: 0,
+                nick: Valid(238),
+            }, // c0 sends nick "Ärger"
+            framed(), // c1 connects (framed)
+            Nick {
+                client: 1,
+                nick: Valid(126),
+            }, // c1 sends nick "{w}"
+            framed(), // c2 connects (framed)
+            Nick {
+                client: 2,
+                nick: Valid(163),
+            }, // c2 sends nick "a.b_c"
+            legacy(), // c3 connects (legacy)
+            Nick {
+                client: 3,
+                nick: Valid(0),
+            }, // c3 sends nick "alice"
+            legacy(), // c4 connects (legacy)
+            Nick {
+                client: 4,
+                nick: Valid(15),
+            }, // c4 sends nick "carol"
+        ])
+    });
+}

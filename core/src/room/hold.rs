@@ -52,8 +52,8 @@ impl Room {
     }
 
     /// Sends every held notice to every joined user that was not sent it
-    /// yet; closes those that fall too far behind (whose leave notices are
-    /// released in turn).
+    /// yet; closes those that fall too far behind, whose leave notices go
+    /// to the batch: the caller flushes it.
     pub(super) fn release_held(&mut self) {
         // Bounded: a round that leaves notices held closes a connection.
         while !self.held.is_empty() {
