@@ -134,8 +134,6 @@ impl Room {
         };
         let display: Arc<str> = nick.as_ref().into();
         c.nick = Some(display.clone());
-        // The notices held before it joined are not for it.
-        c.held_seen = self.held.len();
         c.unframed = unframed;
         if unframed {
             c.legacy_prefix = [raw, b": "].concat().into();
@@ -169,6 +167,7 @@ impl Room {
                 Vec::new()
             }
         } else {
+            debug_assert!(self.held.is_empty(), "released before an unheld join");
             let too_slow = self.deliver_front();
             debug_assert!(self.batch.is_empty(), "one line is delivered whole");
             too_slow
