@@ -29,6 +29,7 @@ on_both_runtimes!(
     handshake_that_never_finishes_is_closed,
     server_full_refuses_the_next_connection,
     shutdown_notice_then_close,
+    held_join_notices_arrive_by_themselves_and_before_anything_else,
 );
 
 /// Gives the server a chance to read `first` on its own, so the next write
@@ -441,5 +442,34 @@ fn shutdown_notice_then_close(rt: Runtime) {
             peer.name()
         );
     }
+    server.stop();
+}
+
+fn held_join_notices_arrive_by_themselves_and_before_anything_else(rt: Runtime) {
+    // 5 ms per user: every join notice here is held (10 ms and more).
+    let config = chat_core::Config {
+        notice_hold_per_user: Duration::from_millis(5),
+        ..test_config()
+    };
+    let server = TestServer::start(rt, config);
+    let mut alice = Peer::join("alice", server.addr());
+    let mut bob = Peer::join("bob", server.addr());
+    let mut carol = Peer::join("carol", server.addr());
+    // Nobody says anything: only the room's deadline sends these.
+    alice.expect_lines(&["bob joined the chat", "carol joined the chat"]);
+    bob.expect_line("carol joined the chat");
+
+    // A held notice reaches its recipient before anything else does.
+    let mut dave = Peer::join("dave", server.addr());
+    alice.send("/who\n");
+    alice.expect_lines(&[
+        "dave joined the chat",
+        "Online (4): alice, bob, carol, dave",
+    ]);
+    carol.send("hi\n");
+    alice.expect_line("carol: hi");
+    bob.expect_lines(&["dave joined the chat", "carol: hi"]);
+    carol.expect_lines(&["dave joined the chat", "carol: hi"]);
+    dave.expect_line("carol: hi");
     server.stop();
 }
