@@ -297,49 +297,63 @@ impl Room {
         self.timers.reset(conn, kind, old, at);
     }
 
+    /// In debug builds, panics unless [`check_invariants`](Room::check_invariants) holds.
     fn debug_check_invariants(&self) {
         if cfg!(debug_assertions) {
-            assert!(self.batch.is_empty(), "room lines left undelivered");
-            let most = self
-                .conns
-                .values()
-                .filter(|c| c.is_joined())
-                .map(|c| c.unflushed)
-                .max();
-            assert!(
-                most.unwrap_or(0) <= self.max_unflushed,
-                "max_unflushed too low"
-            );
-            let joined = self.conns.values().filter(|c| c.is_joined()).count();
-            assert_eq!(joined, self.nicks.len(), "nick index out of step");
-            assert_eq!(
-                self.held.is_empty(),
-                self.held_until.is_none(),
-                "held notices and their deadline out of step"
-            );
-            assert!(
-                self.conns
-                    .values()
-                    .all(|c| !c.is_joined() || c.held_seen <= self.held.len()),
-                "a user saw more held notices than there are"
-            );
-            let deadlines = self
-                .conns
-                .values()
-                .map(|c| {
-                    usize::from(c.handshake_deadline.is_some())
-                        + usize::from(c.settle_deadline.is_some())
-                })
-                .sum::<usize>();
-            assert_eq!(deadlines, self.timers.len(), "timer table out of step");
-            assert!(
+            if let Err(broken) = self.check_invariants() {
+                panic!("room invariant broken: {broken}");
+            }
+        }
+    }
+
+    /// Checks the invariants stated on [`Room`] that hold between two
+    /// inputs, and says which one is broken. O(connections): debug builds
+    /// run it after every input; simulations call it after every step.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        let joined = || self.conns.values().filter(|c| c.is_joined());
+        let deadlines: usize = self
+            .conns
+            .values()
+            .map(|c| {
+                usize::from(c.handshake_deadline.is_some())
+                    + usize::from(c.settle_deadline.is_some())
+            })
+            .sum();
+        let checks = [
+            (self.batch.is_empty(), "room lines left undelivered"),
+            (
+                joined().all(|c| c.unflushed <= self.max_unflushed),
+                "max_unflushed too low",
+            ),
+            (
+                joined().count() == self.nicks.len(),
+                "nick index out of step",
+            ),
+            (
+                self.held.is_empty() == self.held_until.is_none(),
+                "held notices and their deadline out of step",
+            ),
+            (
+                joined().all(|c| c.held_seen <= self.held.len()),
+                "a user saw more held notices than there are",
+            ),
+            (
+                self.held.len() <= self.held_max(),
+                "more held notices than the limit",
+            ),
+            (deadlines == self.timers.len(), "timer table out of step"),
+            (
                 self.poll_timeout().is_none_or(|at| at > self.now),
-                "a deadline is due"
-            );
-            assert!(
+                "a deadline is due",
+            ),
+            (
                 self.conns.len() <= self.config.max_clients,
-                "more clients than allowed"
-            );
+                "more clients than allowed",
+            ),
+        ];
+        match checks.iter().find(|(holds, _)| !holds) {
+            Some(&(_, broken)) => Err(broken),
+            None => Ok(()),
         }
     }
 }

@@ -297,6 +297,14 @@ impl Sim {
     }
 
     fn end(&mut self) -> Result<(), Violation> {
+        if let Err(broken) = self.room.check_invariants() {
+            return Err(Violation {
+                step: self.step,
+                time: self.now,
+                rule: "the room keeps its own invariants between inputs",
+                detail: broken.to_string(),
+            });
+        }
         let snap = self.snapshot();
         self.checker.end_step(&snap)
     }

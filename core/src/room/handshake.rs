@@ -121,12 +121,13 @@ impl Room {
             self.send(conn, prompt);
             return;
         }
-        self.flush_room();
         if self.config.notice_hold(self.nicks.len() + 1).is_none() {
             // Its notice will not be held: the held ones go first, while
-            // the joiner is not in the room yet.
+            // the joiner is not in the room yet. (Rarely any: a room shrinks
+            // below holding only through departures, which release them.)
             self.release_held();
         }
+        self.flush_room();
         self.set_timer(conn, TimerKind::Handshake, None);
         self.set_timer(conn, TimerKind::Settle, None);
         let Some(c) = self.conns.get_mut(&conn) else {
