@@ -808,3 +808,88 @@ fn different_transcripts_are_caught() {
         Err(Failure::Mismatch(_))
     ));
 }
+
+/// Alice and bob, where bob's join notice to alice is still held (the room
+/// has a deadline to send it by).
+fn bob_held_for_alice() -> Feed {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.connect(2).expect("the transcript so far is good");
+    f.c.sent_nick(ConnId(2), "bob");
+    f.joined.push((2, "bob".to_string()));
+    let own = "bob joined the chat\nYou are connected to the server!\nOnline (2): alice, bob\n";
+    let joined = Event::Joined {
+        conn: ConnId(2),
+        nick: "bob".to_string(),
+        unframed: false,
+    };
+    f.tweak = Some(hold_deadline);
+    f.step_with(
+        StepInput::Received(ConnId(2)),
+        &[send(2, own)],
+        &[joined],
+        |_| {},
+    )
+    .expect("a held join notice may lag while the room has a deadline for it");
+    f
+}
+
+fn hold_deadline(snap: &mut Snapshot) {
+    snap.deadline = Some(Time::from(Duration::from_millis(100)));
+}
+
+#[test]
+fn a_held_join_notice_then_a_who_answer_passes() {
+    let mut f = bob_held_for_alice();
+    f.step(
+        StepInput::Received(ConnId(1)),
+        &[send(1, "bob joined the chat\nOnline (2): alice, bob\n")],
+    )
+    .expect("the transcript so far is good");
+}
+
+#[test]
+fn a_held_join_notice_with_no_deadline_is_caught() {
+    let mut f = bob_held_for_alice();
+    fires(
+        f.step(StepInput::Tick, &[]),
+        "every joined user gets every room line",
+    );
+}
+
+#[test]
+fn a_who_answer_ahead_of_a_held_join_notice_is_caught() {
+    let mut f = bob_held_for_alice();
+    f.tweak = Some(hold_deadline);
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (2): alice, bob\n")],
+        ),
+        "a /who answer agrees with the room lines",
+    );
+}
+
+#[test]
+fn a_private_line_ahead_of_a_held_join_notice_is_caught() {
+    let mut f = bob_held_for_alice();
+    let token = f.token(
+        2,
+        0,
+        TokenKind::Pm {
+            target: "alice".to_string(),
+        },
+    );
+    f.tweak = Some(hold_deadline);
+    fires(
+        f.step(
+            StepInput::Received(ConnId(2)),
+            &[
+                send(1, &format!("[pm from bob] {token}\n")),
+                send(2, &format!("[pm to alice] {token}\n")),
+            ],
+        ),
+        "a private line names a user its recipient was told of",
+    );
+}

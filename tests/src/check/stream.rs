@@ -7,6 +7,7 @@ use super::line::{classify, forbidden_control, Line, ERROR_PREFIXES, PROMPT};
 use super::{Checker, StepInput, Violation};
 use crate::words::{fold, is_valid_nick};
 use chat_core::{CloseMode, ConnId, Payload, Time};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Where a connection is in its life, as its own stream shows it.
@@ -59,6 +60,9 @@ pub(super) struct ConnLog {
     pub(super) lines_sent: u32,
     /// Private lines received in this step, for the end-of-step check.
     pub(super) pms: Vec<Line>,
+    /// Once joined: who is in the room as its own stream tells it (its
+    /// online list, then every join, rename and leave it was sent).
+    pub(super) view: BTreeSet<String>,
 }
 
 impl ConnLog {
@@ -85,6 +89,7 @@ impl ConnLog {
             nicks_sent: Vec::new(),
             lines_sent: 0,
             pms: Vec::new(),
+            view: BTreeSet::new(),
         }
     }
 
@@ -239,10 +244,20 @@ impl Checker {
             Line::Welcome if phase == Phase::Welcome => self.log_mut(conn).phase = Phase::Online,
             Line::Online { count, ref nicks } => {
                 self.check_online(conn, count, nicks, text)?;
+                let listed: BTreeSet<String> = nicks.iter().cloned().collect();
                 if phase == Phase::Online {
                     let log = self.log_mut(conn);
                     log.phase = Phase::Joined;
                     log.welcome_end = Some(after);
+                    log.view = listed;
+                } else if phase == Phase::Joined && listed != self.conns[&conn].view {
+                    return self.fail(
+                        "a /who answer agrees with the room lines its user was sent",
+                        format!(
+                            "to {conn}: {text:?}, but its stream says {:?}",
+                            self.conns[&conn].view
+                        ),
+                    );
                 } else if phase != Phase::Joined {
                     return self.fail(
                         "the join sequence is in order",
@@ -258,7 +273,18 @@ impl Checker {
             }
             Line::Error(ref e) => self.on_error(conn, e)?,
             Line::Shutdown => self.log_mut(conn).shutdown_seen = true,
-            Line::PmFrom { .. } | Line::PmTo { .. } if phase == Phase::Joined => {
+            Line::PmFrom { ref nick, .. } | Line::PmTo { ref nick, .. }
+                if phase == Phase::Joined =>
+            {
+                if !self.conns[&conn].view.contains(nick) {
+                    return self.fail(
+                        "a private line names a user its recipient was told of",
+                        format!(
+                            "to {conn}: {text:?}, but its stream says {:?}",
+                            self.conns[&conn].view
+                        ),
+                    );
+                }
                 self.log_mut(conn).pms.push(line);
             }
             Line::Other(_)
@@ -372,6 +398,19 @@ impl Checker {
                 let own = log.nick().map(str::to_string);
                 let log = self.log_mut(conn);
                 log.next_g += 1;
+                match &line {
+                    Line::Joined(nick) => {
+                        log.view.insert(nick.clone());
+                    }
+                    Line::Renamed { old, new } => {
+                        log.view.remove(old);
+                        log.view.insert(new.clone());
+                    }
+                    Line::Left { nick, .. } => {
+                        log.view.remove(nick);
+                    }
+                    _ => {}
+                }
                 if let Line::Renamed { old, new } = line {
                     if own.as_deref() == Some(old.as_str()) {
                         log.nick_history.push((after, new));
