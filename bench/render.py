@@ -181,7 +181,7 @@ def header(a, runs_total):
         "Reproduce:",
         "",
         "```sh",
-        "bench/run.sh              # the whole matrix, about 9 minutes; writes this file",
+        "bench/run.sh              # the whole matrix, about 7 minutes; writes this file",
         "bench/run.sh --quick      # one run each, smaller matrix (development)",
         "# one figure by hand:",
         "cargo build --release -p chat-cli",

@@ -21,7 +21,7 @@
 #   --out     where to write (default docs/performance.md)
 # Environment: CARGO_TARGET_DIR (default ./target); SERVER_ARGS, extra flags
 # for `chat server` (e.g. SERVER_ARGS="--send-queue 16MiB").
-# Takes about 9 minutes on the 2-core machine (--quick: about 4, most of it the core bench).
+# Takes about 7 minutes on the 2-core machine (--quick: about 4, most of it the core bench).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
