@@ -40,8 +40,9 @@ const MAX_EVENTS: usize = 65_536;
 ///    deadline does nothing.
 /// 5. Memory is bounded: each line buffer by `max_line`, each send account
 ///    (bytes sent minus bytes written) by `send_queue` plus one line — past
-///    it the user is closed as too slow — the held join notices by a quarter of `send_queue` plus those of one input, and the number
-///    of connections by `max_clients`.
+///    it the user is closed as too slow —, the held join notices by a
+///    quarter of `send_queue` plus those of one input, and the number of
+///    connections by `max_clients`.
 /// 6. Every joined user is sent every room line from its own join notice
 ///    on, once, in the room's one order. In a large room, join notices may
 ///    wait up to [`Config::notice_hold`] before they are sent
@@ -167,10 +168,10 @@ impl Room {
 
     /// When the driver must send the next [`Input::Tick`], if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        match (self.timers.next_deadline(), self.held_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.timers.next_deadline(), self.held_until]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Open connections, joined or not.

@@ -10,10 +10,22 @@
 //!   after the line that took it over: the limit is passed by one line at most.
 
 use super::Room;
+use crate::batch::Batch;
+use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Payload};
 use crate::wire;
 use std::fmt::Display;
+
+/// Which undelivered room lines a delivery takes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pending {
+    /// The room batch: every joined user gets all of it.
+    Batch,
+    /// The held join notices: each joined user gets them from its
+    /// `held_seen` on (see the `hold` module).
+    Held,
+}
 
 impl Room {
     /// Appends one room line (the concatenation of `parts`, then `\n`) from
@@ -40,52 +52,73 @@ impl Room {
 
     /// Delivers the batch to every joined user, up to and including the
     /// first line that takes someone past the send queue (all of it when
-    /// none does), and returns who went past.
-    ///
-    /// Cutting at that line, not at the end of the batch, makes the room's
-    /// order of lines and leave notices the same however the sender's bytes
-    /// were split into reads: a send account passes its limit by one line at most.
-    /// The held notices come first (they are earlier in the room's order).
+    /// none does), and returns who went past. The held notices come first
+    /// (they are earlier in the room's order).
     pub(super) fn deliver_front(&mut self) -> Vec<ConnId> {
         self.release_held();
+        self.deliver_pending_front(Pending::Batch)
+    }
+
+    /// Sends the `pending` lines to every joined user, each from where it
+    /// stands in them, up to and including the first line that takes
+    /// someone past the send queue (all of them when none does), and
+    /// returns who went past. Users at the start share one payload; the
+    /// others (who joined while notices were held) get a copy of their part.
+    ///
+    /// Cutting at that line, not at the end, makes the room's order of lines
+    /// and leave notices the same however the sender's bytes were split into
+    /// reads: a send account passes its limit by one line at most.
+    pub(super) fn deliver_pending_front(&mut self, pending: Pending) -> Vec<ConnId> {
         let limit = self.config.send_queue;
-        let total = self.batch.len();
-        let cut = if self.max_unflushed + total <= limit {
+        let Room {
+            batch,
+            held,
+            conns,
+            actions,
+            max_unflushed,
+            ..
+        } = self;
+        let (lines, start_of): (&mut Batch, fn(&Conn) -> usize) = match pending {
+            Pending::Batch => (batch, |_| 0),
+            Pending::Held => (held, |c| c.held_seen),
+        };
+        let total = lines.len();
+        let cut = if *max_unflushed + total <= limit {
             total // Nobody can pass the limit: no need to look.
         } else {
-            self.first_crossing_end(total)
+            conns
+                .values()
+                .filter(|c| c.is_joined() && c.unflushed + (total - start_of(c)) > limit)
+                .map(|c| {
+                    lines.end_of_line_crossing(start_of(c) + limit.saturating_sub(c.unflushed))
+                })
+                .min()
+                .unwrap_or(total)
         };
-        let payload = Payload::from(self.batch.take_front(cut));
+        let shared = Payload::from(lines.take_front(cut));
         let mut too_slow = Vec::new();
-        let mut max_unflushed = 0;
-        for (&conn, c) in self.conns.iter_mut().filter(|(_, c)| c.is_joined()) {
-            self.actions.push_back(Action::Send {
-                conn,
-                bytes: payload.clone(),
-            });
-            c.unflushed += payload.len();
-            max_unflushed = max_unflushed.max(c.unflushed);
+        let mut most = 0;
+        for (&conn, c) in conns.iter_mut().filter(|(_, c)| c.is_joined()) {
+            let start = start_of(c);
+            if start < cut {
+                let bytes = if start == 0 {
+                    shared.clone()
+                } else {
+                    Payload::from(&shared[start..])
+                };
+                c.unflushed += bytes.len();
+                actions.push_back(Action::Send { conn, bytes });
+            }
+            if pending == Pending::Held {
+                c.held_seen = start.saturating_sub(cut);
+            }
+            most = most.max(c.unflushed);
             if c.unflushed > limit {
                 too_slow.push(conn);
             }
         }
-        self.max_unflushed = max_unflushed;
+        *max_unflushed = most;
         too_slow
-    }
-
-    /// The end of the earliest batch line that takes a joined user past the
-    /// send queue, or `total` when none does.
-    fn first_crossing_end(&self, total: usize) -> usize {
-        let limit = self.config.send_queue;
-        self.conns
-            .values()
-            .filter(|c| c.is_joined() && c.unflushed + total > limit)
-            .map(|c| {
-                self.batch
-                    .end_of_line_crossing(limit.saturating_sub(c.unflushed))
-            })
-            .min()
-            .unwrap_or(total)
     }
 
     /// Closes every connection of `too_slow`; their leave notices come

@@ -25,8 +25,9 @@
 //!   `held.len()`. Before any unicast and before it leaves, a user is caught
 //!   up, so its stream keeps the room's order.
 
+use super::delivery::Pending;
 use super::Room;
-use crate::io::{Action, ConnId, Payload};
+use crate::io::{ConnId, Payload};
 
 impl Room {
     /// Appends a join notice (the concatenation of `parts`, then `\n`):
@@ -57,53 +58,10 @@ impl Room {
     pub(super) fn release_held(&mut self) {
         // Bounded: a round that leaves notices held closes a connection.
         while !self.held.is_empty() {
-            let too_slow = self.release_front();
+            let too_slow = self.deliver_pending_front(Pending::Held);
             self.kick(too_slow);
         }
         self.held_until = None;
-    }
-
-    /// Sends the held notices, up to and including the first one that takes
-    /// someone past the send queue (all of them when none does), and
-    /// returns who went past. Users that were sent none of them share one
-    /// payload; the others (who joined while notices were held) get a copy
-    /// of their part.
-    fn release_front(&mut self) -> Vec<ConnId> {
-        let limit = self.config.send_queue;
-        let total = self.held.len();
-        let cut = self
-            .conns
-            .values()
-            .filter(|c| c.is_joined() && c.unflushed + (total - c.held_seen) > limit)
-            .map(|c| {
-                let room = c.held_seen + limit.saturating_sub(c.unflushed);
-                self.held.end_of_line_crossing(room)
-            })
-            .min()
-            .unwrap_or(total);
-        let front = self.held.take_front(cut);
-        let shared = Payload::from(&front[..]);
-        let mut too_slow = Vec::new();
-        let mut max_unflushed = 0;
-        for (&conn, c) in self.conns.iter_mut().filter(|(_, c)| c.is_joined()) {
-            let seen = c.held_seen;
-            if seen < cut {
-                let bytes = if seen == 0 {
-                    shared.clone()
-                } else {
-                    Payload::from(&front[seen..])
-                };
-                self.actions.push_back(Action::Send { conn, bytes });
-                c.unflushed += cut - seen;
-            }
-            c.held_seen = seen.saturating_sub(cut);
-            max_unflushed = max_unflushed.max(c.unflushed);
-            if c.unflushed > limit {
-                too_slow.push(conn);
-            }
-        }
-        self.max_unflushed = max_unflushed;
-        too_slow
     }
 
     /// Sends `conn` the held notices it was not sent yet, up to and
