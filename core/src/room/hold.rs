@@ -5,9 +5,9 @@
 //! million for 5 000 joins. So in a room large enough that this matters
 //! ([`Config::notice_hold`](crate::Config::notice_hold): 50 µs per user by
 //! default, from 20 users, at most 250 ms), join notices wait in
-//! `Room::held` and go out together, one send per user per hold. (Leave
-//! notices are not held: any other room line releases the held notices,
-//! so they are sent as they come.)
+//! `Room::held` and go out together, one send per user per hold. Leave
+//! notices are not held: like any other room line, a leave notice goes out
+//! at the end of its input, after the held notices it releases.
 //!
 //! Nothing changes in what anyone sees, only when: every user still gets
 //! every room line once, in the room's one order, and never one from before
