@@ -41,8 +41,12 @@ impl Room {
                 self.send(conn, help);
             }
             Request::Who => {
-                let online = self.online_line();
-                self.send_line(conn, online);
+                // Listed after the pending room lines went out (closing
+                // anyone they took past the send queue), so the answer
+                // agrees with the leave notices the user was sent.
+                self.flush_room();
+                let online = self.online_payload();
+                self.send(conn, online);
             }
             // Scrubbing must not turn a refused nick into an accepted one.
             Request::Nick(_) if text::has_scrubbed(raw) => {

@@ -154,7 +154,7 @@ impl Room {
     /// after the whole sequence (its notice cannot cut it in two).
     fn welcome(&mut self, conn: ConnId, nick: &str) {
         debug_assert!(self.batch.is_empty(), "the room is flushed before a join");
-        let online = Payload::from(format!("{}\n", self.online_line()).into_bytes());
+        let online = self.online_payload();
         let mut too_slow = if self.announce_join(&[nick, wire::JOINED]) {
             // Held for the others; the joiner gets its own notice now.
             let seen = self.held.len();
@@ -195,9 +195,18 @@ impl Room {
         }
     }
 
-    /// `Online (N): a, b, c`, nicks ordered ignoring case.
-    pub(super) fn online_line(&self) -> String {
-        let nicks: Vec<&str> = self.joined().map(|(_, nick)| nick).collect();
-        format!("Online ({}): {}", nicks.len(), nicks.join(", "))
+    /// `Online (N): a, b, c` and its `\n`, nicks ordered ignoring case,
+    /// written in one pass over the nick index (it names every user: at
+    /// 10 000 users this is the bulk of a join's work).
+    pub(super) fn online_payload(&self) -> Payload {
+        let mut line = format!("Online ({}): ", self.nicks.len()).into_bytes();
+        for (i, (_, nick)) in self.joined().enumerate() {
+            if i > 0 {
+                line.extend_from_slice(b", ");
+            }
+            line.extend_from_slice(nick.as_bytes());
+        }
+        line.push(b'\n');
+        Payload::from(line)
     }
 }
