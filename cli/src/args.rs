@@ -84,7 +84,7 @@ pub(crate) struct Limits {
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().settle))]
     pub(crate) settle: HumanDuration,
 
-    /// Join notices wait this long per user in the room, so that one write
+    /// Join and leave notices wait this long per user in the room, so that one write
     /// carries many (holds under 1 ms are not made, none is over 250 ms); 0 sends each at once
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().notice_hold_per_user))]
     pub(crate) notice_hold_per_user: HumanDuration,

@@ -19,7 +19,7 @@ pub struct Config {
     pub flood_burst: u32,
     /// How long a nick with no terminator waits before it is taken as a legacy nick.
     pub settle: Duration,
-    /// How long join notices may wait, per joined user, so that
+    /// How long join and leave notices may wait, per joined user, so that
     /// one write carries many of them; `0` sends each at once. Holds shorter
     /// than [`MIN_NOTICE_HOLD`] are not worth a timer and are not made;
     /// longer ones are cut to [`MAX_NOTICE_HOLD`]. See the room's
@@ -28,15 +28,15 @@ pub struct Config {
     pub notice_hold_per_user: Duration,
 }
 
-/// The shortest hold of join notices: below it, they go at once
+/// The shortest hold of join and leave notices: below it, they go at once
 /// (with the default of 50 µs per user: rooms of fewer than 20 users).
 pub const MIN_NOTICE_HOLD: Duration = Duration::from_millis(1);
 
-/// The longest hold of join notices, however large the room.
+/// The longest hold of join and leave notices, however large the room.
 pub const MAX_NOTICE_HOLD: Duration = Duration::from_millis(250);
 
 impl Config {
-    /// How long join notices may wait in a room of `joined`
+    /// How long join and leave notices may wait in a room of `joined`
     /// users: `None` when they go at once.
     pub fn notice_hold(&self, joined: usize) -> Option<Duration> {
         let factor = u32::try_from(joined).unwrap_or(u32::MAX);

@@ -3,7 +3,7 @@
 //! This file holds the state and the dispatch of inputs; the rules live in
 //! the submodules: [`handshake`] (nicks and joining), [`chat`] (lines and
 //! commands of joined users), [`delivery`] (sending, broadcasting, closing),
-//! [`hold`] (join notices held back in large rooms).
+//! [`hold`] (join and leave notices held back in large rooms).
 
 mod chat;
 mod delivery;
@@ -40,12 +40,12 @@ const MAX_EVENTS: usize = 65_536;
 ///    deadline does nothing.
 /// 5. Memory is bounded: each line buffer by `max_line`, each send account
 ///    (bytes sent minus bytes written) by `send_queue` plus one line — past
-///    it the user is closed as too slow —, the held join notices by a
-///    quarter of `send_queue` plus those of one input, and the number of
-///    connections by `max_clients`.
+///    it the user is closed as too slow —, the held join and leave notices
+///    by a quarter of `send_queue` plus those of one input, and the number
+///    of connections by `max_clients`.
 /// 6. Every joined user is sent every room line from its own join notice
-///    on, once, in the room's one order. In a large room, join notices may
-///    wait up to [`Config::notice_hold`] before they are sent
+///    on, once, in the room's one order. In a large room, join and leave
+///    notices may wait up to [`Config::notice_hold`] before they are sent
 ///    (see `poll_timeout`); anything else sent to a user comes after them.
 ///
 /// # Invariants
@@ -64,8 +64,10 @@ pub struct Room {
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
-    /// Join notices held back, in a large room (see `hold`).
+    /// Join and leave notices held back, in a large room (see `hold`).
     held: Batch,
+    /// Whether `held` holds a leave notice.
+    held_leaves: bool,
     /// When the held notices must go out; `Some` exactly when there are some.
     held_until: Option<Time>,
     /// At least the send account of every joined user: a batch shorter
@@ -118,6 +120,7 @@ impl Room {
             timers: TimerTable::default(),
             batch: Batch::default(),
             held: Batch::default(),
+            held_leaves: false,
             held_until: None,
             max_unflushed: 0,
             actions: VecDeque::new(),
@@ -333,6 +336,10 @@ impl Room {
             (
                 self.held.is_empty() == self.held_until.is_none(),
                 "held notices and their deadline out of step",
+            ),
+            (
+                !self.held_leaves || !self.held.is_empty(),
+                "held leave notices flagged with none held",
             ),
             (
                 joined().all(|c| c.held_seen <= self.held.len()),

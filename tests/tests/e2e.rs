@@ -29,7 +29,7 @@ on_both_runtimes!(
     handshake_that_never_finishes_is_closed,
     server_full_refuses_the_next_connection,
     shutdown_notice_then_close,
-    held_join_notices_arrive_by_themselves_and_before_anything_else,
+    held_notices_arrive_by_themselves_and_before_anything_else,
 );
 
 /// Gives the server a chance to read `first` on its own, so the next write
@@ -445,7 +445,7 @@ fn shutdown_notice_then_close(rt: Runtime) {
     server.stop();
 }
 
-fn held_join_notices_arrive_by_themselves_and_before_anything_else(rt: Runtime) {
+fn held_notices_arrive_by_themselves_and_before_anything_else(rt: Runtime) {
     // 5 ms per user: every join notice here is held (10 ms and more).
     let config = chat_core::Config {
         notice_hold_per_user: Duration::from_millis(5),
@@ -471,5 +471,11 @@ fn held_join_notices_arrive_by_themselves_and_before_anything_else(rt: Runtime) 
     bob.expect_lines(&["dave joined the chat", "carol: hi"]);
     carol.expect_lines(&["dave joined the chat", "carol: hi"]);
     dave.expect_line("carol: hi");
+
+    // Leave notices are held too, and also go out by the deadline alone.
+    drop(bob);
+    for peer in [&mut alice, &mut carol, &mut dave] {
+        peer.expect_line("bob left the chat!");
+    }
     server.stop();
 }

@@ -893,3 +893,44 @@ fn a_private_line_ahead_of_a_held_join_notice_is_caught() {
         "a private line names a user its recipient was told of",
     );
 }
+
+/// Alice, bob and carol; bob hangs up and his leave notice is held.
+fn bob_leaves_held() -> Feed {
+    let mut f = Feed::new();
+    for (id, nick) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        f.connect_join(id, nick)
+            .expect("the transcript so far is good");
+    }
+    f.joined.retain(|(c, _)| *c != 2);
+    f.tweak = Some(hold_deadline);
+    f.step(StepInput::Closed(ConnId(2)), &[close(2, CloseMode::Flush)])
+        .expect("a held leave notice may lag while the room has a deadline for it");
+    f
+}
+
+#[test]
+fn a_held_leave_notice_sent_later_passes() {
+    let mut f = bob_leaves_held();
+    let line = "bob left the chat!\n";
+    f.step(StepInput::Tick, &[send(1, line), send(3, line)])
+        .expect("the transcript so far is good");
+}
+
+#[test]
+fn a_held_leave_notice_past_the_deadline_is_caught() {
+    let mut f = bob_leaves_held();
+    fires(
+        f.step(StepInput::Tick, &[]),
+        "each departure of a joined user gives every remaining user one leave notice",
+    );
+}
+
+#[test]
+fn a_held_leave_notice_with_a_reason_for_a_hang_up_is_caught() {
+    let mut f = bob_leaves_held();
+    let line = "bob left the chat! (bye)\n";
+    fires(
+        f.step(StepInput::Tick, &[send(1, line), send(3, line)]),
+        "the leave reason",
+    );
+}

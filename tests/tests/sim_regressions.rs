@@ -163,3 +163,157 @@ fn a_user_closed_by_a_release_of_held_notices_gets_its_leave_notice() {
         ])
     });
 }
+
+/// `/msg` to a user who stopped reading: the private line takes the target
+/// past its send queue, it is closed as too slow, and the sender was sent
+/// `NICK left the chat! (too slow)` before its own `[pm to NICK]` copy — a
+/// private line naming someone who, as the sender's stream told it, had
+/// already left. Now the sender's copy goes first.
+#[test]
+fn a_private_message_to_a_user_it_closes_is_confirmed_before_the_leave() {
+    let legacy = || Connect {
+        dialect: Legacy,
+        crlf: false,
+    };
+    let framed = || Connect {
+        dialect: Framed,
+        crlf: false,
+    };
+    assert_scenario_passes(&Scenario {
+        faults: Faults {
+            delay: false,
+            cut: false,
+            partial_writes: false,
+            stall: true,
+            reset: false,
+            sock_buf: 64,
+        },
+        config: Cfg {
+            send_queue: 128,
+            ..Cfg::default()
+        },
+        ..Scenario::plain(vec![
+            framed(), // c0 connects (framed)
+            legacy(), // c1 connects (legacy)
+            legacy(), // c2 connects (legacy)
+            framed(), // c3 connects (framed)
+            Nick {
+                client: 1,
+                nick: Valid(255),
+            }, // c1 sends nick "z|y^"
+            legacy(), // c4 connects (legacy)
+            Stall { client: 1 }, // c1 stops reading
+            framed(), // c5 connects (framed)
+            Nick {
+                client: 5,
+                nick: Valid(223),
+            }, // c5 sends nick "carol"
+            Nick {
+                client: 4,
+                nick: Valid(253),
+            }, // c4 sends nick "[x]"
+            framed(), // c6 connects (framed)
+            Nick {
+                client: 9,
+                nick: Valid(0),
+            }, // c2 sends nick "alice"
+            Say { client: 2, pad: 4 }, // c2 says "#2.0 emoji 🙂 ok"
+            Say { client: 4, pad: 1 }, // c4 says "#4.0 hello"
+            framed(), // c7 connects (framed)
+            Nick {
+                client: 10,
+                nick: Valid(0),
+            }, // c2 sends nick "alice"
+            Command {
+                client: 4,
+                cmd: Msg(1),
+            }, // c4 sends "/msg (c1's nick) #4.1"
+            framed(), // c8 connects (framed)
+        ])
+    });
+}
+
+/// Leave notices held in a large room, and one user's read holding two
+/// lines: the first takes alice past her send queue; her leave notice, held,
+/// was only sent when dave's second line flushed the room, and it took dave
+/// over in turn — so dave's second line, already read, reached the others
+/// after `dave left the chat! (too slow)`. A too-slow leave notice now goes
+/// out in the delivery that closed its user, so the cascade ends before the
+/// next line is read.
+#[test]
+fn a_cascade_of_too_slow_closes_ends_before_the_next_line() {
+    let framed = || Connect {
+        dialect: Framed,
+        crlf: false,
+    };
+    assert_scenario_passes(&Scenario {
+        faults: Faults {
+            delay: true,
+            cut: false,
+            partial_writes: false,
+            stall: false,
+            reset: true,
+            sock_buf: 65536,
+        },
+        config: Cfg {
+            send_queue: 128,
+            flood_rate: 2,
+            flood_burst: 4,
+            hold_us_per_user: 5000,
+            ..Cfg::default()
+        },
+        delays: vec![0, 3, 7],
+        ..Scenario::plain(vec![
+            framed(),
+            Nick {
+                client: 0,
+                nick: Valid(0),
+            }, // c0 sends nick "alice"
+            framed(),
+            Nick {
+                client: 1,
+                nick: Valid(47),
+            }, // c1 sends nick "z|y^"
+            framed(),
+            Nick {
+                client: 2,
+                nick: Valid(55),
+            }, // c2 sends nick "dave"
+            framed(),
+            Nick {
+                client: 3,
+                nick: Valid(43),
+            }, // c3 sends nick "Ärger"
+            AtLimit { client: 0 }, // c0 sends #0.0 in a line of exactly max_line bytes
+            Command {
+                client: 1,
+                cmd: Quit(true),
+            }, // c1 sends "/quit bye #1.0"
+            Say { client: 1, pad: 0 }, // c1 says "#1.1"
+            Flood {
+                client: 3,
+                lines: 5,
+            }, // c3 floods 5 lines from #3.0
+            Say { client: 0, pad: 0 }, // c0 says "#0.1"
+            Say { client: 2, pad: 0 }, // c2 says "#2.0"
+            Say { client: 0, pad: 0 }, // c0 says "#0.2"
+            Command {
+                client: 1,
+                cmd: Who,
+            }, // c1 sends "/who"
+            Command {
+                client: 0,
+                cmd: Who,
+            }, // c0 sends "/who"
+            Say { client: 2, pad: 0 }, // c2 says "#2.1"
+            Reset {
+                client: 0,
+                partial: MidLine,
+            }, // c0 sends "#0.3 hal" (no end) and resets
+            Nick {
+                client: 1,
+                nick: Invalid(41),
+            }, // c1 sends nick "has space"
+        ])
+    });
+}

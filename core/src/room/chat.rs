@@ -95,7 +95,12 @@ impl Room {
             self.send_error(conn, format_args!("no such user {to}"));
             return;
         };
-        self.send_line(target, format_args!("[pm from {me}] {text}"));
+        // The sender's copy first: if the target is then closed as too slow,
+        // the sender reads that it left after its copy, not before it.
         self.send_line(conn, format_args!("[pm to {target_nick}] {text}"));
+        if self.nick(conn).is_none() {
+            return; // its own copy closed the sender as too slow
+        }
+        self.send_line(target, format_args!("[pm from {me}] {text}"));
     }
 }

@@ -9,6 +9,7 @@
 //! - A send account over `send_queue` closes the user as too slow, right
 //!   after the line that took it over: the limit is passed by one line at most.
 
+use super::hold::Notice;
 use super::Room;
 use crate::batch::Batch;
 use crate::conn::Conn;
@@ -215,9 +216,17 @@ impl Room {
         let nick = c.nick.map(|nick| nick.to_string());
         if let Some(nick) = &nick {
             self.nicks.remove(&crate::nick::fold(nick));
-            match notice {
-                Some(notice) => self.batch.push_line(&[nick, wire::LEFT, " (", notice, ")"]),
-                None => self.batch.push_line(&[nick, wire::LEFT]),
+            let line: &[&str] = match notice {
+                Some(notice) => &[nick, wire::LEFT, " (", notice, ")"],
+                None => &[nick, wire::LEFT],
+            };
+            if reason == DisconnectReason::TooSlow {
+                // Closed in the middle of a delivery: its notice goes out in
+                // that delivery, so a cascade of such closes (a notice that
+                // takes another user over) ends before the next line is read.
+                self.batch.push_line(line);
+            } else {
+                self.announce(Notice::Leave, line);
             }
         }
         self.record(Event::Disconnected { conn, nick, reason });

@@ -5,6 +5,7 @@
 //! waited `settle` with nothing more arriving, they are taken as the nick and
 //! the connection becomes *unframed*: each later read is one message.
 
+use super::hold::Notice;
 use super::Room;
 use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
@@ -121,10 +122,9 @@ impl Room {
             self.send(conn, prompt);
             return;
         }
-        if self.config.notice_hold(self.nicks.len() + 1).is_none() {
-            // Its notice will not be held: the held ones go first, while
-            // the joiner is not in the room yet. (Rarely any: a room shrinks
-            // below holding only through departures, which release them.)
+        if self.held_leaves || self.config.notice_hold(self.nicks.len() + 1).is_none() {
+            // Held leave notices, or all of them if this join's notice will
+            // not be held, go first, while the joiner is not in the room yet.
             self.release_held();
         }
         self.flush_room();
@@ -155,7 +155,7 @@ impl Room {
     fn welcome(&mut self, conn: ConnId, nick: &str) {
         debug_assert!(self.batch.is_empty(), "the room is flushed before a join");
         let online = self.online_payload();
-        let mut too_slow = if self.announce_join(&[nick, wire::JOINED]) {
+        let mut too_slow = if self.announce(Notice::Join, &[nick, wire::JOINED]) {
             // Held for the others; the joiner gets its own notice now.
             let seen = self.held.len();
             if let Some(c) = self.conns.get_mut(&conn) {

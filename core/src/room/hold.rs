@@ -1,23 +1,29 @@
-//! Holding join notices back in large rooms.
+//! Holding join and leave notices back in large rooms.
 //!
-//! Every join is a room line for every user. Sent at once, a crowd of n
-//! users joining costs n²/2 sends, and the driver as many writes: 12.5
-//! million for 5 000 joins. So in a room large enough that this matters
-//! ([`Config::notice_hold`](crate::Config::notice_hold): 50 µs per user by
-//! default, from 20 users, at most 250 ms), join notices wait in
-//! `Room::held` and go out together, one send per user per hold. Leave
-//! notices are not held: like any other room line, a leave notice goes out
-//! at the end of its input, after the held notices it releases.
+//! Every join and every leave is a room line for every user. Sent at once,
+//! a crowd of n users joining (or dropping) costs n²/2 sends, and the
+//! driver as many writes: 12.5 million for 5 000 joins. So in a room large
+//! enough that this matters ([`Config::notice_hold`](crate::Config::notice_hold):
+//! 50 µs per user by default, from 20 users, at most 250 ms), these notices
+//! wait in `Room::held` and go out together, one send per user per hold.
+//! A user closed as too slow is not held: that happens in the middle of
+//! a delivery, and its notice goes out in it (so that a cascade of such
+//! closes ends before the next line is read, however the input was cut).
+//! A join releases the leave notices held before it: its joiner is sent its
+//! own notice at once, and a leave held from before would otherwise first
+//! go out after it. So room lines always first go out in the room's order
+//! (the simulation's checker rebuilds that order from first sends).
 //!
 //! Nothing changes in what anyone sees, only when: every user still gets
 //! every room line once, in the room's one order, and never one from before
 //! it joined.
 //!
 //! # Invariants
-//! - `held` holds only join notices, and every one of them comes before
-//!   every line of `batch` in the room's order: held notices are released
-//!   before any batch is delivered, and a notice is held only while the
-//!   batch is empty.
+//! - `held` holds only join and leave notices, and every one of them comes
+//!   before every line of `batch` in the room's order: held notices are
+//!   released before any batch is delivered, and a notice is held only
+//!   while the batch is empty. No leave notice in `held` comes before a
+//!   join notice; `held_leaves` says whether it holds any.
 //! - `held_until` is `Some` exactly when `held` is not empty, and is later
 //!   than `now` between two inputs.
 //! - A joined user's `held_seen` is how much of `held` it was already sent
@@ -29,15 +35,23 @@ use super::delivery::Pending;
 use super::Room;
 use crate::io::{ConnId, Payload};
 
+/// What a held notice announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Notice {
+    Join,
+    Leave,
+}
+
 impl Room {
-    /// Appends a join notice (the concatenation of `parts`, then `\n`):
-    /// held when the room is large enough and no room line waits in the
-    /// batch, otherwise to the batch. Returns whether it was held.
-    pub(super) fn announce_join(&mut self, parts: &[&str]) -> bool {
+    /// Appends a join or leave notice (the concatenation of `parts`, then
+    /// `\n`): held when the room is large enough and no room line waits in
+    /// the batch, otherwise to the batch. Returns whether it was held.
+    pub(super) fn announce(&mut self, notice: Notice, parts: &[&str]) -> bool {
         if self.batch.is_empty() {
             if let Some(hold) = self.config.notice_hold(self.nicks.len()) {
                 self.held.push_line(parts);
                 self.held_until.get_or_insert(self.now + hold);
+                self.held_leaves |= notice == Notice::Leave;
                 return true;
             }
         }
@@ -62,6 +76,7 @@ impl Room {
             self.kick(too_slow);
         }
         self.held_until = None;
+        self.held_leaves = false;
     }
 
     /// Sends `conn` the held notices it was not sent yet, up to and

@@ -482,6 +482,28 @@ fn slow_reader_is_closed_and_others_lose_nothing() {
 }
 
 #[test]
+fn a_private_message_that_closes_its_target_is_confirmed_before_the_leave() {
+    let mut h = Harness::with(Config {
+        send_queue: 200,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.stalled.push(2);
+    let long = "x".repeat(90);
+    h.send(1, format!("{long}\n").as_bytes());
+    assert!(!h.is_closed(2), "bob still fits");
+    h.send(1, format!("/msg bob {long}\n").as_bytes());
+    assert_eq!(h.closed.get(&2), Some(&CloseMode::Abort));
+    assert_eq!(
+        h.take(1),
+        format!("alice: {long}\n[pm to bob] {long}\nbob left the chat! (too slow)\n"),
+        "the copy first: bob was there when it was sent"
+    );
+}
+
+#[test]
 fn flood_drops_excess_lines_and_warns_once_a_second() {
     let mut h = Harness::with(Config {
         flood_rate: 2,
@@ -704,7 +726,7 @@ fn anything_else_comes_after_the_held_notices() {
 }
 
 #[test]
-fn a_leaver_gets_what_was_held_for_it_and_its_notice_releases_the_rest() {
+fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
     let mut h = holding();
     h.join(1, "alice");
     h.join(2, "bob");
@@ -720,12 +742,42 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_releases_the_rest() {
         "the held notice reaches bob before he goes"
     );
     assert_eq!(h.closed.get(&2), Some(&CloseMode::Flush));
+    assert_eq!(h.take(1), "", "both notices held");
+    assert!(h.take(4).ends_with("Online (4): alice, bob, carol, dave\n"));
+    let due = h.room.poll_timeout().expect("a hold is running");
+    h.advance(due.saturating_since(h.now));
     assert_eq!(
         h.take(1),
         "dave joined the chat\nbob left the chat! (bye)\n"
     );
-    assert!(h.take(4).ends_with("dave\nbob left the chat! (bye)\n"));
+    assert_eq!(
+        h.take(4),
+        "bob left the chat! (bye)\n",
+        "only what came after dave"
+    );
     assert_eq!(h.room.poll_timeout(), None, "nothing left held");
+}
+
+#[test]
+fn a_join_releases_the_held_leave_notices_first() {
+    let mut h = holding();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.advance(Duration::from_millis(10));
+    h.take(1);
+    h.input(Input::Closed { conn: ConnId(2) });
+    assert_eq!(h.take(1), "", "held");
+    // A new bob: the old bob's leave goes out before the new one's join.
+    h.join(4, "bob");
+    assert_eq!(h.take(1), "bob left the chat!\n");
+    assert_eq!(
+        h.take(4),
+        "alias?bob joined the chat\nYou are connected to the server!\nOnline (3): alice, bob, carol\n"
+    );
+    let due = h.room.poll_timeout().expect("the join is held");
+    h.advance(due.saturating_since(h.now));
+    assert_eq!(h.take(1), "bob joined the chat\n");
 }
 
 #[test]

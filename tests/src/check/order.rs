@@ -4,7 +4,7 @@
 
 use super::line::Line;
 use super::marks::TokenKind;
-use super::{Checker, StepInput, Violation};
+use super::{Checker, Violation};
 use crate::words::{fold, Token};
 use chat_core::{CloseMode, ConnId, Time};
 use std::collections::BTreeMap;
@@ -34,15 +34,14 @@ pub(super) struct RoomLog {
     nicks: BTreeMap<ConnId, String>,
     /// Every nick each user held during this step.
     step_nicks: BTreeMap<ConnId, Vec<String>>,
-    /// Users closed in this step, by the nick they had, until their
-    /// leave notice is replayed.
+    /// Users closed, by the nick they had, until their leave notice is
+    /// replayed (a held leave notice may come steps later).
     departed: BTreeMap<String, ConnId>,
 }
 
 impl RoomLog {
     pub(super) fn begin_step(&mut self) {
         self.step_entries.clear();
-        self.departed.clear();
         self.step_nicks = self
             .nicks
             .iter()
@@ -98,10 +97,10 @@ impl RoomLog {
         self.entries.len()
     }
 
-    /// When entry `g` was first sent, and whether it is a join notice.
+    /// When entry `g` was first sent, and whether it is a join or leave notice.
     pub(super) fn sent_at(&self, g: usize) -> Option<(Time, bool)> {
         let e = self.entries.get(g)?;
-        Some((e.at, matches!(e.line, Line::Joined(_))))
+        Some((e.at, matches!(e.line, Line::Joined(_) | Line::Left { .. })))
     }
 
     pub(super) fn describe(&self, g: usize) -> String {
@@ -230,17 +229,17 @@ impl Checker {
                 format!("{text:?} names no joined user"),
             );
         };
-        let Some(&(_, mode)) = self.closes.iter().find(|(c, _)| *c == conn) else {
+        let log = &self.conns[&conn];
+        let Some((_, _, mode)) = log.closed else {
             return self.fail(
                 "a leave notice is for a user who left",
-                format!("{text:?} but {conn} was not closed in this step"),
+                format!("{text:?} but {conn} was not closed"),
             );
         };
-        let log = &self.conns[&conn];
         let fits = match (&reason, mode) {
             (r, CloseMode::Abort) => r.as_deref() == Some("too slow"),
             (None, _) => true,
-            (Some(_), _) if self.input == StepInput::Closed(conn) => false,
+            (Some(_), _) if log.closed_by_peer => false,
             (Some(r), _) => log.quit_reasons.iter().any(|q| q.as_deref() == Some(r)),
         };
         if !fits {
@@ -330,18 +329,20 @@ impl Checker {
 
     /// Every joined user closed in this step got its leave notice, unless
     /// nobody who had joined before it left is still there to get it.
-    pub(super) fn check_departures(&mut self) -> Result<(), Violation> {
+    pub(super) fn check_departures(&mut self, deadline: Option<Time>) -> Result<(), Violation> {
         self.release_closed(usize::MAX);
         if self.shutdown.is_some() {
             return Ok(());
         }
         for &conn in self.room.departed.values() {
-            let at_g = self
-                .closes
-                .iter()
-                .zip(&self.closed_at_g)
-                .find(|((c, _), _)| *c == conn)
-                .map_or(0, |(_, g)| *g);
+            let log = &self.conns[&conn];
+            let at_g = log.closed_at_g;
+            if log
+                .closed
+                .is_some_and(|(_, at, _)| self.within_hold(at, deadline))
+            {
+                continue; // its leave notice may be held
+            }
             let witness = self
                 .conns
                 .values()

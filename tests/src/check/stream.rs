@@ -49,6 +49,10 @@ pub(super) struct ConnLog {
     pub(super) sent_this_step: usize,
     /// When the core closed it, and how.
     pub(super) closed: Option<(u64, Time, CloseMode)>,
+    /// Set when closed: whether that step's input was its own `Closed`
+    /// (then its leave notice has no reason), and the room log's length then.
+    pub(super) closed_by_peer: bool,
+    pub(super) closed_at_g: usize,
     /// When the driver first reported `Closed` for it.
     pub(super) client_closed: Option<(u64, Time)>,
     pub(super) shutdown_seen: bool,
@@ -81,6 +85,8 @@ impl ConnLog {
             largest_send: 0,
             sent_this_step: 0,
             closed: None,
+            closed_by_peer: false,
+            closed_at_g: 0,
             client_closed: None,
             shutdown_seen: false,
             slow_downs: Vec::new(),
@@ -181,8 +187,11 @@ impl Checker {
                 );
             }
         }
+        let (by_peer, at_g) = (self.input == StepInput::Closed(conn), self.room.len());
         let log = self.conns.get_mut(&conn).expect("checked by on_action");
         log.closed = Some((step, now, mode));
+        log.closed_by_peer = by_peer;
+        log.closed_at_g = at_g;
         self.closes.push((conn, mode));
         self.closed_at_g.push(self.room.len());
         Ok(())
@@ -421,22 +430,30 @@ impl Checker {
         Ok(())
     }
 
-    /// Whether room lines from `g` on may still be held back: all join
-    /// notices, the first sent no longer than the longest hold ago, and the
-    /// room's deadline no later than that hold's end.
+    /// Whether room lines from `g` on may still be held back: all join or
+    /// leave notices, the first sent within the longest hold (see
+    /// [`Checker::within_hold`]).
     fn held(&self, g: usize, deadline: Option<Time>) -> bool {
         let Some((first, _)) = self.room.sent_at(g) else {
             return false;
         };
+        let all_notices =
+            (g..self.room.len()).all(|g| self.room.sent_at(g).is_some_and(|(_, notice)| notice));
+        all_notices && self.within_hold(first, deadline)
+    }
+
+    /// Whether something that happened at `since` may still be held back
+    /// now: no longer than the longest hold ago, and the room has a deadline
+    /// no later than that hold's end.
+    pub(super) fn within_hold(&self, since: Time, deadline: Option<Time>) -> bool {
         let hold = self
             .cfg
             .to_config()
             .notice_hold(self.cfg.max_clients as usize);
-        let Some(latest) = hold.map(|h| first + h) else {
+        let Some(latest) = hold.map(|h| since + h) else {
             return false; // this room never holds anything
         };
-        let all_joins = (g..self.room.len()).all(|g| self.room.sent_at(g).is_some_and(|(_, j)| j));
-        all_joins && self.now <= latest && deadline.is_some_and(|d| d <= latest)
+        self.now <= latest && deadline.is_some_and(|d| d <= latest)
     }
 
     pub(super) fn log_mut(&mut self, conn: ConnId) -> &mut super::stream::ConnLog {
