@@ -256,7 +256,12 @@ impl Room {
             return;
         }
         self.shutting_down = true;
-        self.release_held();
+        // Everyone is told the server is shutting down and closed: the held
+        // join and leave notices are moot, and sending them could close
+        // someone as too slow instead.
+        self.held = Batch::default();
+        self.held_until = None;
+        self.held_leaves = false;
         self.flush_room();
         let notice = self.canned.shutting_down.clone();
         for (conn, c) in std::mem::take(&mut self.conns) {

@@ -317,3 +317,161 @@ fn a_cascade_of_too_slow_closes_ends_before_the_next_line() {
         ])
     });
 }
+
+/// Join notices held while a user who stopped reading is near its send
+/// queue, then the server shuts down: sending the held notices first closed
+/// that user as too slow instead of telling it the server was shutting down.
+/// Held notices are now dropped at shutdown (everyone is closed with the
+/// shutdown line).
+#[test]
+fn shutdown_tells_everyone_even_with_notices_held() {
+    let framed = || Connect {
+        dialect: Framed,
+        crlf: false,
+    };
+    assert_scenario_passes(&Scenario {
+        faults: Faults {
+            delay: false,
+            cut: false,
+            partial_writes: false,
+            stall: true,
+            reset: false,
+            sock_buf: 64,
+        },
+        config: Cfg {
+            send_queue: 128,
+            hold_us_per_user: 1000,
+            ..Cfg::default()
+        },
+        ..Scenario::plain(vec![
+            framed(),
+            framed(),
+            framed(),
+            Nick {
+                client: 2,
+                nick: Valid(137),
+            }, // c2 sends nick "a.b_c"
+            Stall { client: 2 },
+            framed(),
+            framed(),
+            Nick {
+                client: 4,
+                nick: Valid(200),
+            }, // c4 sends nick "日本"
+            Say { client: 4, pad: 2 },
+            Nick {
+                client: 1,
+                nick: Upper(0),
+            }, // c1 sends nick (c0's nick in upper case)
+            Say { client: 2, pad: 0 },
+            Say { client: 1, pad: 2 },
+            Nick {
+                client: 4,
+                nick: Valid(0),
+            }, // c4 sends nick "alice"
+            Say { client: 4, pad: 2 },
+            framed(),
+            Nick {
+                client: 5,
+                nick: Valid(251),
+            }, // c5 sends nick "Ärger"
+            Wait { ms: 4 },
+            Nick {
+                client: 6,
+                nick: Valid(223),
+            }, // c0 sends nick "carol"
+            Shutdown,
+        ])
+    });
+}
+
+/// A legacy user who stopped reading sends a line while a join notice is
+/// held: the line released the held notice, which took the speaker past its
+/// send queue, and its line, already in the batch, was relayed after
+/// `alice left the chat! (too slow)`. Held notices now go out before a line
+/// is said, and a speaker they close says nothing.
+#[test]
+fn a_speaker_closed_by_held_notices_says_nothing_after_its_leave() {
+    let legacy = || Connect {
+        dialect: Legacy,
+        crlf: false,
+    };
+    let framed = || Connect {
+        dialect: Framed,
+        crlf: false,
+    };
+    assert_scenario_passes(&Scenario {
+        faults: Faults {
+            delay: false,
+            cut: false,
+            partial_writes: false,
+            stall: true,
+            reset: true,
+            sock_buf: 64,
+        },
+        config: Cfg {
+            send_queue: 128,
+            hold_us_per_user: 5000,
+            ..Cfg::default()
+        },
+        ..Scenario::plain(vec![
+            legacy(),
+            Nick {
+                client: 0,
+                nick: Valid(0),
+            }, // c0 sends nick "alice"
+            framed(),
+            framed(),
+            framed(),
+            framed(),
+            Wait { ms: 461 },
+            Stall { client: 0 },
+            Command {
+                client: 0,
+                cmd: Who,
+            },
+            Nick {
+                client: 0,
+                nick: Valid(0),
+            },
+            Command {
+                client: 0,
+                cmd: Who,
+            },
+            framed(),
+            Nick {
+                client: 5,
+                nick: Valid(255),
+            }, // c5 sends nick "z|y^"
+            framed(),
+            Nick {
+                client: 6,
+                nick: Valid(32),
+            }, // c6 sends nick "[x]"
+            Garbage { client: 5, kind: 9 },
+            framed(),
+            Nick {
+                client: 7,
+                nick: Valid(205),
+            }, // c7 sends nick "Zoë"
+            framed(),
+            framed(),
+            Say { client: 0, pad: 0 },
+            Reset {
+                client: 5,
+                partial: Clean,
+            },
+            Say { client: 6, pad: 0 },
+            Wait { ms: 345 },
+            framed(),
+            Nick {
+                client: 10,
+                nick: Valid(87),
+            }, // c10 sends nick "{w}"
+            Reset {
+                client: 0,
+                partial: MidChar,
+            }, // c0 sends #0.1 and half a character, and resets
+        ])
+    });
+}

@@ -34,8 +34,8 @@ impl Room {
         }
         let Some(me) = c.nick.clone() else { return };
         match command::parse(&text) {
-            Request::Say(text) => self.say_to_room(&[&*me, wire::SAYS, text]),
-            Request::Me(text) => self.say_to_room(&[wire::ACTION, &*me, " ", text]),
+            Request::Say(text) => self.say_to_room(conn, &[&*me, wire::SAYS, text]),
+            Request::Me(text) => self.say_to_room(conn, &[wire::ACTION, &*me, " ", text]),
             Request::Help => {
                 let help = self.canned.help.clone();
                 self.send(conn, help);
@@ -74,6 +74,9 @@ impl Room {
             self.send_error(conn, error);
             return;
         }
+        // Everything before the rename goes out under the old nick (and may
+        // close the renamer as too slow, before it renames).
+        self.release_held();
         self.flush_room();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -87,7 +90,7 @@ impl Room {
             old: old.to_string(),
             new: new.to_string(),
         });
-        self.say_to_room(&[old, wire::RENAMED, &new]);
+        self.say_to_room(conn, &[old, wire::RENAMED, &new]);
     }
 
     fn private_message(&mut self, conn: ConnId, me: &str, to: &str, text: &str) {

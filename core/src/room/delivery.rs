@@ -30,13 +30,20 @@ pub(super) enum Pending {
 
 impl Room {
     /// Appends one room line (the concatenation of `parts`, then `\n`) from
-    /// a user. If it may take someone past the send queue, the batch is
+    /// `speaker`. If it may take someone past the send queue, the batch is
     /// delivered now, so that the user is closed right after this line,
     /// before anything else is read, however the input was cut into reads.
-    pub(super) fn say_to_room(&mut self, parts: &[&str]) {
+    ///
+    /// Held notices come before the line, so they go out first: a user they
+    /// take past the send queue is closed before the line exists, and if
+    /// that is the speaker, its line is not said (as if read after its close).
+    pub(super) fn say_to_room(&mut self, speaker: ConnId, parts: &[&str]) {
+        self.release_held();
+        if !self.conns.contains_key(&speaker) {
+            return;
+        }
         self.batch.push_line(parts);
-        let pending = self.held.len() + self.batch.len();
-        if self.max_unflushed + pending > self.config.send_queue {
+        if self.max_unflushed + self.batch.len() > self.config.send_queue {
             self.flush_room();
         }
     }

@@ -781,12 +781,20 @@ fn a_join_releases_the_held_leave_notices_first() {
 }
 
 #[test]
-fn shutdown_sends_the_held_notices_first() {
-    let mut h = holding();
+fn shutdown_drops_the_held_notices_and_closes_no_one_as_too_slow() {
+    let mut h = Harness::with(Config {
+        notice_hold_per_user: Duration::from_millis(1),
+        send_queue: 100,
+        ..Config::default()
+    });
     h.join(1, "alice");
     h.join(2, "bob");
     h.take(1);
+    h.stalled.push(1);
+    h.send(2, format!("{}\n", "x".repeat(80)).as_bytes());
+    h.join(3, "carol"); // held: it would take alice past her send queue
     h.input(Input::Shutdown);
-    assert_eq!(h.take(1), "bob joined the chat\nserver is shutting down\n");
-    assert!(h.is_closed(1) && h.is_closed(2));
+    assert!(h.take(1).ends_with("server is shutting down\n"));
+    assert_eq!(h.closed.get(&1), Some(&CloseMode::Flush), "not as too slow");
+    assert!(h.is_closed(2) && h.is_closed(3));
 }
