@@ -13,6 +13,10 @@
 //! own notice at once, and a leave held from before would otherwise first
 //! go out after it. So room lines always first go out in the room's order
 //! (the simulation's checker rebuilds that order from first sends).
+//! A user's room line (or rename) releases the held notices before it is
+//! said: a user they close as too slow is closed before its line exists.
+//! At shutdown the held notices are dropped: everyone is told the server is
+//! shutting down and closed.
 //!
 //! Nothing changes in what anyone sees, only when: every user still gets
 //! every room line once, in the room's one order, and never one from before
@@ -21,8 +25,8 @@
 //! # Invariants
 //! - `held` holds only join and leave notices, and every one of them comes
 //!   before every line of `batch` in the room's order: held notices are
-//!   released before any batch is delivered, and a notice is held only
-//!   while the batch is empty. No leave notice in `held` comes before a
+//!   released before any batch is delivered and before a user's line is
+//!   said, and a notice is held only while the batch is empty. No leave notice in `held` comes before a
 //!   join notice; `held_leaves` says whether it holds any.
 //! - `held_until` is `Some` exactly when `held` is not empty, and is later
 //!   than `now` between two inputs.
