@@ -64,6 +64,9 @@ pub struct Room {
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
+    /// `Some(conn)` when every line in the batch is one `conn` said (it may
+    /// be empty); `None` once a notice was added to it.
+    batch_speaker: Option<ConnId>,
     /// Join and leave notices held back, in a large room (see `hold`).
     held: Batch,
     /// Whether `held` holds a leave notice.
@@ -119,6 +122,7 @@ impl Room {
             nicks: BTreeMap::new(),
             timers: TimerTable::default(),
             batch: Batch::default(),
+            batch_speaker: None,
             held: Batch::default(),
             held_leaves: false,
             held_until: None,

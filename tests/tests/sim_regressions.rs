@@ -475,3 +475,65 @@ fn a_speaker_closed_by_held_notices_says_nothing_after_its_leave() {
         ])
     });
 }
+
+/// A user joins and says a line in one read; its join notice takes a
+/// user whose connection was reset past its send queue, and that user's
+/// leave notice, left in the batch, went out only after the joiner's line
+/// was read — and took the joiner past its own send queue, so its line was
+/// relayed after `z|y^ left the chat! (too slow)`. The room now sends what
+/// it owes before a user's line is said.
+#[test]
+fn a_joiner_closed_by_a_leave_notice_says_nothing_after_its_leave() {
+    let framed = || Connect {
+        dialect: Framed,
+        crlf: false,
+    };
+    assert_scenario_passes(&Scenario {
+        faults: Faults {
+            delay: true,
+            cut: false,
+            partial_writes: false,
+            stall: false,
+            reset: true,
+            sock_buf: 65536,
+        },
+        config: Cfg {
+            send_queue: 128,
+            ..Cfg::default()
+        },
+        delays: vec![10],
+        ..Scenario::plain(vec![
+            framed(),
+            Nick {
+                client: 0,
+                nick: Valid(179),
+            }, // c0 sends nick "Zoë"
+            framed(),
+            Nick {
+                client: 1,
+                nick: Valid(0),
+            }, // c1 sends nick "alice"
+            framed(),
+            framed(),
+            Nick {
+                client: 3,
+                nick: Valid(83),
+            }, // c3 sends nick "日本"
+            framed(),
+            Nick {
+                client: 4,
+                nick: Valid(35),
+            }, // c4 sends nick "{w}"
+            framed(),
+            Reset {
+                client: 3,
+                partial: Clean,
+            }, // c3 resets its connection
+            Nick {
+                client: 5,
+                nick: Valid(138),
+            }, // c5 sends nick "z|y^"
+            Say { client: 5, pad: 0 }, // c5 says "#5.0"
+        ])
+    });
+}

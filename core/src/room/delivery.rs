@@ -34,18 +34,30 @@ impl Room {
     /// delivered now, so that the user is closed right after this line,
     /// before anything else is read, however the input was cut into reads.
     ///
-    /// Held notices come before the line, so they go out first: a user they
-    /// take past the send queue is closed before the line exists, and if
-    /// that is the speaker, its line is not said (as if read after its close).
+    /// Everything the room owes before the line goes out first — held
+    /// notices, and leave notices of users closed earlier in this input —
+    /// so a user it takes past the send queue is closed before the line
+    /// exists; if that is the speaker, its line is not said (as if read
+    /// after its close). The speaker's own earlier lines stay in the batch.
     pub(super) fn say_to_room(&mut self, speaker: ConnId, parts: &[&str]) {
         self.release_held();
+        if self.batch_speaker != Some(speaker) {
+            self.flush_room();
+        }
         if !self.conns.contains_key(&speaker) {
             return;
         }
         self.batch.push_line(parts);
+        self.batch_speaker = Some(speaker);
         if self.max_unflushed + self.batch.len() > self.config.send_queue {
             self.flush_room();
         }
+    }
+
+    /// Appends a join or leave notice to the batch.
+    pub(super) fn push_notice(&mut self, parts: &[&str]) {
+        self.batch.push_line(parts);
+        self.batch_speaker = None;
     }
 
     /// Sends the pending room lines to every joined user; closes those that
@@ -231,7 +243,7 @@ impl Room {
                 // Closed in the middle of a delivery: its notice goes out in
                 // that delivery, so a cascade of such closes (a notice that
                 // takes another user over) ends before the next line is read.
-                self.batch.push_line(line);
+                self.push_notice(line);
             } else {
                 self.announce(Notice::Leave, line);
             }

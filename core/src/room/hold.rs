@@ -59,7 +59,7 @@ impl Room {
                 return true;
             }
         }
-        self.batch.push_line(parts);
+        self.push_notice(parts);
         false
     }
 
