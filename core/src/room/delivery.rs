@@ -23,7 +23,7 @@ use std::fmt::Display;
 pub(super) enum Pending {
     /// The room batch: every joined user gets all of it.
     Batch,
-    /// The held join notices: each joined user gets them from its
+    /// The held join and leave notices: each joined user gets them from its
     /// `held_seen` on (see the `hold` module).
     Held,
 }
