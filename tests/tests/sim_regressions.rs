@@ -3,6 +3,22 @@
 
 use chat_tests::prelude::*;
 
+/// A client that frames its lines connects.
+fn framed() -> Op {
+    Connect {
+        dialect: Framed,
+        crlf: false,
+    }
+}
+
+/// A client that talks like the seed's (no newlines) connects.
+fn legacy() -> Op {
+    Connect {
+        dialect: Legacy,
+        crlf: false,
+    }
+}
+
 /// The send limit is checked per batch of room lines (one `handle`), not per
 /// line: a read holding three lines is relayed whole before the user is
 /// kicked as too slow, but the same bytes cut into 8-byte reads get the
@@ -120,14 +136,6 @@ fn a_kick_during_a_join_does_not_split_the_join_sequence() {
 /// send queue, and its leave notice was left in the batch, never sent.
 #[test]
 fn a_user_closed_by_a_release_of_held_notices_gets_its_leave_notice() {
-    let legacy = || Connect {
-        dialect: Legacy,
-        crlf: false,
-    };
-    let framed = || Connect {
-        dialect: Framed,
-        crlf: false,
-    };
     assert_scenario_passes(&Scenario {
         config: Cfg {
             send_queue: 128,
@@ -171,14 +179,6 @@ fn a_user_closed_by_a_release_of_held_notices_gets_its_leave_notice() {
 /// already left. Now the sender's copy goes first.
 #[test]
 fn a_private_message_to_a_user_it_closes_is_confirmed_before_the_leave() {
-    let legacy = || Connect {
-        dialect: Legacy,
-        crlf: false,
-    };
-    let framed = || Connect {
-        dialect: Framed,
-        crlf: false,
-    };
     assert_scenario_passes(&Scenario {
         faults: Faults {
             delay: false,
@@ -242,10 +242,6 @@ fn a_private_message_to_a_user_it_closes_is_confirmed_before_the_leave() {
 /// next line is read.
 #[test]
 fn a_cascade_of_too_slow_closes_ends_before_the_next_line() {
-    let framed = || Connect {
-        dialect: Framed,
-        crlf: false,
-    };
     assert_scenario_passes(&Scenario {
         faults: Faults {
             delay: true,
@@ -325,10 +321,6 @@ fn a_cascade_of_too_slow_closes_ends_before_the_next_line() {
 /// shutdown line).
 #[test]
 fn shutdown_tells_everyone_even_with_notices_held() {
-    let framed = || Connect {
-        dialect: Framed,
-        crlf: false,
-    };
     assert_scenario_passes(&Scenario {
         faults: Faults {
             delay: false,
@@ -392,14 +384,6 @@ fn shutdown_tells_everyone_even_with_notices_held() {
 /// is said, and a speaker they close says nothing.
 #[test]
 fn a_speaker_closed_by_held_notices_says_nothing_after_its_leave() {
-    let legacy = || Connect {
-        dialect: Legacy,
-        crlf: false,
-    };
-    let framed = || Connect {
-        dialect: Framed,
-        crlf: false,
-    };
     assert_scenario_passes(&Scenario {
         faults: Faults {
             delay: false,
@@ -484,10 +468,6 @@ fn a_speaker_closed_by_held_notices_says_nothing_after_its_leave() {
 /// it owes before a user's line is said.
 #[test]
 fn a_joiner_closed_by_a_leave_notice_says_nothing_after_its_leave() {
-    let framed = || Connect {
-        dialect: Framed,
-        crlf: false,
-    };
     assert_scenario_passes(&Scenario {
         faults: Faults {
             delay: true,

@@ -643,6 +643,20 @@ fn holding() -> Harness {
     })
 }
 
+/// [`holding`], with alice, bob and carol joined, their notices sent and
+/// everything they were sent taken.
+fn holding_trio() -> Harness {
+    let mut h = holding();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.advance(Duration::from_millis(10));
+    for id in 1..=3 {
+        h.take(id);
+    }
+    h
+}
+
 #[test]
 fn notice_hold_grows_with_the_room_within_bounds() {
     let config = Config::default();
@@ -699,14 +713,7 @@ fn held_join_notices_reach_the_others_at_the_deadline_once() {
 
 #[test]
 fn anything_else_comes_after_the_held_notices() {
-    let mut h = holding();
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.join(3, "carol");
-    h.advance(Duration::from_millis(10));
-    h.take(1);
-    h.take(2);
-    h.take(3);
+    let mut h = holding_trio();
     // A unicast catches its recipient up first; the others still wait.
     h.join(4, "dave");
     h.send(1, b"/who\n");
@@ -727,13 +734,7 @@ fn anything_else_comes_after_the_held_notices() {
 
 #[test]
 fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
-    let mut h = holding();
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.join(3, "carol");
-    h.advance(Duration::from_millis(10));
-    h.take(1);
-    h.take(2);
+    let mut h = holding_trio();
     h.join(4, "dave");
     h.send(2, b"/quit bye\n");
     assert_eq!(
@@ -760,12 +761,7 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
 
 #[test]
 fn a_join_releases_the_held_leave_notices_first() {
-    let mut h = holding();
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.join(3, "carol");
-    h.advance(Duration::from_millis(10));
-    h.take(1);
+    let mut h = holding_trio();
     h.input(Input::Closed { conn: ConnId(2) });
     assert_eq!(h.take(1), "", "held");
     // A new bob: the old bob's leave goes out before the new one's join.
