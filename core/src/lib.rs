@@ -78,3 +78,4 @@ pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
 pub use room::Room;
 pub use time::Time;
+pub use wire::SERVER_FULL_LINE;

@@ -105,7 +105,7 @@ impl Canned {
             help: text(crate::command::HELP),
             line_too_long: error(&format!("line too long (max {} bytes)", config.max_line)),
             slow_down: error("slow down"),
-            server_full: error("server full"),
+            server_full: text(wire::SERVER_FULL_LINE),
             shutting_down: line(wire::SHUTTING_DOWN),
         }
     }
