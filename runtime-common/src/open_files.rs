@@ -100,8 +100,6 @@ pub fn fit_max_clients(max_clients: usize, per_client: u64) -> usize {
     let fits = clients_within(limit, per_client);
     if max_clients > fits {
         tracing::warn!(
-            configured = max_clients,
-            max_clients = fits,
             open_file_limit = limit,
             descriptors_per_client = per_client,
             "max_clients lowered from {max_clients} to {fits} to fit the open-file limit"

@@ -47,7 +47,8 @@ impl Peer {
         Peer::from_stream(name, socket.into())
     }
 
-    fn from_stream(name: &str, stream: TcpStream) -> Peer {
+    /// A peer on a connected `stream` (blocking); sets its timeouts.
+    pub(crate) fn from_stream(name: &str, stream: TcpStream) -> Peer {
         stream.set_nodelay(true).expect("TCP_NODELAY");
         stream.set_read_timeout(Some(POLL)).expect("read timeout");
         stream.set_write_timeout(Some(WAIT)).expect("write timeout");
