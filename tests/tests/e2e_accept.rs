@@ -7,11 +7,10 @@
 mod common;
 
 use common::bin::ChatProcess;
-use common::peer::{read_timed_out, Peer};
+use common::peer::{Answer, Peer};
 use common::server::{test_config, Runtime, TestServer};
 use common::WAIT;
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -130,57 +129,6 @@ fn finish_connect(name: &str, socket: Socket, deadline: Instant) -> TcpStream {
     socket.into()
 }
 
-/// What a connection to a server short of descriptors got.
-#[derive(Debug, PartialEq)]
-enum Answer {
-    Prompt,
-    ServerFull,
-}
-
-/// Reads the first bytes: the prompt, or `error: server full` followed by
-/// the end of the stream (not a reset, not a hang).
-fn answer(peer: &mut Peer) -> Answer {
-    let first = peer.read_bytes(6);
-    if first == b"alias?" {
-        return Answer::Prompt;
-    }
-    let mut refusal = first;
-    refusal.extend(peer.read_until(b"\n"));
-    assert_eq!(
-        String::from_utf8_lossy(&refusal),
-        chat_core::SERVER_FULL_LINE,
-        "{}: neither the prompt nor the refusal",
-        peer.name()
-    );
-    expect_eof(peer);
-    Answer::ServerFull
-}
-
-/// The next read is the end of the stream (within [`WAIT`]).
-fn expect_eof(peer: &Peer) {
-    let deadline = Instant::now() + WAIT;
-    let mut stream = peer.stream();
-    let mut chunk = [0u8; 64];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => panic!(
-                "{}: bytes after the refusal: {:?}",
-                peer.name(),
-                &chunk[..n]
-            ),
-            Err(e) if read_timed_out(&e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{}: no end of stream",
-                    peer.name()
-                );
-            }
-            Err(e) => panic!("{}: not a clean close: {e}", peer.name()),
-        }
-    }
-}
-
 /// Open files the server runs with: a few for itself, the rest for clients.
 const OPEN_FILES: u64 = 64;
 /// Connections opened: more than the limit holds, even more than the limit.
@@ -195,7 +143,10 @@ fn a_server_short_of_descriptors_admits_what_fits_and_refuses_the_rest(rt: Runti
     let mut peers: Vec<Peer> = (0..CONNECTS)
         .map(|i| Peer::connect(&format!("peer-{i}"), addr))
         .collect();
-    let answers: Vec<Answer> = peers.iter_mut().map(answer).collect();
+    let answers: Vec<Answer> = peers
+        .iter_mut()
+        .map(Peer::expect_prompt_or_refusal)
+        .collect();
     let prompted = answers.iter().filter(|a| **a == Answer::Prompt).count();
     assert!(prompted > 0, "nobody got the prompt: {answers:?}");
     assert!(prompted < CONNECTS, "nobody was refused: {answers:?}");

@@ -252,6 +252,47 @@ impl Peer {
     }
 }
 
+/// What a server that may be full answers a new connection with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// The handshake prompt: the connection is open.
+    Prompt,
+    /// `error: server full`, then a clean end of stream.
+    ServerFull,
+}
+
+impl Peer {
+    /// Reads the server's first bytes: the prompt, or the refusal line
+    /// followed by the end of the stream. Anything else (a hang, a bare
+    /// end of stream, a reset) fails.
+    pub(crate) fn expect_prompt_or_refusal(&mut self) -> Answer {
+        let first = self.read_bytes(6);
+        if first == b"alias?" {
+            return Answer::Prompt;
+        }
+        let mut refusal = first;
+        refusal.extend(self.read_until(b"\n"));
+        assert_eq!(
+            String::from_utf8_lossy(&refusal),
+            chat_core::SERVER_FULL_LINE,
+            "{}: neither the prompt nor the refusal",
+            self.name
+        );
+        self.expect_eof();
+        Answer::ServerFull
+    }
+
+    /// Nothing more arrives, and the stream ends cleanly (an EOF, not a
+    /// reset) within [`WAIT`].
+    pub(crate) fn expect_eof(&mut self) {
+        match self.read_until_with(|_| None) {
+            Ok(_) => unreachable!("the predicate never matches"),
+            Err((Stop::Eof, seen)) if seen.is_empty() => {}
+            Err((stop, seen)) => self.fail("a clean end of stream", stop, &seen),
+        }
+    }
+}
+
 /// Whether a read with a timeout merely found nothing yet (try again).
 pub(crate) fn read_timed_out(e: &io::Error) -> bool {
     matches!(
