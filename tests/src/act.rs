@@ -33,6 +33,21 @@ impl Sim {
                 self.net.connect(conn, dialect);
                 return Some(StepInput::Connected(conn));
             }
+            Op::Probe { tls } => {
+                let index = self.clients.len() as u32;
+                let conn = ConnId(u64::from(index) + 1);
+                self.clients
+                    .push(Client::new(index, conn, Dialect::Framed, false));
+                let c = self.net.connect(conn, Dialect::Framed);
+                let bytes = if tls {
+                    words::TLS_HELLO
+                } else {
+                    words::HTTP_REQUEST
+                };
+                self.checker.sent_probe(conn, tls);
+                self.net.send(c, bytes, self.now);
+                return Some(StepInput::Connected(conn));
+            }
             Op::Wait { ms } => self.op_at = self.now + Duration::from_millis(ms.into()),
             Op::Shutdown => return Some(StepInput::Shutdown),
             _ => {

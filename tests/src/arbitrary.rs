@@ -130,8 +130,16 @@ fn wait(g: &mut Gen) -> Op {
     Op::Wait { ms }
 }
 
-/// A new client and, usually, its nick.
+/// A new client and, usually, its nick; now and then one that is not a
+/// chat client at all.
 fn connect(g: &mut Gen, ops: &mut Vec<Op>, clients: &mut u32) {
+    if chance(g, 1, 25) {
+        ops.push(Op::Probe {
+            tls: chance(g, 1, 2),
+        });
+        *clients += 1;
+        return;
+    }
     let dialect = if chance(g, 3, 10) {
         Dialect::Legacy
     } else {
@@ -352,6 +360,10 @@ fn simpler_ops(s: &Scenario, out: &mut Vec<Scenario>) {
 
 fn simpler(op: &Op) -> Vec<Op> {
     match *op {
+        Op::Probe { .. } => vec![Op::Connect {
+            dialect: Dialect::Framed,
+            crlf: false,
+        }],
         Op::Connect { dialect, crlf } => {
             let mut v = Vec::new();
             if crlf {

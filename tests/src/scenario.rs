@@ -189,6 +189,12 @@ pub enum Op {
         /// Framed only: end lines with `\r\n`.
         crlf: bool,
     },
+    /// A new client connects and sends, as its first bytes, an HTTP
+    /// request (a POST whose body is a nick and a line) or a TLS hello.
+    Probe {
+        /// A TLS ClientHello rather than an HTTP request.
+        tls: bool,
+    },
     /// The client sends a nick.
     Nick {
         /// Who.
@@ -276,7 +282,7 @@ impl Op {
             | Op::Resume { client }
             | Op::Reset { client, .. }
             | Op::Flood { client, .. } => Some(client),
-            Op::Connect { .. } | Op::Wait { .. } | Op::Shutdown => None,
+            Op::Connect { .. } | Op::Probe { .. } | Op::Wait { .. } | Op::Shutdown => None,
         }
     }
 }

@@ -81,6 +81,17 @@ struct Notes {
 
 impl Notes {
     fn note(&mut self, op: &Op) -> String {
+        if let Op::Probe { tls } = *op {
+            let c = self.clients;
+            self.clients += 1;
+            self.seqs.push(0);
+            let what = if tls {
+                "a TLS hello"
+            } else {
+                "an HTTP request"
+            };
+            return format!("c{c} connects and sends {what}");
+        }
         if let Op::Connect { dialect, crlf } = *op {
             let c = self.clients;
             self.clients += 1;
@@ -155,6 +166,6 @@ fn what(op: &Op, t: words::Token) -> String {
             Partial::MidChar => format!("sends {t} and half a character, and resets"),
         },
         Op::Flood { lines, .. } => format!("floods {lines} lines from {t}"),
-        Op::Connect { .. } | Op::Wait { .. } | Op::Shutdown => String::new(),
+        Op::Connect { .. } | Op::Probe { .. } | Op::Wait { .. } | Op::Shutdown => String::new(),
     }
 }

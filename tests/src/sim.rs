@@ -403,6 +403,11 @@ pub(crate) fn link_index(conn: ConnId) -> usize {
 fn sends_bytes(op: &Op) -> bool {
     !matches!(
         op,
-        Op::Stall { .. } | Op::Resume { .. } | Op::Wait { .. } | Op::Shutdown | Op::Connect { .. }
+        Op::Stall { .. }
+            | Op::Resume { .. }
+            | Op::Wait { .. }
+            | Op::Shutdown
+            | Op::Connect { .. }
+            | Op::Probe { .. }
     )
 }

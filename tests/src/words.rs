@@ -74,6 +74,18 @@ pub const GARBAGE: [&[u8]; 10] = [
     b"\x1b]0;title\x07",
 ];
 
+/// What a web client sends to the chat port by mistake: a POST whose body,
+/// read as chat, would be a nick and a line.
+pub const HTTP_REQUEST: &[u8] = b"POST /chat HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+Content-Type: text/plain\r\nContent-Length: 13\r\n\r\nwebbot\nhello\n";
+
+/// The start of a TLS connection: a handshake record holding a ClientHello
+/// (shortened; its first bytes are what matters).
+pub const TLS_HELLO: &[u8] = b"\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03\
+\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\
+\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\
+\x00\x00\x02\x13\x01\x01\x00";
+
 /// The longest nick PROTOCOL.md allows, in characters.
 pub const MAX_NICK_CHARS: usize = 32;
 

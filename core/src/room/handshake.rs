@@ -90,7 +90,8 @@ impl Room {
             return;
         };
         let waiting = !c.is_joined() && !lines.partial().is_empty();
-        let settles = waiting && one_read && lines.partial().len() > 1;
+        // Not while the first bytes may still be an HTTP method cut short.
+        let settles = waiting && one_read && lines.partial().len() > 1 && c.sniffed;
         c.nick_in_one_read = waiting && one_read;
         c.lines = lines;
         let settle = settles.then(|| self.now + self.config.settle);

@@ -852,6 +852,24 @@ fn an_http_request_gets_an_http_answer_and_is_closed() {
 }
 
 #[test]
+fn an_http_method_cut_short_is_never_taken_as_a_nick() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.send(1, b"GE");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.room.nick(ConnId(1)), None, "GE did not settle");
+    h.send(1, b"T / HTTP/1.0\r\n\r\n");
+    assert!(h.take(1).starts_with("alias?HTTP/1.0 400 "));
+    assert!(h.is_closed(1));
+    // A legacy client whose nick is a method's prefix joins with its
+    // first message.
+    h.connect(2);
+    h.send(2, b"GET");
+    h.send(2, b"GET: hi");
+    assert_eq!(h.room.nick(ConnId(2)), Some("GET"));
+}
+
+#[test]
 fn a_tls_hello_is_closed_without_a_word() {
     let mut h = Harness::new();
     h.connect(1);

@@ -24,6 +24,7 @@
 pub mod line;
 mod marks;
 mod order;
+mod probe;
 mod state;
 mod stream;
 
@@ -117,6 +118,8 @@ pub struct Checker {
     shutdown: Option<(u64, Time)>,
     /// Log events drained in this step.
     events: Vec<Event>,
+    /// Connections whose first bytes are not a chat client's (see `probe`).
+    probes: BTreeMap<ConnId, probe::Probe>,
 }
 
 impl Checker {
@@ -135,6 +138,7 @@ impl Checker {
             open_before: 0,
             shutdown: None,
             events: Vec::new(),
+            probes: BTreeMap::new(),
         }
     }
 
@@ -230,6 +234,7 @@ impl Checker {
         self.check_departures(snap.deadline)?;
         self.check_pms()?;
         self.check_streams_complete(snap.deadline)?;
+        self.check_probes()?;
         self.check_connect_and_shutdown()?;
         self.check_events()?;
         self.check_snapshot(snap)
@@ -338,6 +343,15 @@ impl Checker {
     /// The core has now received the first `upto` bytes `conn` sent.
     pub fn delivered(&mut self, conn: ConnId, upto: u64) {
         self.marks.delivered(conn, upto, self.step, self.now);
+        if let Some(probe) = self.probes.get_mut(&conn) {
+            probe.delivered(upto);
+        }
+    }
+
+    /// `conn` connects and sends an HTTP request (or, if `tls`, a TLS
+    /// hello) as its first bytes.
+    pub fn sent_probe(&mut self, conn: ConnId, tls: bool) {
+        self.probes.insert(conn, probe::Probe::new(tls));
     }
 
     /// The run is over: the checks that need all of it (lost lines, joins

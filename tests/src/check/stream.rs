@@ -165,6 +165,11 @@ impl Checker {
         log.largest_send = log.largest_send.max(bytes.len());
         log.sent_this_step += bytes.len();
         log.stream.extend_from_slice(bytes);
+        if self.probes.contains_key(&conn) {
+            // Not a chat client: its stream is judged whole, in `probe`.
+            log.shutdown_seen |= log.stream.ends_with(b"server is shutting down\n");
+            return Ok(());
+        }
         while let Some((token, after)) = self.conns[&conn].next_token() {
             match token {
                 Token::Prompt => self.on_prompt(conn)?,
@@ -181,7 +186,9 @@ impl Checker {
     pub(super) fn on_close(&mut self, conn: ConnId, mode: CloseMode) -> Result<(), Violation> {
         let (step, now, send_queue) = (self.step, self.now, self.cfg.send_queue as usize);
         let log = &self.conns[&conn];
-        if log.parsed != log.stream.len() {
+        if self.probes.contains_key(&conn) {
+            self.check_probe_closed(conn)?;
+        } else if log.parsed != log.stream.len() {
             let tail = String::from_utf8_lossy(&log.stream[log.parsed..]).into_owned();
             return self.fail(
                 "every line ends in \\n except the bare alias?",
