@@ -263,6 +263,29 @@ impl Honest {
     }
 }
 
+impl Drop for Honest {
+    /// A test that failed before [`Honest::finish`]: stops the senders and
+    /// gives the readers a moment to see the sentinels, so that the threads
+    /// end quietly instead of failing again once the server is gone.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for user in &mut self.users {
+            if let Some(sender) = user.sender.take() {
+                let _ = sender.join();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && self
+                .users
+                .iter()
+                .any(|u| u.reader.is_some() && !u.seen.done.load(Ordering::SeqCst))
+        {
+            thread::sleep(POLL);
+        }
+    }
+}
+
 impl User {
     fn start(peer: Peer, nick: &'static str, tag: &'static str, stop: &Arc<AtomicBool>) -> User {
         let sent = Arc::new(AtomicUsize::new(0));
