@@ -34,6 +34,15 @@ pub(crate) struct Conn {
     pub(crate) handshake_deadline: Option<Time>,
     /// When a nick with no terminator settles, while one is waiting.
     pub(crate) settle_deadline: Option<Time>,
+    /// Whether the start of the stream was judged to be a chat client's
+    /// (see `sniff`); until then its first bytes may still be a web
+    /// browser's or a TLS client's.
+    pub(crate) sniffed: bool,
+    /// Nicks refused so far, while not joined.
+    pub(crate) nick_attempts: u8,
+    /// While not joined: whether the unfinished line came in one read,
+    /// as a legacy client's nick does.
+    pub(crate) nick_in_one_read: bool,
 }
 
 impl Conn {
@@ -49,6 +58,9 @@ impl Conn {
             flood: FloodBucket::default(),
             handshake_deadline: Some(handshake_deadline),
             settle_deadline: None,
+            sniffed: false,
+            nick_attempts: 0,
+            nick_in_one_read: false,
         }
     }
 

@@ -16,6 +16,12 @@ pub enum DisconnectReason {
     HandshakeTimeout,
     /// `max_clients` connections were already open.
     ServerFull,
+    /// Its first bytes were an HTTP request: a web browser or client.
+    Http,
+    /// Its first bytes were a TLS handshake.
+    Tls,
+    /// It was refused a nick too many times.
+    NickAttempts,
     /// The server shut down.
     Shutdown,
 }
@@ -28,6 +34,9 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::TooSlow => "too slow",
             DisconnectReason::HandshakeTimeout => "handshake timeout",
             DisconnectReason::ServerFull => "server full",
+            DisconnectReason::Http => "sent an HTTP request",
+            DisconnectReason::Tls => "sent a TLS handshake",
+            DisconnectReason::NickAttempts => "too many failed nick attempts",
             DisconnectReason::Shutdown => "server shutdown",
         })
     }

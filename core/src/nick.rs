@@ -1,10 +1,19 @@
 //! Nick rules.
 //!
-//! A nick is 1–32 characters: letters and digits (any script) and
-//! `_ - . [ ] { } | ^`; no whitespace, control or format characters; it may
-//! not start with `-`. Uniqueness is decided on [`fold`]ed nicks.
+//! A nick is 1–32 characters: letters and digits (any script that Unicode's
+//! identifier profile allows) and `_ - . [ ] { } | ^`; no whitespace,
+//! control, format or invisible characters; letters of one script only
+//! (digits and the punctuation go with any); it may not start with `-`; and
+//! it may not be, or look like, a word the protocol gives meaning to
+//! ([`RESERVED`]). Uniqueness is decided on [`fold`]ed nicks, and two nicks
+//! that look alike ([`looks`]) cannot be in the room at once.
+//!
+//! The judgement of what looks alike is Unicode's (TR39): its confusable
+//! skeletons, applied to the nick as typed and to its lowercase form, so
+//! `aIice` (capital i) looks like `alice`, and `АРЕ` like `ape`.
 
 use std::fmt;
+use unicode_security::{GeneralSecurityProfile, MixedScript};
 
 /// The most characters in a nick.
 pub(crate) const MAX_NICK_CHARS: usize = 32;
@@ -12,8 +21,17 @@ pub(crate) const MAX_NICK_CHARS: usize = 32;
 /// Punctuation allowed in a nick besides letters and digits.
 const NICK_PUNCTUATION: &str = "_-.[]{}|^";
 
+/// Words no nick may be or look like: a line from such a user would read
+/// like one of the server's own (`error: …`, `Online (…`, `server is …`,
+/// `You are …`).
+const RESERVED: [&str; 4] = ["error", "online", "server", "you"];
+
+/// No nick may start with (a look-alike of) this: a line from such a user
+/// would read like a private one (`[pm from …] …`).
+const RESERVED_PREFIX: &str = "[pm";
+
 /// Why a nick was refused; `Display` is the text after `error: `.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum NickError {
     /// No characters at all.
     Empty,
@@ -21,10 +39,16 @@ pub(crate) enum NickError {
     TooLong,
     /// A character outside the allowed set.
     InvalidCharacter,
+    /// Letters of more than one script.
+    MixedScripts,
     /// Starts with `-`.
     LeadingDash,
+    /// Is, or looks like, one of the [`RESERVED`] words.
+    Reserved,
     /// Another joined user has it, ignoring case.
     Taken,
+    /// Looks like the nick of this joined user.
+    TooSimilar(String),
 }
 
 impl fmt::Display for NickError {
@@ -38,8 +62,11 @@ impl fmt::Display for NickError {
                     "nick may only contain letters, digits and {NICK_PUNCTUATION}"
                 )
             }
+            NickError::MixedScripts => f.write_str("nick may not mix scripts"),
             NickError::LeadingDash => f.write_str("nick may not start with '-'"),
+            NickError::Reserved => f.write_str("nick is reserved"),
             NickError::Taken => f.write_str("nick is already taken"),
+            NickError::TooSimilar(other) => write!(f, "nick is too similar to {other}"),
         }
     }
 }
@@ -55,14 +82,36 @@ pub(crate) fn validate(nick: &str) -> Result<(), NickError> {
     if !nick.chars().all(is_nick_char) {
         return Err(NickError::InvalidCharacter);
     }
+    if !nick.is_ascii() && !nick.is_single_script() {
+        return Err(NickError::MixedScripts);
+    }
     if nick.starts_with('-') {
         return Err(NickError::LeadingDash);
+    }
+    if is_reserved(nick) {
+        return Err(NickError::Reserved);
     }
     Ok(())
 }
 
+/// Letters and digits that Unicode's identifier profile allows (which
+/// leaves out fillers, invisible and compatibility characters such as
+/// fullwidth or mathematical letters), and [`NICK_PUNCTUATION`].
 fn is_nick_char(c: char) -> bool {
-    c.is_alphanumeric() || NICK_PUNCTUATION.contains(c)
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || NICK_PUNCTUATION.contains(c);
+    }
+    c.is_alphanumeric() && c.identifier_allowed()
+}
+
+fn is_reserved(nick: &str) -> bool {
+    let [typed, lower] = looks(nick);
+    let prefix = skeleton(RESERVED_PREFIX);
+    RESERVED.iter().any(|word| {
+        let word = skeleton(word);
+        typed == word || lower == word
+    }) || typed.starts_with(&prefix)
+        || lower.starts_with(&prefix)
 }
 
 /// The key under which nicks are compared for uniqueness: lowercase.
@@ -72,6 +121,18 @@ pub(crate) fn fold(nick: &str) -> String {
     } else {
         nick.to_lowercase()
     }
+}
+
+/// The two keys under which nicks are compared for looking alike: the
+/// confusable skeleton of the nick as typed and of its [`fold`]. Two nicks
+/// look alike when any key of one equals any key of the other. Equal
+/// [`fold`]s give equal second keys, so looking alike includes being taken.
+pub(crate) fn looks(nick: &str) -> [String; 2] {
+    [skeleton(nick), skeleton(&fold(nick))]
+}
+
+fn skeleton(text: &str) -> String {
+    unicode_security::skeleton(text).collect()
 }
 
 #[cfg(test)]
@@ -113,6 +174,13 @@ mod tests {
             "a?",
             "a@b",
             "a\u{fffd}",
+            "a\u{3164}b",
+            "a\u{115f}b",
+            "a\u{200d}b",
+            "a:b",
+            "a'b",
+            "\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}",
+            "\u{1d41a}\u{1d425}\u{1d422}\u{1d41c}\u{1d41e}",
         ] {
             assert_eq!(validate(nick), Err(NickError::InvalidCharacter), "{nick:?}");
         }
@@ -122,6 +190,46 @@ mod tests {
     fn refuses_a_leading_dash_only() {
         assert_eq!(validate("-x"), Err(NickError::LeadingDash));
         assert_eq!(validate("x-"), Ok(()));
+    }
+
+    #[test]
+    fn refuses_letters_of_two_scripts() {
+        assert_eq!(validate("\u{430}lice"), Err(NickError::MixedScripts));
+        assert_eq!(validate("err\u{3bf}r"), Err(NickError::MixedScripts));
+        // Japanese mixes Han and kana by nature; digits go with any script.
+        assert_eq!(validate("日本かな"), Ok(()));
+        assert_eq!(validate("José2"), Ok(()));
+    }
+
+    #[test]
+    fn refuses_reserved_words_and_their_look_alikes() {
+        for nick in [
+            "error", "Error", "ERROR", "online", "Server", "you", "[pm", "[pmx", "[prn",
+        ] {
+            assert_eq!(validate(nick), Err(NickError::Reserved), "{nick:?}");
+        }
+        // A look-alike in one other script: Cyrillic "е г г о г".
+        assert_eq!(
+            validate("\u{435}\u{433}\u{433}\u{43e}\u{433}"),
+            Err(NickError::Reserved)
+        );
+        for nick in ["errors", "you2", "[x]", "pm", "serv"] {
+            assert_eq!(validate(nick), Ok(()), "{nick:?}");
+        }
+    }
+
+    #[test]
+    fn look_alikes_share_a_key() {
+        let alike = |a: &str, b: &str| {
+            let (a, b) = (looks(a), looks(b));
+            a.iter().any(|k| b.contains(k))
+        };
+        assert!(alike("alice", "aIice"));
+        assert!(alike("alice", "ALICE"));
+        assert!(alike("ape", "\u{430}\u{440}\u{435}"));
+        assert!(alike("rn", "m"));
+        assert!(!alike("alice", "alicia"));
+        assert!(!alike("bob", "dave"));
     }
 
     #[test]

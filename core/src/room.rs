@@ -15,11 +15,11 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Input, Payload};
+use crate::roster::Roster;
 use crate::time::Time;
 use crate::timer::{TimerKind, TimerTable};
 use crate::wire;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
 /// The most log events kept undrained; later ones are counted and dropped.
 const MAX_EVENTS: usize = 65_536;
@@ -59,8 +59,8 @@ pub struct Room {
     canned: Canned,
     now: Time,
     conns: BTreeMap<ConnId, Conn>,
-    /// Folded nick → its joined connection.
-    nicks: BTreeMap<String, (ConnId, Arc<str>)>,
+    /// The joined users' nicks.
+    roster: Roster,
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
@@ -92,6 +92,8 @@ struct Canned {
     slow_down: Payload,
     server_full: Payload,
     shutting_down: Payload,
+    http_refusal: Payload,
+    too_many_attempts: Payload,
 }
 
 impl Canned {
@@ -107,6 +109,8 @@ impl Canned {
             slow_down: error("slow down"),
             server_full: error("server full"),
             shutting_down: line(wire::SHUTTING_DOWN),
+            http_refusal: text(crate::sniff::HTTP_REFUSAL),
+            too_many_attempts: error("too many failed nick attempts"),
         }
     }
 }
@@ -119,7 +123,7 @@ impl Room {
             config,
             now: Time::ZERO,
             conns: BTreeMap::new(),
-            nicks: BTreeMap::new(),
+            roster: Roster::default(),
             timers: TimerTable::default(),
             batch: Batch::default(),
             batch_speaker: None,
@@ -149,9 +153,7 @@ impl Room {
             Input::Connected { conn } => self.on_connected(conn),
             Input::Received { conn, bytes } => self.on_received(conn, bytes),
             Input::Written { conn, len } => self.on_written(conn, len),
-            Input::Closed { conn } => {
-                self.depart(conn, DisconnectReason::PeerClosed, None, CloseMode::Flush)
-            }
+            Input::Closed { conn } => self.on_closed(conn),
             Input::Tick => {}
             Input::Shutdown => self.on_shutdown(),
         }
@@ -188,7 +190,7 @@ impl Room {
 
     /// Joined users as `(conn, nick)`, ordered by nick ignoring case.
     pub fn joined(&self) -> impl Iterator<Item = (ConnId, &str)> + '_ {
-        self.nicks.values().map(|(conn, nick)| (*conn, &**nick))
+        self.roster.iter().map(|(conn, nick)| (conn, &**nick))
     }
 
     /// The nick of `conn`, if it has joined.
@@ -284,7 +286,7 @@ impl Room {
                 reason: DisconnectReason::Shutdown,
             });
         }
-        self.nicks.clear();
+        self.roster.clear();
         self.timers = TimerTable::default();
     }
 
@@ -339,9 +341,15 @@ impl Room {
                 "max_unflushed too low",
             ),
             (
-                joined().count() == self.nicks.len(),
+                joined().count() == self.roster.len()
+                    && joined().all(|c| {
+                        c.nick.as_deref().is_some_and(|n| {
+                            self.roster.get(n).is_some_and(|(_, shown)| *shown == *n)
+                        })
+                    }),
                 "nick index out of step",
             ),
+            (self.roster.is_consistent(), "look-alike index out of step"),
             (
                 self.held.is_empty() == self.held_until.is_none(),
                 "held notices and their deadline out of step",

@@ -19,3 +19,5 @@ pub(crate) const SAYS: &str = ": ";
 pub(crate) const ACTION: &str = "* ";
 /// Sent to everyone when the server stops.
 pub(crate) const SHUTTING_DOWN: &str = "server is shutting down";
+/// Most bytes of one line of the online list, its `\n` included.
+pub const ONLINE_LINE_MAX: usize = 1024;

@@ -461,9 +461,9 @@ fn an_account_far_over_the_limit_is_caught() {
     };
     let mut f = Feed::with(cfg);
     f.connect(1).expect("the transcript so far is good");
-    let prompts: Vec<Action> = (0..30)
-        .map(|_| send(1, "error: nick may not be empty\nalias?"))
-        .collect();
+    // Fewer refusals than close a connection, each a long line.
+    let long = "error: nick may only contain letters, digits and _-.[]{}|^\nalias?";
+    let prompts: Vec<Action> = (0..9).map(|_| send(1, long)).collect();
     let mut actions = prompts;
     actions.push(close(1, CloseMode::Abort));
     fires(
@@ -932,5 +932,164 @@ fn a_held_leave_notice_with_a_reason_for_a_hang_up_is_caught() {
     fires(
         f.step(StepInput::Tick, &[send(1, line), send(3, line)]),
         "the leave reason",
+    );
+}
+
+#[test]
+fn an_online_list_in_several_lines_passes() {
+    let mut f = two_users();
+    let who = "Online (2): alice\nOnline (2): bob\n";
+    f.step(StepInput::Received(ConnId(1)), &[send(1, who)])
+        .expect("a list split over lines is one answer");
+    let cut = "Online (2): alice, and 1 more\n";
+    f.step(StepInput::Received(ConnId(1)), &[send(1, cut)])
+        .expect("a list cut short after the asker");
+}
+
+#[test]
+fn an_online_list_that_does_not_add_up_is_caught() {
+    let mut f = two_users();
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (2): alice, and 2 more\n")],
+        ),
+        "online list counts",
+    );
+    let mut f = two_users();
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (2): alice\nOnline (3): bob\n")],
+        ),
+        "online list counts",
+    );
+}
+
+#[test]
+fn an_online_list_cut_before_the_asker_is_caught() {
+    let mut f = two_users();
+    // alice sorts before bob: a list cut after bob must name her.
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (2): bob, and 1 more\n")],
+        ),
+        "holds the user who asks",
+    );
+}
+
+#[test]
+fn an_online_list_that_skips_a_known_user_is_caught() {
+    let mut f = two_users();
+    f.connect_join(3, "carol")
+        .expect("the transcript so far is good");
+    // alice knows bob; a list cut after carol must name him.
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (3): alice, carol, and 1 more\n")],
+        ),
+        "a /who answer agrees",
+    );
+}
+
+#[test]
+fn an_online_list_interrupted_is_caught() {
+    let mut f = two_users();
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (2): alice\nerror: slow down\n")],
+        ),
+        "online list is sent in one go",
+    );
+    let mut f = two_users();
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[send(1, "Online (2): alice\n")],
+        ),
+        "online list is sent in one go",
+    );
+}
+
+#[test]
+fn an_online_list_over_a_quarter_of_the_send_queue_is_caught() {
+    let cfg = Cfg {
+        send_queue: 128,
+        ..Cfg::default()
+    };
+    let mut f = Feed::with(cfg);
+    for (id, nick) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        f.connect_join(id, nick)
+            .expect("lists of up to 30 bytes fit in 32");
+    }
+    f.connect(4).expect("the transcript so far is good");
+    // "Online (4): alice, bob, carol, dave\n" is 36 bytes.
+    fires(f.join(4, "dave"), "a quarter of the send queue");
+}
+
+#[test]
+fn ten_refused_nicks_close_the_connection() {
+    let refused = "error: nick is empty\nalias?";
+    let mut f = Feed::new();
+    f.connect(1).expect("the transcript so far is good");
+    for _ in 0..9 {
+        f.step(StepInput::Received(ConnId(1)), &[send(1, refused)])
+            .expect("nine refusals are allowed");
+    }
+    f.step(
+        StepInput::Received(ConnId(1)),
+        &[
+            send(
+                1,
+                "error: nick is empty\nerror: too many failed nick attempts\n",
+            ),
+            close(1, CloseMode::Flush),
+        ],
+    )
+    .expect("the tenth closes");
+
+    let mut f = Feed::new();
+    f.connect(1).expect("the transcript so far is good");
+    for _ in 0..9 {
+        f.step(StepInput::Received(ConnId(1)), &[send(1, refused)])
+            .expect("nine refusals are allowed");
+    }
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[send(1, refused)]),
+        "refused ten nicks is closed",
+    );
+
+    let mut f = Feed::new();
+    f.connect(1).expect("the transcript so far is good");
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[
+                send(
+                    1,
+                    "error: nick is empty\nerror: too many failed nick attempts\n",
+                ),
+                close(1, CloseMode::Flush),
+            ],
+        ),
+        "refused ten nicks is closed",
+    );
+}
+
+#[test]
+fn a_relayed_line_separator_is_caught() {
+    let mut f = two_users();
+    fires(
+        f.step(
+            StepInput::Received(ConnId(1)),
+            &[
+                send(1, "alice: hi\u{2028}bob: fake\n"),
+                send(2, "alice: hi\u{2028}bob: fake\n"),
+            ],
+        ),
+        "no control characters relayed",
     );
 }

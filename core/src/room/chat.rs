@@ -69,7 +69,8 @@ impl Room {
             self.send_error(conn, format_args!("you are already {old}"));
             return;
         }
-        if let Err(error) = nick::validate(new).and_then(|()| self.check_nick_free(new, Some(conn)))
+        if let Err(error) =
+            nick::validate(new).and_then(|()| self.roster.check_free(new, Some(conn)))
         {
             self.send_error(conn, error);
             return;
@@ -83,8 +84,8 @@ impl Room {
         };
         let new: Arc<str> = new.into();
         c.nick = Some(new.clone());
-        self.nicks.remove(&nick::fold(old));
-        self.nicks.insert(nick::fold(&new), (conn, new.clone()));
+        self.roster.remove(old);
+        self.roster.insert(conn, new.clone());
         self.record(Event::Renamed {
             conn,
             old: old.to_string(),
@@ -94,7 +95,7 @@ impl Room {
     }
 
     fn private_message(&mut self, conn: ConnId, me: &str, to: &str, text: &str) {
-        let Some((target, target_nick)) = self.nicks.get(&nick::fold(to)).cloned() else {
+        let Some((target, target_nick)) = self.roster.get(to) else {
             self.send_error(conn, format_args!("no such user {to}"));
             return;
         };

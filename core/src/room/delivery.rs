@@ -234,7 +234,7 @@ impl Room {
         self.actions.push_back(Action::Close { conn, mode });
         let nick = c.nick.map(|nick| nick.to_string());
         if let Some(nick) = &nick {
-            self.nicks.remove(&crate::nick::fold(nick));
+            self.roster.remove(nick);
             let line: &[&str] = match notice {
                 Some(notice) => &[nick, wire::LEFT, " (", notice, ")"],
                 None => &[nick, wire::LEFT],

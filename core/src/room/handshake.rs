@@ -1,20 +1,34 @@
 //! Accepting connections, reading their bytes, and the `alias?` handshake.
 //!
 //! A framed client answers `alias?` with `NICK\n`. A legacy client (the
-//! seed's) sends the nick with no terminator: when bytes without `\n` have
-//! waited `settle` with nothing more arriving, they are taken as the nick and
-//! the connection becomes *unframed*: each later read is one message.
+//! seed's) sends the nick with no terminator, in one packet, and each later
+//! message as `NICK: text`, one packet each. So an unfinished nick that came
+//! in one read is a legacy nick when nothing more arrives for `settle` (if it
+//! has two bytes or more: a single byte is more likely a first keystroke), or
+//! when the next read starts with it and `: `; then the connection becomes
+//! *unframed*: each later read is one message. A nick typed one key per read
+//! waits for its newline.
+//!
+//! Before anything else, the first bytes of a connection are judged
+//! (`sniff`): an HTTP request gets a short HTTP answer and a TLS hello
+//! nothing, and both are closed; neither is ever read as nicks. A
+//! connection refused [`MAX_NICK_ATTEMPTS`] nicks is closed.
 
 use super::hold::Notice;
 use super::Room;
 use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
-use crate::io::{ConnId, Payload};
-use crate::nick::{self, NickError};
+use crate::io::{CloseMode, ConnId, Payload};
+use crate::nick;
+use crate::sniff::{sniff, Sniff, SNIFF_LEN};
 use crate::timer::TimerKind;
-use crate::wire;
+use crate::wire::{self, ONLINE_LINE_MAX};
+use std::fmt::Display;
 use std::sync::Arc;
+
+/// Refused nicks (or overlong nick lines) after which a connection is closed.
+pub(crate) const MAX_NICK_ATTEMPTS: u8 = 10;
 
 impl Room {
     pub(super) fn on_connected(&mut self, conn: ConnId) {
@@ -46,6 +60,19 @@ impl Room {
             self.on_unframed_read(conn, bytes);
             return;
         }
+        if !c.is_joined() {
+            if !c.sniffed && self.on_first_bytes(conn, bytes) {
+                return;
+            }
+            if self.on_legacy_message(conn, bytes) {
+                return;
+            }
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        // Whether an unfinished line left by this read came in it alone.
+        let one_read = c.lines.partial().is_empty() || bytes.contains(&b'\n');
         let mut lines = std::mem::take(&mut c.lines);
         let mut input = bytes;
         let max_line = self.config.max_line;
@@ -56,16 +83,71 @@ impl Room {
                 Frame::TooLong => self.on_line_too_long(conn),
             }
             if !self.conns.contains_key(&conn) {
-                return; // Gone: quit, or closed as too slow.
+                return; // Gone: quit, closed as too slow, or refused too often.
             }
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let waiting = !c.is_joined() && !lines.partial().is_empty();
+        let settles = waiting && one_read && lines.partial().len() > 1;
+        c.nick_in_one_read = waiting && one_read;
         c.lines = lines;
-        let settle = waiting.then(|| self.now + self.config.settle);
+        let settle = settles.then(|| self.now + self.config.settle);
         self.set_timer(conn, TimerKind::Settle, settle);
+    }
+
+    /// Judges the first bytes of `conn`'s stream; closes it and returns
+    /// `true` if they are not a chat client's.
+    fn on_first_bytes(&mut self, conn: ConnId, bytes: &[u8]) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return true;
+        };
+        let mut head = c.lines.partial().to_vec();
+        head.extend_from_slice(&bytes[..bytes.len().min(SNIFF_LEN)]);
+        match sniff(&head) {
+            Sniff::Chat => {
+                c.sniffed = true;
+                false
+            }
+            Sniff::Unsure => false,
+            Sniff::Http => {
+                let answer = self.canned.http_refusal.clone();
+                self.send(conn, answer);
+                self.depart(conn, DisconnectReason::Http, None, CloseMode::Flush);
+                true
+            }
+            Sniff::Tls => {
+                self.depart(conn, DisconnectReason::Tls, None, CloseMode::Flush);
+                true
+            }
+        }
+    }
+
+    /// A read that starts with the unfinished nick and `: `, when that
+    /// nick came in one read, is a legacy client's first message: joins it
+    /// unframed and relays the message. Returns whether it was one.
+    fn on_legacy_message(&mut self, conn: ConnId, bytes: &[u8]) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let nick = c.lines.partial();
+        let is_legacy = c.nick_in_one_read
+            && !nick.is_empty()
+            && bytes.starts_with(nick)
+            && bytes[nick.len()..].starts_with(wire::SAYS.as_bytes());
+        if !is_legacy {
+            return false;
+        }
+        let raw = c.lines.take_partial();
+        c.nick_in_one_read = false;
+        self.set_timer(conn, TimerKind::Settle, None);
+        self.try_join(conn, &raw, true);
+        if self.nick(conn).is_some() {
+            self.on_unframed_read(conn, bytes);
+        }
+        // Refused: the message of a client without a nick has nowhere to go.
+        true
     }
 
     /// A legacy peer's read: one message, or several if it holds `\n`s.
@@ -84,6 +166,24 @@ impl Room {
         }
     }
 
+    /// The peer closed: end of stream, reset or error. A joined user's
+    /// unfinished line is a line, as if its newline had come, and goes out
+    /// before the user leaves.
+    pub(super) fn on_closed(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
+                let mut lines = std::mem::take(&mut c.lines);
+                let mut end: &[u8] = b"\n";
+                match lines.next_frame(&mut end, self.config.max_line) {
+                    Some(Frame::Line(line)) => self.on_line(conn, line),
+                    Some(Frame::TooLong) => self.on_line_too_long(conn),
+                    None => {}
+                }
+            }
+        }
+        self.depart(conn, DisconnectReason::PeerClosed, None, CloseMode::Flush);
+    }
+
     fn on_line(&mut self, conn: ConnId, line: &[u8]) {
         match self.conns.get(&conn) {
             Some(c) if c.is_joined() => self.on_user_line(conn, line),
@@ -94,8 +194,27 @@ impl Room {
 
     fn on_line_too_long(&mut self, conn: ConnId) {
         let error = self.canned.line_too_long.clone();
-        self.send(conn, error);
         if self.conns.get(&conn).is_some_and(|c| !c.is_joined()) {
+            self.refuse_nick(conn, error);
+        } else {
+            self.send(conn, error);
+        }
+    }
+
+    /// Sends `conn` why its nick was refused, then asks again, or, past
+    /// [`MAX_NICK_ATTEMPTS`], says so and closes it.
+    fn refuse_nick(&mut self, conn: ConnId, error: Payload) {
+        self.send(conn, error);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.nick_attempts = c.nick_attempts.saturating_add(1);
+        if c.nick_attempts >= MAX_NICK_ATTEMPTS {
+            let enough = self.canned.too_many_attempts.clone();
+            self.send(conn, enough);
+            let reason = DisconnectReason::NickAttempts;
+            self.depart(conn, reason, None, CloseMode::Flush);
+        } else {
             let prompt = self.canned.prompt.clone();
             self.send(conn, prompt);
         }
@@ -110,19 +229,19 @@ impl Room {
             return;
         }
         let raw = c.lines.take_partial();
+        c.nick_in_one_read = false;
         self.try_join(conn, &raw, true);
     }
 
     /// Joins `conn` as the nick in `raw`, or says why not and asks again.
     fn try_join(&mut self, conn: ConnId, raw: &[u8], unframed: bool) {
         let nick = String::from_utf8_lossy(raw);
-        if let Err(error) = nick::validate(&nick).and_then(|()| self.check_nick_free(&nick, None)) {
-            self.send_error(conn, error);
-            let prompt = self.canned.prompt.clone();
-            self.send(conn, prompt);
+        if let Err(error) = nick::validate(&nick).and_then(|()| self.roster.check_free(&nick, None))
+        {
+            self.refuse_nick(conn, error_line(error));
             return;
         }
-        if self.held_leaves || self.config.notice_hold(self.nicks.len() + 1).is_none() {
+        if self.held_leaves || self.config.notice_hold(self.roster.len() + 1).is_none() {
             // Held leave notices, or all of them if this join's notice will
             // not be held, go first, while the joiner is not in the room yet.
             self.release_held();
@@ -139,7 +258,7 @@ impl Room {
         if unframed {
             c.legacy_prefix = [raw, b": "].concat().into();
         }
-        self.nicks.insert(nick::fold(&nick), (conn, display));
+        self.roster.insert(conn, display);
         self.record(Event::Joined {
             conn,
             nick: nick.to_string(),
@@ -183,30 +302,51 @@ impl Room {
         self.kick(too_slow);
     }
 
-    /// `Ok` if no joined user but `except` has `nick`, ignoring case.
-    pub(super) fn check_nick_free(
-        &self,
-        nick: &str,
-        except: Option<ConnId>,
-    ) -> Result<(), NickError> {
-        match self.nicks.get(&nick::fold(nick)) {
-            Some(&(owner, _)) if Some(owner) != except => Err(NickError::Taken),
-            _ => Ok(()),
-        }
-    }
-
-    /// `Online (N): a, b, c` and its `\n`, nicks ordered ignoring case,
-    /// written in one pass over the nick index (it names every user: at
-    /// 10 000 users this is the bulk of a join's work).
+    /// The online list: `Online (N): a, b, c`, nicks ordered ignoring
+    /// case, in lines of at most [`ONLINE_LINE_MAX`] bytes that each start
+    /// `Online (N): `, and in all at most a quarter of the send queue (or
+    /// one line, if even that does not fit): past it, the last item is
+    /// `and K more`. So no answer can take a user past its send queue by
+    /// itself, however many users there are and however long their nicks.
+    /// Written in one pass over the roster (at 10 000 users this is the
+    /// bulk of a join's work).
     pub(super) fn online_payload(&self) -> Payload {
-        let mut line = format!("Online ({}): ", self.nicks.len()).into_bytes();
-        for (i, (_, nick)) in self.joined().enumerate() {
-            if i > 0 {
-                line.extend_from_slice(b", ");
+        let total = self.roster.len();
+        let header = format!("Online ({total}): ");
+        let tail = |more: usize| format!("and {more} more");
+        // Room for the tail on a line of its own, with the largest count,
+        // and the last `\n`.
+        let reserve = 1 + header.len() + tail(total).len() + 1;
+        let budget = (self.config.send_queue / 4).saturating_sub(reserve);
+        let mut out = Vec::with_capacity(budget.min(total * 16) + reserve);
+        out.extend_from_slice(header.as_bytes());
+        let mut line_start = 0;
+        let mut item = |out: &mut Vec<u8>, text: &[u8]| {
+            let first = out.len() - line_start == header.len();
+            let separator = if first { 0 } else { 2 };
+            if !first && out.len() - line_start + separator + text.len() + 1 > ONLINE_LINE_MAX {
+                out.push(b'\n');
+                line_start = out.len();
+                out.extend_from_slice(header.as_bytes());
+            } else if !first {
+                out.extend_from_slice(b", ");
             }
-            line.extend_from_slice(nick.as_bytes());
+            out.extend_from_slice(text);
+        };
+        for (listed, (_, nick)) in self.roster.iter().enumerate() {
+            // The most a nick adds: a new line's `\n` and header, or `, `.
+            if out.len() + 1 + header.len().max(2) + nick.len() > budget {
+                item(&mut out, tail(total - listed).as_bytes());
+                break;
+            }
+            item(&mut out, nick.as_bytes());
         }
-        line.push(b'\n');
-        Payload::from(line)
+        out.push(b'\n');
+        Payload::from(out)
     }
+}
+
+/// `error: MESSAGE` and its `\n`.
+fn error_line(message: impl Display) -> Payload {
+    Payload::from(format!("{}{message}\n", wire::ERROR_PREFIX).into_bytes())
 }

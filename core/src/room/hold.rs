@@ -52,7 +52,7 @@ impl Room {
     /// the batch, otherwise to the batch. Returns whether it was held.
     pub(super) fn announce(&mut self, notice: Notice, parts: &[&str]) -> bool {
         if self.batch.is_empty() {
-            if let Some(hold) = self.config.notice_hold(self.nicks.len()) {
+            if let Some(hold) = self.config.notice_hold(self.roster.len()) {
                 self.held.push_line(parts);
                 self.held_until.get_or_insert(self.now + hold);
                 self.held_leaves |= notice == Notice::Leave;

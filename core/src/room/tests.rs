@@ -253,16 +253,46 @@ fn legacy_nick_settles_and_later_reads_are_messages() {
 }
 
 #[test]
-fn settle_timer_restarts_when_more_bytes_arrive() {
+fn a_nick_typed_in_several_reads_waits_for_its_newline() {
     let mut h = Harness::new();
     h.connect(1);
-    h.send(1, b"ka");
+    h.take(1);
+    // One key per read, slower than the settle time: one nick, not a
+    // one-letter nick and messages.
+    for key in [&b"z"[..], b"o", b"e"] {
+        h.send(1, key);
+        h.advance(Duration::from_secs(1));
+        assert_eq!(h.room.nick(ConnId(1)), None);
+    }
+    h.send(1, b"\n");
+    assert_eq!(h.room.nick(ConnId(1)), Some("zoe"));
+    assert!(h.take(1).starts_with("zoe joined the chat\n"));
+    // Two bytes in one read, then one more before the settle time: waits too.
+    h.connect(2);
+    h.send(2, b"ka");
     h.advance(Duration::from_millis(200));
-    h.send(1, b"y");
-    h.advance(Duration::from_millis(200));
-    assert_eq!(h.room.nick(ConnId(1)), None);
-    h.advance(Duration::from_millis(50));
-    assert_eq!(h.room.nick(ConnId(1)), Some("kay"));
+    h.send(2, b"y");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.room.nick(ConnId(2)), None);
+}
+
+#[test]
+fn a_one_byte_legacy_nick_joins_with_its_first_message() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.take(1);
+    h.send(1, b"z");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.room.nick(ConnId(1)), None, "one byte does not settle");
+    h.send(1, b"z: hello");
+    assert_eq!(h.room.nick(ConnId(1)), Some("z"));
+    assert_eq!(
+        h.take(1),
+        "z joined the chat\nYou are connected to the server!\nOnline (1): z\nz: hello\n"
+    );
+    // Unframed from now on: each read is one message.
+    h.send(1, b"z: again");
+    assert_eq!(h.take(1), "z: again\n");
 }
 
 #[test]
@@ -793,4 +823,187 @@ fn shutdown_drops_the_held_notices_and_closes_no_one_as_too_slow() {
     assert!(h.take(1).ends_with("server is shutting down\n"));
     assert_eq!(h.closed.get(&1), Some(&CloseMode::Flush), "not as too slow");
     assert!(h.is_closed(2) && h.is_closed(3));
+}
+
+#[test]
+fn an_http_request_gets_an_http_answer_and_is_closed() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.take(1);
+    h.connect(2);
+    h.send(2, b"PO");
+    assert!(!h.is_closed(2), "two bytes may still be a nick");
+    h.send(2, b"ST /chat HTTP/1.1\r\nHost: x\r\n\r\nwebbot\nhello\n");
+    let answer = h.take(2);
+    assert!(
+        answer.starts_with("alias?HTTP/1.0 400 Bad Request\r\n"),
+        "{answer:?}"
+    );
+    assert_eq!(h.closed.get(&2), Some(&CloseMode::Flush));
+    assert_eq!(h.take(1), "", "nothing reaches the room");
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::Disconnected {
+            reason: DisconnectReason::Http,
+            nick: None,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_tls_hello_is_closed_without_a_word() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.send(1, b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03");
+    assert_eq!(h.take(1), "alias?");
+    assert_eq!(h.closed.get(&1), Some(&CloseMode::Flush));
+}
+
+#[test]
+fn only_the_first_bytes_are_judged() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.send(1, b"bad nick\nGET / HTTP/1.1\n");
+    // Two refused nicks, not an HTTP request.
+    assert_eq!(h.take(1).matches("error: nick may only contain").count(), 2);
+    assert!(!h.is_closed(1));
+}
+
+#[test]
+fn failed_nick_attempts_are_capped() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.take(1);
+    for attempt in 1..super::handshake::MAX_NICK_ATTEMPTS {
+        h.send(1, b"no good\n");
+        assert!(!h.is_closed(1), "attempt {attempt}");
+    }
+    let before = h.take(1);
+    assert!(before.ends_with("alias?"), "{before:?}");
+    h.send(1, b"x".repeat(2000).as_slice());
+    h.send(1, b"\n");
+    assert_eq!(
+        h.take(1),
+        "error: line too long (max 1024 bytes)\nerror: too many failed nick attempts\n"
+    );
+    assert_eq!(h.closed.get(&1), Some(&CloseMode::Flush));
+}
+
+#[test]
+fn an_unfinished_line_at_end_of_stream_is_a_line() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(2, b"bye");
+    h.input(Input::Closed { conn: ConnId(2) });
+    assert_eq!(h.take(1), "bob: bye\nbob left the chat!\n");
+    assert_eq!(h.take(2), "bob: bye\n");
+    // A never-joined connection's unfinished nick is nothing.
+    h.connect(3);
+    h.send(3, b"carol");
+    h.input(Input::Closed { conn: ConnId(3) });
+    assert_eq!(h.take(1), "");
+}
+
+#[test]
+fn reserved_and_look_alike_nicks_are_refused() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.connect(2);
+    h.take(2);
+    for (nick, error) in [
+        ("error", "nick is reserved"),
+        ("aIice", "nick is too similar to alice"),
+        ("ALICE", "nick is already taken"),
+        ("\u{430}lice", "nick may not mix scripts"),
+    ] {
+        h.send(2, format!("{nick}\n").as_bytes());
+        assert_eq!(h.take(2), format!("error: {error}\nalias?"), "{nick}");
+    }
+    h.send(2, b"bob\n");
+    h.take(2);
+    h.send(2, b"/nick aIice\n");
+    assert_eq!(h.take(2), "error: nick is too similar to alice\n");
+    // Alice may take a look-alike of her own nick.
+    h.send(1, b"/nick aIice\n");
+    assert_eq!(h.room.nick(ConnId(1)), Some("aIice"));
+}
+
+/// `n` users with 32-character nicks of 3-byte letters (Han).
+fn crowd_of_long_nicks(send_queue: usize, n: u64) -> Harness {
+    let mut h = Harness::with(Config {
+        send_queue,
+        notice_hold_per_user: Duration::ZERO,
+        ..Config::default()
+    });
+    let mut letters = (0x4e00..0x9fff)
+        .filter_map(char::from_u32)
+        .filter(|c| crate::nick::validate(&c.to_string()).is_ok());
+    for i in 0..n {
+        let nick: String = letters.by_ref().take(32).collect();
+        assert_eq!(nick.chars().count(), 32);
+        h.join(i, &nick);
+        h.take(i);
+    }
+    h
+}
+
+#[test]
+fn a_long_online_list_is_split_into_lines_and_bounded() {
+    let send_queue = 16 * 1024;
+    let mut h = crowd_of_long_nicks(send_queue, 300);
+    h.join(999, "late");
+    assert!(
+        !h.is_closed(999),
+        "the joiner is not closed by its own list"
+    );
+    let welcome = h.take(999);
+    let list = welcome
+        .strip_prefix("alias?late joined the chat\nYou are connected to the server!\n")
+        .unwrap_or_default();
+    assert!(list.len() <= send_queue / 4, "{} bytes", list.len());
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines.len() > 1, "{welcome:?}");
+    let mut listed = 0;
+    let mut more = 0;
+    for line in &lines {
+        assert!(line.len() < crate::wire::ONLINE_LINE_MAX, "{line}");
+        let items = line.strip_prefix("Online (301): ").unwrap_or_default();
+        for item in items.split(", ") {
+            match item
+                .strip_prefix("and ")
+                .and_then(|s| s.strip_suffix(" more"))
+            {
+                Some(k) => more = k.parse().unwrap_or(0),
+                None => listed += 1,
+            }
+        }
+    }
+    assert!(more > 0);
+    assert_eq!(listed + more, 301);
+    // /who: the same bound, and the asker stays.
+    h.send(999, b"/who\n");
+    assert!(!h.is_closed(999));
+    assert_eq!(h.take(999), list);
+}
+
+#[test]
+fn a_list_that_fits_is_whole_and_split_at_the_line_limit() {
+    let mut h = crowd_of_long_nicks(256 * 1024, 20);
+    h.take(0);
+    h.send(0, b"/who\n");
+    let list = h.take(0);
+    let lines: Vec<&str> = list.lines().collect();
+    // 20 nicks of 96 bytes: 10 to a line of at most 1024 bytes.
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(lines
+        .iter()
+        .all(|l| l.len() < 1024 && l.starts_with("Online (20): ")));
+    let nicks: usize = lines.iter().map(|l| l.split(", ").count()).sum();
+    assert!(list.ends_with('\n'));
+    assert_eq!(nicks, 20);
+    assert!(!list.contains(" more"));
 }

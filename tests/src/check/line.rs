@@ -53,12 +53,15 @@ pub enum Line {
     },
     /// `You are connected to the server!`.
     Welcome,
-    /// `Online (N): a, b, c`.
+    /// `Online (N): a, b, c`, or one line of a list split over several:
+    /// the last may end with the item `and K more`.
     Online {
         /// N as written.
         count: usize,
         /// The nicks, in the order written.
         nicks: Vec<String>,
+        /// K of a last item `and K more`, else 0.
+        more: usize,
     },
     /// `server is shutting down`.
     Shutdown,
@@ -100,7 +103,8 @@ impl Line {
 
 /// The starts of every error line PROTOCOL.md and the brief list, plus the
 /// core's `/nick` to one's own nick.
-pub const ERROR_PREFIXES: [&str; 8] = [
+pub const ERROR_PREFIXES: [&str; 9] = [
+    "error: too many failed nick attempts",
     "error: line too long",
     "error: slow down",
     "error: server full",
@@ -110,6 +114,12 @@ pub const ERROR_PREFIXES: [&str; 8] = [
     "error: nick",
     "error: you are already ",
 ];
+
+/// The error line after the last refused nick a connection may send.
+pub const TOO_MANY_ATTEMPTS: &str = "error: too many failed nick attempts";
+
+/// Refused nicks after which a connection is closed.
+pub const MAX_NICK_ATTEMPTS: u32 = 10;
 
 /// The prompt, sent with no terminator.
 pub const PROMPT: &[u8] = b"alias?";
@@ -171,8 +181,16 @@ fn online(line: &str) -> Option<Line> {
     let rest = line.strip_prefix("Online (")?;
     let (count, list) = rest.split_once("): ")?;
     let count = count.parse().ok()?;
-    let nicks = list.split(", ").map(str::to_string).collect();
-    Some(Line::Online { count, nicks })
+    let mut nicks: Vec<String> = list.split(", ").map(str::to_string).collect();
+    let more = match nicks.last().and_then(|last| last.strip_prefix("and ")) {
+        Some(tail) => {
+            let more = tail.strip_suffix(" more")?.parse().ok()?;
+            nicks.pop();
+            more
+        }
+        None => 0,
+    };
+    Some(Line::Online { count, nicks, more })
 }
 
 fn pm(line: &str) -> Option<Line> {
@@ -205,10 +223,16 @@ fn left(line: &str) -> Option<Line> {
     })
 }
 
-/// The first character a user must never receive: C0 but TAB, DEL, C1.
+/// The first character a user must never receive: C0 but TAB, DEL, C1,
+/// the line and paragraph separators, and the BiDi embeddings, overrides
+/// and isolates.
 pub fn forbidden_control(line: &str) -> Option<char> {
-    line.chars()
-        .find(|&c| (c < ' ' && c != '\t') || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c))
+    line.chars().find(|&c| {
+        (c < ' ' && c != '\t')
+            || c == '\u{7f}'
+            || ('\u{80}'..='\u{9f}').contains(&c)
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
 }
 
 #[cfg(test)]
@@ -250,9 +274,27 @@ mod tests {
             classify("Online (2): a, B"),
             Line::Online {
                 count: 2,
-                nicks: vec!["a".into(), "B".into()]
+                nicks: vec!["a".into(), "B".into()],
+                more: 0
             }
         );
+        assert_eq!(
+            classify("Online (9): a, and 8 more"),
+            Line::Online {
+                count: 9,
+                nicks: vec!["a".into()],
+                more: 8
+            }
+        );
+        assert_eq!(
+            classify("Online (9): and 9 more"),
+            Line::Online {
+                count: 9,
+                nicks: vec![],
+                more: 9
+            }
+        );
+        assert_eq!(forbidden_control("a\u{2028}b"), Some('\u{2028}'));
         assert!(matches!(classify("[pm from a] #1.1"), Line::PmFrom { .. }));
         assert!(matches!(classify("error: slow down"), Line::Error(_)));
         assert!(matches!(classify("Commands:"), Line::Other(_)));

@@ -148,6 +148,7 @@ impl Checker {
             let timed_out = self.input == StepInput::Tick
                 && self.shutdown.is_none()
                 && log.join_g.is_none()
+                && log.refusals < super::line::MAX_NICK_ATTEMPTS
                 && log.sent_this_step > 0;
             if closed_now && timed_out {
                 return self.fail(

@@ -3,7 +3,9 @@
 //! prompt only before joining, the join sequence in order, known error
 //! lines, room lines in the room's one order.
 
-use super::line::{classify, forbidden_control, Line, ERROR_PREFIXES, PROMPT};
+use super::line::{
+    classify, forbidden_control, Line, ERROR_PREFIXES, MAX_NICK_ATTEMPTS, PROMPT, TOO_MANY_ATTEMPTS,
+};
 use super::{Checker, StepInput, Violation};
 use crate::words::{fold, is_valid_nick};
 use chat_core::{CloseMode, ConnId, Payload, Time};
@@ -67,6 +69,22 @@ pub(super) struct ConnLog {
     /// Once joined: who is in the room as its own stream tells it (its
     /// online list, then every join, rename and leave it was sent).
     pub(super) view: BTreeSet<String>,
+    /// Users in the room its stream counted but never named (an online
+    /// list cut short with `and K more`); part of `view` in number only.
+    pub(super) unnamed: usize,
+    /// The lines of an online list read so far, while more must follow.
+    pub(super) online: Option<OnlineList>,
+    /// Nicks (or overlong nick lines) refused before joining.
+    pub(super) refusals: u32,
+}
+
+/// An online list, from the lines read so far.
+#[derive(Debug)]
+pub(super) struct OnlineList {
+    count: usize,
+    nicks: Vec<String>,
+    more: usize,
+    text: String,
 }
 
 impl ConnLog {
@@ -96,6 +114,9 @@ impl ConnLog {
             lines_sent: 0,
             pms: Vec::new(),
             view: BTreeSet::new(),
+            unnamed: 0,
+            online: None,
+            refusals: 0,
         }
     }
 
@@ -211,6 +232,12 @@ impl Checker {
                 format!("alias? to joined {conn}"),
             );
         }
+        if log.refusals >= MAX_NICK_ATTEMPTS {
+            return self.fail(
+                "a connection refused ten nicks is closed",
+                format!("alias? to {conn} after {} refusals", log.refusals),
+            );
+        }
         Ok(())
     }
 
@@ -234,6 +261,12 @@ impl Checker {
             );
         }
         let line = classify(text);
+        if self.conns[&conn].online.is_some() && !matches!(line, Line::Online { .. }) {
+            return self.fail(
+                "an online list is sent in one go",
+                format!("to {conn}: {text:?} inside one"),
+            );
+        }
         if line.is_room_line() {
             return self.on_room_line(conn, text, line, after);
         }
@@ -251,23 +284,20 @@ impl Checker {
         let in_join = matches!(phase, Phase::Welcome | Phase::Online);
         match line {
             Line::Welcome if phase == Phase::Welcome => self.log_mut(conn).phase = Phase::Online,
-            Line::Online { count, ref nicks } => {
-                self.check_online(conn, count, nicks, text)?;
-                let listed: BTreeSet<String> = nicks.iter().cloned().collect();
+            Line::Online { count, nicks, more } => {
+                let Some(list) = self.read_online(conn, count, nicks, more, text)? else {
+                    return Ok(()); // more lines of it must follow
+                };
+                self.check_online(conn, &list)?;
                 if phase == Phase::Online {
                     let log = self.log_mut(conn);
                     log.phase = Phase::Joined;
                     log.welcome_end = Some(after);
-                    log.view = listed;
-                } else if phase == Phase::Joined && listed != self.conns[&conn].view {
-                    return self.fail(
-                        "a /who answer agrees with the room lines its user was sent",
-                        format!(
-                            "to {conn}: {text:?}, but its stream says {:?}",
-                            self.conns[&conn].view
-                        ),
-                    );
-                } else if phase != Phase::Joined {
+                    log.view = list.nicks.into_iter().collect();
+                    log.unnamed = list.more;
+                } else if phase == Phase::Joined {
+                    self.check_who(conn, list)?;
+                } else {
                     return self.fail(
                         "the join sequence is in order",
                         format!("to {conn}: {text:?}"),
@@ -285,7 +315,8 @@ impl Checker {
             Line::PmFrom { ref nick, .. } | Line::PmTo { ref nick, .. }
                 if phase == Phase::Joined =>
             {
-                if !self.conns[&conn].view.contains(nick) {
+                let log = &self.conns[&conn];
+                if !log.view.contains(nick) && log.unnamed == 0 {
                     return self.fail(
                         "a private line names a user its recipient was told of",
                         format!(
@@ -317,6 +348,17 @@ impl Checker {
                 format!("to {conn}: {text:?} is no known error"),
             );
         }
+        let log = &self.conns[&conn];
+        let refusal = text.starts_with("error: nick") || text.starts_with("error: line too long");
+        if log.phase == Phase::Handshake && refusal {
+            self.log_mut(conn).refusals += 1;
+        }
+        if text == TOO_MANY_ATTEMPTS && self.conns[&conn].refusals != MAX_NICK_ATTEMPTS {
+            return self.fail(
+                "a connection refused ten nicks is closed",
+                format!("to {conn} after {} refusals", self.conns[&conn].refusals),
+            );
+        }
         if text == "error: slow down" {
             let now = self.now;
             if let Some(&last) = self.conns[&conn].slow_downs.last() {
@@ -332,29 +374,103 @@ impl Checker {
         Ok(())
     }
 
-    fn check_online(
-        &self,
+    /// Adds one line of an online list to what `conn` was sent of it;
+    /// the whole list once its last line came.
+    fn read_online(
+        &mut self,
         conn: ConnId,
         count: usize,
-        nicks: &[String],
+        nicks: Vec<String>,
+        more: usize,
         text: &str,
-    ) -> Result<(), Violation> {
-        let folded: Vec<String> = nicks.iter().map(|n| fold(n)).collect();
+    ) -> Result<Option<OnlineList>, Violation> {
+        let log = self.log_mut(conn);
+        let mut list = log.online.take().unwrap_or(OnlineList {
+            count,
+            nicks: Vec::new(),
+            more: 0,
+            text: String::new(),
+        });
+        let cut_short = list.more > 0;
+        list.nicks.extend(nicks.iter().cloned());
+        list.more = more;
+        list.text.push_str(text);
+        list.text.push('\n');
+        let named = list.nicks.len() + list.more;
+        let rule = "the online list counts, sorts and names joined users";
+        if list.count != count || (nicks.is_empty() && more == 0) || cut_short || named > count {
+            return self.fail(rule, format!("to {conn}: {:?}", list.text));
+        }
+        if text.len() >= chat_core::ONLINE_LINE_MAX {
+            return self.fail(
+                "an online line is at most 1024 bytes",
+                format!("to {conn}: {} bytes", text.len() + 1),
+            );
+        }
+        if named < count {
+            if more > 0 {
+                return self.fail(rule, format!("to {conn}: {:?}", list.text));
+            }
+            self.log_mut(conn).online = Some(list);
+            return Ok(None);
+        }
+        Ok(Some(list))
+    }
+
+    /// A whole online list: sorted, valid and bounded, and the first users
+    /// in order when cut short.
+    fn check_online(&self, conn: ConnId, list: &OnlineList) -> Result<(), Violation> {
+        let folded: Vec<String> = list.nicks.iter().map(|n| fold(n)).collect();
         let sorted_unique = folded.windows(2).all(|w| w[0] < w[1]);
-        if count != nicks.len() || !sorted_unique || !nicks.iter().all(|n| is_valid_nick(n)) {
+        if !sorted_unique || !list.nicks.iter().all(|n| is_valid_nick(n)) {
             return self.fail(
                 "the online list counts, sorts and names joined users",
-                format!("to {conn}: {text:?}"),
+                format!("to {conn}: {:?}", list.text),
+            );
+        }
+        let quarter = self.cfg.send_queue as usize / 4;
+        if list.text.len() > quarter && !(list.nicks.is_empty() && list.text.lines().count() == 1) {
+            return self.fail(
+                "an online list is at most a quarter of the send queue",
+                format!("to {conn}: {} bytes: {:?}", list.text.len(), list.text),
             );
         }
         if let Some(me) = self.conns[&conn].nick() {
-            if !nicks.iter().any(|n| n == me) {
+            let listed = list.nicks.iter().any(|n| n == me);
+            let after_the_cut = folded.last().is_none_or(|last| fold(me) > *last);
+            if !listed && (list.more == 0 || !after_the_cut) {
                 return self.fail(
                     "the online list holds the user who asks",
-                    format!("to {conn} ({me}): {text:?}"),
+                    format!("to {conn} ({me}): {:?}", list.text),
                 );
             }
         }
+        Ok(())
+    }
+
+    /// A `/who` answer names who the asker's stream says is in the room:
+    /// all of them, or the first in order and the number of the others.
+    fn check_who(&mut self, conn: ConnId, list: OnlineList) -> Result<(), Violation> {
+        let log = &self.conns[&conn];
+        let listed: BTreeSet<String> = list.nicks.iter().cloned().collect();
+        let learned: Vec<String> = listed.difference(&log.view).cloned().collect();
+        let last = list.nicks.last().map(|n| fold(n));
+        let skipped = log.view.iter().any(|known| {
+            !listed.contains(known)
+                && (list.more == 0 || last.as_ref().is_some_and(|l| fold(known) < *l))
+        });
+        if list.count != log.view.len() + log.unnamed || learned.len() > log.unnamed || skipped {
+            return self.fail(
+                "a /who answer agrees with the room lines its user was sent",
+                format!(
+                    "to {conn}: {:?}, but its stream says {:?} and {} more",
+                    list.text, log.view, log.unnamed
+                ),
+            );
+        }
+        let log = self.log_mut(conn);
+        log.unnamed -= learned.len();
+        log.view.extend(learned);
         Ok(())
     }
 
@@ -412,11 +528,13 @@ impl Checker {
                         log.view.insert(nick.clone());
                     }
                     Line::Renamed { old, new } => {
-                        log.view.remove(old);
+                        if !log.view.remove(old) {
+                            log.unnamed = log.unnamed.saturating_sub(1);
+                        }
                         log.view.insert(new.clone());
                     }
-                    Line::Left { nick, .. } => {
-                        log.view.remove(nick);
+                    Line::Left { nick, .. } if !log.view.remove(nick) => {
+                        log.unnamed = log.unnamed.saturating_sub(1);
                     }
                     _ => {}
                 }
@@ -465,6 +583,18 @@ impl Checker {
     /// while it has a deadline to send them by); none is mid-join.
     pub(super) fn check_streams_complete(&self, deadline: Option<Time>) -> Result<(), Violation> {
         for log in self.conns.values().filter(|l| l.closed.is_none()) {
+            if log.online.is_some() {
+                return self.fail(
+                    "an online list is sent in one go",
+                    format!("{} got part of one", log.id),
+                );
+            }
+            if log.refusals >= MAX_NICK_ATTEMPTS {
+                return self.fail(
+                    "a connection refused ten nicks is closed",
+                    format!("{} is still open", log.id),
+                );
+            }
             match log.phase {
                 Phase::Welcome | Phase::Online => {
                     return self.fail(

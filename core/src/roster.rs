@@ -1,0 +1,155 @@
+//! The nicks of the joined users, indexed for lookup and for uniqueness.
+//!
+//! # Invariants
+//! - `by_fold` maps each joined user's [`fold`]ed nick to it, and
+//!   `by_look` each of its look-alike keys ([`nick::looks`]); nothing else.
+//! - No two users share a key of either map: a nick is admitted only by
+//!   [`Roster::check_free`], which refuses any key already held by someone
+//!   else, so removing a user's keys never removes another's.
+
+use crate::io::ConnId;
+use crate::nick::{self, fold, NickError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The joined users' nicks.
+#[derive(Debug, Default)]
+pub(crate) struct Roster {
+    /// Folded nick → its user and the nick as shown.
+    by_fold: BTreeMap<String, (ConnId, Arc<str>)>,
+    /// Look-alike key → its user and the nick as shown.
+    by_look: BTreeMap<String, (ConnId, Arc<str>)>,
+}
+
+impl Roster {
+    /// How many users are joined.
+    pub(crate) fn len(&self) -> usize {
+        self.by_fold.len()
+    }
+
+    /// Every joined user and its nick, ordered by nick ignoring case.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Arc<str>)> + '_ {
+        self.by_fold.values().map(|(conn, nick)| (*conn, nick))
+    }
+
+    /// The user whose nick is `nick` ignoring case, and its nick as shown.
+    pub(crate) fn get(&self, nick: &str) -> Option<(ConnId, Arc<str>)> {
+        self.by_fold.get(&fold(nick)).cloned()
+    }
+
+    /// `Ok` if no joined user but `except` has `nick` (ignoring case) or a
+    /// nick that looks like it.
+    pub(crate) fn check_free(&self, nick: &str, except: Option<ConnId>) -> Result<(), NickError> {
+        let other = |&&(owner, _): &&(ConnId, Arc<str>)| Some(owner) != except;
+        if self.by_fold.get(&fold(nick)).filter(other).is_some() {
+            return Err(NickError::Taken);
+        }
+        for key in nick::looks(nick) {
+            if let Some((_, shown)) = self.by_look.get(&key).filter(other) {
+                return Err(NickError::TooSimilar(shown.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `conn` as `nick`, which [`check_free`](Roster::check_free) admitted.
+    pub(crate) fn insert(&mut self, conn: ConnId, nick: Arc<str>) {
+        for key in nick::looks(&nick) {
+            self.by_look.insert(key, (conn, nick.clone()));
+        }
+        self.by_fold.insert(fold(&nick), (conn, nick));
+    }
+
+    /// Removes the user joined as `nick` (ignoring case).
+    pub(crate) fn remove(&mut self, nick: &str) {
+        let Some((conn, shown)) = self.by_fold.remove(&fold(nick)) else {
+            return;
+        };
+        for key in nick::looks(&shown) {
+            if self
+                .by_look
+                .get(&key)
+                .is_some_and(|(owner, _)| *owner == conn)
+            {
+                self.by_look.remove(&key);
+            }
+        }
+    }
+
+    /// Forgets everyone.
+    pub(crate) fn clear(&mut self) {
+        self.by_fold.clear();
+        self.by_look.clear();
+    }
+
+    /// Whether the invariants hold: each user's keys, and nothing else,
+    /// in both maps. O(users), with allocations: for checks only.
+    pub(crate) fn is_consistent(&self) -> bool {
+        let mut keys = 0;
+        for (folded, (conn, shown)) in &self.by_fold {
+            if *folded != fold(shown) {
+                return false;
+            }
+            let mut own = nick::looks(shown).to_vec();
+            own.dedup();
+            keys += own.len();
+            if !own.iter().all(|key| {
+                self.by_look
+                    .get(key)
+                    .is_some_and(|(owner, _)| owner == conn)
+            }) {
+                return false;
+            }
+        }
+        keys == self.by_look.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roster(nicks: &[&str]) -> Roster {
+        let mut roster = Roster::default();
+        for (i, nick) in nicks.iter().enumerate() {
+            assert_eq!(roster.check_free(nick, None), Ok(()), "{nick}");
+            roster.insert(ConnId(i as u64), (*nick).into());
+        }
+        assert!(roster.is_consistent());
+        roster
+    }
+
+    #[test]
+    fn a_taken_nick_and_a_look_alike_are_refused() {
+        let roster = roster(&["alice", "ape"]);
+        assert_eq!(roster.check_free("ALICE", None), Err(NickError::Taken));
+        assert_eq!(
+            roster.check_free("aIice", None),
+            Err(NickError::TooSimilar("alice".into()))
+        );
+        assert_eq!(
+            roster.check_free("\u{410}\u{420}\u{415}", None),
+            Err(NickError::TooSimilar("ape".into()))
+        );
+        assert_eq!(roster.check_free("alicia", None), Ok(()));
+    }
+
+    #[test]
+    fn a_user_may_take_a_look_alike_of_its_own_nick() {
+        let roster = roster(&["alice"]);
+        assert_eq!(roster.check_free("aIice", Some(ConnId(0))), Ok(()));
+        assert_eq!(roster.check_free("Alice", Some(ConnId(0))), Ok(()));
+    }
+
+    #[test]
+    fn removing_frees_every_key() {
+        let mut roster = roster(&["aIice", "bob"]);
+        roster.remove("AIICE");
+        assert!(roster.is_consistent());
+        assert_eq!(roster.check_free("alice", None), Ok(()));
+        assert_eq!(roster.len(), 1);
+        roster.clear();
+        assert!(roster.is_consistent());
+        assert_eq!(roster.len(), 0);
+    }
+}
