@@ -107,7 +107,7 @@ impl Canned {
             help: text(crate::command::HELP),
             line_too_long: error(&format!("line too long (max {} bytes)", config.max_line)),
             slow_down: error("slow down"),
-            server_full: error("server full"),
+            server_full: text(wire::SERVER_FULL_LINE),
             shutting_down: line(wire::SHUTTING_DOWN),
             http_refusal: text(crate::sniff::HTTP_REFUSAL),
             too_many_attempts: error("too many failed nick attempts"),

@@ -5,8 +5,18 @@
 pub(crate) const PROMPT: &str = "alias?";
 /// The second line a joiner gets.
 pub(crate) const CONNECTED: &str = "You are connected to the server!";
+/// The literal of [`ERROR_PREFIX`], for lines built with `concat!`.
+macro_rules! error_prefix {
+    () => {
+        "error: "
+    };
+}
 /// What every error line, and no other line, starts with.
-pub(crate) const ERROR_PREFIX: &str = "error: ";
+pub(crate) const ERROR_PREFIX: &str = error_prefix!();
+/// The whole line a client gets, before its connection is closed, when the
+/// server holds no more clients. Public because a driver that runs out of
+/// file descriptors sends it too, without the room.
+pub const SERVER_FULL_LINE: &str = concat!(error_prefix!(), "server full\n");
 /// `NICK` + this: a user joined.
 pub(crate) const JOINED: &str = " joined the chat";
 /// `NICK` + this (+ ` (REASON)`): a user left.

@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 /// `Async::readable` answers that poll without a `read` system call.
 type Socket = Arc<Async<std::net::TcpStream>>;
 
+/// File descriptors each connection holds: its socket, nothing else (the
+/// reactor watches it without one of its own).
+pub(crate) const DESCRIPTORS_PER_CLIENT: u64 = 1;
+
 /// Most payloads handed to one vectored write (Linux's `IOV_MAX`).
 const MAX_IOV: usize = 1024;
 

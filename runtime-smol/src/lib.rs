@@ -22,7 +22,9 @@
 //!   stalls nobody: the core kicks it once its unflushed bytes pass the
 //!   send-queue limit.
 //! - **acceptor**: accepts, sets `TCP_NODELAY`, names the connection with a
-//!   counter (never reused) and spawns its task.
+//!   counter (never reused) and spawns its task. Out of file descriptors,
+//!   it turns waiting clients away with `error: server full` (see
+//!   `chat-runtime-common`).
 //! - per connection, one task running a **reader** (reads of at most
 //!   [`chat_core::MAX_READ`] bytes, reported as `Received`, then `Closed`) and
 //!   a **writer** side by side, each with its own clone of the
@@ -45,8 +47,9 @@
 //! epoch taken when the server starts).
 //!
 //! # Logging
-//! With `tracing`: accepts and every room `Event` at info, I/O errors at
-//! debug or warn. No subscriber is installed here.
+//! With `tracing`: every room `Event` (joins, leaves) at info, accepts and
+//! I/O errors at debug or warn; running out of file descriptors at warn, at
+//! most once per 10 s. No subscriber is installed here.
 //!
 //! ```
 //! use chat_runtime_smol::{ClientConn, Server};

@@ -1,14 +1,15 @@
 //! [`Server`]: starts the server thread and its executor, stops them.
 
 use crate::accept::accept_loop;
-use crate::conn::FLUSH_TIMEOUT;
+use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::room::Driver;
 use crate::written::Reports;
 use async_channel::{Receiver, Sender};
-use async_io::Timer;
-use async_net::TcpListener;
+use async_io::{Async, Timer};
 use chat_core::Config;
+use chat_runtime_common::refuse::SpareDescriptor;
+use chat_runtime_common::{listener, open_files};
 use futures_lite::future;
 use smol::LocalExecutor;
 use std::io;
@@ -51,15 +52,26 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks a free port), starts serving in the
     /// background, and returns once listening.
+    ///
+    /// First it raises the process's soft open-file limit to the hard one
+    /// and lowers `config.max_clients` to what that limit holds (one
+    /// descriptor per client, plus a reserve), saying so in the log. The
+    /// listen backlog is `max_clients`, as far as the kernel allows.
     pub fn start(addr: SocketAddr, config: Config) -> io::Result<Server> {
-        let listener = std::net::TcpListener::bind(addr)?;
+        let max_clients = open_files::fit_max_clients(config.max_clients, DESCRIPTORS_PER_CLIENT);
+        let config = Config {
+            max_clients,
+            ..config
+        };
+        let listener = listener::bind(addr, config.max_clients)?;
         let local_addr = listener.local_addr()?;
-        let listener = TcpListener::try_from(listener)?;
+        let listener = Async::new(listener)?;
+        let spare = SpareDescriptor::open()?;
         // One slot: a request already waiting makes another one redundant.
         let (tx, requests) = async_channel::bounded(1);
         let thread = thread::Builder::new()
             .name("chat-smol".into())
-            .spawn(move || serve_on_this_thread(listener, config, requests))?;
+            .spawn(move || serve_on_this_thread(listener, spare, config, requests))?;
         tracing::info!(%local_addr, "listening");
         Ok(Server {
             local_addr,
@@ -123,16 +135,22 @@ impl ShutdownHandle {
 }
 
 /// The server thread: one single-threaded executor runs every task.
-fn serve_on_this_thread(listener: TcpListener, config: Config, requests: Receiver<()>) {
+fn serve_on_this_thread(
+    listener: Async<std::net::TcpListener>,
+    spare: SpareDescriptor,
+    config: Config,
+    requests: Receiver<()>,
+) {
     let executor = Rc::new(LocalExecutor::new());
-    let serve = serve(Rc::clone(&executor), listener, config, requests);
+    let serve = serve(Rc::clone(&executor), listener, spare, config, requests);
     smol::block_on(executor.run(serve));
     // Dropping the executor cancels any straggler task, closing its socket.
 }
 
 async fn serve(
     executor: Rc<LocalExecutor<'static>>,
-    listener: TcpListener,
+    listener: Async<std::net::TcpListener>,
+    spare: SpareDescriptor,
     config: Config,
     requests: Receiver<()>,
 ) {
@@ -142,6 +160,7 @@ async fn serve(
     let acceptor = executor.spawn(accept_loop(
         Rc::clone(&executor),
         listener,
+        spare,
         tx,
         Rc::clone(&reports),
         Rc::clone(&live),

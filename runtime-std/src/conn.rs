@@ -1,5 +1,9 @@
 //! One connection's two threads: a reader that hands reads to the room, and
 //! a writer that writes what the room sends. Neither knows the protocol.
+//!
+//! The reader, the writer and the room share one socket ([`Socket`]): a
+//! connection costs one file descriptor ([`DESCRIPTORS_PER_CLIENT`]), and
+//! setting it up cannot fail for want of another.
 
 use crate::live::LiveGuard;
 use crate::pace::{Pace, WriterPace};
@@ -13,6 +17,14 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendE
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// The socket of one connection, shared by its reader (`read` on `&TcpStream`),
+/// its writer, and the room's [`Outbox`] (to shut it down). Closed when the
+/// last of them drops it.
+type Socket = Arc<TcpStream>;
+
+/// File descriptors each connection holds: its socket, nothing else.
+pub(crate) const DESCRIPTORS_PER_CLIENT: u64 = 1;
 
 /// Stack size of reader and writer threads: small, so a thousand clients fit.
 /// Both keep their buffers small (one `MAX_READ` read buffer, [`MAX_IOV`] slices).
@@ -58,9 +70,9 @@ pub(crate) enum WriterMsg {
 pub(crate) struct Outbox {
     /// Feeds the writer thread.
     tx: Sender<WriterMsg>,
-    /// A clone of the socket, to shut it down (waking a blocked read or write)
-    /// without ever writing on the room thread.
-    stream: TcpStream,
+    /// The socket, to shut it down (waking a blocked read or write) without
+    /// ever writing on the room thread.
+    stream: Socket,
     /// Hands read buffers back to the reader: each is a credit for one more read.
     buffers: SyncSender<Vec<u8>>,
     /// What the writer's socket took and the room has not reported yet.
@@ -146,16 +158,9 @@ pub(crate) fn start(
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%conn, %error, "cannot set TCP_NODELAY");
     }
-    let clones = stream
-        .try_clone()
-        .and_then(|a| Ok((a, stream.try_clone()?)));
-    let (read_half, room_half) = match clones {
-        Ok(clones) => clones,
-        Err(error) => {
-            tracing::warn!(%conn, %error, "cannot clone the socket; dropping the connection");
-            return Ok(());
-        }
-    };
+    let stream = Arc::new(stream);
+    let read_half = Arc::clone(&stream);
+    let room_half = Arc::clone(&stream);
     let (tx, rx) = mpsc::channel();
     let written = counters.counter(conn);
     let writer_room = room.clone();
@@ -170,7 +175,8 @@ pub(crate) fn start(
             Writer::new(conn, stream, writer_room, writer_written, writer_pace).run(rx);
         });
     if let Err(error) = spawned {
-        tracing::warn!(%conn, %error, "cannot spawn a writer thread; dropping the connection");
+        tracing::warn!(%conn, %error, "cannot spawn a writer thread; turning the client away");
+        chat_runtime_common::refuse::turn_away(&room_half);
         return Ok(());
     }
     let (buffers, credits) = mpsc::sync_channel(READS_IN_FLIGHT);
@@ -214,14 +220,9 @@ pub(crate) fn start(
 /// reading and dropping what arrives until the writer shuts the socket down:
 /// closing a socket with unread bytes would reset the peer and lose what the
 /// writer is still flushing.
-fn read_loop(
-    conn: ConnId,
-    mut stream: TcpStream,
-    room: &SyncSender<Msg>,
-    credits: &Receiver<Vec<u8>>,
-) {
+fn read_loop(conn: ConnId, stream: Socket, room: &SyncSender<Msg>, credits: &Receiver<Vec<u8>>) {
     while let Ok(mut bytes) = credits.recv() {
-        match read_into(&mut stream, &mut bytes) {
+        match read_into(&stream, &mut bytes) {
             Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).is_err() {
                     return;
@@ -239,12 +240,12 @@ fn read_loop(
         }
     }
     let mut sink = [0u8; MAX_READ];
-    while matches!(read_retrying(&mut stream, &mut sink), Ok(n) if n > 0) {}
+    while matches!(read_retrying(&stream, &mut sink), Ok(n) if n > 0) {}
 }
 
 /// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
 /// held. Returns `false` at end of stream.
-fn read_into(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
+fn read_into(stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
     buffer.resize(MAX_READ, 0);
     let n = read_retrying(stream, buffer)?;
     buffer.truncate(n);
@@ -252,7 +253,7 @@ fn read_into(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
 }
 
 /// One read, retried when interrupted. `Ok(0)` is the end of the stream.
-fn read_retrying(stream: &mut TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+fn read_retrying(mut stream: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
     loop {
         match stream.read(buffer) {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -281,7 +282,7 @@ fn shutdown(stream: &TcpStream) {
 /// the front payload the socket already took.
 struct Writer {
     conn: ConnId,
-    stream: TcpStream,
+    stream: Socket,
     /// Told when the socket fails.
     room: SyncSender<Msg>,
     /// Told what the socket took.
@@ -306,7 +307,7 @@ impl Drop for Writer {
 impl Writer {
     fn new(
         conn: ConnId,
-        stream: TcpStream,
+        stream: Socket,
         room: SyncSender<Msg>,
         written: Unreported,
         pace: Arc<WriterPace>,
@@ -401,7 +402,7 @@ impl Writer {
         // The write may block on a client that does not read: the room must
         // not wait for this writer meanwhile.
         self.pace.set_away(true, self.total);
-        let result = self.stream.write_vectored(&slices[..count]);
+        let result = (&*self.stream).write_vectored(&slices[..count]);
         if let Ok(written) = result {
             self.total = self.total.wrapping_add(written);
         }

@@ -18,10 +18,13 @@
 //!   flooding client could outrun it and get its fast reader kicked. A
 //!   writer in a write may be blocked by its client, and is never waited for.
 //! - **acceptor**: accepts, sets `TCP_NODELAY`, names the connection with a
-//!   counter (never reused) and starts its two threads.
+//!   counter (never reused) and starts its two threads. Out of file
+//!   descriptors, it turns waiting clients away with `error: server full`
+//!   (see `chat-runtime-common`).
 //! - per connection, a **reader** (reads of at most [`chat_core::MAX_READ`]
 //!   bytes, reported as `Received`, then `Closed` at end of stream or error)
-//!   and a **writer**, fed with the shared `Payload`s (never copied per
+//!   and a **writer** (the two share one socket: one file descriptor per
+//!   connection), fed with the shared `Payload`s (never copied per
 //!   recipient). The reader has one read buffer: it reads again only once
 //!   the room handled its last read and handed the buffer back, so a client
 //!   sending faster than the room relays is slowed down by TCP, memory stays
@@ -46,8 +49,9 @@
 //! socket; Rust programs ignore `SIGPIPE` by default, and this crate relies on it.
 //!
 //! # Logging
-//! With `tracing`: accepts and every room `Event` at info, I/O errors at
-//! debug or warn. No subscriber is installed here.
+//! With `tracing`: every room `Event` (joins, leaves) at info, accepts and
+//! I/O errors at debug or warn; running out of file descriptors at warn, at
+//! most once per 10 s. No subscriber is installed here.
 //!
 //! ```
 //! use chat_runtime_std::{ClientConn, Server};

@@ -1,14 +1,16 @@
 //! [`Server`]: starts the room and acceptor threads, stops them.
 
 use crate::accept;
-use crate::conn::FLUSH_TIMEOUT;
+use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::pace::Pace;
 use crate::room::{Driver, Msg};
 use crate::written;
 use chat_core::Config;
+use chat_runtime_common::refuse::SpareDescriptor;
+use chat_runtime_common::{listener, open_files};
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
@@ -53,8 +55,19 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks a free port), starts serving in the
     /// background, and returns once listening.
+    ///
+    /// First it raises the process's soft open-file limit to the hard one
+    /// and lowers `config.max_clients` to what that limit holds (one
+    /// descriptor per client, plus a reserve), saying so in the log. The
+    /// listen backlog is `max_clients`, as far as the kernel allows.
     pub fn start(addr: SocketAddr, config: Config) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr)?;
+        let max_clients = open_files::fit_max_clients(config.max_clients, DESCRIPTORS_PER_CLIENT);
+        let config = Config {
+            max_clients,
+            ..config
+        };
+        let listener = listener::bind(addr, config.max_clients)?;
+        let spare = SpareDescriptor::open()?;
         let local_addr = listener.local_addr()?;
         let (tx, inbox) = mpsc::sync_channel(INBOX_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
@@ -82,6 +95,7 @@ impl Server {
             .spawn(move || {
                 accept::accept_loop(
                     listener,
+                    spare,
                     accept_room,
                     &counters,
                     &pace,

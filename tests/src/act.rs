@@ -241,14 +241,24 @@ impl Sim {
             let mut body = t.to_string().into_bytes();
             body.extend_from_slice(tail);
             let client = &self.clients[c];
+            // A framed client's unfinished line is a line at end of stream:
+            // once delivered, it must be relayed like any other.
+            let sent = match (client.dialect, partial) {
+                (Dialect::Framed, Partial::MidLine) => room(t, &String::from_utf8_lossy(&body)),
+                (Dialect::Framed, _) => Sent {
+                    exact: None,
+                    weight: body.len() * 3,
+                    ..room(t, "")
+                },
+                (Dialect::Legacy, _) => Sent {
+                    exact: None,
+                    weight: usize::MAX,
+                    ..room(t, "")
+                },
+            };
             let bytes = match client.dialect {
                 Dialect::Framed => body,
                 Dialect::Legacy => client.message(&body),
-            };
-            let sent = Sent {
-                exact: None,
-                weight: usize::MAX,
-                ..room(t, "")
             };
             if let Some(end) = self.transmit(c, &bytes, 0) {
                 self.register(c, sent, end);

@@ -7,8 +7,10 @@
 use std::fmt;
 
 /// Valid nicks (PROTOCOL.md: 1–32 letters or digits, Unicode allowed, or
-/// `_-.[]{}|^`; not starting with `-`). Distinct even ignoring case.
-pub const NICKS: [&str; 13] = [
+/// `_-.[]{}|^`; not starting with `-`). Distinct even ignoring case; two
+/// pairs look alike (`aIice` and `alice`, `q-l` and `q-1`), so at most one
+/// of each pair can be in the room.
+pub const NICKS: [&str; 15] = [
     "alice",
     "bob",
     "carol",
@@ -23,10 +25,14 @@ pub const NICKS: [&str; 13] = [
     "q-1",
     // 32 characters, 64 bytes: the longest valid nick.
     "éééééééééééééééééééééééééééééééé",
+    // A capital i: looks like alice.
+    "aIice",
+    // An l: looks like q-1.
+    "q-l",
 ];
 
 /// Invalid nicks, each breaking one rule.
-pub const BAD_NICKS: [&str; 10] = [
+pub const BAD_NICKS: [&str; 12] = [
     "",
     "has space",
     "-dash",
@@ -37,6 +43,8 @@ pub const BAD_NICKS: [&str; 10] = [
     "zero\u{200b}width",
     "a/b",
     "q?",
+    "error",
+    "Online",
 ];
 
 /// Message fillers: valid UTF-8, no control characters but TAB.
@@ -161,8 +169,11 @@ impl Token {
 /// This is the checkers' oracle, not the core's rule: the core has its own.
 pub fn is_valid_nick(nick: &str) -> bool {
     let count = nick.chars().count();
+    let lower = fold(nick);
     (1..=MAX_NICK_CHARS).contains(&count)
         && !nick.starts_with('-')
+        && !["error", "online", "server", "you"].contains(&lower.as_str())
+        && !lower.starts_with("[pm")
         && nick
             .chars()
             .all(|c| c.is_alphanumeric() || "_-.[]{}|^".contains(c))
@@ -171,6 +182,20 @@ pub fn is_valid_nick(nick: &str) -> bool {
 /// The form of a nick that uniqueness compares.
 pub fn fold(nick: &str) -> String {
     nick.to_lowercase()
+}
+
+/// Whether two nicks may not be in the room at once: equal ignoring case,
+/// or with the same confusable skeleton (Unicode TR39) as typed or in
+/// lowercase.
+pub fn looks_alike(a: &str, b: &str) -> bool {
+    let keys = |n: &str| -> [String; 2] {
+        [
+            unicode_security::skeleton(n).collect(),
+            unicode_security::skeleton(&fold(n)).collect(),
+        ]
+    };
+    let (a, b) = (keys(a), keys(b));
+    a.iter().any(|k| b.contains(k))
 }
 
 #[cfg(test)]
@@ -186,6 +211,13 @@ mod tests {
         folded.sort();
         folded.dedup();
         assert_eq!(folded.len(), NICKS.len());
+        let alike: Vec<(&str, &str)> = NICKS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| NICKS[i + 1..].iter().map(move |b| (*a, *b)))
+            .filter(|(a, b)| looks_alike(a, b))
+            .collect();
+        assert_eq!(alike, [("alice", "aIice"), ("q-1", "q-l")]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! joined.
 
 use super::{Checker, Violation};
-use crate::words::{fold, Token};
+use crate::words::{looks_alike, Token};
 use chat_core::{ConnId, Time};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -191,7 +191,7 @@ impl Checker {
         Ok(())
     }
 
-    /// A valid nick no other client ever asked for, sent as a client's very
+    /// A valid nick no other client ever asked for (nor a look-alike), sent as a client's very
     /// first line, joins, unless time or the connection ran out first.
     fn check_first_nicks(&self) -> Result<(), Violation> {
         for (&conn, first) in &self.marks.first_nicks {
@@ -204,7 +204,7 @@ impl Checker {
                 .conns
                 .values()
                 .filter(|l| l.id != conn)
-                .any(|l| l.nicks_sent.iter().any(|n| fold(n) == fold(&first.nick)));
+                .any(|l| l.nicks_sent.iter().any(|n| looks_alike(n, &first.nick)));
             let after = |t: Option<Time>| t.is_none_or(|t| t > ready);
             let in_time = ready < log.connected.1 + self.cfg.handshake();
             if !first.fits

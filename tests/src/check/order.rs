@@ -5,7 +5,7 @@
 use super::line::Line;
 use super::marks::TokenKind;
 use super::{Checker, Violation};
-use crate::words::{fold, Token};
+use crate::words::{fold, looks_alike, Token};
 use chat_core::{CloseMode, ConnId, Time};
 use std::collections::BTreeMap;
 
@@ -117,6 +117,14 @@ impl RoomLog {
         &self.nicks
     }
 
+    /// A joined user other than `conn` whose nick looks like `nick`.
+    fn look_alike(&self, nick: &str, conn: ConnId) -> Option<(ConnId, &str)> {
+        self.nicks
+            .iter()
+            .find(|(&other, theirs)| other != conn && looks_alike(nick, theirs))
+            .map(|(&other, theirs)| (other, theirs.as_str()))
+    }
+
     fn add(&mut self, conn: ConnId, nick: &str) {
         self.owners.insert(nick.to_string(), conn);
         self.folded.insert(fold(nick), conn);
@@ -183,6 +191,12 @@ impl Checker {
                 format!("{conn} joined as {nick:?} while {other} holds it"),
             );
         }
+        if let Some((other, theirs)) = self.room.look_alike(nick, conn) {
+            return self.fail(
+                "no two nicks in the room look alike",
+                format!("{conn} joined as {nick:?} while {other} is {theirs:?}"),
+            );
+        }
         if !self.conns[&conn].nicks_sent.iter().any(|n| n == nick) {
             return self.fail(
                 "a user joins with a nick it sent",
@@ -204,6 +218,12 @@ impl Checker {
                     format!("{conn} renamed to {new:?} while {other} holds it"),
                 );
             }
+        }
+        if let Some((other, theirs)) = self.room.look_alike(new, conn) {
+            return self.fail(
+                "no two nicks in the room look alike",
+                format!("{conn} renamed to {new:?} while {other} is {theirs:?}"),
+            );
         }
         if !self.conns[&conn].nicks_sent.iter().any(|n| n == new) {
             return self.fail(

@@ -71,8 +71,14 @@ pub(crate) struct ChatProcess {
 impl ChatProcess {
     /// Starts `chat ARGS...` with piped stdin, stdout and stderr.
     pub(crate) fn spawn(name: &str, args: &[&str]) -> ChatProcess {
-        let mut child = Command::new(chat_bin())
-            .args(args)
+        let mut command = Command::new(chat_bin());
+        command.args(args);
+        ChatProcess::spawn_command(name, command)
+    }
+
+    /// Starts `command` (which runs `chat`) with piped stdin, stdout and stderr.
+    fn spawn_command(name: &str, mut command: Command) -> ChatProcess {
+        let mut child = command
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
@@ -97,14 +103,52 @@ impl ChatProcess {
     pub(crate) fn server(runtime: &str, extra: &[&str]) -> (ChatProcess, SocketAddr) {
         let mut args = vec!["server", "--port", "0", "--runtime", runtime];
         args.extend_from_slice(extra);
-        let mut server = ChatProcess::spawn("server", &args);
-        let line = server.next_line();
+        ChatProcess::spawn("server", &args).listening(runtime)
+    }
+
+    /// `chat server` as [`server`](ChatProcess::server) does, under
+    /// `prlimit --nofile=LIMIT:LIMIT` (util-linux): soft and hard open-file
+    /// limits of `open_files`.
+    pub(crate) fn server_with_open_files(
+        runtime: &str,
+        open_files: u64,
+        extra: &[&str],
+    ) -> (ChatProcess, SocketAddr) {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={open_files}:{open_files}"))
+            .arg("--")
+            .arg(chat_bin())
+            .args(["server", "--port", "0", "--runtime", runtime])
+            .args(extra);
+        let server = ChatProcess::spawn_command("server", command);
+        server.listening(runtime)
+    }
+
+    /// Reads the `listening on ADDR (runtime R)` line of a server.
+    fn listening(mut self, runtime: &str) -> (ChatProcess, SocketAddr) {
+        let line = self.next_line();
         let addr = line
             .strip_prefix("listening on ")
             .and_then(|rest| rest.strip_suffix(&format!(" (runtime {runtime})")))
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first server line {line:?}"));
-        (server, addr)
+        (self, addr)
+    }
+
+    /// Reads stderr lines (the log) until one contains `needle`, and returns it.
+    pub(crate) fn stderr_line_containing(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.stderr.recv_timeout(WAIT) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!(
+                    "{}: no stderr line with {needle:?} ({e}); stderr so far: {seen:#?}",
+                    self.name
+                ),
+            }
+        }
     }
 
     /// `chat client --port PORT --runtime RUNTIME EXTRA...` on 127.0.0.1.

@@ -47,7 +47,8 @@ impl Peer {
         Peer::from_stream(name, socket.into())
     }
 
-    fn from_stream(name: &str, stream: TcpStream) -> Peer {
+    /// A peer on a connected `stream` (blocking); sets its timeouts.
+    pub(crate) fn from_stream(name: &str, stream: TcpStream) -> Peer {
         stream.set_nodelay(true).expect("TCP_NODELAY");
         stream.set_read_timeout(Some(POLL)).expect("read timeout");
         stream.set_write_timeout(Some(WAIT)).expect("write timeout");
@@ -247,6 +248,47 @@ impl Peer {
                 "{}: the server neither sent more nor closed",
                 self.name
             );
+        }
+    }
+}
+
+/// What a server that may be full answers a new connection with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// The handshake prompt: the connection is open.
+    Prompt,
+    /// `error: server full`, then a clean end of stream.
+    ServerFull,
+}
+
+impl Peer {
+    /// Reads the server's first bytes: the prompt, or the refusal line
+    /// followed by the end of the stream. Anything else (a hang, a bare
+    /// end of stream, a reset) fails.
+    pub(crate) fn expect_prompt_or_refusal(&mut self) -> Answer {
+        let first = self.read_bytes(6);
+        if first == b"alias?" {
+            return Answer::Prompt;
+        }
+        let mut refusal = first;
+        refusal.extend(self.read_until(b"\n"));
+        assert_eq!(
+            String::from_utf8_lossy(&refusal),
+            chat_core::SERVER_FULL_LINE,
+            "{}: neither the prompt nor the refusal",
+            self.name
+        );
+        self.expect_eof();
+        Answer::ServerFull
+    }
+
+    /// Nothing more arrives, and the stream ends cleanly (an EOF, not a
+    /// reset) within [`WAIT`].
+    pub(crate) fn expect_eof(&mut self) {
+        match self.read_until_with(|_| None) {
+            Ok(_) => unreachable!("the predicate never matches"),
+            Err((Stop::Eof, seen)) if seen.is_empty() => {}
+            Err((stop, seen)) => self.fail("a clean end of stream", stop, &seen),
         }
     }
 }
