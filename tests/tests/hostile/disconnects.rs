@@ -76,19 +76,45 @@ fn disconnect_by_eof(rt: Runtime) {
 }
 
 fn disconnect_by_eof_mid_line(rt: Runtime) {
-    joined_attackers_leave(rt, "cut", |mut peer| {
+    let report = joined_attackers_leave(rt, "cut", |mut peer| {
         peer.send("half a li");
         peer.shutdown_write();
         drop(peer);
     });
+    // The unfinished line may be relayed (if the server read it before the
+    // close turned into a reset), once and before the leave notice.
+    last_words_at_most_once(&report, "cut", "half a li");
 }
 
 fn disconnect_by_reset(rt: Runtime) {
-    joined_attackers_leave(rt, "rst", |mut peer| {
+    let report = joined_attackers_leave(rt, "rst", |mut peer| {
         peer.send("unfinished");
         reset_on_close(&peer);
         drop(peer);
     });
+    last_words_at_most_once(&report, "rst", "unfinished");
+}
+
+/// Each attacker `PREFIX0`… said `text` at most once, and only before it left.
+fn last_words_at_most_once(report: &Report, prefix: &str, text: &str) {
+    for r in report.both() {
+        for i in 0..ATTACKERS {
+            let said = format!("{prefix}{i}: {text}");
+            let copies: Vec<usize> = (0..r.others.len())
+                .filter(|&at| r.others[at] == said)
+                .collect();
+            let left = r
+                .others
+                .iter()
+                .position(|l| l.starts_with(&format!("{prefix}{i} left the chat!")));
+            assert!(
+                copies.len() <= 1 && copies.iter().all(|&at| Some(at) < left),
+                "{}: {said:?} more than once or after the leave notice: {:?}",
+                r.nick,
+                r.others
+            );
+        }
+    }
 }
 
 fn disconnect_while_the_server_writes(rt: Runtime) {

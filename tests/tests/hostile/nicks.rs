@@ -29,11 +29,12 @@ const RESERVED_NICKS: [&str; 10] = [
 ];
 
 /// Nicks refused for their characters, though each looks like letters.
-const INVISIBLE_OR_WIDE: [&str; 4] = [
+const INVISIBLE_OR_WIDE: [&str; 5] = [
     "\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}", // fullwidth alice
     "\u{1d41a}\u{1d425}\u{1d422}\u{1d41c}\u{1d41e}", // mathematical bold alice
     "a\u{3164}b",                               // Hangul filler
     "a\u{200b}b",                               // zero width space
+    "ali\u{202e}ce",                            // right-to-left override
 ];
 
 /// The refusals to check with `alice` and `ape` joined: nick, error line.

@@ -82,6 +82,9 @@ fn terminal_escape_sequences(rt: Runtime) {
     mallory.send("\x1b]0;owned\x07title \x1b]2;again\x1b\\\n");
     mallory.send("c1 \u{9b}31mred \x07bell \x1b[10;10Hmoved\n");
     mallory.send(b"raw \x9b31m\n");
+    mallory.send(b"nul\0byte\n");
+    // A line of nothing but control characters is empty once cleaned.
+    mallory.send("\x1b\x07\x7f\u{9b}\r\n");
     mallory.send("/me \x1b[5mblinks\n");
     mallory.send("/msg alice \x1b[2Jpsst\n");
     let expected = [
@@ -89,6 +92,7 @@ fn terminal_escape_sequences(rt: Runtime) {
         "mallory: ]0;ownedtitle ]2;again\\",
         "mallory: c1 31mred bell [10;10Hmoved",
         "mallory: raw \u{FFFD}31m",
+        "mallory: nulbyte",
         "* mallory [5mblinks",
     ];
     honest::expect_lines(&mut mallory, &expected);
@@ -102,9 +106,14 @@ fn terminal_escape_sequences(rt: Runtime) {
     ghost.expect_line(INVALID_NICK);
     ghost.expect_prompt();
     drop(ghost);
+    // The reason of a /quit is cleaned too.
+    mallory.send("/quit \x1b]0;x\x07gone\n");
+    honest::lines_until_closed(&mut mallory);
+    let left = "mallory left the chat! (]0;xgone)";
+    honest.wait_for_line(left);
 
     let report = honest.finish();
-    for line in expected {
+    for line in expected.iter().chain([&left]) {
         report.assert_count(line, 1);
     }
     assert_eq!(
