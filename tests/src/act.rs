@@ -18,6 +18,8 @@ struct Sent {
     exact: Option<String>,
     /// Bytes counted against `max_line` (scaled up for invalid UTF-8).
     weight: usize,
+    /// The line has no terminator: the stream ends after it.
+    at_close: bool,
 }
 
 impl Sim {
@@ -214,6 +216,7 @@ impl Sim {
             exact: None,
             weight: usize::MAX,
             token: t,
+            at_close: false,
         };
         self.send_line(c, body.as_bytes(), sent);
     }
@@ -244,10 +247,14 @@ impl Sim {
             // A framed client's unfinished line is a line at end of stream:
             // once delivered, it must be relayed like any other.
             let sent = match (client.dialect, partial) {
-                (Dialect::Framed, Partial::MidLine) => room(t, &String::from_utf8_lossy(&body)),
+                (Dialect::Framed, Partial::MidLine) => Sent {
+                    at_close: true,
+                    ..room(t, &String::from_utf8_lossy(&body))
+                },
                 (Dialect::Framed, _) => Sent {
                     exact: None,
                     weight: body.len() * 3,
+                    at_close: true,
                     ..room(t, "")
                 },
                 (Dialect::Legacy, _) => Sent {
@@ -350,6 +357,7 @@ impl Sim {
             exact: sent.exact,
             expect,
             end,
+            at_close: sent.at_close,
         };
         self.checker.sent_token(sent.token, info);
     }
@@ -376,6 +384,7 @@ fn room(token: Token, text: &str) -> Sent {
         kind: TokenKind::Room,
         exact: Some(text.to_string()),
         weight: text.len(),
+        at_close: false,
     }
 }
 

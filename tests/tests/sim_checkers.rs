@@ -172,6 +172,7 @@ impl Feed {
             exact: Some(token.to_string()),
             expect: false,
             end: 0,
+            at_close: false,
         };
         self.c.sent_token(token, info);
         token
@@ -563,6 +564,7 @@ fn a_lost_line_is_caught() {
         exact: None,
         expect: true,
         end: 6,
+        at_close: false,
     };
     f.c.sent_token(token, info);
     f.step_with(StepInput::Received(ConnId(1)), &[], &[], |c| {

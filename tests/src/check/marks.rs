@@ -51,6 +51,10 @@ pub struct TokenInfo {
     pub expect: bool,
     /// Offset in the sender's stream just after the token's line.
     pub end: u64,
+    /// Whether the line has no terminator and ends at the end of the
+    /// stream: it becomes a line when the peer's close is read, not when
+    /// its bytes are.
+    pub at_close: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -169,7 +173,12 @@ impl Checker {
                 continue;
             };
             let log = &self.conns[&info.sender];
-            let open = log.closed.is_none_or(|(closed, _, _)| step < closed);
+            let (step, at, open) = match (info.at_close, log.closed) {
+                // Said when the close is read, if the peer closed first.
+                (true, Some((closed, when, _))) => (closed, when, log.closed_by_peer),
+                (true, None) => continue,
+                (false, closed) => (step, at, closed.is_none_or(|(c, _, _)| step < c)),
+            };
             let before_shutdown = self.shutdown.is_none_or(|(s, _)| step < s);
             if !info.expect || !open || !before_shutdown || state.relayed.is_some() {
                 continue;
