@@ -28,3 +28,5 @@
 pub mod listener;
 pub mod open_files;
 pub mod refuse;
+pub mod clock;
+pub mod tls;

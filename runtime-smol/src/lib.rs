@@ -70,7 +70,6 @@
 
 mod accept;
 mod client;
-mod clock;
 mod conn;
 mod credit;
 mod link;

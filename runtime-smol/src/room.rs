@@ -11,7 +11,7 @@
 //! thread, so it yields every [`YIELD_AFTER`] inputs: the writers then write
 //! (and report) what it sent, and the readers read again.
 
-use crate::clock::Clock;
+use chat_runtime_common::clock::Clock;
 use crate::link::Link;
 use crate::written::Reports;
 use async_channel::Receiver;

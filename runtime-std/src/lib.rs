@@ -72,7 +72,6 @@
 
 mod accept;
 mod client;
-mod clock;
 mod conn;
 mod live;
 mod pace;

@@ -12,7 +12,7 @@
 //! a writer wakes once and writes many lines with one vectored write, rather
 //! than waking and writing once per line.
 
-use crate::clock::Clock;
+use chat_runtime_common::clock::Clock;
 use crate::conn::Outbox;
 use crate::pace::{self, Pace};
 use crate::written::Reports;
