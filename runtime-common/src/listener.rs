@@ -82,3 +82,29 @@ mod tests {
         Ok(())
     }
 }
+
+/// One port a server listens on, and what it speaks there.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    /// The chat protocol straight over TCP.
+    Plain(SocketAddr),
+    /// The chat protocol inside TLS, with this certificate and key.
+    Tls(SocketAddr, std::sync::Arc<crate::tls::ServerTls>),
+}
+
+impl Endpoint {
+    /// The address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Endpoint::Plain(addr) | Endpoint::Tls(addr, _) => *addr,
+        }
+    }
+
+    /// The TLS configuration, on a TLS port.
+    pub fn tls(&self) -> Option<&std::sync::Arc<crate::tls::ServerTls>> {
+        match self {
+            Endpoint::Plain(_) => None,
+            Endpoint::Tls(_, tls) => Some(tls),
+        }
+    }
+}

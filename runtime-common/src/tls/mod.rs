@@ -20,6 +20,7 @@
 //! transport's business, not the protocol's), bounded by
 //! [`HANDSHAKE_TIMEOUT`].
 
+pub mod blocking;
 pub mod config;
 pub mod handshake;
 mod insecure;
