@@ -77,6 +77,7 @@ mod live;
 mod outbox;
 mod room;
 mod server;
+mod tls;
 mod written;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};

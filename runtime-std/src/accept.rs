@@ -15,8 +15,8 @@ use crate::room::Msg;
 use crate::written::Counters;
 use chat_core::ConnId;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
-use chat_runtime_common::tls::blocking::{self, BlockingHandshakeError};
-use chat_runtime_common::tls::{Handshake, HandshakeError, ServerTls};
+use chat_runtime_common::tls::blocking;
+use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -125,17 +125,18 @@ impl Acceptor {
             next_id: Arc::clone(&self.next_id),
             tls: None,
         };
-        let guard = self.live.enter();
+        // Not counted in `live`: the room has not heard of the connection,
+        // and a handshake still running when the server stops ends by its
+        // own timeout, its connection refused by the stopped room.
         let spawned = thread::Builder::new()
             .name(format!("chat-tls{}", conn.0))
             .stack_size(HANDSHAKE_STACK)
             .spawn(move || {
-                let _guard = guard;
                 match blocking::run(&stream, handshake) {
                     Ok(halves) => {
                         let _ = acceptor.start(conn, stream, Some(halves));
                     }
-                    Err(BlockingHandshakeError::Handshake(HandshakeError::NotTls)) => {
+                    Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
                         tracing::debug!(%conn, "plaintext on the TLS port; turned away");
                         refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
                     }

@@ -48,6 +48,24 @@ impl From<HandshakeError> for io::Error {
     }
 }
 
+/// Why a handshake, run over a socket, ended without a session.
+#[derive(Debug)]
+pub enum HandshakeFailure {
+    /// What the handshake found wrong.
+    Handshake(HandshakeError),
+    /// The socket failed, or the handshake timeout passed (`TimedOut`).
+    Io(io::Error),
+}
+
+impl From<HandshakeFailure> for io::Error {
+    fn from(error: HandshakeFailure) -> io::Error {
+        match error {
+            HandshakeFailure::Handshake(error) => error.into(),
+            HandshakeFailure::Io(error) => error,
+        }
+    }
+}
+
 /// What the driver does next.
 #[derive(Debug)]
 pub enum Step {

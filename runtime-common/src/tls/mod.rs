@@ -27,7 +27,7 @@ mod insecure;
 pub mod session;
 
 pub use config::{ClientTls, ServerTls, TlsFileError};
-pub use handshake::{Handshake, HandshakeError, Step};
+pub use handshake::{Handshake, HandshakeError, HandshakeFailure, Step};
 pub use session::{Plain, TlsReader, TlsWriter};
 
 use std::time::Duration;
