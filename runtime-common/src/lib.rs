@@ -25,8 +25,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod clock;
 pub mod listener;
 pub mod open_files;
 pub mod refuse;
-pub mod clock;
 pub mod tls;

@@ -21,8 +21,8 @@ use async_net::TcpStream;
 use chat_core::ConnId;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
 use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
-use std::cell::Cell;
 use smol::LocalExecutor;
+use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -103,7 +103,12 @@ pub(crate) async fn accept_loop(
 
 /// Registers a connection with the room and spawns its task. `Err` when
 /// the room is gone.
-async fn start(shared: &Shared, conn: ConnId, socket: Socket, tls: Option<TlsHalves>) -> Result<(), ()> {
+async fn start(
+    shared: &Shared,
+    conn: ConnId,
+    socket: Socket,
+    tls: Option<TlsHalves>,
+) -> Result<(), ()> {
     let link = Rc::new(Link::new(conn, &shared.reports));
     let connected = Msg::Connected {
         conn,
@@ -112,7 +117,14 @@ async fn start(shared: &Shared, conn: ConnId, socket: Socket, tls: Option<TlsHal
     // Connected is queued before the reader exists, so the room
     // always sees it before any read of this connection.
     shared.room.send(connected).await.map_err(drop)?;
-    let task = conn::run(conn, socket, tls, link, shared.room.clone(), shared.live.enter());
+    let task = conn::run(
+        conn,
+        socket,
+        tls,
+        link,
+        shared.room.clone(),
+        shared.live.enter(),
+    );
     shared.executor.spawn(task).detach();
     Ok(())
 }

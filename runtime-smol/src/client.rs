@@ -40,7 +40,11 @@ impl ClientConn {
     /// # Errors
     /// As [`connect`](ClientConn::connect), and when the handshake fails
     /// (`InvalidData`, with rustls's reason, e.g. an unknown issuer).
-    pub fn connect_tls(addr: SocketAddr, timeout: Duration, tls: &ClientTls) -> io::Result<ClientConn> {
+    pub fn connect_tls(
+        addr: SocketAddr,
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> io::Result<ClientConn> {
         let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_nodelay(true)?;
         let halves = blocking::run(&stream, Handshake::client(tls)?)?;

@@ -11,12 +11,12 @@
 //! thread, so it yields every [`YIELD_AFTER`] inputs: the writers then write
 //! (and report) what it sent, and the readers read again.
 
-use chat_runtime_common::clock::Clock;
 use crate::link::Link;
 use crate::written::Reports;
 use async_channel::Receiver;
 use async_io::Timer;
 use chat_core::{Action, Config, ConnId, Input, Room, Time};
+use chat_runtime_common::clock::Clock;
 use futures_lite::future;
 use std::collections::HashMap;
 use std::rc::Rc;

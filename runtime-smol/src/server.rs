@@ -8,17 +8,17 @@ use crate::written::Reports;
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use chat_core::Config;
-use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::tls::ServerTls;
 use chat_runtime_common::{listener, open_files};
-use std::cell::Cell;
-use std::sync::Arc;
 use futures_lite::future;
 use smol::LocalExecutor;
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -73,7 +73,10 @@ impl Server {
     /// When `endpoints` is empty, or one of them cannot be bound.
     pub fn start_endpoints(endpoints: &[Endpoint], config: Config) -> io::Result<Server> {
         if endpoints.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ));
         }
         let max_clients = open_files::fit_max_clients(config.max_clients, DESCRIPTORS_PER_CLIENT);
         let config = Config {
@@ -164,7 +167,11 @@ impl ShutdownHandle {
 }
 
 /// A bound listener, its spare descriptor, and its TLS configuration on a TLS port.
-type Listening = (Async<std::net::TcpListener>, SpareDescriptor, Option<Arc<ServerTls>>);
+type Listening = (
+    Async<std::net::TcpListener>,
+    SpareDescriptor,
+    Option<Arc<ServerTls>>,
+);
 
 /// The server thread: one single-threaded executor runs every task.
 fn serve_on_this_thread(listeners: Vec<Listening>, config: Config, requests: Receiver<()>) {
@@ -192,7 +199,9 @@ async fn serve(
     };
     let acceptors: Vec<_> = listeners
         .into_iter()
-        .map(|(listener, spare, tls)| executor.spawn(accept_loop(shared.clone(), listener, spare, tls)))
+        .map(|(listener, spare, tls)| {
+            executor.spawn(accept_loop(shared.clone(), listener, spare, tls))
+        })
         .collect();
     drop(shared);
     Driver::new(config, reports).run(inbox, requests).await;

@@ -9,7 +9,10 @@ use futures_lite::future;
 use std::io::{self, Read, Write};
 
 /// Runs `handshake` to its end on `socket`.
-pub(crate) async fn run(socket: &Socket, handshake: Handshake) -> Result<TlsHalves, HandshakeFailure> {
+pub(crate) async fn run(
+    socket: &Socket,
+    handshake: Handshake,
+) -> Result<TlsHalves, HandshakeFailure> {
     future::or(steps(socket, handshake), async {
         Timer::after(HANDSHAKE_TIMEOUT).await;
         Err(HandshakeFailure::Io(io::ErrorKind::TimedOut.into()))
@@ -45,7 +48,9 @@ async fn steps(socket: &Socket, mut handshake: Handshake) -> Result<TlsHalves, H
                     })
                     .await
                     .map_err(HandshakeFailure::Io)?;
-                handshake.feed(&raw[..n]).map_err(HandshakeFailure::Handshake)?;
+                handshake
+                    .feed(&raw[..n])
+                    .map_err(HandshakeFailure::Handshake)?;
             }
             Step::Done => return Ok(handshake.finish()),
         }

@@ -131,18 +131,16 @@ impl Acceptor {
         let spawned = thread::Builder::new()
             .name(format!("chat-tls{}", conn.0))
             .stack_size(HANDSHAKE_STACK)
-            .spawn(move || {
-                match blocking::run(&stream, handshake) {
-                    Ok(halves) => {
-                        let _ = acceptor.start(conn, stream, Some(halves));
-                    }
-                    Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
-                        tracing::debug!(%conn, "plaintext on the TLS port; turned away");
-                        refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
-                    }
-                    Err(error) => {
-                        tracing::debug!(%conn, error = %io::Error::from(error), "TLS handshake failed");
-                    }
+            .spawn(move || match blocking::run(&stream, handshake) {
+                Ok(halves) => {
+                    let _ = acceptor.start(conn, stream, Some(halves));
+                }
+                Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
+                    tracing::debug!(%conn, "plaintext on the TLS port; turned away");
+                    refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
+                }
+                Err(error) => {
+                    tracing::debug!(%conn, error = %io::Error::from(error), "TLS handshake failed");
                 }
             });
         if let Err(error) = spawned {

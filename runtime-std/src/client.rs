@@ -35,7 +35,11 @@ impl ClientConn {
     /// # Errors
     /// As [`connect`](ClientConn::connect), and when the handshake fails
     /// (`InvalidData`, with rustls's reason, e.g. an unknown issuer).
-    pub fn connect_tls(addr: SocketAddr, timeout: Duration, tls: &ClientTls) -> io::Result<ClientConn> {
+    pub fn connect_tls(
+        addr: SocketAddr,
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> io::Result<ClientConn> {
         let mut conn = ClientConn::connect(addr, timeout)?;
         let handshake = Handshake::client(tls)?;
         conn.tls = Some(blocking::run(&conn.writer, handshake)?);

@@ -183,8 +183,15 @@ pub(crate) fn start(
         .stack_size(CONN_STACK)
         .spawn(move || {
             let _guard = writer_guard;
-            Writer::new(conn, stream, writer_room, writer_written, writer_pace, tls_writer)
-                .run(rx);
+            Writer::new(
+                conn,
+                stream,
+                writer_room,
+                writer_written,
+                writer_pace,
+                tls_writer,
+            )
+            .run(rx);
         });
     if let Err(error) = spawned {
         tracing::warn!(%conn, %error, "cannot spawn a writer thread; turning the client away");

@@ -12,11 +12,11 @@
 //! a writer wakes once and writes many lines with one vectored write, rather
 //! than waking and writing once per line.
 
-use chat_runtime_common::clock::Clock;
 use crate::conn::Outbox;
 use crate::pace::{self, Pace};
 use crate::written::Reports;
 use chat_core::{Action, CloseMode, Config, ConnId, Input, Room};
+use chat_runtime_common::clock::Clock;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;

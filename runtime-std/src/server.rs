@@ -7,8 +7,8 @@ use crate::pace::Pace;
 use crate::room::{Driver, Msg};
 use crate::written;
 use chat_core::Config;
-use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::{listener, open_files};
 use std::io;
 use std::net::SocketAddr;
@@ -73,7 +73,10 @@ impl Server {
     /// When `endpoints` is empty, or one of them cannot be bound.
     pub fn start_endpoints(endpoints: &[Endpoint], config: Config) -> io::Result<Server> {
         if endpoints.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ));
         }
         let max_clients = open_files::fit_max_clients(config.max_clients, DESCRIPTORS_PER_CLIENT);
         let config = Config {
@@ -84,7 +87,12 @@ impl Server {
         for endpoint in endpoints {
             let listener = listener::bind(endpoint.addr(), config.max_clients)?;
             let spare = SpareDescriptor::open()?;
-            bound.push((listener.local_addr()?, listener, spare, endpoint.tls().cloned()));
+            bound.push((
+                listener.local_addr()?,
+                listener,
+                spare,
+                endpoint.tls().cloned(),
+            ));
         }
         let local_addrs: Vec<SocketAddr> = bound.iter().map(|b| b.0).collect();
         let (tx, inbox) = mpsc::sync_channel(INBOX_CAPACITY);

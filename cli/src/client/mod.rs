@@ -9,6 +9,7 @@ mod ui;
 use crate::args::ClientArgs;
 use crate::runtime::{self, ConnReader, ConnWriter};
 use chat_core::client::{classify, ClientEvent, LineKind, Session};
+use chat_runtime_common::tls::{ClientTls, Trust};
 use display::Style;
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
@@ -83,7 +84,8 @@ fn chat(args: &ClientArgs) -> Result<(), String> {
     } else {
         Ui::plain(tx.clone())?
     };
-    let addr = runtime::resolve(&args.host, args.port)?;
+    let addr = runtime::resolve(&args.host, args.port())?;
+    let tls = client_tls(args)?;
     let nick = match &args.nick {
         Some(nick) => nick.clone(),
         None => match ask_nick(&mut ui, &rx) {
@@ -92,11 +94,33 @@ fn chat(args: &ClientArgs) -> Result<(), String> {
             None => return Err("no nick: pass --nick or write it on the first line".into()),
         },
     };
-    let (reader, writer) = runtime::connect(args.runtime, addr, CONNECT_TIMEOUT)
+    let (reader, writer) = runtime::connect(args.runtime, addr, CONNECT_TIMEOUT, tls.as_ref())
         .map_err(|e| format!("cannot connect to {addr}: {}", runtime::describe(&e)))?;
     tracing::info!(%addr, runtime = %args.runtime, "connected");
     spawn_reader(reader, tx)?;
     Client::new(Session::new(args.compat(), Some(nick)), writer, ui).run(&rx)
+}
+
+/// What the client trusts, with `--tls`; warns loudly with `--tls-insecure`.
+fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, String> {
+    if !args.speaks_tls() {
+        return Ok(None);
+    }
+    let trust = if args.tls_insecure {
+        crate::out::stderr_line(
+            "WARNING: --tls-insecure: the server's certificate is NOT checked; \
+             anyone on the path can read and change this chat",
+        );
+        Trust::Insecure
+    } else {
+        match &args.ca {
+            Some(path) => Trust::CaFile(path),
+            None => Trust::SystemRoots,
+        }
+    };
+    ClientTls::new(trust, &args.host)
+        .map(Some)
+        .map_err(|e| format!("cannot set up TLS: {e}"))
 }
 
 /// Asks for a nick before connecting, as the seed's client does. `None`

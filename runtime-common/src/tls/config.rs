@@ -87,7 +87,10 @@ impl ServerTls {
     }
 }
 
-fn load_server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsFileError> {
+fn load_server_config(
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<Arc<ServerConfig>, TlsFileError> {
     let chain = CertificateDer::pem_file_iter(cert_path)
         .map_err(|e| file_error(cert_path, pem_problem(&e, "certificate")))?
         .collect::<Result<Vec<_>, _>>()
@@ -162,10 +165,11 @@ impl ClientTls {
                 let certs = CertificateDer::pem_file_iter(path)
                     .map_err(|e| file_error(path, pem_problem(&e, "certificate")))?;
                 for cert in certs {
-                    let cert = cert.map_err(|e| file_error(path, pem_problem(&e, "certificate")))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| file_error(path, format!("not a usable CA certificate: {e}")))?;
+                    let cert =
+                        cert.map_err(|e| file_error(path, pem_problem(&e, "certificate")))?;
+                    roots.add(cert).map_err(|e| {
+                        file_error(path, format!("not a usable CA certificate: {e}"))
+                    })?;
                 }
                 if roots.is_empty() {
                     return Err(file_error(path, "no certificate found (PEM expected)"));

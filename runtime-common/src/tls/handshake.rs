@@ -30,7 +30,9 @@ impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HandshakeError::NotTls => f.write_str("the peer does not speak TLS"),
-            HandshakeError::Eof => f.write_str("the peer closed the connection during the TLS handshake"),
+            HandshakeError::Eof => {
+                f.write_str("the peer closed the connection during the TLS handshake")
+            }
             HandshakeError::Tls(error) => write!(f, "TLS handshake failed: {error}"),
         }
     }

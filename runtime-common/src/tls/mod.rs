@@ -26,7 +26,7 @@ pub mod handshake;
 mod insecure;
 pub mod session;
 
-pub use config::{ClientTls, ServerTls, TlsFileError};
+pub use config::{ClientTls, ServerTls, TlsFileError, Trust};
 pub use handshake::{Handshake, HandshakeError, HandshakeFailure, Step};
 pub use session::{Plain, TlsReader, TlsWriter};
 
