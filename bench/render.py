@@ -317,7 +317,7 @@ def targets_section(runs):
         rs = res(row, server)
         return bool(rs) and all(complete(r) and r["duplicated"] == 0 for r in rs)
 
-    lines = ["### Targets of issue 4 (smol runtime unless said)", ""]
+    lines = ["### Targets (smol runtime unless said)", ""]
 
     def target(text, met, figure):
         verdict = "n/a" if met is None else ("**met**" if met else "**not met**")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: the performance matrix of issue 4, written to docs/performance.md.
+# bench/run.sh: the performance matrix, written to docs/performance.md.
 #
 # Builds `chat` in release, then for each server -- `chat server` on the smol
 # and std runtimes (flood control off, room for 20 000 clients) and the seed's

@@ -23,7 +23,7 @@ fn legacy() -> Op {
 /// line: a read holding three lines is relayed whole before the user is
 /// kicked as too slow, but the same bytes cut into 8-byte reads get the
 /// user kicked after the second line. Where a read is cut must not decide
-/// what a user receives (and the issue caps the overshoot at one line).
+/// what a user receives (and the contract caps the overshoot at one line).
 #[test]
 fn the_too_slow_kick_does_not_depend_on_read_cuts() {
     assert_scenario_passes(&Scenario {
