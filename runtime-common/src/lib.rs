@@ -33,7 +33,9 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod clock;
+pub mod driver;
 pub mod listener;
 pub mod open_files;
 pub mod refuse;
 pub mod tls;
+pub mod written;

@@ -14,6 +14,17 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 
+/// Whether an `accept` error concerns one incoming connection only (the
+/// client gave up, a signal came): the acceptor accepts again at once.
+pub fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
 /// Where Linux publishes the cap on every listen backlog.
 const SOMAXCONN_PATH: &str = "/proc/sys/net/core/somaxconn";
 

@@ -14,16 +14,16 @@ use crate::conn::{self, Socket, TlsHalves};
 use crate::link::Link;
 use crate::live::Live;
 use crate::room::Msg;
-use crate::written::Reports;
 use async_channel::Sender;
 use async_io::{Async, Timer};
 use async_net::TcpStream;
 use chat_core::ConnId;
+use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
 use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
+use chat_runtime_common::written::Counters;
 use smol::LocalExecutor;
 use std::cell::Cell;
-use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub(crate) struct Shared {
     pub(crate) executor: Rc<LocalExecutor<'static>>,
     pub(crate) room: Sender<Msg>,
-    pub(crate) reports: Rc<Reports>,
+    pub(crate) counters: Counters,
     pub(crate) live: Rc<Live>,
     /// The next connection id, for every listener of the server.
     pub(crate) next_id: Rc<Cell<u64>>,
@@ -90,7 +90,7 @@ pub(crate) async fn accept_loop(
                     client_waits = wait_for_a_client(&listener).await;
                 }
             }
-            Err(error) if is_per_connection(&error) => {
+            Err(error) if listener::is_per_connection(&error) => {
                 tracing::debug!(%error, "accept failed");
             }
             Err(error) => {
@@ -109,7 +109,7 @@ async fn start(
     socket: Socket,
     tls: Option<TlsHalves>,
 ) -> Result<(), ()> {
-    let link = Rc::new(Link::new(conn, &shared.reports));
+    let link = Rc::new(Link::new(conn, &shared.counters));
     let connected = Msg::Connected {
         conn,
         link: Rc::clone(&link),
@@ -173,14 +173,4 @@ async fn refuse_one(listener: &Async<std::net::TcpListener>, spare: &mut SpareDe
             Timer::after(ACCEPT_BACKOFF).await;
         }
     }
-}
-
-/// Errors that concern one incoming connection only: accept again at once.
-fn is_per_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::Interrupted
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }

@@ -7,8 +7,7 @@
 use async_io::Timer;
 use async_net::TcpStream;
 use chat_core::MAX_READ;
-use chat_runtime_common::tls::session::RAW_READ;
-use chat_runtime_common::tls::{blocking, ClientTls, Handshake, Plain, TlsReader, TlsWriter};
+use chat_runtime_common::tls::{blocking, ClientTls, Handshake, TlsReader, TlsWriter};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -85,19 +84,8 @@ impl ClientReader {
     /// `Ok(None)` at end of stream.
     pub fn read(&mut self) -> io::Result<Option<Vec<u8>>> {
         if let Some(tls) = &mut self.tls {
-            let mut plain = Vec::with_capacity(MAX_READ);
-            let mut raw = [0u8; RAW_READ];
-            loop {
-                match tls.read_plain(&mut plain)? {
-                    Plain::Bytes(_) => return Ok(Some(plain)),
-                    Plain::Closed => return Ok(None),
-                    Plain::NeedMore => match smol::block_on(self.stream.read(&mut raw)) {
-                        Ok(n) => tls.feed(&raw[..n])?,
-                        Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                        Err(error) => return Err(error),
-                    },
-                }
-            }
+            let stream = &mut self.stream;
+            return tls.read_blocking(|raw| smol::block_on(stream.read(raw)));
         }
         let mut buf = [0u8; MAX_READ];
         loop {
@@ -124,18 +112,8 @@ impl ClientWriter {
         let Some(tls) = &mut self.tls else {
             return smol::block_on(self.stream.write_all(bytes));
         };
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let taken = tls.seal(&[io::IoSlice::new(rest)]);
-            if taken == 0 {
-                return Err(io::ErrorKind::BrokenPipe.into()); // the session ended
-            }
-            smol::block_on(self.stream.write_all(tls.unsent()))?;
-            let unsent = tls.unsent().len();
-            tls.wrote(unsent);
-            rest = &rest[taken..];
-        }
-        Ok(())
+        let stream = &mut self.stream;
+        tls.write_all_blocking(bytes, |records| smol::block_on(stream.write_all(records)))
     }
 
     /// Tells the server nothing more will be sent (the reading half keeps

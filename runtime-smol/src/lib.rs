@@ -88,7 +88,6 @@ mod outbox;
 mod room;
 mod server;
 mod tls;
-mod written;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};

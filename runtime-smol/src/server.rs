@@ -4,13 +4,13 @@ use crate::accept::{accept_loop, Shared};
 use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::room::Driver;
-use crate::written::Reports;
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use chat_core::Config;
 use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::tls::ServerTls;
+use chat_runtime_common::written;
 use chat_runtime_common::{listener, open_files};
 use futures_lite::future;
 use smol::LocalExecutor;
@@ -189,11 +189,11 @@ async fn serve(
 ) {
     let (tx, inbox) = async_channel::bounded(INBOX_CAPACITY);
     let live = Rc::new(Live::default());
-    let reports = Rc::new(Reports::default());
+    let (counters, reports) = written::dirty_list();
     let shared = Shared {
         executor: Rc::clone(&executor),
         room: tx,
-        reports: Rc::clone(&reports),
+        counters,
         live: Rc::clone(&live),
         next_id: Rc::new(Cell::new(1)),
     };

@@ -12,11 +12,12 @@ use crate::conn::{self, TlsHalves};
 use crate::live::{Live, LiveGuard};
 use crate::pace::Pace;
 use crate::room::Msg;
-use crate::written::Counters;
 use chat_core::ConnId;
+use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
 use chat_runtime_common::tls::blocking;
 use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
+use chat_runtime_common::written::Counters;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -85,7 +86,7 @@ impl Acceptor {
                         client_waits = wait_for_a_client(&listener);
                     }
                 }
-                Err(error) if is_per_connection(&error) => {
+                Err(error) if listener::is_per_connection(&error) => {
                     tracing::debug!(%error, "accept failed");
                 }
                 Err(error) => {
@@ -190,16 +191,6 @@ fn refuse_one(listener: &TcpListener, spare: &mut SpareDescriptor) {
             thread::sleep(ACCEPT_BACKOFF);
         }
     }
-}
-
-/// Errors that concern one incoming connection only: accept again at once.
-fn is_per_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::Interrupted
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }
 
 /// Wakes an acceptor blocked in `accept` by connecting to it, after `stop`

@@ -8,10 +8,10 @@
 use crate::live::LiveGuard;
 use crate::pace::{Pace, WriterPace};
 use crate::room::Msg;
-use crate::written::{Counters, Unreported};
 use chat_core::{ConnId, Payload, MAX_READ};
 use chat_runtime_common::tls::session::RAW_READ;
 use chat_runtime_common::tls::{Plain, TlsReader, TlsWriter};
+use chat_runtime_common::written::{Counters, Unreported};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};

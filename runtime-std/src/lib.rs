@@ -87,7 +87,6 @@ mod live;
 mod pace;
 mod room;
 mod server;
-mod written;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};
