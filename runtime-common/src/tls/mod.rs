@@ -25,6 +25,8 @@ pub mod config;
 pub mod handshake;
 mod insecure;
 pub mod session;
+#[cfg(test)]
+mod tests;
 
 pub use config::{ClientTls, ServerTls, TlsFileError, Trust};
 pub use handshake::{Handshake, HandshakeError, HandshakeFailure, Step};
