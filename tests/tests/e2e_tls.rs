@@ -18,6 +18,7 @@ use common::bin::ChatProcess;
 use common::peer::Peer;
 use common::server::{test_config, Runtime, TestServer};
 use common::WAIT;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -233,6 +234,10 @@ fn stalled_tls_reader_is_dropped_and_a_reading_one_keeps_up(runtime: Runtime) {
     stall.expect_line("bob joined the chat");
     fast.expect_line("bob joined the chat");
     stall.stop_reading.store(true, Ordering::SeqCst);
+    // Bob reads his own lines on a thread (else he would be the slow one)
+    // and sends from this one.
+    let mut bob_writer = bob.writer();
+    let bob_lines = thread::spawn(move || bob.skip_to_line("bob: done"));
 
     let pad = "p".repeat(1000);
     let mut sent = 0;
@@ -242,7 +247,9 @@ fn stalled_tls_reader_is_dropped_and_a_reading_one_keeps_up(runtime: Runtime) {
         let batch: String = (sent..sent + 50)
             .map(|i| format!("msg {i} {pad}\n"))
             .collect();
-        bob.send(batch);
+        bob_writer
+            .write_all(batch.as_bytes())
+            .expect("bob sends a batch");
         // The fast reader gets every line of the batch before the next one.
         for i in sent..sent + 50 {
             let line = fast.line();
@@ -264,8 +271,8 @@ fn stalled_tls_reader_is_dropped_and_a_reading_one_keeps_up(runtime: Runtime) {
         kicked,
         "the stalled TLS reader was not closed after {sent} lines"
     );
-    bob.send("done\n");
-    let rest = bob.skip_to_line("bob: done");
+    bob_writer.write_all(b"done\n").expect("bob sends done");
+    let rest = bob_lines.join().expect("bob's reader");
     assert!(
         rest.iter().any(|l| l == TOO_SLOW),
         "bob saw no too-slow notice"
