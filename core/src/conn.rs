@@ -3,6 +3,7 @@
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
 use crate::time::Time;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// One connection, from accept to close.
@@ -43,7 +44,27 @@ pub(crate) struct Conn {
     /// While not joined: whether the unfinished line came in one read,
     /// as a legacy client's nick does.
     pub(crate) nick_in_one_read: bool,
+    /// Reads held by flood control, oldest first: the first starts with the
+    /// line that waits for the bucket. Not empty exactly while the driver
+    /// was told to stop reading and `flood_deadline` is set.
+    pub(crate) held_reads: VecDeque<Box<[u8]>>,
+    /// The bytes in `held_reads`; at most [`MAX_HELD_READ_BYTES`].
+    pub(crate) held_read_bytes: usize,
+    /// When flood control lets the first held line through.
+    pub(crate) flood_deadline: Option<Time>,
+    /// The peer closed while reads were held: it leaves once they are said.
+    pub(crate) closed_while_held: bool,
+    /// The driver was told to stop reading it ([`Action::StopReading`]):
+    /// between two inputs, exactly while `held_reads` is not empty.
+    ///
+    /// [`Action::StopReading`]: crate::Action::StopReading
+    pub(crate) reading_stopped: bool,
 }
+
+/// The most bytes of reads the room holds for one flooding user. A driver
+/// that stops reading when told holds one read in flight at most (1024
+/// bytes), so only a driver that keeps reading passes it.
+pub(crate) const MAX_HELD_READ_BYTES: usize = 4 * crate::io::MAX_READ;
 
 impl Conn {
     /// A connection that has just been accepted.
@@ -61,6 +82,11 @@ impl Conn {
             sniffed: false,
             nick_attempts: 0,
             nick_in_one_read: false,
+            held_reads: VecDeque::new(),
+            held_read_bytes: 0,
+            flood_deadline: None,
+            closed_while_held: false,
+            reading_stopped: false,
         }
     }
 

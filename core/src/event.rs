@@ -22,6 +22,9 @@ pub enum DisconnectReason {
     Tls,
     /// It was refused a nick too many times.
     NickAttempts,
+    /// It kept sending after flood control stopped reading it, past the
+    /// bound of what the room holds for it.
+    Flooding,
     /// The server shut down.
     Shutdown,
 }
@@ -37,6 +40,7 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Http => "sent an HTTP request",
             DisconnectReason::Tls => "sent a TLS handshake",
             DisconnectReason::NickAttempts => "too many failed nick attempts",
+            DisconnectReason::Flooding => "flooding",
             DisconnectReason::Shutdown => "server shutdown",
         })
     }

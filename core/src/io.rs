@@ -136,13 +136,28 @@ pub enum Action {
         /// Whether to flush what is queued first.
         mode: CloseMode,
     },
+    /// Stop reading from `conn` until [`Action::ResumeReading`]: flood
+    /// control holds its lines, and TCP is to slow its sender down. A read
+    /// already under way may still be handed in; the core keeps it.
+    StopReading {
+        /// The connection to stop reading from.
+        conn: ConnId,
+    },
+    /// Read from `conn` again (after [`Action::StopReading`]).
+    ResumeReading {
+        /// The connection to read from.
+        conn: ConnId,
+    },
 }
 
 impl Action {
     /// The connection this action is for.
     pub fn conn(&self) -> ConnId {
         match self {
-            Action::Send { conn, .. } | Action::Close { conn, .. } => *conn,
+            Action::Send { conn, .. }
+            | Action::Close { conn, .. }
+            | Action::StopReading { conn }
+            | Action::ResumeReading { conn } => *conn,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! else: no sockets, threads, clocks, randomness or printing. It is *sans-IO*:
 //! a driver feeds it [`Input`]s (a connection opened, bytes arrived, bytes were
 //! written, a connection closed, time passed) and drains [`Action`]s (send
-//! these bytes to that connection, close it) and the next deadline. Given the
+//! these bytes to that connection, close it, stop or resume reading it) and
+//! the next deadline. Given the
 //! same inputs at the same [`Time`]s it produces the same actions, byte for
 //! byte, on every run: that is what makes the simulation tests replayable.
 //!
@@ -31,6 +32,8 @@
 //!                 room.handle(now, Input::Written { conn, len: bytes.len() });
 //!             }
 //!             Action::Close { .. } => {}
+//!             // Flood control: stop (then resume) reading that socket.
+//!             Action::StopReading { .. } | Action::ResumeReading { .. } => {}
 //!         }
 //!     }
 //! };

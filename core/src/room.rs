@@ -89,7 +89,6 @@ struct Canned {
     connected: Payload,
     help: Payload,
     line_too_long: Payload,
-    slow_down: Payload,
     server_full: Payload,
     shutting_down: Payload,
     http_refusal: Payload,
@@ -106,7 +105,6 @@ impl Canned {
             connected: line(wire::CONNECTED),
             help: text(crate::command::HELP),
             line_too_long: error(&format!("line too long (max {} bytes)", config.max_line)),
-            slow_down: error("slow down"),
             server_full: text(wire::SERVER_FULL_LINE),
             shutting_down: line(wire::SHUTTING_DOWN),
             http_refusal: text(crate::sniff::HTTP_REFUSAL),
@@ -253,6 +251,10 @@ impl Room {
                     c.settle_deadline = None;
                     self.on_settled(conn);
                 }
+                TimerKind::Flood => {
+                    c.flood_deadline = None;
+                    self.on_flood_ready(conn);
+                }
             }
         }
     }
@@ -307,6 +309,7 @@ impl Room {
         let slot = match kind {
             TimerKind::Handshake => &mut c.handshake_deadline,
             TimerKind::Settle => &mut c.settle_deadline,
+            TimerKind::Flood => &mut c.flood_deadline,
         };
         let old = std::mem::replace(slot, at);
         self.timers.reset(conn, kind, old, at);
@@ -332,6 +335,7 @@ impl Room {
             .map(|c| {
                 usize::from(c.handshake_deadline.is_some())
                     + usize::from(c.settle_deadline.is_some())
+                    + usize::from(c.flood_deadline.is_some())
             })
             .sum();
         let checks = [
@@ -367,6 +371,17 @@ impl Room {
                 "more held notices than the limit",
             ),
             (deadlines == self.timers.len(), "timer table out of step"),
+            (
+                self.conns.values().all(|c| {
+                    c.held_reads.is_empty() == c.flood_deadline.is_none()
+                        && c.held_reads.is_empty() != c.reading_stopped
+                        && (c.held_reads.is_empty() || c.is_joined())
+                        && (!c.closed_while_held || !c.held_reads.is_empty())
+                        && c.held_read_bytes == c.held_reads.iter().map(|r| r.len()).sum::<usize>()
+                        && c.held_read_bytes <= crate::conn::MAX_HELD_READ_BYTES
+                }),
+                "held reads out of step with their deadline",
+            ),
             (
                 self.poll_timeout().is_none_or(|at| at > self.now),
                 "a deadline is due",

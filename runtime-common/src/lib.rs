@@ -1,7 +1,8 @@
 //! # chat-runtime-common: socket-level setup both chat runtimes share
 //!
 //! One concern: what a TCP driver of `chat-core` must get right about the
-//! operating system before and around `accept`, whatever its I/O model.
+//! operating system before and around `accept`, and around reading,
+//! whatever its I/O model.
 //! Nothing here knows the protocol; the one line it writes (the refusal)
 //! comes from `chat-core`.
 //!
@@ -15,6 +16,8 @@
 //!   `error: server full` and close it cleanly, so no client hangs in the
 //!   kernel's queue or sees a bare end of stream; and a log of it that says
 //!   so once per interval, not once per refusal.
+//! - [`read_pause`]: the read buffer of a connection flood control stopped
+//!   reading, kept until the room resumes it.
 //!
 //! Both runtimes call these in the same order: [`open_files::raise_limit`],
 //! [`open_files::fit_max_clients`], [`listener::bind`],
@@ -27,4 +30,5 @@
 
 pub mod listener;
 pub mod open_files;
+pub mod read_pause;
 pub mod refuse;

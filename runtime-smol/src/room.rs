@@ -17,6 +17,7 @@ use crate::written::Reports;
 use async_channel::Receiver;
 use async_io::Timer;
 use chat_core::{Action, Config, ConnId, Input, Room, Time};
+use chat_runtime_common::read_pause::ReadPause;
 use futures_lite::future;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -81,6 +82,8 @@ pub(crate) struct Driver {
     dirty: Vec<ConnId>,
     /// Inputs handled since the room task last yielded.
     burst: usize,
+    /// The read buffers of connections flood control stopped reading.
+    paused: ReadPause<Vec<u8>>,
 }
 
 impl Driver {
@@ -95,6 +98,7 @@ impl Driver {
             reports,
             dirty: Vec::new(),
             burst: 0,
+            paused: ReadPause::default(),
         }
     }
 
@@ -217,7 +221,9 @@ impl Driver {
                 });
                 // Unless the room just closed it: then the reader has stopped.
                 if let Some(link) = self.links.get(&conn) {
-                    link.credit.give_back(bytes);
+                    if let Some(bytes) = self.paused.after_read(conn, bytes) {
+                        link.credit.give_back(bytes);
+                    }
                 }
             }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),
@@ -242,10 +248,20 @@ impl Driver {
                 Some(link) => link.outbox.push(bytes),
                 None => tracing::debug!(%conn, "send to an unknown connection"),
             },
-            Action::Close { conn, mode } => match self.links.remove(&conn) {
-                Some(link) => link.close(mode),
-                None => tracing::debug!(%conn, "close of an unknown connection"),
-            },
+            Action::Close { conn, mode } => {
+                self.paused.forget(conn);
+                match self.links.remove(&conn) {
+                    Some(link) => link.close(mode),
+                    None => tracing::debug!(%conn, "close of an unknown connection"),
+                }
+            }
+            Action::StopReading { conn } => self.paused.stop(conn),
+            Action::ResumeReading { conn } => {
+                if let (Some(bytes), Some(link)) = (self.paused.resume(conn), self.links.get(&conn))
+                {
+                    link.credit.give_back(bytes);
+                }
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::conn::Outbox;
 use crate::pace::{self, Pace};
 use crate::written::Reports;
 use chat_core::{Action, CloseMode, Config, ConnId, Input, Room};
+use chat_runtime_common::read_pause::ReadPause;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub(crate) struct Driver {
     pace: Arc<Pace>,
     /// Messages handled since the last hand-over.
     burst: usize,
+    /// The read buffers of connections flood control stopped reading.
+    paused: ReadPause<Vec<u8>>,
 }
 
 impl Driver {
@@ -87,6 +90,7 @@ impl Driver {
             unsent: Vec::new(),
             pace,
             burst: 0,
+            paused: ReadPause::default(),
         }
     }
 
@@ -205,7 +209,9 @@ impl Driver {
                 // Unless the room just closed it: then the reader learns it
                 // from the dropped outbox.
                 if let Some(outbox) = self.outboxes.get(&conn) {
-                    outbox.give_back(bytes);
+                    if let Some(bytes) = self.paused.after_read(conn, bytes) {
+                        outbox.give_back(bytes);
+                    }
                 }
             }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),
@@ -239,11 +245,22 @@ impl Driver {
                 }
                 None => tracing::debug!(%conn, "send to an unknown connection"),
             },
-            Action::Close { conn, mode } => match self.outboxes.remove(&conn) {
-                Some(outbox) if mode == CloseMode::Flush => outbox.flush_and_close(),
-                Some(outbox) => outbox.abort(),
-                None => tracing::debug!(%conn, "close of an unknown connection"),
-            },
+            Action::Close { conn, mode } => {
+                self.paused.forget(conn);
+                match self.outboxes.remove(&conn) {
+                    Some(outbox) if mode == CloseMode::Flush => outbox.flush_and_close(),
+                    Some(outbox) => outbox.abort(),
+                    None => tracing::debug!(%conn, "close of an unknown connection"),
+                }
+            }
+            Action::StopReading { conn } => self.paused.stop(conn),
+            Action::ResumeReading { conn } => {
+                if let (Some(bytes), Some(outbox)) =
+                    (self.paused.resume(conn), self.outboxes.get(&conn))
+                {
+                    outbox.give_back(bytes);
+                }
+            }
         }
     }
 }

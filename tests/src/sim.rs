@@ -285,6 +285,11 @@ impl Sim {
                     (conn, *mode == chat_core::CloseMode::Flush).hash(&mut self.trace);
                     self.net.on_close(link_index(*conn), *mode);
                 }
+                Action::StopReading { conn } | Action::ResumeReading { conn } => {
+                    let stop = matches!(action, Action::StopReading { .. });
+                    (conn, stop).hash(&mut self.trace);
+                    self.net.set_reading_stopped(link_index(*conn), stop);
+                }
             }
             if let Some(r) = self.current.as_mut() {
                 r.actions.push(action);

@@ -132,7 +132,7 @@ mod tests {
         for line in [
             "alice: hi",
             "* bob waves",
-            "error: slow down",
+            "error: nick is empty",
             "Online (1): a",
         ] {
             assert_eq!(PLAIN.render(line), line);
@@ -144,7 +144,7 @@ mod tests {
         for line in [
             "alice: hi: there",
             "* bob waves",
-            "error: slow down",
+            "error: nick is empty",
             "Online (2): a, b",
             "carol joined the chat",
             "carol left the chat! (bye)",

@@ -214,7 +214,14 @@ impl Client {
 
     fn step(&mut self, msg: Msg) -> Result<Flow, String> {
         match msg {
-            Msg::Net(NetEvent::Data(bytes)) => self.session.handle_received(&bytes),
+            Msg::Net(NetEvent::Data(bytes)) => {
+                if matches!(self.deadline, Some((_, Wait::Close))) {
+                    // Still saying what we sent (flood control paces it):
+                    // the wait for the close counts from the last progress.
+                    self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
+                }
+                self.session.handle_received(&bytes);
+            }
             Msg::Net(NetEvent::Eof) => {
                 self.session.handle_eof();
                 self.drain_events()?;

@@ -228,6 +228,7 @@ impl Room {
     ) {
         self.set_timer(conn, crate::timer::TimerKind::Handshake, None);
         self.set_timer(conn, crate::timer::TimerKind::Settle, None);
+        self.set_timer(conn, crate::timer::TimerKind::Flood, None);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };

@@ -14,14 +14,16 @@
 //! nothing, and both are closed; neither is ever read as nicks. A
 //! connection refused [`MAX_NICK_ATTEMPTS`] nicks is closed.
 
+use super::chat::LineFate;
 use super::hold::Notice;
 use super::Room;
-use crate::conn::Conn;
+use crate::conn::{Conn, MAX_HELD_READ_BYTES};
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
-use crate::io::{CloseMode, ConnId, Payload};
+use crate::io::{Action, CloseMode, ConnId, Payload};
 use crate::nick;
 use crate::sniff::{sniff, Sniff, SNIFF_LEN};
+use crate::time::Time;
 use crate::timer::TimerKind;
 use crate::wire::{self, ONLINE_LINE_MAX};
 use std::fmt::Display;
@@ -56,6 +58,27 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if c.reading_stopped {
+            // A read under way when flood control stopped reading: it
+            // waits behind the held ones.
+            if c.held_read_bytes + bytes.len() > MAX_HELD_READ_BYTES {
+                let reason = DisconnectReason::Flooding;
+                self.depart(conn, reason, Some("flooding"), CloseMode::Flush);
+                return;
+            }
+            c.held_read_bytes += bytes.len();
+            c.held_reads.push_back(bytes.into());
+            return;
+        }
+        self.on_read(conn, bytes);
+    }
+
+    /// One read, in order; stops at a line flood control holds, and holds
+    /// the rest of the read with it.
+    fn on_read(&mut self, conn: ConnId, bytes: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if c.unframed {
             self.on_unframed_read(conn, bytes);
             return;
@@ -78,12 +101,23 @@ impl Room {
         let max_line = self.config.max_line;
         // Bounded: every frame consumes at least one byte of `input`.
         while let Some(frame) = lines.next_frame(&mut input, max_line) {
-            match frame {
-                Frame::Line(line) => self.on_line(conn, line),
-                Frame::TooLong => self.on_line_too_long(conn),
-            }
-            if !self.conns.contains_key(&conn) {
+            let fate = match frame {
+                Frame::Line(line) => match self.on_line(conn, line) {
+                    LineFate::Held(at) => Some((at, [line, b"\n", input].concat())),
+                    LineFate::Done => None,
+                },
+                Frame::TooLong => {
+                    self.on_line_too_long(conn);
+                    None
+                }
+            };
+            let Some(c) = self.conns.get_mut(&conn) else {
                 return; // Gone: quit, closed as too slow, or refused too often.
+            };
+            if let Some((at, rest)) = fate {
+                c.lines = lines;
+                self.hold_read(conn, rest, at);
+                return;
             }
         }
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -96,6 +130,52 @@ impl Room {
         c.lines = lines;
         let settle = settles.then(|| self.now + self.config.settle);
         self.set_timer(conn, TimerKind::Settle, settle);
+    }
+
+    /// Holds `rest`, the rest of a read that starts with a line flood
+    /// control lets through at `at`, before any other held read, and stops
+    /// reading the connection until its held reads are said.
+    fn hold_read(&mut self, conn: ConnId, rest: Vec<u8>, at: Time) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.held_read_bytes += rest.len();
+        c.held_reads.push_front(rest.into());
+        if !c.reading_stopped {
+            c.reading_stopped = true;
+            self.actions.push_back(Action::StopReading { conn });
+        }
+        self.set_timer(conn, TimerKind::Flood, Some(at));
+    }
+
+    /// Flood control lets `conn`'s first held line through: says its held
+    /// reads, in order, until one is held again or none is left; then
+    /// reads the connection again (or, if the peer closed meanwhile, ends it).
+    pub(super) fn on_flood_ready(&mut self, conn: ConnId) {
+        // Bounded: each round takes one held read out, and a read held
+        // again sets the deadline, which ends the loop.
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.flood_deadline.is_some() {
+                return;
+            }
+            let Some(read) = c.held_reads.pop_front() else {
+                break;
+            };
+            c.held_read_bytes -= read.len();
+            self.on_read(conn, &read);
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.reading_stopped = false;
+        let closed = std::mem::take(&mut c.closed_while_held);
+        self.actions.push_back(Action::ResumeReading { conn });
+        if closed {
+            self.on_closed(conn);
+        }
     }
 
     /// Judges the first bytes of `conn`'s stream; closes it and returns
@@ -153,44 +233,83 @@ impl Room {
 
     /// A legacy peer's read: one message, or several if it holds `\n`s.
     fn on_unframed_read(&mut self, conn: ConnId, bytes: &[u8]) {
-        for piece in bytes.split(|&b| b == b'\n') {
+        let mut rest = bytes;
+        // Bounded: every round consumes a piece of `rest` and its `\n`.
+        loop {
+            let (piece, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+                None => (rest, None),
+            };
             let Some(c) = self.conns.get(&conn) else {
                 return;
             };
-            let piece = piece.strip_suffix(b"\r").unwrap_or(piece);
-            let piece = piece.strip_prefix(&*c.legacy_prefix).unwrap_or(piece);
-            if piece.len() > self.config.max_line {
+            let line = piece.strip_suffix(b"\r").unwrap_or(piece);
+            let line = line.strip_prefix(&*c.legacy_prefix).unwrap_or(line);
+            let fate = if line.len() > self.config.max_line {
                 self.on_line_too_long(conn);
+                LineFate::Done
             } else {
-                self.on_line(conn, piece);
+                self.on_line(conn, line)
+            };
+            if let LineFate::Held(at) = fate {
+                let held = match next {
+                    Some(next) => [piece, b"\n", next].concat(),
+                    None => piece.to_vec(),
+                };
+                self.hold_read(conn, held, at);
+                return;
+            }
+            match next {
+                Some(next) => rest = next,
+                None => return,
             }
         }
     }
 
     /// The peer closed: end of stream, reset or error. A joined user's
     /// unfinished line is a line, as if its newline had come, and goes out
-    /// before the user leaves.
+    /// before the user leaves; so do the lines flood control still holds,
+    /// at its pace.
     pub(super) fn on_closed(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
-                let mut lines = std::mem::take(&mut c.lines);
-                let mut end: &[u8] = b"\n";
-                match lines.next_frame(&mut end, self.config.max_line) {
-                    Some(Frame::Line(line)) => self.on_line(conn, line),
-                    Some(Frame::TooLong) => self.on_line_too_long(conn),
-                    None => {}
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.reading_stopped {
+            c.closed_while_held = true;
+            return;
+        }
+        if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
+            let mut lines = std::mem::take(&mut c.lines);
+            let mut end: &[u8] = b"\n";
+            let fate = match lines.next_frame(&mut end, self.config.max_line) {
+                Some(Frame::Line(line)) => match self.on_line(conn, line) {
+                    LineFate::Held(at) => Some((at, [line, b"\n"].concat())),
+                    LineFate::Done => None,
+                },
+                Some(Frame::TooLong) => {
+                    self.on_line_too_long(conn);
+                    None
                 }
+                None => None,
+            };
+            if let Some((at, rest)) = fate {
+                self.hold_read(conn, rest, at);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.closed_while_held = true;
+                }
+                return;
             }
         }
         self.depart(conn, DisconnectReason::PeerClosed, None, CloseMode::Flush);
     }
 
-    fn on_line(&mut self, conn: ConnId, line: &[u8]) {
+    fn on_line(&mut self, conn: ConnId, line: &[u8]) -> LineFate {
         match self.conns.get(&conn) {
-            Some(c) if c.is_joined() => self.on_user_line(conn, line),
+            Some(c) if c.is_joined() => return self.on_user_line(conn, line),
             Some(_) => self.try_join(conn, line, false),
             None => {}
         }
+        LineFate::Done
     }
 
     fn on_line_too_long(&mut self, conn: ConnId) {

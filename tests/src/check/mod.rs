@@ -21,6 +21,7 @@
 //! holds what clients sent (tokens, first nicks) and the final oracles,
 //! `state` compares the getters.
 
+mod flood;
 pub mod line;
 mod marks;
 mod order;
@@ -220,6 +221,8 @@ impl Checker {
         match action {
             Action::Send { bytes, .. } => self.on_send(conn, bytes),
             Action::Close { mode, .. } => self.on_close(conn, *mode),
+            Action::StopReading { .. } => self.on_stop_reading(conn),
+            Action::ResumeReading { .. } => self.on_resume_reading(conn),
         }
     }
 
@@ -234,6 +237,7 @@ impl Checker {
         self.check_departures(snap.deadline)?;
         self.check_pms()?;
         self.check_streams_complete(snap.deadline)?;
+        self.check_reading_resumes(snap.deadline)?;
         self.check_probes()?;
         self.check_connect_and_shutdown()?;
         self.check_events()?;
@@ -338,6 +342,14 @@ impl Checker {
     /// `fits` says whether that line is within `max_line`.
     pub fn sent_first_nick(&mut self, conn: ConnId, nick: &str, fits: bool, end: u64) {
         self.marks.add_first_nick(conn, nick, fits, end);
+    }
+
+    /// Whether `conn`'s client ever sent `/quit` (what it sends after it
+    /// may never be said: the room may read it before it says the quit).
+    pub fn sent_a_quit(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|l| !l.quit_reasons.is_empty())
     }
 
     /// The core has now received the first `upto` bytes `conn` sent.
