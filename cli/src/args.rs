@@ -88,6 +88,20 @@ pub(crate) struct Limits {
     /// carries many (holds under 1 ms are not made, none is over 250 ms); 0 sends each at once
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().notice_hold_per_user))]
     pub(crate) notice_hold_per_user: HumanDuration,
+
+    /// Most connections at once from one address (IPv6: one /64); one more gets
+    /// `error: too many connections from your address`; 0 turns it off
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_per_address)]
+    pub(crate) max_per_address: usize,
+
+    /// Connections one address may open a minute, after a burst of 16; 0 turns it off
+    #[arg(long, value_name = "N", default_value_t = Config::default().connects_per_minute)]
+    pub(crate) connects_per_minute: u32,
+
+    /// Apply the per-address limits to loopback too (exempt by default: a local
+    /// proxy, bench or test is one address for everyone)
+    #[arg(long)]
+    pub(crate) limit_loopback: bool,
 }
 
 impl Limits {
@@ -102,6 +116,9 @@ impl Limits {
             flood_burst: self.flood_burst,
             settle: self.settle.0,
             notice_hold_per_user: self.notice_hold_per_user.0,
+            max_per_address: self.max_per_address,
+            connects_per_minute: self.connects_per_minute,
+            limit_loopback: self.limit_loopback,
         }
     }
 }
@@ -199,6 +216,9 @@ mod tests {
             "--flood-burst=5",
             "--settle=50ms",
             "--notice-hold-per-user=5us",
+            "--max-per-address=3",
+            "--connects-per-minute=0",
+            "--limit-loopback",
             "--log-level=debug",
         ])
         .expect("valid flags");
@@ -218,6 +238,9 @@ mod tests {
                 flood_burst: 5,
                 settle: Duration::from_millis(50),
                 notice_hold_per_user: Duration::from_micros(5),
+                max_per_address: 3,
+                connects_per_minute: 0,
+                limit_loopback: true,
             }
         );
     }

@@ -1,5 +1,6 @@
 //! The state the room keeps for one connection.
 
+use crate::address::AddressGroup;
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
 use crate::time::Time;
@@ -59,6 +60,8 @@ pub(crate) struct Conn {
     ///
     /// [`Action::StopReading`]: crate::Action::StopReading
     pub(crate) reading_stopped: bool,
+    /// The address group it is counted in, unless exempt (loopback).
+    pub(crate) group: Option<AddressGroup>,
 }
 
 /// The most bytes of reads the room holds for one flooding user. A driver
@@ -87,6 +90,7 @@ impl Conn {
             flood_deadline: None,
             closed_while_held: false,
             reading_stopped: false,
+            group: None,
         }
     }
 

@@ -25,7 +25,17 @@ impl FloodBucket {
         if rate == 0 {
             return Ok(());
         }
-        let interval = Duration::from_secs(1) / rate;
+        self.charge_every(now, Duration::from_secs(1) / rate, burst)
+    }
+
+    /// [`charge`](FloodBucket::charge) with one line (or connect) every
+    /// `interval` past the burst.
+    pub(crate) fn charge_every(
+        &mut self,
+        now: Time,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<(), Time> {
         let tolerance = interval * burst.saturating_sub(1);
         let tat = self.tat.max(now);
         let ahead = tat.saturating_since(now);
@@ -35,6 +45,14 @@ impl FloodBucket {
         } else {
             Err(now + (ahead - tolerance))
         }
+    }
+}
+
+impl FloodBucket {
+    /// Whether the bucket is not yet full again at `now` (forgetting it
+    /// would allow more than the rate).
+    pub(crate) fn is_busy(&self, now: Time) -> bool {
+        self.tat > now
     }
 }
 

@@ -2,6 +2,7 @@
 //! payloads, inputs and actions.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -81,6 +82,8 @@ pub enum Input<'a> {
     Connected {
         /// The new connection.
         conn: ConnId,
+        /// The address it comes from (the per-address limits count it).
+        peer: IpAddr,
     },
     /// One socket read: at most [`MAX_READ`] bytes, never empty.
     Received {

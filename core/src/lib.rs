@@ -38,7 +38,8 @@
 //!     }
 //! };
 //!
-//! step(&mut room, now, Input::Connected { conn: alice }, &mut wire);
+//! let peer = "192.0.2.1".parse().unwrap();
+//! step(&mut room, now, Input::Connected { conn: alice, peer }, &mut wire);
 //! assert_eq!(wire, b"alias?");
 //! step(&mut room, now, Input::Received { conn: alice, bytes: b"alice\n" }, &mut wire);
 //! now = now + Duration::from_millis(10);
@@ -60,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod address;
 mod batch;
 pub mod client;
 mod command;
@@ -78,7 +80,10 @@ mod time;
 mod timer;
 mod wire;
 
-pub use config::{Config, MAX_NOTICE_HOLD, MIN_NOTICE_HOLD};
+pub use config::{
+    Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_MAX_LINE, MAX_NOTICE_HOLD, MIN_NOTICE_HOLD,
+    MIN_SEND_QUEUE,
+};
 pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
 pub use room::Room;

@@ -10,6 +10,7 @@ mod delivery;
 mod handshake;
 mod hold;
 
+use crate::address::AddressTable;
 use crate::batch::Batch;
 use crate::config::Config;
 use crate::conn::Conn;
@@ -61,6 +62,8 @@ pub struct Room {
     conns: BTreeMap<ConnId, Conn>,
     /// The joined users' nicks.
     roster: Roster,
+    /// Connections counted per address group.
+    addresses: AddressTable,
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
@@ -90,6 +93,7 @@ struct Canned {
     help: Payload,
     line_too_long: Payload,
     server_full: Payload,
+    too_many_from_address: Payload,
     shutting_down: Payload,
     http_refusal: Payload,
     too_many_attempts: Payload,
@@ -106,6 +110,7 @@ impl Canned {
             help: text(crate::command::HELP),
             line_too_long: error(&format!("line too long (max {} bytes)", config.max_line)),
             server_full: text(wire::SERVER_FULL_LINE),
+            too_many_from_address: error("too many connections from your address"),
             shutting_down: line(wire::SHUTTING_DOWN),
             http_refusal: text(crate::sniff::HTTP_REFUSAL),
             too_many_attempts: error("too many failed nick attempts"),
@@ -118,6 +123,7 @@ impl Room {
     pub fn new(config: Config) -> Self {
         Room {
             canned: Canned::new(&config),
+            addresses: AddressTable::new(config.address_limits(), 2 * config.max_clients),
             config,
             now: Time::ZERO,
             conns: BTreeMap::new(),
@@ -148,7 +154,7 @@ impl Room {
         // Deadlines that passed before this input happened come first.
         self.on_tick();
         match input {
-            Input::Connected { conn } => self.on_connected(conn),
+            Input::Connected { conn, peer } => self.on_connected(conn, peer),
             Input::Received { conn, bytes } => self.on_received(conn, bytes),
             Input::Written { conn, len } => self.on_written(conn, len),
             Input::Closed { conn } => self.on_closed(conn),
@@ -289,6 +295,8 @@ impl Room {
             });
         }
         self.roster.clear();
+        self.addresses =
+            AddressTable::new(self.config.address_limits(), 2 * self.config.max_clients);
         self.timers = TimerTable::default();
     }
 
@@ -389,6 +397,18 @@ impl Room {
             (
                 self.conns.len() <= self.config.max_clients,
                 "more clients than allowed",
+            ),
+            (
+                self.addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count()
+                    && self.conns.values().all(|c| {
+                        c.group.is_none_or(|g| {
+                            let open = self.addresses.open_in(g);
+                            open > 0
+                                && (self.config.max_per_address == 0
+                                    || open <= self.config.max_per_address)
+                        })
+                    }),
+                "address counts out of step",
             ),
         ];
         match checks.iter().find(|(holds, _)| !holds) {

@@ -59,6 +59,7 @@ pub(crate) async fn accept_loop(
                 let link = Rc::new(Link::new(conn, &reports));
                 let connected = Msg::Connected {
                     conn,
+                    peer: peer.ip(),
                     link: Rc::clone(&link),
                 };
                 // Connected is queued before the reader exists, so the room

@@ -20,6 +20,7 @@ use chat_core::{Action, Config, ConnId, Input, Room, Time};
 use chat_runtime_common::read_pause::ReadPause;
 use futures_lite::future;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 
 /// The most inputs the room task handles in a row before it lets the other
@@ -35,6 +36,8 @@ pub(crate) enum Msg {
     Connected {
         /// The new, never used id.
         conn: ConnId,
+        /// The address it comes from.
+        peer: IpAddr,
         /// What the room shares with its task.
         link: Rc<Link>,
     },
@@ -131,7 +134,7 @@ impl Driver {
         // its task would wait for a close that never comes.
         inbox.close();
         while let Ok(msg) = inbox.try_recv() {
-            if let Msg::Connected { conn, link } = msg {
+            if let Msg::Connected { conn, link, .. } = msg {
                 self.links.insert(conn, link);
             }
         }
@@ -209,10 +212,10 @@ impl Driver {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Connected { conn, link } => {
+            Msg::Connected { conn, peer, link } => {
                 // Registered first: the room's first action for it follows.
                 self.links.insert(conn, link);
-                self.step(Input::Connected { conn });
+                self.step(Input::Connected { conn, peer });
             }
             Msg::Received { conn, bytes } => {
                 self.step(Input::Received {

@@ -62,13 +62,12 @@ pub(crate) fn accept_loop(
                 next_id += 1;
                 tracing::debug!(%conn, %peer, "accepted");
                 if conn::start(
-                    conn,
+                    (conn, peer.ip()),
                     stream,
                     &room,
                     counters,
                     pace,
-                    live.enter(),
-                    live.enter(),
+                    (live.enter(), live.enter()),
                 )
                 .is_err()
                 {

@@ -12,6 +12,7 @@ use crate::written::{Counters, Unreported};
 use chat_core::{ConnId, Payload, MAX_READ};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
+use std::net::IpAddr;
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
@@ -147,13 +148,12 @@ impl Outbox {
 ///
 /// Returns `Err(())` only when the room is gone (the server is stopping).
 pub(crate) fn start(
-    conn: ConnId,
+    (conn, peer): (ConnId, IpAddr),
     stream: TcpStream,
     room: &SyncSender<Msg>,
     counters: &Counters,
     pace: &Arc<Pace>,
-    writer_guard: LiveGuard,
-    reader_guard: LiveGuard,
+    (writer_guard, reader_guard): (LiveGuard, LiveGuard),
 ) -> Result<(), ()> {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%conn, %error, "cannot set TCP_NODELAY");
@@ -196,7 +196,8 @@ pub(crate) fn start(
     };
     // Connected goes into the room's queue before the reader exists, so the
     // room always sees it before any read of this connection.
-    room.send(Msg::Connected { conn, outbox }).map_err(drop)?;
+    room.send(Msg::Connected { conn, peer, outbox })
+        .map_err(drop)?;
     let reader_room = room.clone();
     let spawned = thread::Builder::new()
         .name(format!("chat-r{}", conn.0))

@@ -19,6 +19,7 @@ use crate::written::Reports;
 use chat_core::{Action, CloseMode, Config, ConnId, Input, Room};
 use chat_runtime_common::read_pause::ReadPause;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +36,8 @@ pub(crate) enum Msg {
     Connected {
         /// The new, never used id.
         conn: ConnId,
+        /// The address it comes from.
+        peer: IpAddr,
         /// How to reach its writer.
         outbox: Outbox,
     },
@@ -196,10 +199,10 @@ impl Driver {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Connected { conn, outbox } => {
+            Msg::Connected { conn, peer, outbox } => {
                 // Registered first: the room's first action for it follows.
                 self.outboxes.insert(conn, outbox);
-                self.step(Input::Connected { conn });
+                self.step(Input::Connected { conn, peer });
             }
             Msg::Received { conn, bytes } => {
                 self.step(Input::Received {

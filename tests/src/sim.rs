@@ -157,7 +157,10 @@ impl Sim {
                 self.op_at = self.now;
                 match self.run_op(op) {
                     Some(StepInput::Connected(conn)) => {
-                        self.feed(Input::Connected { conn }, StepInput::Connected(conn), &[])?;
+                        let peer = crate::words::address(link_index(conn) as u32);
+                        self.checker.connects_from(conn, peer);
+                        let input = Input::Connected { conn, peer };
+                        self.feed(input, StepInput::Connected(conn), &[])?;
                     }
                     Some(StepInput::Shutdown) => {
                         self.feed(Input::Shutdown, StepInput::Shutdown, &[])?

@@ -232,6 +232,9 @@ impl Room {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        if let Some(group) = c.group {
+            self.addresses.release(group, self.now);
+        }
         self.actions.push_back(Action::Close { conn, mode });
         let nick = c.nick.map(|nick| nick.to_string());
         if let Some(nick) = &nick {

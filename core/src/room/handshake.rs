@@ -17,6 +17,7 @@
 use super::chat::LineFate;
 use super::hold::Notice;
 use super::Room;
+use crate::address::{self, AddressGroup};
 use crate::conn::{Conn, MAX_HELD_READ_BYTES};
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
@@ -27,26 +28,34 @@ use crate::time::Time;
 use crate::timer::TimerKind;
 use crate::wire::{self, ONLINE_LINE_MAX};
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Refused nicks (or overlong nick lines) after which a connection is closed.
 pub(crate) const MAX_NICK_ATTEMPTS: u8 = 10;
 
 impl Room {
-    pub(super) fn on_connected(&mut self, conn: ConnId) {
+    pub(super) fn on_connected(&mut self, conn: ConnId, peer: IpAddr) {
         if self.conns.contains_key(&conn) {
             debug_assert!(false, "driver reused {conn}");
             return;
         }
+        let exempt = !self.config.limit_loopback && address::is_loopback(peer);
+        let group = (!exempt).then(|| AddressGroup::of(peer));
         if self.shutting_down {
             let notice = self.canned.shutting_down.clone();
             self.turn_away(conn, notice, DisconnectReason::Shutdown);
         } else if self.conns.len() >= self.config.max_clients {
             let full = self.canned.server_full.clone();
             self.turn_away(conn, full, DisconnectReason::ServerFull);
+        } else if group.is_some_and(|g| !self.addresses.admit(g, self.now)) {
+            let refusal = self.canned.too_many_from_address.clone();
+            self.turn_away(conn, refusal, DisconnectReason::TooManyFromAddress);
         } else {
             let deadline = self.now + self.config.handshake_timeout;
-            self.conns.insert(conn, Conn::new(deadline));
+            let mut fresh = Conn::new(deadline);
+            fresh.group = group;
+            self.conns.insert(conn, fresh);
             self.timers
                 .reset(conn, TimerKind::Handshake, None, Some(deadline));
             let prompt = self.canned.prompt.clone();

@@ -79,8 +79,17 @@ impl Harness {
             .extend(std::iter::from_fn(|| self.room.poll_event()));
     }
 
+    /// Connects from loopback (exempt from the per-address limits).
     fn connect(&mut self, id: u64) {
-        self.input(Input::Connected { conn: ConnId(id) });
+        self.connect_from(id, "127.0.0.1");
+    }
+
+    fn connect_from(&mut self, id: u64, peer: &str) {
+        let peer = peer.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        self.input(Input::Connected {
+            conn: ConnId(id),
+            peer,
+        });
     }
 
     fn send(&mut self, id: u64, bytes: &[u8]) {
@@ -1110,4 +1119,54 @@ fn a_list_that_fits_is_whole_and_split_at_the_line_limit() {
     assert!(list.ends_with('\n'));
     assert_eq!(nicks, 20);
     assert!(!list.contains(" more"));
+}
+
+#[test]
+fn one_address_holds_at_most_its_share_of_connections() {
+    let mut h = Harness::with(Config {
+        max_per_address: 2,
+        connects_per_minute: 0,
+        ..Config::default()
+    });
+    h.connect_from(1, "198.51.100.7");
+    h.connect_from(2, "::ffff:198.51.100.7");
+    h.connect_from(3, "198.51.100.7");
+    assert_eq!(h.take(3), "error: too many connections from your address\n");
+    assert_eq!(h.closed.get(&3), Some(&CloseMode::Flush));
+    // IPv6 counts by /64; another address, or loopback, is not affected.
+    h.connect_from(4, "2001:db8:0:1::1");
+    h.connect_from(5, "2001:db8:0:1::2");
+    h.connect_from(6, "2001:db8:0:1:ffff::3");
+    assert!(h.is_closed(6) && !h.is_closed(5));
+    for id in 7..12 {
+        h.connect_from(id, "127.0.0.1");
+        assert!(!h.is_closed(id));
+    }
+    // A close makes room.
+    h.input(Input::Closed { conn: ConnId(1) });
+    h.connect_from(12, "198.51.100.7");
+    assert_eq!(h.take(12), "alias?");
+}
+
+#[test]
+fn one_address_connects_at_most_at_the_rate() {
+    let mut h = Harness::with(Config {
+        max_per_address: 0,
+        connects_per_minute: 60,
+        limit_loopback: true,
+        ..Config::default()
+    });
+    for id in 0..u64::from(crate::ADDRESS_CONNECT_BURST) {
+        h.connect_from(id, "::1");
+        assert!(!h.is_closed(id), "connect {id} of the burst");
+        h.input(Input::Closed { conn: ConnId(id) });
+    }
+    h.connect_from(100, "::1");
+    assert_eq!(
+        h.take(100),
+        "error: too many connections from your address\n"
+    );
+    h.advance(Duration::from_secs(1));
+    h.connect_from(101, "::1");
+    assert_eq!(h.take(101), "alias?", "one more a second later");
 }

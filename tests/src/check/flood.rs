@@ -23,7 +23,12 @@ impl Bucket {
         if rate == 0 {
             return true;
         }
-        let interval = Duration::from_secs(1) / rate;
+        self.charge_every(now, Duration::from_secs(1) / rate, burst)
+    }
+
+    /// Whether one more at `now` fits `burst` at once and one every
+    /// `interval` after; if so, it is counted.
+    pub(super) fn charge_every(&mut self, now: Time, interval: Duration, burst: u32) -> bool {
         let tat = self.tat.max(now);
         if tat.saturating_since(now) > interval * burst.saturating_sub(1) {
             return false;

@@ -103,7 +103,8 @@ impl Line {
 
 /// The starts of every error line PROTOCOL.md and the brief list, plus the
 /// core's `/nick` to one's own nick.
-pub const ERROR_PREFIXES: [&str; 8] = [
+pub const ERROR_PREFIXES: [&str; 9] = [
+    "error: too many connections from your address",
     "error: too many failed nick attempts",
     "error: line too long",
     "error: server full",

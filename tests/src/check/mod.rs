@@ -21,6 +21,7 @@
 //! holds what clients sent (tokens, first nicks) and the final oracles,
 //! `state` compares the getters.
 
+mod address;
 mod flood;
 pub mod line;
 mod marks;
@@ -121,6 +122,8 @@ pub struct Checker {
     events: Vec<Event>,
     /// Connections whose first bytes are not a chat client's (see `probe`).
     probes: BTreeMap<ConnId, probe::Probe>,
+    /// Where each connection comes from, and the per-address limits' state.
+    addresses: address::Addresses,
 }
 
 impl Checker {
@@ -140,6 +143,7 @@ impl Checker {
             shutdown: None,
             events: Vec::new(),
             probes: BTreeMap::new(),
+            addresses: address::Addresses::default(),
         }
     }
 
@@ -358,6 +362,11 @@ impl Checker {
         if let Some(probe) = self.probes.get_mut(&conn) {
             probe.delivered(upto);
         }
+    }
+
+    /// `conn` is about to connect from `peer`.
+    pub fn connects_from(&mut self, conn: ConnId, peer: std::net::IpAddr) {
+        self.addresses.peers.insert(conn, peer);
     }
 
     /// `conn` connects and sends an HTTP request (or, if `tls`, a TLS
