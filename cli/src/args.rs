@@ -9,6 +9,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// The seed's port, and ours by default.
 pub(crate) const DEFAULT_PORT: u16 = 55555;
 
+/// `chat client --help`: what its exit code says.
+const CLIENT_EXIT_CODES: &str = "\
+Exit codes:
+  0  a normal end: you left (/quit, Ctrl-D, end of input) or the server shut down
+  1  no connection: cannot resolve or connect, or the connection was lost or closed
+     without a reason
+  2  bad command line, or piped input ended before giving a nick
+  3  the server turned you away before you joined: the nick was refused (piped),
+     the server is full, too many connections from your address, or the time
+     limit for choosing a nick passed
+  4  piped: the session ended normally but the server refused lines you sent
+     (each `error: ...` line is also written to stderr)";
+
 /// A TCP chat room: run a server, or join one.
 #[derive(Debug, Parser)]
 #[command(name = "chat", version, propagate_version = true)]
@@ -27,6 +40,7 @@ pub(crate) enum Command {
     /// Run a chat server until SIGINT or SIGTERM
     Server(ServerArgs),
     /// Join a chat server (interactive on a terminal, plain lines when piped)
+    #[command(after_help = CLIENT_EXIT_CODES)]
     Client(ClientArgs),
     /// Load a chat server on this machine and measure it: deliveries/s,
     /// latency, losses, join time, memory per connection
@@ -149,6 +163,10 @@ pub(crate) struct ClientArgs {
     /// Prefix received lines with the time (HH:MM:SS, UTC)
     #[arg(long)]
     pub(crate) timestamps: bool,
+
+    /// No terminal bell on a private line or a line that names you
+    #[arg(long)]
+    pub(crate) no_bell: bool,
 }
 
 /// `--compat` values.

@@ -1,8 +1,9 @@
-//! How a received line looks on a terminal: an optional UTC timestamp and
-//! nicks in stable colours. Presentation only: the line's text is never
-//! changed, only wrapped in SGR colour codes.
+//! How a received line looks on a terminal: an optional UTC timestamp,
+//! nicks in stable colours, private lines and mentions standing out, `/me`
+//! lines in italics. Presentation only: the line's text is never changed,
+//! only wrapped in SGR codes (none at all without colour).
 
-use chat_core::client::{classify, LineKind};
+use chat_core::client::{classify, Attention, LineKind};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Colours a nick can get: green, yellow, blue, magenta, cyan and their
@@ -10,6 +11,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const NICK_COLOURS: [u8; 10] = [32, 33, 34, 35, 36, 92, 93, 94, 95, 96];
 const RED: u8 = 31;
 const DIM: u8 = 2;
+/// Bold magenta: private lines, sent and received.
+const PRIVATE: &str = "1;35";
+/// Reverse video: someone named you.
+const MENTION: &str = "7";
+/// Italics: the text of a `/me` line.
+const ACTION: &str = "3";
+/// What a `/me` line starts with, before the nick.
+const ACTION_PREFIX: &str = "* ";
 
 /// Rendering options for received lines.
 #[derive(Clone, Copy, Debug)]
@@ -22,20 +31,33 @@ pub(crate) struct Style {
 
 impl Style {
     /// The line as it is shown, without a trailing newline.
-    pub(crate) fn render(&self, line: &str) -> String {
-        self.render_at(line, SystemTime::now())
+    pub(crate) fn render(&self, line: &str, attention: Attention) -> String {
+        self.render_at(line, attention, SystemTime::now())
     }
 
-    fn render_at(&self, line: &str, now: SystemTime) -> String {
+    /// A note of the client's own, dim, in brackets: never mistaken for a
+    /// server line.
+    pub(crate) fn render_local(&self, note: &str) -> String {
+        self.paint(DIM, &format!("({note})"))
+    }
+
+    fn render_at(&self, line: &str, attention: Attention, now: SystemTime) -> String {
         let mut out = String::with_capacity(line.len() + 32);
         if self.timestamps {
             let stamp = format!("[{}] ", utc_clock(now));
             out.push_str(&self.paint(DIM, &stamp));
         }
-        if self.colour {
-            colour_line(&mut out, line);
-        } else {
+        if !self.colour {
             out.push_str(line);
+            return out;
+        }
+        let kind = classify(line);
+        match (attention, kind) {
+            (Attention::Mention, _) => out.push_str(&format!("\x1b[{MENTION}m{line}\x1b[0m")),
+            (_, LineKind::PrivateFrom { .. } | LineKind::PrivateTo { .. }) => {
+                out.push_str(&format!("\x1b[{PRIVATE}m{line}\x1b[0m"));
+            }
+            _ => colour_line(&mut out, line),
         }
         out
     }
@@ -82,8 +104,18 @@ fn colour_line(out: &mut String, line: &str) {
             out.push_str(&format!("\x1b[{RED}m{line}\x1b[0m"));
             return;
         }
-        LineKind::Message { nick } | LineKind::Action { nick } | LineKind::Notice { nick } => nick,
-        LineKind::Other => {
+        LineKind::Action { nick } => {
+            // `* NICK TEXT`: the nick coloured, the text in italics.
+            let text_at = (ACTION_PREFIX.len() + nick.len()).min(line.len());
+            out.push_str(&format!(
+                "* \x1b[{}m{nick}\x1b[0m\x1b[{ACTION}m{}\x1b[0m",
+                nick_colour(nick),
+                &line[text_at..]
+            ));
+            return;
+        }
+        LineKind::Message { nick } | LineKind::Notice { nick } => nick,
+        LineKind::PrivateFrom { .. } | LineKind::PrivateTo { .. } | LineKind::Other => {
             out.push_str(line);
             return;
         }
