@@ -285,7 +285,7 @@ impl Session {
         match classify(line) {
             LineKind::PrivateFrom { .. } => Attention::Private,
             LineKind::Message { nick } | LineKind::Action { nick }
-                if !nick.eq_ignore_ascii_case(me) && nick.to_lowercase() != me.to_lowercase() =>
+                if nick.to_lowercase() != me.to_lowercase() =>
             {
                 let text = &line[line.find(nick).map_or(0, |at| at + nick.len())..];
                 if names(text, me) {
@@ -763,5 +763,141 @@ mod tests {
         session.send_line("one\ntwo\n\n");
         assert_eq!(session.poll_transmit(), Some(b"one\ntwo\n".to_vec()));
         assert_eq!(session.poll_transmit(), None);
+    }
+
+    fn joined(nick: &str) -> Session {
+        let mut session = Session::new(Compat::Framed, Some(nick.into()));
+        session.handle_received(b"alias?");
+        session.handle_received(
+            format!("{nick} joined the chat\nYou are connected to the server!\nOnline (2): bob, {nick}\n")
+                .as_bytes(),
+        );
+        lines(&mut session);
+        session.poll_transmit();
+        session
+    }
+
+    #[test]
+    fn shutdown_notice_is_a_normal_end() {
+        let mut session = joined("alice");
+        session.handle_received(b"server is shutting down\n");
+        session.handle_eof();
+        assert_eq!(session.ending(), Ending::ServerShutdown);
+        let mut quitter = joined("alice");
+        quitter.quit();
+        quitter.handle_eof();
+        assert_eq!(quitter.ending(), Ending::Left);
+        let mut dropped = joined("alice");
+        dropped.handle_eof();
+        assert_eq!(dropped.ending(), Ending::Closed);
+    }
+
+    #[test]
+    fn silent_close_while_asked_for_a_nick_is_the_handshake_time_limit() {
+        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        session.handle_received(b"alias?");
+        session.handle_received(b"error: nick is already taken\nalias?");
+        assert_eq!(
+            session.refusal_before_join(),
+            Some("error: nick is already taken")
+        );
+        session.handle_eof();
+        assert_eq!(session.ending(), Ending::HandshakeTimeLimit);
+
+        let mut never_asked = Session::new(Compat::Framed, None);
+        never_asked.handle_eof();
+        assert_eq!(never_asked.ending(), Ending::Closed);
+    }
+
+    #[test]
+    fn refusal_before_the_join_is_the_reason() {
+        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        session.handle_received(b"error: server full\n");
+        session.handle_eof();
+        assert_eq!(
+            session.ending(),
+            Ending::Refused("error: server full".into())
+        );
+    }
+
+    #[test]
+    fn errors_after_the_join_are_refusals_and_counted() {
+        let mut session = joined("alice");
+        session.handle_received(b"error: line too long (max 1024 bytes)\nalice: ok\n");
+        assert_eq!(
+            lines(&mut session),
+            [
+                ClientEvent::Refusal("error: line too long (max 1024 bytes)".into()),
+                ClientEvent::Line("alice: ok".into())
+            ]
+        );
+        assert_eq!(session.refusals(), 1);
+    }
+
+    #[test]
+    fn nick_offered_before_the_prompt_answers_it() {
+        let mut session = Session::new(Compat::Framed, None);
+        session.offer_nick("carol");
+        assert_eq!(session.poll_transmit(), None);
+        session.handle_received(b"alias?");
+        assert_eq!(lines(&mut session), [ClientEvent::NickSent("carol".into())]);
+        assert_eq!(session.poll_transmit(), Some(b"carol\n".to_vec()));
+
+        let mut late = Session::new(Compat::Framed, None);
+        late.handle_received(b"alias?");
+        assert_eq!(lines(&mut late), [ClientEvent::NickWanted]);
+        late.offer_nick("dave");
+        assert_eq!(late.poll_transmit(), Some(b"dave\n".to_vec()));
+    }
+
+    #[test]
+    fn reply_goes_to_the_last_private_sender() {
+        let mut session = joined("alice");
+        session.send_line("/r anyone?");
+        assert_eq!(session.poll_transmit(), None);
+        assert_eq!(
+            lines(&mut session),
+            [ClientEvent::Local(NO_ONE_TO_REPLY_TO.into())]
+        );
+        session.handle_received(b"[pm from bob] psst\n[pm from carol] hey\n");
+        lines(&mut session);
+        session.send_line("/r  hi there");
+        assert_eq!(session.poll_transmit(), Some(b"/msg carol hi there\n".to_vec()));
+        session.send_line("/rest is a word");
+        assert_eq!(session.poll_transmit(), Some(b"/rest is a word\n".to_vec()));
+    }
+
+    #[test]
+    fn attention_marks_private_lines_and_mentions_by_others() {
+        let session = joined("alice");
+        assert_eq!(session.attention("[pm from bob] hi"), Attention::Private);
+        assert_eq!(session.attention("[pm to bob] hi"), Attention::Normal);
+        assert_eq!(session.attention("bob: hi Alice!"), Attention::Mention);
+        assert_eq!(session.attention("* bob pokes alice"), Attention::Mention);
+        assert_eq!(session.attention("bob: alice."), Attention::Mention);
+        assert_eq!(session.attention("bob: malice aforethought"), Attention::Normal);
+        assert_eq!(session.attention("bob: alice_2 is not me"), Attention::Normal);
+        assert_eq!(session.attention("alice: I am alice"), Attention::Normal);
+        assert_eq!(session.attention("alice joined the chat"), Attention::Normal);
+    }
+
+    #[test]
+    fn known_nicks_follow_lists_joins_renames_and_leaves() {
+        let mut session = joined("alice");
+        assert_eq!(session.known_nicks(), ["alice", "bob"]);
+        session.handle_received(
+            b"carol joined the chat\nbob is now known as rob\ncarol left the chat! (bye)\nrob: dave joined the chat\n",
+        );
+        assert_eq!(session.known_nicks(), ["alice", "rob"]);
+    }
+
+    #[test]
+    fn completion_offers_commands_first_and_nicks_after() {
+        let nicks = vec!["Bob".to_string(), "bea".to_string(), "carol".to_string()];
+        assert_eq!(complete("/m", 2, &nicks), (0, vec!["/me ".into(), "/msg ".into()]));
+        assert_eq!(complete("b", 1, &nicks), (0, vec!["Bob: ".into(), "bea: ".into()]));
+        assert_eq!(complete("/msg ca", 7, &nicks), (5, vec!["carol ".into()]));
+        assert_eq!(complete("hi BO there", 5, &nicks), (3, vec!["Bob ".into()]));
+        assert_eq!(complete("hi x", 4, &nicks), (3, vec![]));
     }
 }
