@@ -862,7 +862,10 @@ mod tests {
         session.handle_received(b"[pm from bob] psst\n[pm from carol] hey\n");
         lines(&mut session);
         session.send_line("/r  hi there");
-        assert_eq!(session.poll_transmit(), Some(b"/msg carol hi there\n".to_vec()));
+        assert_eq!(
+            session.poll_transmit(),
+            Some(b"/msg carol hi there\n".to_vec())
+        );
         session.send_line("/rest is a word");
         assert_eq!(session.poll_transmit(), Some(b"/rest is a word\n".to_vec()));
     }
@@ -875,10 +878,19 @@ mod tests {
         assert_eq!(session.attention("bob: hi Alice!"), Attention::Mention);
         assert_eq!(session.attention("* bob pokes alice"), Attention::Mention);
         assert_eq!(session.attention("bob: alice."), Attention::Mention);
-        assert_eq!(session.attention("bob: malice aforethought"), Attention::Normal);
-        assert_eq!(session.attention("bob: alice_2 is not me"), Attention::Normal);
+        assert_eq!(
+            session.attention("bob: malice aforethought"),
+            Attention::Normal
+        );
+        assert_eq!(
+            session.attention("bob: alice_2 is not me"),
+            Attention::Normal
+        );
         assert_eq!(session.attention("alice: I am alice"), Attention::Normal);
-        assert_eq!(session.attention("alice joined the chat"), Attention::Normal);
+        assert_eq!(
+            session.attention("alice joined the chat"),
+            Attention::Normal
+        );
     }
 
     #[test]
@@ -894,8 +906,14 @@ mod tests {
     #[test]
     fn completion_offers_commands_first_and_nicks_after() {
         let nicks = vec!["Bob".to_string(), "bea".to_string(), "carol".to_string()];
-        assert_eq!(complete("/m", 2, &nicks), (0, vec!["/me ".into(), "/msg ".into()]));
-        assert_eq!(complete("b", 1, &nicks), (0, vec!["Bob: ".into(), "bea: ".into()]));
+        assert_eq!(
+            complete("/m", 2, &nicks),
+            (0, vec!["/me ".into(), "/msg ".into()])
+        );
+        assert_eq!(
+            complete("b", 1, &nicks),
+            (0, vec!["Bob: ".into(), "bea: ".into()])
+        );
         assert_eq!(complete("/msg ca", 7, &nicks), (5, vec!["carol ".into()]));
         assert_eq!(complete("hi BO there", 5, &nicks), (3, vec!["Bob ".into()]));
         assert_eq!(complete("hi x", 4, &nicks), (3, vec![]));

@@ -214,7 +214,7 @@ fn handshake_time_limit_is_named_and_exits_3(rt: Runtime) {
     assert_eq!(status.code(), Some(3));
     assert_eq!(
         slow.stderr_lines(),
-        ["error: the server closed the connection: its time limit for choosing a nick passed"]
+        ["error: the server's time limit for choosing a nick passed"]
     );
     server.terminate();
     assert!(server.wait_exit().success(), "server's exit status");

@@ -65,9 +65,9 @@ impl fmt::Display for ClientError {
             ClientError::Closed => f.write_str("the server closed the connection"),
             ClientError::JoinTimeout => f.write_str("the server did not let us join in time"),
             ClientError::Refused(line) => f.write_str(line.strip_prefix("error: ").unwrap_or(line)),
-            ClientError::HandshakeTimeLimit => f.write_str(
-                "the server closed the connection: its time limit for choosing a nick passed",
-            ),
+            ClientError::HandshakeTimeLimit => {
+                f.write_str("the server's time limit for choosing a nick passed")
+            }
             ClientError::NoNick => {
                 f.write_str("no nick: pass --nick or write it on the first line")
             }
