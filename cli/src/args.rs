@@ -160,9 +160,13 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_enum, value_name = "DIALECT")]
     pub(crate) compat: Option<CompatArg>,
 
-    /// Prefix received lines with the time (HH:MM:SS, UTC)
+    /// Prefix received lines with the time (HH:MM:SS, local time: `TZ` or the system's)
     #[arg(long)]
     pub(crate) timestamps: bool,
+
+    /// With --timestamps: the time in UTC
+    #[arg(long, requires = "timestamps")]
+    pub(crate) utc: bool,
 
     /// No terminal bell on a private line or a line that names you
     #[arg(long)]

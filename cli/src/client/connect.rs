@@ -46,9 +46,25 @@ pub(crate) fn connect(
             reason: e.to_string(),
         })?
         .collect();
+    connect_any(kind, &target, &addrs).map_err(|e| match e {
+        ClientError::Resolve { .. } => ClientError::Resolve {
+            host: host.to_string(),
+            reason: "no address".into(),
+        },
+        other => other,
+    })
+}
+
+/// Connects to the first of `addrs` that accepts, in order; `target` names
+/// them in messages.
+fn connect_any(
+    kind: RuntimeKind,
+    target: &str,
+    addrs: &[SocketAddr],
+) -> Result<(ConnReader, ConnWriter, SocketAddr), ClientError> {
     let notice = SlowNotice::start(format!("connecting to {target}…"));
     let mut last_error = None;
-    for addr in &addrs {
+    for addr in addrs {
         match runtime::connect(kind, *addr, CONNECT_TIMEOUT) {
             Ok((reader, writer)) => {
                 notice.cancel();
@@ -63,11 +79,11 @@ pub(crate) fn connect(
     notice.cancel();
     Err(match last_error {
         Some(e) => ClientError::Connect {
-            target,
+            target: target.to_string(),
             reason: runtime::describe(&e),
         },
         None => ClientError::Resolve {
-            host: host.to_string(),
+            host: target.to_string(),
             reason: "no address".into(),
         },
     })
@@ -104,6 +120,25 @@ impl SlowNotice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_address_is_tried_in_order() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let open = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+        let open_addr = open.local_addr().expect("its address");
+        let (_, _, used) = connect_any(RuntimeKind::Std, "here", &[closed, open_addr])
+            .expect("the second address accepts");
+        assert_eq!(used, open_addr);
+        let failure = connect_any(RuntimeKind::Std, "here:1", &[closed])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            failure.as_deref(),
+            Some("cannot connect to here:1: connection refused")
+        );
+    }
 
     #[test]
     fn brackets_are_taken_off_and_put_back() {

@@ -95,7 +95,7 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let ui = if interactive {
         let style = Style {
             colour: !no_color(),
-            timestamps: args.timestamps,
+            timestamps: args.timestamps.then(|| display::clock_zone(args.utc)),
         };
         Ui::terminal(tx.clone(), style, Arc::clone(&nicks))
     } else {

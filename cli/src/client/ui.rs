@@ -35,7 +35,7 @@ pub(crate) enum Ui {
     /// stdin is not a terminal: no prompt, no colour, lines as they are.
     Plain,
     /// A line editor; received lines are printed above the input line.
-    Terminal(Terminal),
+    Terminal(Box<Terminal>),
 }
 
 /// A request to the editor thread: read one line after `prompt`.
@@ -62,7 +62,7 @@ impl Ui {
         style: Style,
         words: Arc<Mutex<Vec<String>>>,
     ) -> Result<Ui, String> {
-        Terminal::start(tx, style, words).map(Ui::Terminal)
+        Terminal::start(tx, style, words).map(|t| Ui::Terminal(Box::new(t)))
     }
 
     /// Whether the user is at a terminal.
