@@ -582,7 +582,7 @@ pub enum LineKind<'a> {
 /// assert_eq!(classify("Online (1): bob"), LineKind::Other);
 /// ```
 pub fn classify(line: &str) -> LineKind<'_> {
-    let is_nick = |word: &str| nick::validate(word).is_ok();
+    let is_nick = |word: &str| nick::validate_form(word).is_ok();
     if line.starts_with(wire::ERROR_PREFIX) {
         return LineKind::Error;
     }

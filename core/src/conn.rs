@@ -45,23 +45,28 @@ pub(crate) struct Conn {
     /// While not joined: whether the unfinished line came in one read,
     /// as a legacy client's nick does.
     pub(crate) nick_in_one_read: bool,
-    /// Reads held by flood control, oldest first: the first starts with the
-    /// line that waits for the bucket. Not empty exactly while the driver
-    /// was told to stop reading and `flood_deadline` is set.
-    pub(crate) held_reads: VecDeque<Box<[u8]>>,
-    /// The bytes in `held_reads`; at most [`MAX_HELD_READ_BYTES`].
-    pub(crate) held_read_bytes: usize,
     /// When flood control lets the first held line through.
     pub(crate) flood_deadline: Option<Time>,
-    /// The peer closed while reads were held: it leaves once they are said.
-    pub(crate) closed_while_held: bool,
-    /// The driver was told to stop reading it ([`Action::StopReading`]):
-    /// between two inputs, exactly while `held_reads` is not empty.
+    /// What flood control holds, from the driver being told to stop
+    /// reading it ([`Action::StopReading`]) until it is told to resume;
+    /// boxed, as most connections never need it. Between two inputs it is
+    /// `Some` exactly while `flood_deadline` is, and its reads are not empty.
     ///
     /// [`Action::StopReading`]: crate::Action::StopReading
-    pub(crate) reading_stopped: bool,
+    pub(crate) held_input: Option<Box<HeldInput>>,
     /// The address group it is counted in, unless exempt (loopback).
     pub(crate) group: Option<AddressGroup>,
+}
+
+/// The reads flood control holds for one user.
+#[derive(Debug, Default)]
+pub(crate) struct HeldInput {
+    /// Oldest first: the first starts with the line that waits for the bucket.
+    pub(crate) reads: VecDeque<Box<[u8]>>,
+    /// The bytes in `reads`; at most [`MAX_HELD_READ_BYTES`].
+    pub(crate) bytes: usize,
+    /// The peer closed meanwhile: it leaves once the reads are said.
+    pub(crate) peer_closed: bool,
 }
 
 /// The most bytes of reads the room holds for one flooding user. A driver
@@ -85,11 +90,8 @@ impl Conn {
             sniffed: false,
             nick_attempts: 0,
             nick_in_one_read: false,
-            held_reads: VecDeque::new(),
-            held_read_bytes: 0,
             flood_deadline: None,
-            closed_while_held: false,
-            reading_stopped: false,
+            held_input: None,
             group: None,
         }
     }

@@ -380,13 +380,15 @@ impl Room {
             ),
             (deadlines == self.timers.len(), "timer table out of step"),
             (
-                self.conns.values().all(|c| {
-                    c.held_reads.is_empty() == c.flood_deadline.is_none()
-                        && c.held_reads.is_empty() != c.reading_stopped
-                        && (c.held_reads.is_empty() || c.is_joined())
-                        && (!c.closed_while_held || !c.held_reads.is_empty())
-                        && c.held_read_bytes == c.held_reads.iter().map(|r| r.len()).sum::<usize>()
-                        && c.held_read_bytes <= crate::conn::MAX_HELD_READ_BYTES
+                self.conns.values().all(|c| match &c.held_input {
+                    None => c.flood_deadline.is_none(),
+                    Some(held) => {
+                        c.flood_deadline.is_some()
+                            && c.is_joined()
+                            && !held.reads.is_empty()
+                            && held.bytes == held.reads.iter().map(|r| r.len()).sum::<usize>()
+                            && held.bytes <= crate::conn::MAX_HELD_READ_BYTES
+                    }
                 }),
                 "held reads out of step with their deadline",
             ),

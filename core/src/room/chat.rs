@@ -73,12 +73,15 @@ impl Room {
             self.send_error(conn, format_args!("you are already {old}"));
             return;
         }
-        if let Err(error) =
-            nick::validate(new).and_then(|()| self.roster.check_free(new, Some(conn)))
-        {
-            self.send_error(conn, error);
-            return;
-        }
+        let admitted = nick::validate(new)
+            .and_then(|keys| self.roster.check_free(&keys, Some(conn)).map(|()| keys));
+        let keys = match admitted {
+            Ok(keys) => keys,
+            Err(error) => {
+                self.send_error(conn, error);
+                return;
+            }
+        };
         // Everything before the rename goes out under the old nick (and may
         // close the renamer as too slow, before it renames).
         self.release_held();
@@ -89,7 +92,7 @@ impl Room {
         let new: Arc<str> = new.into();
         c.nick = Some(new.clone());
         self.roster.remove(old);
-        self.roster.insert(conn, new.clone());
+        self.roster.insert(conn, new.clone(), keys);
         self.record(Event::Renamed {
             conn,
             old: old.to_string(),

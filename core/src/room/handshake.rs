@@ -67,16 +67,16 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.reading_stopped {
+        if let Some(held) = &mut c.held_input {
             // A read under way when flood control stopped reading: it
             // waits behind the held ones.
-            if c.held_read_bytes + bytes.len() > MAX_HELD_READ_BYTES {
+            if held.bytes + bytes.len() > MAX_HELD_READ_BYTES {
                 let reason = DisconnectReason::Flooding;
                 self.depart(conn, reason, Some("flooding"), CloseMode::Flush);
                 return;
             }
-            c.held_read_bytes += bytes.len();
-            c.held_reads.push_back(bytes.into());
+            held.bytes += bytes.len();
+            held.reads.push_back(bytes.into());
             return;
         }
         self.on_read(conn, bytes);
@@ -148,12 +148,12 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.held_read_bytes += rest.len();
-        c.held_reads.push_front(rest.into());
-        if !c.reading_stopped {
-            c.reading_stopped = true;
+        let held = c.held_input.get_or_insert_with(|| {
             self.actions.push_back(Action::StopReading { conn });
-        }
+            Box::default()
+        });
+        held.bytes += rest.len();
+        held.reads.push_front(rest.into());
         self.set_timer(conn, TimerKind::Flood, Some(at));
     }
 
@@ -170,17 +170,19 @@ impl Room {
             if c.flood_deadline.is_some() {
                 return;
             }
-            let Some(read) = c.held_reads.pop_front() else {
+            let Some(held) = &mut c.held_input else {
+                return;
+            };
+            let Some(read) = held.reads.pop_front() else {
                 break;
             };
-            c.held_read_bytes -= read.len();
+            held.bytes -= read.len();
             self.on_read(conn, &read);
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.reading_stopped = false;
-        let closed = std::mem::take(&mut c.closed_while_held);
+        let closed = c.held_input.take().is_some_and(|held| held.peer_closed);
         self.actions.push_back(Action::ResumeReading { conn });
         if closed {
             self.on_closed(conn);
@@ -283,8 +285,8 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.reading_stopped {
-            c.closed_while_held = true;
+        if let Some(held) = &mut c.held_input {
+            held.peer_closed = true;
             return;
         }
         if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
@@ -303,8 +305,12 @@ impl Room {
             };
             if let Some((at, rest)) = fate {
                 self.hold_read(conn, rest, at);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.closed_while_held = true;
+                if let Some(held) = self
+                    .conns
+                    .get_mut(&conn)
+                    .and_then(|c| c.held_input.as_mut())
+                {
+                    held.peer_closed = true;
                 }
                 return;
             }
@@ -365,11 +371,15 @@ impl Room {
     /// Joins `conn` as the nick in `raw`, or says why not and asks again.
     fn try_join(&mut self, conn: ConnId, raw: &[u8], unframed: bool) {
         let nick = String::from_utf8_lossy(raw);
-        if let Err(error) = nick::validate(&nick).and_then(|()| self.roster.check_free(&nick, None))
-        {
-            self.refuse_nick(conn, error_line(error));
-            return;
-        }
+        let admitted = nick::validate(&nick)
+            .and_then(|keys| self.roster.check_free(&keys, None).map(|()| keys));
+        let keys = match admitted {
+            Ok(keys) => keys,
+            Err(error) => {
+                self.refuse_nick(conn, error_line(error));
+                return;
+            }
+        };
         if self.held_leaves || self.config.notice_hold(self.roster.len() + 1).is_none() {
             // Held leave notices, or all of them if this join's notice will
             // not be held, go first, while the joiner is not in the room yet.
@@ -387,7 +397,7 @@ impl Room {
         if unframed {
             c.legacy_prefix = [raw, b": "].concat().into();
         }
-        self.roster.insert(conn, display);
+        self.roster.insert(conn, display, keys);
         self.record(Event::Joined {
             conn,
             nick: nick.to_string(),
@@ -442,33 +452,52 @@ impl Room {
     pub(super) fn online_payload(&self) -> Payload {
         let total = self.roster.len();
         let header = format!("Online ({total}): ");
+        let header = header.as_bytes();
         let tail = |more: usize| format!("and {more} more");
         // Room for the tail on a line of its own, with the largest count,
         // and the last `\n`.
         let reserve = 1 + header.len() + tail(total).len() + 1;
         let budget = (self.config.send_queue / 4).saturating_sub(reserve);
         let mut out = Vec::with_capacity(budget.min(total * 16) + reserve);
-        out.extend_from_slice(header.as_bytes());
-        let mut line_start = 0;
-        let mut item = |out: &mut Vec<u8>, text: &[u8]| {
-            let first = out.len() - line_start == header.len();
-            let separator = if first { 0 } else { 2 };
-            if !first && out.len() - line_start + separator + text.len() + 1 > ONLINE_LINE_MAX {
-                out.push(b'\n');
-                line_start = out.len();
-                out.extend_from_slice(header.as_bytes());
-            } else if !first {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(text);
-        };
+        out.extend_from_slice(header);
+        // The most `out` may hold before the next item's `\n`: the end of
+        // the current line or of the budget, whichever comes first. A nick
+        // that does not fit before it starts a line, or ends the list.
+        let line_limit = |line_start: usize| line_start + ONLINE_LINE_MAX - 1;
+        let mut limit = line_limit(0).min(budget);
+        let mut first = true;
         for (listed, (_, nick)) in self.roster.iter().enumerate() {
-            // The most a nick adds: a new line's `\n` and header, or `, `.
-            if out.len() + 1 + header.len().max(2) + nick.len() > budget {
-                item(&mut out, tail(total - listed).as_bytes());
-                break;
+            let nick = nick.as_bytes();
+            let separator = if first { 0 } else { 2 };
+            if out.len() + separator + nick.len() <= limit {
+                if !first {
+                    out.extend_from_slice(b", ");
+                }
+                out.extend_from_slice(nick);
+                first = false;
+                continue;
             }
-            item(&mut out, nick.as_bytes());
+            // Not on this line: on a new one, if the budget holds it.
+            if !first && out.len() + 1 + header.len() + nick.len() <= budget {
+                out.push(b'\n');
+                limit = line_limit(out.len()).min(budget);
+                out.extend_from_slice(header);
+                out.extend_from_slice(nick);
+                continue;
+            }
+            // Past the budget: the tail, on this line if it fits there.
+            let tail = tail(total - listed);
+            let line_start = out.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+            if first {
+                // Nothing listed: the tail follows the header.
+            } else if out.len() + 2 + tail.len() < line_start + ONLINE_LINE_MAX {
+                out.extend_from_slice(b", ");
+            } else {
+                out.push(b'\n');
+                out.extend_from_slice(header);
+            }
+            out.extend_from_slice(tail.as_bytes());
+            break;
         }
         out.push(b'\n');
         Payload::from(out)
