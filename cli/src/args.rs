@@ -171,6 +171,11 @@ pub(crate) struct ClientArgs {
     /// No terminal bell on a private line or a line that names you
     #[arg(long)]
     pub(crate) no_bell: bool,
+
+    /// Keep no input history (by default kept in $XDG_DATA_HOME/chat/history,
+    /// or ~/.local/share/chat/history)
+    #[arg(long)]
+    pub(crate) no_history: bool,
 }
 
 /// `--compat` values.

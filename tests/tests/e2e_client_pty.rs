@@ -166,3 +166,39 @@ fn private_lines_and_mentions_ring_the_bell_unless_told_not_to() {
     carol.wait_for_row("bob: hi carol");
     assert!(!carol.raw().contains(&0x07), "--no-bell rang");
 }
+
+#[test]
+fn typed_lines_are_remembered_across_runs() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let data_home = std::env::temp_dir().join(format!("chat-history-{}", std::process::id()));
+    let port = addr.port().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["client", "--port", &port, "--nick", "alice"];
+        args.extend_from_slice(extra);
+        let chat = PtyChat::spawn_with_data_home(&args, true, &data_home);
+        chat.wait_for_row("You are connected to the server!");
+        chat
+    };
+    let mut first = run(&[]);
+    first.type_keys("remember me\r");
+    first.wait_for_row("alice: remember me");
+    first.type_keys("\x04");
+    assert_eq!(first.wait_exit().code(), Some(0));
+
+    let mut second = run(&[]);
+    second.type_keys("\x1b[A");
+    second.wait_for_row("> remember me");
+    second.type_keys("\x03\x03");
+    assert_eq!(second.wait_exit().code(), Some(0));
+
+    let mut forgetful = run(&["--no-history"]);
+    forgetful.type_keys("\x1b[A");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !forgetful.text_rows().iter().any(|r| r == "> remember me"),
+        "--no-history read the history"
+    );
+    forgetful.type_keys("\x04");
+    assert_eq!(forgetful.wait_exit().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&data_home);
+}

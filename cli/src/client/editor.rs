@@ -13,6 +13,7 @@ use rustyline::{
     EventContext, EventHandler, Helper, KeyEvent, Movement, RepeatCount,
 };
 use std::borrow::Cow;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -113,9 +114,10 @@ impl ConditionalEventHandler for ClearOrInterrupt {
     }
 }
 
-/// The configured editor.
+/// The configured editor, with the lines of `history` if it exists.
 pub(crate) fn new_editor(
     helper: ChatHelper,
+    history: Option<&Path>,
 ) -> rustyline::Result<Editor<ChatHelper, DefaultHistory>> {
     let config = Config::builder()
         // The highlighter must run on every repaint (it counts them); it
@@ -124,6 +126,11 @@ pub(crate) fn new_editor(
         .completion_type(CompletionType::List)
         .build();
     let mut editor = Editor::with_config(config)?;
+    if let Some(path) = history.filter(|path| path.exists()) {
+        if let Err(e) = editor.load_history(path) {
+            tracing::warn!("cannot read the history {}: {e}", path.display());
+        }
+    }
     editor.set_helper(Some(helper));
     editor.bind_sequence(
         KeyEvent::ctrl('C'),

@@ -16,6 +16,7 @@ use display::Style;
 use error::ClientError;
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -97,7 +98,8 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
             colour: !no_color(),
             timestamps: args.timestamps.then(|| display::clock_zone(args.utc)),
         };
-        Ui::terminal(tx.clone(), style, Arc::clone(&nicks))
+        let history = (!args.no_history).then(history_file).flatten();
+        Ui::terminal(tx.clone(), style, Arc::clone(&nicks), history)
     } else {
         Ui::plain(tx.clone())
     }
@@ -110,6 +112,26 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let result = client.run(&rx);
     client.ui.finish();
     result
+}
+
+/// Where typed lines are kept across runs: `chat/history` in the user's
+/// data directory (`$XDG_DATA_HOME`, else `~/.local/share`), created if
+/// missing. `None` when there is no such directory.
+fn history_file() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
+    let dir = data.join("chat");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!("no input history: cannot create {}: {e}", dir.display());
+        return None;
+    }
+    Some(dir.join("history"))
 }
 
 /// Reads the connection on its own thread until EOF or an error.

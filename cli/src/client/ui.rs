@@ -11,6 +11,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Editor, ExternalPrinter};
 use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -61,8 +62,9 @@ impl Ui {
         tx: Sender<Msg>,
         style: Style,
         words: Arc<Mutex<Vec<String>>>,
+        history: Option<PathBuf>,
     ) -> Result<Ui, String> {
-        Terminal::start(tx, style, words).map(|t| Ui::Terminal(Box::new(t)))
+        Terminal::start(tx, style, words, history).map(|t| Ui::Terminal(Box::new(t)))
     }
 
     /// Whether the user is at a terminal.
@@ -175,6 +177,7 @@ impl Terminal {
         tx: Sender<Msg>,
         style: Style,
         words: Arc<Mutex<Vec<String>>>,
+        history: Option<PathBuf>,
     ) -> Result<Terminal, String> {
         let saved_mode = termios::tcgetattr(io::stdin()).ok();
         let reading = Arc::new(AtomicBool::new(false));
@@ -186,7 +189,7 @@ impl Terminal {
         thread::Builder::new()
             .name("editor".into())
             .spawn(move || {
-                let mut editor = match super::editor::new_editor(helper) {
+                let mut editor = match super::editor::new_editor(helper, history.as_deref()) {
                     Ok(editor) => editor,
                     Err(e) => {
                         let _ = printer_tx.send(Err(e.to_string()));
@@ -202,7 +205,7 @@ impl Terminal {
                 }
                 for request in request_rx {
                     thread_reading.store(true, Ordering::SeqCst);
-                    let event = read_one(&mut editor, &request);
+                    let event = read_one(&mut editor, &request, history.as_deref());
                     thread_reading.store(false, Ordering::SeqCst);
                     if tx.send(Msg::Input(event)).is_err() {
                         return;
@@ -283,11 +286,18 @@ impl Drop for Terminal {
     }
 }
 
-fn read_one(editor: &mut ChatEditor, request: &LineRequest) -> InputEvent {
+/// Reads one line. Chat lines (not nicks) go into the history, and into
+/// its file at once: the client may end while the editor waits for keys.
+fn read_one(editor: &mut ChatEditor, request: &LineRequest, history: Option<&Path>) -> InputEvent {
     match editor.readline(&request.prompt) {
         Ok(line) => {
-            if !line.trim().is_empty() {
+            if request.erase_after && !line.trim().is_empty() {
                 let _ = editor.add_history_entry(line.as_str());
+                if let Some(path) = history {
+                    if let Err(e) = editor.append_history(path) {
+                        tracing::debug!("cannot save the history: {e}");
+                    }
+                }
             }
             if request.erase_after && !line.trim().is_empty() {
                 super::editor::erase_submitted(editor, &request.prompt, &line);

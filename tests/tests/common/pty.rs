@@ -9,7 +9,9 @@ use nix::pty::{openpty, Winsize};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,12 +30,27 @@ pub(crate) struct PtyChat {
     child: Child,
     keyboard: File,
     received: Arc<Mutex<Received>>,
+    /// A data directory made for this process alone.
+    owned_data_home: Option<PathBuf>,
 }
 
 impl PtyChat {
     /// Starts `chat ARGS...` on a fresh 80×24 terminal, `NO_COLOR` unset
-    /// unless `no_color`.
+    /// unless `no_color`, with a data directory of its own (removed on drop).
     pub(crate) fn spawn(args: &[&str], no_color: bool) -> PtyChat {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "chat-pty-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let mut chat = PtyChat::spawn_with_data_home(args, no_color, &dir);
+        chat.owned_data_home = Some(dir);
+        chat
+    }
+
+    /// As [`spawn`](PtyChat::spawn), with `XDG_DATA_HOME` set to `data_home`.
+    pub(crate) fn spawn_with_data_home(args: &[&str], no_color: bool, data_home: &Path) -> PtyChat {
         let size = Winsize {
             ws_row: ROWS,
             ws_col: COLUMNS,
@@ -47,6 +64,7 @@ impl PtyChat {
             .args(args)
             .env_remove("RUST_LOG")
             .env("TERM", "xterm")
+            .env("XDG_DATA_HOME", data_home)
             .stdin(slave(&pty.slave))
             .stdout(slave(&pty.slave))
             .stderr(slave(&pty.slave));
@@ -70,6 +88,7 @@ impl PtyChat {
             child,
             keyboard,
             received,
+            owned_data_home: None,
         }
     }
 
@@ -152,6 +171,9 @@ impl Drop for PtyChat {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if let Some(dir) = &self.owned_data_home {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
