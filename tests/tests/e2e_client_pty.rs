@@ -202,3 +202,31 @@ fn typed_lines_are_remembered_across_runs() {
     assert_eq!(forgetful.wait_exit().code(), Some(0));
     let _ = std::fs::remove_dir_all(&data_home);
 }
+
+#[test]
+fn type_ahead_is_not_left_to_the_shell() {
+    // A listener that never accepts: the client is connected, waits for the
+    // prompt, and its line editor is not reading yet.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("its address").port();
+    let data_home = std::env::temp_dir().join(format!("chat-typeahead-{}", std::process::id()));
+    let script = format!(
+        "\"$0\" client --port {port} --nick alice; echo \"exit:$?\"; read line; echo \"shell read:$line\""
+    );
+    let mut shell = PtyChat::spawn_shell(&script, &data_home);
+    // Typed while the client waits; a shell would run it after the client.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    shell.type_keys("echo leaked\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(listener); // resets the waiting connection
+    shell.wait_for("the client's exit", |rows| {
+        rows.iter().any(|r| r.starts_with("exit:"))
+    });
+    shell.type_keys("fresh\r");
+    let rows = shell.wait_for("the shell's read", |rows| {
+        rows.iter().any(|r| r.starts_with("shell read:"))
+    });
+    assert!(rows.iter().any(|r| r == "shell read:fresh"), "{rows:#?}");
+    shell.wait_exit();
+    let _ = std::fs::remove_dir_all(&data_home);
+}

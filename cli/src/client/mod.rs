@@ -388,6 +388,7 @@ impl Client {
             if !nick.is_empty() {
                 self.nick_from_input = false;
                 self.session.offer_nick(nick);
+                self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
             }
         } else if self.awaiting_nick {
             let nick = line.trim();

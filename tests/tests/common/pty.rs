@@ -51,6 +51,19 @@ impl PtyChat {
 
     /// As [`spawn`](PtyChat::spawn), with `XDG_DATA_HOME` set to `data_home`.
     pub(crate) fn spawn_with_data_home(args: &[&str], no_color: bool, data_home: &Path) -> PtyChat {
+        let mut command = Command::new(chat_bin());
+        command.args(args);
+        PtyChat::spawn_command(command, no_color, data_home)
+    }
+
+    /// `sh -c SCRIPT` on a terminal, with `$0` the `chat` binary's path.
+    pub(crate) fn spawn_shell(script: &str, data_home: &Path) -> PtyChat {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(script).arg(chat_bin());
+        PtyChat::spawn_command(command, true, data_home)
+    }
+
+    fn spawn_command(mut command: Command, no_color: bool, data_home: &Path) -> PtyChat {
         let size = Winsize {
             ws_row: ROWS,
             ws_col: COLUMNS,
@@ -59,9 +72,7 @@ impl PtyChat {
         };
         let pty = openpty(Some(&size), None).expect("openpty");
         let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup the pty"));
-        let mut command = Command::new(chat_bin());
         command
-            .args(args)
             .env_remove("RUST_LOG")
             .env("TERM", "xterm")
             .env("XDG_DATA_HOME", data_home)
