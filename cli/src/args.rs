@@ -12,6 +12,18 @@ pub(crate) const DEFAULT_PORT: u16 = 55555;
 
 /// The TLS port by default: the one after the plain one.
 pub(crate) const DEFAULT_TLS_PORT: u16 = 55556;
+/// `chat client --help`: what its exit code says.
+const CLIENT_EXIT_CODES: &str = "\
+Exit codes:
+  0  a normal end: you left (/quit, Ctrl-D, end of input) or the server shut down
+  1  no connection: cannot resolve or connect, or the connection was lost or closed
+     without a reason
+  2  bad command line, or piped input ended before giving a nick
+  3  the server turned you away before you joined: the nick was refused (piped),
+     the server is full, too many connections from your address, or the time
+     limit for choosing a nick passed
+  4  piped: the session ended normally but the server refused lines you sent
+     (each `error: ...` line is also written to stderr)";
 
 /// A TCP chat room: run a server, or join one.
 #[derive(Debug, Parser)]
@@ -31,6 +43,7 @@ pub(crate) enum Command {
     /// Run a chat server until SIGINT or SIGTERM
     Server(ServerArgs),
     /// Join a chat server (interactive on a terminal, plain lines when piped)
+    #[command(after_help = CLIENT_EXIT_CODES)]
     Client(ClientArgs),
     /// Load a chat server on this machine and measure it: deliveries/s,
     /// latency, losses, join time, memory per connection
@@ -116,6 +129,20 @@ pub(crate) struct Limits {
     /// carries many (holds under 1 ms are not made, none is over 250 ms); 0 sends each at once
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().notice_hold_per_user))]
     pub(crate) notice_hold_per_user: HumanDuration,
+
+    /// Most connections at once from one address (IPv6: one /64); one more gets
+    /// `error: too many connections from your address`; 0 turns it off
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_per_address)]
+    pub(crate) max_per_address: usize,
+
+    /// Connections one address may open a minute, after a burst of 16; 0 turns it off
+    #[arg(long, value_name = "N", default_value_t = Config::default().connects_per_minute)]
+    pub(crate) connects_per_minute: u32,
+
+    /// Apply the per-address limits to loopback too (exempt by default: a local
+    /// proxy, bench or test is one address for everyone)
+    #[arg(long)]
+    pub(crate) limit_loopback: bool,
 }
 
 impl Limits {
@@ -130,6 +157,9 @@ impl Limits {
             flood_burst: self.flood_burst,
             settle: self.settle.0,
             notice_hold_per_user: self.notice_hold_per_user.0,
+            max_per_address: self.max_per_address,
+            connects_per_minute: self.connects_per_minute,
+            limit_loopback: self.limit_loopback,
         }
     }
 }
@@ -169,9 +199,22 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_enum, value_name = "DIALECT")]
     pub(crate) compat: Option<CompatArg>,
 
-    /// Prefix received lines with the time (HH:MM:SS, UTC)
+    /// Prefix received lines with the time (HH:MM:SS, local time: `TZ` or the system's)
     #[arg(long)]
     pub(crate) timestamps: bool,
+
+    /// With --timestamps: the time in UTC
+    #[arg(long, requires = "timestamps")]
+    pub(crate) utc: bool,
+
+    /// No terminal bell on a private line or a line that names you
+    #[arg(long)]
+    pub(crate) no_bell: bool,
+
+    /// Keep no input history (by default kept in $XDG_DATA_HOME/chat/history,
+    /// or ~/.local/share/chat/history)
+    #[arg(long)]
+    pub(crate) no_history: bool,
 }
 
 /// `--compat` values.
@@ -255,6 +298,9 @@ mod tests {
             "--flood-burst=5",
             "--settle=50ms",
             "--notice-hold-per-user=5us",
+            "--max-per-address=3",
+            "--connects-per-minute=0",
+            "--limit-loopback",
             "--log-level=debug",
         ])
         .expect("valid flags");
@@ -274,6 +320,9 @@ mod tests {
                 flood_burst: 5,
                 settle: Duration::from_millis(50),
                 notice_hold_per_user: Duration::from_micros(5),
+                max_per_address: 3,
+                connects_per_minute: 0,
+                limit_loopback: true,
             }
         );
     }

@@ -12,8 +12,14 @@ use std::sync::Arc;
 use std::thread;
 
 /// Runs the server until SIGINT/SIGTERM. Failures are one `error: ...` line
-/// on stderr and exit code 1.
+/// on stderr and exit code 1; limits that make no sense, exit code 2 (as
+/// for any other bad argument).
 pub(crate) fn run(args: &ServerArgs) -> ExitCode {
+    if let Err(error) = args.limits.to_config().validate() {
+        let flag = error.field.replace('_', "-");
+        out::stderr_line(&format!("error: --{flag}: {error}"));
+        return ExitCode::from(2);
+    }
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

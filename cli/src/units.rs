@@ -41,9 +41,9 @@ impl fmt::Display for HumanDuration {
                 s if s % 60 == 0 => write!(f, "{}m", s / 60),
                 s => write!(f, "{s}s"),
             }
-        } else if d.subsec_nanos() % 1_000_000 == 0 {
+        } else if d.subsec_nanos().is_multiple_of(1_000_000) {
             write!(f, "{}ms", d.as_millis())
-        } else if d.subsec_nanos() % 1_000 == 0 {
+        } else if d.subsec_nanos().is_multiple_of(1_000) {
             write!(f, "{}us", d.as_micros())
         } else {
             write!(f, "{d:?}")
@@ -89,7 +89,7 @@ impl fmt::Display for ByteSize {
         const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
         let n = self.0;
         for (factor, suffix) in UNITS {
-            if n != 0 && n % factor == 0 {
+            if n != 0 && n.is_multiple_of(factor) {
                 return write!(f, "{}{suffix}", n / factor);
             }
         }

@@ -49,6 +49,49 @@ pub enum ClientEvent {
     /// The server asked for a nick (again, after a rejection, or because none
     /// was given): answer with [`Session::send_nick`].
     NickWanted,
+    /// An `error: …` line received after joining: the server refused
+    /// something this session sent (a command, a line too long). Shown like
+    /// a [`ClientEvent::Line`]; a script may want to know.
+    Refusal(String),
+    /// A line from the session itself, not the server (a `/r` with no one
+    /// to reply to).
+    Local(String),
+}
+
+/// How much a received line asks for the user's attention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attention {
+    /// An ordinary line.
+    Normal,
+    /// Someone else's room line that names our nick.
+    Mention,
+    /// A private line to us.
+    Private,
+}
+
+/// The commands a user can type, for completion.
+pub const COMMANDS: [&str; 7] = ["/help", "/who", "/nick", "/me", "/msg", "/quit", "/r"];
+
+/// What `/r` says when no private line came yet.
+pub const NO_ONE_TO_REPLY_TO: &str = "no private line to reply to yet";
+
+/// Why a session's connection ended, as far as the protocol tells; read with
+/// [`Session::ending`] once the server closed the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The user asked to leave and the server closed: the normal end.
+    Left,
+    /// The server said `server is shutting down` before closing.
+    ServerShutdown,
+    /// Turned away before joining; the server's last `error: …` line says
+    /// why (`error: server full`, `error: too many failed nick attempts`,
+    /// a refused nick).
+    Refused(String),
+    /// Asked for a nick and closed without a word: the server's time limit
+    /// for the handshake passed (the protocol closes silently then).
+    HandshakeTimeLimit,
+    /// Closed with no reason given, before a prompt or after joining.
+    Closed,
 }
 
 /// One client connection's protocol state.
@@ -67,6 +110,23 @@ pub struct Session {
     leaving: bool,
     /// The transport should close its sending side once `transmit` is written.
     close_write: bool,
+    /// The server sent `alias?` and no nick answered it yet.
+    prompt_open: bool,
+    /// A prompt was received at some point.
+    prompted: bool,
+    /// The last `error: …` line before joining.
+    refusal_before_join: Option<String>,
+    /// That line came after the last prompt.
+    refused_since_prompt: bool,
+    /// The server said it is shutting down.
+    shutting_down: bool,
+    /// `error: …` lines received after joining.
+    refusals: usize,
+    /// Who sent the last private line, for `/r`.
+    reply_to: Option<String>,
+    /// Nicks seen in the room (online lists, joins, renames), for
+    /// completion; no two equal ignoring case.
+    nicks: Vec<String>,
 }
 
 impl Session {
@@ -82,6 +142,14 @@ impl Session {
             joined: false,
             leaving: false,
             close_write: false,
+            prompt_open: false,
+            prompted: false,
+            refusal_before_join: None,
+            refused_since_prompt: false,
+            shutting_down: false,
+            refusals: 0,
+            reply_to: None,
+            nicks: Vec::new(),
         }
     }
 
@@ -135,10 +203,105 @@ impl Session {
         if line == wire::CONNECTED {
             self.joined = true;
         }
+        if line == wire::SHUTTING_DOWN {
+            self.shutting_down = true;
+        }
+        self.learn_nicks(&line);
+        if line.starts_with(wire::ERROR_PREFIX) {
+            if self.joined {
+                self.refusals += 1;
+                self.events.push_back(ClientEvent::Refusal(line));
+                return;
+            }
+            self.refusal_before_join = Some(line.clone());
+            self.refused_since_prompt = true;
+        }
         self.events.push_back(ClientEvent::Line(line));
     }
 
+    /// Keeps [`Session::known_nicks`] and the `/r` target current.
+    fn learn_nicks(&mut self, line: &str) {
+        if let LineKind::PrivateFrom { nick } = classify(line) {
+            self.reply_to = Some(nick.to_string());
+            return;
+        }
+        if let Some(rest) = line.strip_prefix(wire::ONLINE) {
+            let Some((_, list)) = rest.split_once("): ") else {
+                return;
+            };
+            let listed: Vec<String> = list
+                .split(", ")
+                .filter(|nick| nick::validate(nick).is_ok())
+                .map(str::to_string)
+                .collect();
+            for nick in listed {
+                self.add_nick(&nick);
+            }
+            return;
+        }
+        if let Some((nick, _)) = line.split_once(wire::JOINED) {
+            if nick::validate(nick).is_ok() && line.ends_with(wire::JOINED) {
+                self.add_nick(nick);
+            }
+        } else if let Some((old, new)) = line.split_once(wire::RENAMED) {
+            if nick::validate(old).is_ok() && nick::validate(new).is_ok() {
+                self.remove_nick(old);
+                self.add_nick(new);
+            }
+        } else if let Some((nick, _)) = line.split_once(wire::LEFT) {
+            if nick::validate(nick).is_ok() {
+                self.remove_nick(nick);
+            }
+        }
+    }
+
+    fn add_nick(&mut self, nick: &str) {
+        if !self
+            .nicks
+            .iter()
+            .any(|n| n.to_lowercase() == nick.to_lowercase())
+        {
+            self.nicks.push(nick.to_string());
+        }
+    }
+
+    fn remove_nick(&mut self, nick: &str) {
+        self.nicks
+            .retain(|n| n.to_lowercase() != nick.to_lowercase());
+    }
+
+    /// Nicks seen in the room and not seen leaving, in the order first seen.
+    pub fn known_nicks(&self) -> &[String] {
+        &self.nicks
+    }
+
+    /// How much `line` (as received) asks for the user's attention: a
+    /// private line to us, or someone else's line that names our nick as a
+    /// word (ignoring case).
+    pub fn attention(&self, line: &str) -> Attention {
+        let Some(me) = self.nick.as_deref().filter(|_| self.joined) else {
+            return Attention::Normal;
+        };
+        match classify(line) {
+            LineKind::PrivateFrom { .. } => Attention::Private,
+            LineKind::Message { nick } | LineKind::Action { nick }
+                if nick.to_lowercase() != me.to_lowercase() =>
+            {
+                let text = &line[line.find(nick).map_or(0, |at| at + nick.len())..];
+                if names(text, me) {
+                    Attention::Mention
+                } else {
+                    Attention::Normal
+                }
+            }
+            _ => Attention::Normal,
+        }
+    }
+
     fn on_prompt(&mut self) {
+        self.prompt_open = true;
+        self.prompted = true;
+        self.refused_since_prompt = false;
         match self.next_nick.take() {
             Some(nick) => {
                 self.send_nick(&nick);
@@ -157,8 +320,20 @@ impl Session {
         }
     }
 
+    /// Offers a nick: answers the open prompt if there is one, else keeps
+    /// it for the next `alias?` (a piped client's first line may come before
+    /// the prompt does).
+    pub fn offer_nick(&mut self, nick: &str) {
+        if self.prompt_open {
+            self.send_nick(nick);
+        } else {
+            self.next_nick = Some(nick.to_string());
+        }
+    }
+
     /// Answers a [`ClientEvent::NickWanted`].
     pub fn send_nick(&mut self, nick: &str) {
+        self.prompt_open = false;
         self.transmit.extend_from_slice(nick.as_bytes());
         if self.compat == Compat::Framed {
             self.transmit.push(b'\n');
@@ -179,6 +354,21 @@ impl Session {
                 self.quit_with(line);
                 return;
             }
+            let reply;
+            let line = match reply_text(line) {
+                Some(text) => match &self.reply_to {
+                    Some(nick) => {
+                        reply = format!("/msg {nick} {text}");
+                        reply.as_str()
+                    }
+                    None => {
+                        self.events
+                            .push_back(ClientEvent::Local(NO_ONE_TO_REPLY_TO.to_string()));
+                        continue;
+                    }
+                },
+                None => line,
+            };
             match self.compat {
                 Compat::Framed => {
                     self.transmit.extend_from_slice(line.as_bytes());
@@ -239,6 +429,41 @@ impl Session {
         }
     }
 
+    /// Why the connection ended, once the server closed it
+    /// ([`Session::handle_eof`]). A shutdown notice wins over our own
+    /// goodbye: both are a normal end.
+    pub fn ending(&self) -> Ending {
+        if self.shutting_down {
+            Ending::ServerShutdown
+        } else if self.leaving {
+            Ending::Left
+        } else if self.joined {
+            Ending::Closed
+        } else if let Some(line) = self
+            .refusal_before_join
+            .as_ref()
+            .filter(|_| self.refused_since_prompt)
+        {
+            Ending::Refused(line.clone())
+        } else if self.prompted && self.compat == Compat::Framed {
+            Ending::HandshakeTimeLimit
+        } else {
+            Ending::Closed
+        }
+    }
+
+    /// The last `error: …` line received before the join, if any: why a
+    /// nick was refused, when the server asks again.
+    pub fn refusal_before_join(&self) -> Option<&str> {
+        self.refusal_before_join.as_deref()
+    }
+
+    /// How many `error: …` lines the server sent after the join
+    /// ([`ClientEvent::Refusal`]).
+    pub fn refusals(&self) -> usize {
+        self.refusals
+    }
+
     /// Whether the server confirmed the join.
     pub fn is_joined(&self) -> bool {
         self.joined
@@ -253,6 +478,63 @@ impl Session {
     pub fn nick(&self) -> Option<&str> {
         self.nick.as_deref()
     }
+}
+
+/// The text of a `/r TEXT` line (a reply to the last private line), if
+/// `line` is one. `/r` alone has no text and is left to the server.
+fn reply_text(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    let rest = line
+        .strip_prefix("/r ")
+        .or_else(|| line.strip_prefix("/R "))?;
+    let text = rest.trim();
+    (!text.is_empty()).then_some(text)
+}
+
+/// Whether `text` holds `nick` as a word, ignoring case: not inside a
+/// longer run of nick characters (`bob` is in `hi bob!`, not in `bobby`).
+fn names(text: &str, nick: &str) -> bool {
+    let text = text.to_lowercase();
+    let nick = nick.to_lowercase();
+    let is_nick_char = |c: char| c.is_alphanumeric() || "_-.[]{}|^".contains(c);
+    let mut from = 0;
+    while let Some(at) = text[from..].find(&nick) {
+        let start = from + at;
+        let end = start + nick.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        let bounded = |c: Option<char>| c.is_none_or(|c| !is_nick_char(c) || c == '.');
+        if bounded(before) && bounded(after) {
+            return true;
+        }
+        from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
+/// Tab completion: where the word before `pos` starts in `line`, and what
+/// it may become. The first word completes to a command when it starts with
+/// `/`, or to `NICK: `; any other word to a nick. Matching ignores case;
+/// candidates keep their own spelling.
+pub fn complete(line: &str, pos: usize, nicks: &[String]) -> (usize, Vec<String>) {
+    let before = line.get(..pos).unwrap_or(line);
+    let start = before.rfind(' ').map_or(0, |at| at + 1);
+    let word = before[start..].to_lowercase();
+    if start == 0 && word.starts_with('/') {
+        let commands = COMMANDS
+            .iter()
+            .filter(|c| c.starts_with(&word))
+            .map(|c| format!("{c} "))
+            .collect();
+        return (start, commands);
+    }
+    let suffix = if start == 0 { ": " } else { " " };
+    let candidates = nicks
+        .iter()
+        .filter(|n| n.to_lowercase().starts_with(&word))
+        .map(|n| format!("{n}{suffix}"))
+        .collect();
+    (start, candidates)
 }
 
 /// What a line from the server is, for showing it (colours, exit messages).
@@ -275,7 +557,17 @@ pub enum LineKind<'a> {
         /// Whom it is about (the old nick for a rename).
         nick: &'a str,
     },
-    /// Anything else: server information, private messages, the online list.
+    /// `[pm from NICK] TEXT`: a private line to us.
+    PrivateFrom {
+        /// Who sent it.
+        nick: &'a str,
+    },
+    /// `[pm to NICK] TEXT`: our own private line, as sent.
+    PrivateTo {
+        /// To whom.
+        nick: &'a str,
+    },
+    /// Anything else: server information, the online list.
     Other,
 }
 
@@ -290,9 +582,22 @@ pub enum LineKind<'a> {
 /// assert_eq!(classify("Online (1): bob"), LineKind::Other);
 /// ```
 pub fn classify(line: &str) -> LineKind<'_> {
-    let is_nick = |word: &str| nick::validate(word).is_ok();
+    let is_nick = |word: &str| nick::validate_form(word).is_ok();
     if line.starts_with(wire::ERROR_PREFIX) {
         return LineKind::Error;
+    }
+    for (prefix, private) in [(wire::PM_FROM, true), (wire::PM_TO, false)] {
+        if let Some((nick, _)) = line
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once("] "))
+            .filter(|(nick, _)| is_nick(nick))
+        {
+            return if private {
+                LineKind::PrivateFrom { nick }
+            } else {
+                LineKind::PrivateTo { nick }
+            };
+        }
     }
     if let Some((nick, _)) = line
         .split_once(wire::SAYS)
@@ -440,7 +745,14 @@ mod tests {
             classify("You are connected to the server!"),
             LineKind::Other
         );
-        assert_eq!(classify("[pm from bob] hi"), LineKind::Other);
+        assert_eq!(
+            classify("[pm from bob] hi"),
+            LineKind::PrivateFrom { nick: "bob" }
+        );
+        assert_eq!(
+            classify("[pm to bob] hi"),
+            LineKind::PrivateTo { nick: "bob" }
+        );
         assert_eq!(classify("server is shutting down"), LineKind::Other);
         assert_eq!(classify("not a nick: x"), LineKind::Other);
     }
@@ -451,5 +763,159 @@ mod tests {
         session.send_line("one\ntwo\n\n");
         assert_eq!(session.poll_transmit(), Some(b"one\ntwo\n".to_vec()));
         assert_eq!(session.poll_transmit(), None);
+    }
+
+    fn joined(nick: &str) -> Session {
+        let mut session = Session::new(Compat::Framed, Some(nick.into()));
+        session.handle_received(b"alias?");
+        session.handle_received(
+            format!("{nick} joined the chat\nYou are connected to the server!\nOnline (2): bob, {nick}\n")
+                .as_bytes(),
+        );
+        lines(&mut session);
+        session.poll_transmit();
+        session
+    }
+
+    #[test]
+    fn shutdown_notice_is_a_normal_end() {
+        let mut session = joined("alice");
+        session.handle_received(b"server is shutting down\n");
+        session.handle_eof();
+        assert_eq!(session.ending(), Ending::ServerShutdown);
+        let mut quitter = joined("alice");
+        quitter.quit();
+        quitter.handle_eof();
+        assert_eq!(quitter.ending(), Ending::Left);
+        let mut dropped = joined("alice");
+        dropped.handle_eof();
+        assert_eq!(dropped.ending(), Ending::Closed);
+    }
+
+    #[test]
+    fn silent_close_while_asked_for_a_nick_is_the_handshake_time_limit() {
+        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        session.handle_received(b"alias?");
+        session.handle_received(b"error: nick is already taken\nalias?");
+        assert_eq!(
+            session.refusal_before_join(),
+            Some("error: nick is already taken")
+        );
+        session.handle_eof();
+        assert_eq!(session.ending(), Ending::HandshakeTimeLimit);
+
+        let mut never_asked = Session::new(Compat::Framed, None);
+        never_asked.handle_eof();
+        assert_eq!(never_asked.ending(), Ending::Closed);
+    }
+
+    #[test]
+    fn refusal_before_the_join_is_the_reason() {
+        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        session.handle_received(b"error: server full\n");
+        session.handle_eof();
+        assert_eq!(
+            session.ending(),
+            Ending::Refused("error: server full".into())
+        );
+    }
+
+    #[test]
+    fn errors_after_the_join_are_refusals_and_counted() {
+        let mut session = joined("alice");
+        session.handle_received(b"error: line too long (max 1024 bytes)\nalice: ok\n");
+        assert_eq!(
+            lines(&mut session),
+            [
+                ClientEvent::Refusal("error: line too long (max 1024 bytes)".into()),
+                ClientEvent::Line("alice: ok".into())
+            ]
+        );
+        assert_eq!(session.refusals(), 1);
+    }
+
+    #[test]
+    fn nick_offered_before_the_prompt_answers_it() {
+        let mut session = Session::new(Compat::Framed, None);
+        session.offer_nick("carol");
+        assert_eq!(session.poll_transmit(), None);
+        session.handle_received(b"alias?");
+        assert_eq!(lines(&mut session), [ClientEvent::NickSent("carol".into())]);
+        assert_eq!(session.poll_transmit(), Some(b"carol\n".to_vec()));
+
+        let mut late = Session::new(Compat::Framed, None);
+        late.handle_received(b"alias?");
+        assert_eq!(lines(&mut late), [ClientEvent::NickWanted]);
+        late.offer_nick("dave");
+        assert_eq!(late.poll_transmit(), Some(b"dave\n".to_vec()));
+    }
+
+    #[test]
+    fn reply_goes_to_the_last_private_sender() {
+        let mut session = joined("alice");
+        session.send_line("/r anyone?");
+        assert_eq!(session.poll_transmit(), None);
+        assert_eq!(
+            lines(&mut session),
+            [ClientEvent::Local(NO_ONE_TO_REPLY_TO.into())]
+        );
+        session.handle_received(b"[pm from bob] psst\n[pm from carol] hey\n");
+        lines(&mut session);
+        session.send_line("/r  hi there");
+        assert_eq!(
+            session.poll_transmit(),
+            Some(b"/msg carol hi there\n".to_vec())
+        );
+        session.send_line("/rest is a word");
+        assert_eq!(session.poll_transmit(), Some(b"/rest is a word\n".to_vec()));
+    }
+
+    #[test]
+    fn attention_marks_private_lines_and_mentions_by_others() {
+        let session = joined("alice");
+        assert_eq!(session.attention("[pm from bob] hi"), Attention::Private);
+        assert_eq!(session.attention("[pm to bob] hi"), Attention::Normal);
+        assert_eq!(session.attention("bob: hi Alice!"), Attention::Mention);
+        assert_eq!(session.attention("* bob pokes alice"), Attention::Mention);
+        assert_eq!(session.attention("bob: alice."), Attention::Mention);
+        assert_eq!(
+            session.attention("bob: malice aforethought"),
+            Attention::Normal
+        );
+        assert_eq!(
+            session.attention("bob: alice_2 is not me"),
+            Attention::Normal
+        );
+        assert_eq!(session.attention("alice: I am alice"), Attention::Normal);
+        assert_eq!(
+            session.attention("alice joined the chat"),
+            Attention::Normal
+        );
+    }
+
+    #[test]
+    fn known_nicks_follow_lists_joins_renames_and_leaves() {
+        let mut session = joined("alice");
+        assert_eq!(session.known_nicks(), ["alice", "bob"]);
+        session.handle_received(
+            b"carol joined the chat\nbob is now known as rob\ncarol left the chat! (bye)\nrob: dave joined the chat\n",
+        );
+        assert_eq!(session.known_nicks(), ["alice", "rob"]);
+    }
+
+    #[test]
+    fn completion_offers_commands_first_and_nicks_after() {
+        let nicks = vec!["Bob".to_string(), "bea".to_string(), "carol".to_string()];
+        assert_eq!(
+            complete("/m", 2, &nicks),
+            (0, vec!["/me ".into(), "/msg ".into()])
+        );
+        assert_eq!(
+            complete("b", 1, &nicks),
+            (0, vec!["Bob: ".into(), "bea: ".into()])
+        );
+        assert_eq!(complete("/msg ca", 7, &nicks), (5, vec!["carol ".into()]));
+        assert_eq!(complete("hi BO there", 5, &nicks), (3, vec!["Bob ".into()]));
+        assert_eq!(complete("hi x", 4, &nicks), (3, vec![]));
     }
 }

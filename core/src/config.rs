@@ -26,7 +26,46 @@ pub struct Config {
     /// `hold` module for why a crowd of joins would otherwise cost O(n²)
     /// writes.
     pub notice_hold_per_user: Duration,
+    /// Most connections open at once from one address (an IPv6 address
+    /// counts by its /64); one more gets `error: too many connections from
+    /// your address`. `0` turns it off.
+    pub max_per_address: usize,
+    /// Connections one address may open a minute, after a burst of
+    /// [`ADDRESS_CONNECT_BURST`]; past it, as for `max_per_address`. `0`
+    /// turns it off.
+    pub connects_per_minute: u32,
+    /// Whether loopback addresses are limited too; by default they are
+    /// exempt (a local proxy, bench or test is one address for everyone).
+    pub limit_loopback: bool,
 }
+
+/// Connections one address may open at once before `connects_per_minute`
+/// applies.
+pub const ADDRESS_CONNECT_BURST: u32 = 16;
+
+/// The smallest send queue [`Config::validate`] accepts: room for the
+/// online list's lines and `/help` with the rest of a busy moment.
+pub const MIN_SEND_QUEUE: usize = 4 * 1024;
+
+/// The longest line [`Config::validate`] accepts, in bytes.
+pub const MAX_MAX_LINE: usize = 64 * 1024;
+
+/// A limit that makes no sense; `Display` says why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The [`Config`] field at fault.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// The shortest hold of join and leave notices: below it, they go at once
 /// (with the default of 50 µs per user: rooms of fewer than 20 users).
@@ -36,6 +75,66 @@ pub const MIN_NOTICE_HOLD: Duration = Duration::from_millis(1);
 pub const MAX_NOTICE_HOLD: Duration = Duration::from_millis(250);
 
 impl Config {
+    /// Checks that every limit makes sense together. A room runs with any
+    /// config, but these are the ones a server should refuse to start with.
+    ///
+    /// # Errors
+    /// The first limit that does not, and why.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |field, problem: String| Err(ConfigError { field, problem });
+        if self.max_clients == 0 {
+            return fail("max_clients", "must be at least 1".into());
+        }
+        if self.max_line == 0 || self.max_line > MAX_MAX_LINE {
+            return fail("max_line", format!("must be 1 to {MAX_MAX_LINE} bytes"));
+        }
+        // The longest room line: a nick of 32 four-byte letters, `: `, the
+        // text and `\n`; two of them must fit.
+        let longest_line = 4 * crate::nick::MAX_NICK_CHARS + 2 + self.max_line + 1;
+        let min_queue = MIN_SEND_QUEUE.max(2 * longest_line);
+        if self.send_queue < min_queue {
+            return fail(
+                "send_queue",
+                format!("must be at least {min_queue} bytes (two of the longest lines, and 4 KiB)"),
+            );
+        }
+        if self.handshake_timeout.is_zero() {
+            return fail("handshake_timeout", "must be more than 0".into());
+        }
+        if self.settle.is_zero() || self.settle >= self.handshake_timeout {
+            return fail(
+                "settle",
+                "must be more than 0 and less than the handshake timeout".into(),
+            );
+        }
+        if self.flood_rate > 0 && self.flood_burst == 0 {
+            return fail(
+                "flood_burst",
+                "must be at least 1 while flood control is on".into(),
+            );
+        }
+        if self.notice_hold_per_user > MAX_NOTICE_HOLD {
+            return fail(
+                "notice_hold_per_user",
+                format!(
+                    "must be at most {} ms (the longest hold)",
+                    MAX_NOTICE_HOLD.as_millis()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The per-address limits, as the room applies them.
+    pub(crate) fn address_limits(&self) -> crate::address::AddressLimits {
+        crate::address::AddressLimits {
+            max_open: self.max_per_address,
+            connect_interval: (self.connects_per_minute > 0)
+                .then(|| Duration::from_secs(60) / self.connects_per_minute),
+            connect_burst: ADDRESS_CONNECT_BURST,
+        }
+    }
+
     /// How long join and leave notices may wait in a room of `joined`
     /// users: `None` when they go at once.
     pub fn notice_hold(&self, joined: usize) -> Option<Duration> {
@@ -56,6 +155,76 @@ impl Default for Config {
             flood_burst: 40,
             settle: Duration::from_millis(250),
             notice_hold_per_user: Duration::from_micros(50),
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn limits_that_make_no_sense_are_named() {
+        let d = Config::default();
+        let field = |c: Config| c.validate().err().map(|e| e.field);
+        assert_eq!(
+            field(Config {
+                send_queue: 0,
+                ..d.clone()
+            }),
+            Some("send_queue")
+        );
+        assert_eq!(
+            field(Config {
+                max_line: 0,
+                ..d.clone()
+            }),
+            Some("max_line")
+        );
+        assert_eq!(
+            field(Config {
+                max_clients: 0,
+                ..d.clone()
+            }),
+            Some("max_clients")
+        );
+        let long_settle = Config {
+            settle: Duration::from_secs(31),
+            ..d.clone()
+        };
+        assert_eq!(field(long_settle), Some("settle"));
+        let no_burst = Config {
+            flood_burst: 0,
+            ..d.clone()
+        };
+        assert_eq!(field(no_burst), Some("flood_burst"));
+        let long_hold = Config {
+            notice_hold_per_user: Duration::from_secs(1),
+            ..d.clone()
+        };
+        assert_eq!(field(long_hold), Some("notice_hold_per_user"));
+        // A send queue too small for two of the longest lines.
+        let big_lines = Config {
+            max_line: 8192,
+            send_queue: 16 * 1024,
+            ..d.clone()
+        };
+        assert_eq!(field(big_lines), Some("send_queue"));
+        assert_eq!(
+            field(Config {
+                flood_rate: 0,
+                flood_burst: 0,
+                ..d
+            }),
+            None
+        );
     }
 }

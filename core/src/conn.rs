@@ -1,8 +1,10 @@
 //! The state the room keeps for one connection.
 
+use crate::address::AddressGroup;
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
 use crate::time::Time;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// One connection, from accept to close.
@@ -43,7 +45,34 @@ pub(crate) struct Conn {
     /// While not joined: whether the unfinished line came in one read,
     /// as a legacy client's nick does.
     pub(crate) nick_in_one_read: bool,
+    /// When flood control lets the first held line through.
+    pub(crate) flood_deadline: Option<Time>,
+    /// What flood control holds, from the driver being told to stop
+    /// reading it ([`Action::StopReading`]) until it is told to resume;
+    /// boxed, as most connections never need it. Between two inputs it is
+    /// `Some` exactly while `flood_deadline` is, and its reads are not empty.
+    ///
+    /// [`Action::StopReading`]: crate::Action::StopReading
+    pub(crate) held_input: Option<Box<HeldInput>>,
+    /// The address group it is counted in, unless exempt (loopback).
+    pub(crate) group: Option<AddressGroup>,
 }
+
+/// The reads flood control holds for one user.
+#[derive(Debug, Default)]
+pub(crate) struct HeldInput {
+    /// Oldest first: the first starts with the line that waits for the bucket.
+    pub(crate) reads: VecDeque<Box<[u8]>>,
+    /// The bytes in `reads`; at most [`MAX_HELD_READ_BYTES`].
+    pub(crate) bytes: usize,
+    /// The peer closed meanwhile: it leaves once the reads are said.
+    pub(crate) peer_closed: bool,
+}
+
+/// The most bytes of reads the room holds for one flooding user. A driver
+/// that stops reading when told holds one read in flight at most (1024
+/// bytes), so only a driver that keeps reading passes it.
+pub(crate) const MAX_HELD_READ_BYTES: usize = 4 * crate::io::MAX_READ;
 
 impl Conn {
     /// A connection that has just been accepted.
@@ -61,6 +90,9 @@ impl Conn {
             sniffed: false,
             nick_attempts: 0,
             nick_in_one_read: false,
+            flood_deadline: None,
+            held_input: None,
+            group: None,
         }
     }
 

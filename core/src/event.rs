@@ -16,12 +16,18 @@ pub enum DisconnectReason {
     HandshakeTimeout,
     /// `max_clients` connections were already open.
     ServerFull,
+    /// Its address had as many connections open as allowed, or opened
+    /// them too fast.
+    TooManyFromAddress,
     /// Its first bytes were an HTTP request: a web browser or client.
     Http,
     /// Its first bytes were a TLS handshake.
     Tls,
     /// It was refused a nick too many times.
     NickAttempts,
+    /// It kept sending after flood control stopped reading it, past the
+    /// bound of what the room holds for it.
+    Flooding,
     /// The server shut down.
     Shutdown,
 }
@@ -34,9 +40,11 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::TooSlow => "too slow",
             DisconnectReason::HandshakeTimeout => "handshake timeout",
             DisconnectReason::ServerFull => "server full",
+            DisconnectReason::TooManyFromAddress => "too many connections from its address",
             DisconnectReason::Http => "sent an HTTP request",
             DisconnectReason::Tls => "sent a TLS handshake",
             DisconnectReason::NickAttempts => "too many failed nick attempts",
+            DisconnectReason::Flooding => "flooding",
             DisconnectReason::Shutdown => "server shutdown",
         })
     }

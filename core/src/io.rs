@@ -2,6 +2,7 @@
 //! payloads, inputs and actions.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -81,6 +82,8 @@ pub enum Input<'a> {
     Connected {
         /// The new connection.
         conn: ConnId,
+        /// The address it comes from (the per-address limits count it).
+        peer: IpAddr,
     },
     /// One socket read: at most [`MAX_READ`] bytes, never empty.
     Received {
@@ -136,13 +139,28 @@ pub enum Action {
         /// Whether to flush what is queued first.
         mode: CloseMode,
     },
+    /// Stop reading from `conn` until [`Action::ResumeReading`]: flood
+    /// control holds its lines, and TCP is to slow its sender down. A read
+    /// already under way may still be handed in; the core keeps it.
+    StopReading {
+        /// The connection to stop reading from.
+        conn: ConnId,
+    },
+    /// Read from `conn` again (after [`Action::StopReading`]).
+    ResumeReading {
+        /// The connection to read from.
+        conn: ConnId,
+    },
 }
 
 impl Action {
     /// The connection this action is for.
     pub fn conn(&self) -> ConnId {
         match self {
-            Action::Send { conn, .. } | Action::Close { conn, .. } => *conn,
+            Action::Send { conn, .. }
+            | Action::Close { conn, .. }
+            | Action::StopReading { conn }
+            | Action::ResumeReading { conn } => *conn,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! else: no sockets, threads, clocks, randomness or printing. It is *sans-IO*:
 //! a driver feeds it [`Input`]s (a connection opened, bytes arrived, bytes were
 //! written, a connection closed, time passed) and drains [`Action`]s (send
-//! these bytes to that connection, close it) and the next deadline. Given the
+//! these bytes to that connection, close it, stop or resume reading it) and
+//! the next deadline. Given the
 //! same inputs at the same [`Time`]s it produces the same actions, byte for
 //! byte, on every run: that is what makes the simulation tests replayable.
 //!
@@ -31,11 +32,14 @@
 //!                 room.handle(now, Input::Written { conn, len: bytes.len() });
 //!             }
 //!             Action::Close { .. } => {}
+//!             // Flood control: stop (then resume) reading that socket.
+//!             Action::StopReading { .. } | Action::ResumeReading { .. } => {}
 //!         }
 //!     }
 //! };
 //!
-//! step(&mut room, now, Input::Connected { conn: alice }, &mut wire);
+//! let peer = "192.0.2.1".parse().unwrap();
+//! step(&mut room, now, Input::Connected { conn: alice, peer }, &mut wire);
 //! assert_eq!(wire, b"alias?");
 //! step(&mut room, now, Input::Received { conn: alice, bytes: b"alice\n" }, &mut wire);
 //! now = now + Duration::from_millis(10);
@@ -57,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod address;
 mod batch;
 pub mod client;
 mod command;
@@ -75,7 +80,10 @@ mod time;
 mod timer;
 mod wire;
 
-pub use config::{Config, MAX_NOTICE_HOLD, MIN_NOTICE_HOLD};
+pub use config::{
+    Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_MAX_LINE, MAX_NOTICE_HOLD, MIN_NOTICE_HOLD,
+    MIN_SEND_QUEUE,
+};
 pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
 pub use room::Room;

@@ -10,6 +10,7 @@ mod delivery;
 mod handshake;
 mod hold;
 
+use crate::address::AddressTable;
 use crate::batch::Batch;
 use crate::config::Config;
 use crate::conn::Conn;
@@ -61,6 +62,8 @@ pub struct Room {
     conns: BTreeMap<ConnId, Conn>,
     /// The joined users' nicks.
     roster: Roster,
+    /// Connections counted per address group.
+    addresses: AddressTable,
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
@@ -89,8 +92,8 @@ struct Canned {
     connected: Payload,
     help: Payload,
     line_too_long: Payload,
-    slow_down: Payload,
     server_full: Payload,
+    too_many_from_address: Payload,
     shutting_down: Payload,
     http_refusal: Payload,
     too_many_attempts: Payload,
@@ -106,8 +109,8 @@ impl Canned {
             connected: line(wire::CONNECTED),
             help: text(crate::command::HELP),
             line_too_long: error(&format!("line too long (max {} bytes)", config.max_line)),
-            slow_down: error("slow down"),
             server_full: text(wire::SERVER_FULL_LINE),
+            too_many_from_address: error("too many connections from your address"),
             shutting_down: line(wire::SHUTTING_DOWN),
             http_refusal: text(crate::sniff::HTTP_REFUSAL),
             too_many_attempts: error("too many failed nick attempts"),
@@ -120,6 +123,7 @@ impl Room {
     pub fn new(config: Config) -> Self {
         Room {
             canned: Canned::new(&config),
+            addresses: AddressTable::new(config.address_limits(), 2 * config.max_clients),
             config,
             now: Time::ZERO,
             conns: BTreeMap::new(),
@@ -150,7 +154,7 @@ impl Room {
         // Deadlines that passed before this input happened come first.
         self.on_tick();
         match input {
-            Input::Connected { conn } => self.on_connected(conn),
+            Input::Connected { conn, peer } => self.on_connected(conn, peer),
             Input::Received { conn, bytes } => self.on_received(conn, bytes),
             Input::Written { conn, len } => self.on_written(conn, len),
             Input::Closed { conn } => self.on_closed(conn),
@@ -253,6 +257,10 @@ impl Room {
                     c.settle_deadline = None;
                     self.on_settled(conn);
                 }
+                TimerKind::Flood => {
+                    c.flood_deadline = None;
+                    self.on_flood_ready(conn);
+                }
             }
         }
     }
@@ -287,6 +295,8 @@ impl Room {
             });
         }
         self.roster.clear();
+        self.addresses =
+            AddressTable::new(self.config.address_limits(), 2 * self.config.max_clients);
         self.timers = TimerTable::default();
     }
 
@@ -307,6 +317,7 @@ impl Room {
         let slot = match kind {
             TimerKind::Handshake => &mut c.handshake_deadline,
             TimerKind::Settle => &mut c.settle_deadline,
+            TimerKind::Flood => &mut c.flood_deadline,
         };
         let old = std::mem::replace(slot, at);
         self.timers.reset(conn, kind, old, at);
@@ -332,6 +343,7 @@ impl Room {
             .map(|c| {
                 usize::from(c.handshake_deadline.is_some())
                     + usize::from(c.settle_deadline.is_some())
+                    + usize::from(c.flood_deadline.is_some())
             })
             .sum();
         let checks = [
@@ -368,12 +380,37 @@ impl Room {
             ),
             (deadlines == self.timers.len(), "timer table out of step"),
             (
+                self.conns.values().all(|c| match &c.held_input {
+                    None => c.flood_deadline.is_none(),
+                    Some(held) => {
+                        c.flood_deadline.is_some()
+                            && c.is_joined()
+                            && !held.reads.is_empty()
+                            && held.bytes == held.reads.iter().map(|r| r.len()).sum::<usize>()
+                            && held.bytes <= crate::conn::MAX_HELD_READ_BYTES
+                    }
+                }),
+                "held reads out of step with their deadline",
+            ),
+            (
                 self.poll_timeout().is_none_or(|at| at > self.now),
                 "a deadline is due",
             ),
             (
                 self.conns.len() <= self.config.max_clients,
                 "more clients than allowed",
+            ),
+            (
+                self.addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count()
+                    && self.conns.values().all(|c| {
+                        c.group.is_none_or(|g| {
+                            let open = self.addresses.open_in(g);
+                            open > 0
+                                && (self.config.max_per_address == 0
+                                    || open <= self.config.max_per_address)
+                        })
+                    }),
+                "address counts out of step",
             ),
         ];
         match checks.iter().find(|(holds, _)| !holds) {

@@ -8,15 +8,20 @@
 //!   else, so removing a user's keys never removes another's.
 
 use crate::io::ConnId;
-use crate::nick::{self, fold, NickError};
+use crate::nick::{self, fold, NickError, NickKeys};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A joined user: its connection, its nick as shown, and that nick's
+/// look-alike keys.
+type Member = (ConnId, Arc<str>, Box<[String; 2]>);
 
 /// The joined users' nicks.
 #[derive(Debug, Default)]
 pub(crate) struct Roster {
-    /// Folded nick → its user and the nick as shown.
-    by_fold: BTreeMap<String, (ConnId, Arc<str>)>,
+    /// Folded nick → its user, the nick as shown, and its look-alike keys
+    /// (boxed: the online list walks this map, and they are rarely read).
+    by_fold: BTreeMap<String, Member>,
     /// Look-alike key → its user and the nick as shown.
     by_look: BTreeMap<String, (ConnId, Arc<str>)>,
 }
@@ -29,43 +34,53 @@ impl Roster {
 
     /// Every joined user and its nick, ordered by nick ignoring case.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Arc<str>)> + '_ {
-        self.by_fold.values().map(|(conn, nick)| (*conn, nick))
+        self.by_fold.values().map(|(conn, nick, _)| (*conn, nick))
     }
 
     /// The user whose nick is `nick` ignoring case, and its nick as shown.
     pub(crate) fn get(&self, nick: &str) -> Option<(ConnId, Arc<str>)> {
-        self.by_fold.get(&fold(nick)).cloned()
+        let (conn, shown, _) = self.by_fold.get(&fold(nick))?;
+        Some((*conn, shown.clone()))
     }
 
-    /// `Ok` if no joined user but `except` has `nick` (ignoring case) or a
-    /// nick that looks like it.
-    pub(crate) fn check_free(&self, nick: &str, except: Option<ConnId>) -> Result<(), NickError> {
-        let other = |&&(owner, _): &&(ConnId, Arc<str>)| Some(owner) != except;
-        if self.by_fold.get(&fold(nick)).filter(other).is_some() {
-            return Err(NickError::Taken);
+    /// `Ok` if no joined user but `except` has the nick with these `keys`
+    /// (ignoring case) or a nick that looks like it.
+    pub(crate) fn check_free(
+        &self,
+        keys: &NickKeys,
+        except: Option<ConnId>,
+    ) -> Result<(), NickError> {
+        if let Some((owner, _, _)) = self.by_fold.get(&keys.folded) {
+            if Some(*owner) != except {
+                return Err(NickError::Taken);
+            }
         }
-        for key in nick::looks(nick) {
-            if let Some((_, shown)) = self.by_look.get(&key).filter(other) {
-                return Err(NickError::TooSimilar(shown.to_string()));
+        for key in &keys.looks {
+            if let Some((owner, shown)) = self.by_look.get(key) {
+                if Some(*owner) != except {
+                    return Err(NickError::TooSimilar(shown.to_string()));
+                }
             }
         }
         Ok(())
     }
 
-    /// Adds `conn` as `nick`, which [`check_free`](Roster::check_free) admitted.
-    pub(crate) fn insert(&mut self, conn: ConnId, nick: Arc<str>) {
-        for key in nick::looks(&nick) {
-            self.by_look.insert(key, (conn, nick.clone()));
+    /// Adds `conn` as `nick` with its `keys`, which
+    /// [`check_free`](Roster::check_free) admitted.
+    pub(crate) fn insert(&mut self, conn: ConnId, nick: Arc<str>, keys: NickKeys) {
+        for key in &keys.looks {
+            self.by_look.insert(key.clone(), (conn, nick.clone()));
         }
-        self.by_fold.insert(fold(&nick), (conn, nick));
+        self.by_fold
+            .insert(keys.folded, (conn, nick, Box::new(keys.looks)));
     }
 
     /// Removes the user joined as `nick` (ignoring case).
     pub(crate) fn remove(&mut self, nick: &str) {
-        let Some((conn, shown)) = self.by_fold.remove(&fold(nick)) else {
+        let Some((conn, _, looks)) = self.by_fold.remove(&fold(nick)) else {
             return;
         };
-        for key in nick::looks(&shown) {
+        for key in *looks {
             if self
                 .by_look
                 .get(&key)
@@ -86,11 +101,11 @@ impl Roster {
     /// in both maps. O(users), with allocations: for checks only.
     pub(crate) fn is_consistent(&self) -> bool {
         let mut keys = 0;
-        for (folded, (conn, shown)) in &self.by_fold {
-            if *folded != fold(shown) {
+        for (folded, (conn, shown, looks)) in &self.by_fold {
+            if *folded != fold(shown) || **looks != nick::looks(shown) {
                 return false;
             }
-            let mut own = nick::looks(shown).to_vec();
+            let mut own = looks.to_vec();
             own.dedup();
             keys += own.len();
             if !own.iter().all(|key| {
@@ -109,11 +124,18 @@ impl Roster {
 mod tests {
     use super::*;
 
+    fn keys(nick: &str) -> NickKeys {
+        NickKeys {
+            folded: fold(nick),
+            looks: nick::looks(nick),
+        }
+    }
+
     fn roster(nicks: &[&str]) -> Roster {
         let mut roster = Roster::default();
         for (i, nick) in nicks.iter().enumerate() {
-            assert_eq!(roster.check_free(nick, None), Ok(()), "{nick}");
-            roster.insert(ConnId(i as u64), (*nick).into());
+            assert_eq!(roster.check_free(&keys(nick), None), Ok(()), "{nick}");
+            roster.insert(ConnId(i as u64), (*nick).into(), keys(nick));
         }
         assert!(roster.is_consistent());
         roster
@@ -122,23 +144,26 @@ mod tests {
     #[test]
     fn a_taken_nick_and_a_look_alike_are_refused() {
         let roster = roster(&["alice", "ape"]);
-        assert_eq!(roster.check_free("ALICE", None), Err(NickError::Taken));
         assert_eq!(
-            roster.check_free("aIice", None),
+            roster.check_free(&keys("ALICE"), None),
+            Err(NickError::Taken)
+        );
+        assert_eq!(
+            roster.check_free(&keys("aIice"), None),
             Err(NickError::TooSimilar("alice".into()))
         );
         assert_eq!(
-            roster.check_free("\u{410}\u{420}\u{415}", None),
+            roster.check_free(&keys("\u{410}\u{420}\u{415}"), None),
             Err(NickError::TooSimilar("ape".into()))
         );
-        assert_eq!(roster.check_free("alicia", None), Ok(()));
+        assert_eq!(roster.check_free(&keys("alicia"), None), Ok(()));
     }
 
     #[test]
     fn a_user_may_take_a_look_alike_of_its_own_nick() {
         let roster = roster(&["alice"]);
-        assert_eq!(roster.check_free("aIice", Some(ConnId(0))), Ok(()));
-        assert_eq!(roster.check_free("Alice", Some(ConnId(0))), Ok(()));
+        assert_eq!(roster.check_free(&keys("aIice"), Some(ConnId(0))), Ok(()));
+        assert_eq!(roster.check_free(&keys("Alice"), Some(ConnId(0))), Ok(()));
     }
 
     #[test]
@@ -146,7 +171,7 @@ mod tests {
         let mut roster = roster(&["aIice", "bob"]);
         roster.remove("AIICE");
         assert!(roster.is_consistent());
-        assert_eq!(roster.check_free("alice", None), Ok(()));
+        assert_eq!(roster.check_free(&keys("alice"), None), Ok(()));
         assert_eq!(roster.len(), 1);
         roster.clear();
         assert!(roster.is_consistent());

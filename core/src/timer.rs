@@ -14,6 +14,8 @@ pub(crate) enum TimerKind {
     Handshake,
     /// A nick with no terminator is taken as a legacy nick then.
     Settle,
+    /// Flood control lets the user's first held line through then.
+    Flood,
 }
 
 /// Deadlines ordered by time, then connection, then kind.

@@ -35,3 +35,9 @@ pub(crate) const ACTION: &str = "* ";
 pub(crate) const SHUTTING_DOWN: &str = "server is shutting down";
 /// Most bytes of one line of the online list, its `\n` included.
 pub const ONLINE_LINE_MAX: usize = 1024;
+/// Before the sender of a private line (`[pm from NICK] TEXT`).
+pub(crate) const PM_FROM: &str = "[pm from ";
+/// Before the recipient of our own private line (`[pm to NICK] TEXT`).
+pub(crate) const PM_TO: &str = "[pm to ";
+/// Before the count of every online-list line (`Online (N): a, b`).
+pub(crate) const ONLINE: &str = "Online (";

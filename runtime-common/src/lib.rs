@@ -1,8 +1,8 @@
 //! # chat-runtime-common: the transport layer both chat runtimes share
 //!
 //! What a TCP driver of `chat-core` must get right below the protocol,
-//! whatever its I/O model: the operating system around `accept`, the clock,
-//! and TLS. Nothing here knows the protocol; the lines it writes (the
+//! whatever its I/O model: the operating system around `accept` and
+//! reading, the clock, the step around the room, and TLS. Nothing here knows the protocol; the lines it writes (the
 //! refusals) come from `chat-core`.
 //!
 //! - [`listener`]: binds with a listen backlog sized for `max_clients`
@@ -15,9 +15,12 @@
 //!   `error: server full` and close it cleanly, so no client hangs in the
 //!   kernel's queue or sees a bare end of stream; and a log of it that says
 //!   so once per interval, not once per refusal.
-//!
+//! - [`read_pause`]: the read buffer of a connection flood control stopped
+//!   reading, kept until the room resumes it.
 //! - [`listener::Endpoint`]: a port and what it speaks there (plain or TLS).
 //! - [`clock`]: the one conversion from `Instant` to the core's `Time`.
+//! - [`driver`] and [`written`]: the step around the room (input, actions,
+//!   events, `Written` reports) and the counters writers leave for it.
 //! - [`tls`]: TLS over rustls, sans-IO: certificate loading, a stepwise
 //!   handshake, and the reading and writing halves of a session, so both
 //!   runtimes serve (and connect with) TLS through the same code and only
@@ -36,6 +39,7 @@ pub mod clock;
 pub mod driver;
 pub mod listener;
 pub mod open_files;
+pub mod read_pause;
 pub mod refuse;
 pub mod tls;
 pub mod written;

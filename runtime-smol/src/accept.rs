@@ -24,6 +24,7 @@ use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, Serv
 use chat_runtime_common::written::Counters;
 use smol::LocalExecutor;
 use std::cell::Cell;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,12 +73,16 @@ pub(crate) async fn accept_loop(
                 let socket: Socket = stream.into();
                 match &tls {
                     None => {
-                        if start(&shared, conn, socket, None).await.is_err() {
+                        if start(&shared, (conn, peer.ip()), socket, None)
+                            .await
+                            .is_err()
+                        {
                             return; // the room is gone
                         }
                     }
                     Some(tls) => {
-                        let task = start_tls(shared.clone(), conn, socket, Handshake::server(tls));
+                        let handshake = Handshake::server(tls);
+                        let task = start_tls(shared.clone(), (conn, peer.ip()), socket, handshake);
                         shared.executor.spawn(task).detach();
                     }
                 }
@@ -105,13 +110,14 @@ pub(crate) async fn accept_loop(
 /// the room is gone.
 async fn start(
     shared: &Shared,
-    conn: ConnId,
+    (conn, peer): (ConnId, IpAddr),
     socket: Socket,
     tls: Option<TlsHalves>,
 ) -> Result<(), ()> {
     let link = Rc::new(Link::new(conn, &shared.counters));
     let connected = Msg::Connected {
         conn,
+        peer,
         link: Rc::clone(&link),
     };
     // Connected is queued before the reader exists, so the room
@@ -134,10 +140,15 @@ async fn start(
 ///
 /// Not counted in [`Live`]: the room has not heard of the connection, and a
 /// handshake still running when the server stops is cancelled with the executor.
-async fn start_tls(shared: Shared, conn: ConnId, socket: Socket, handshake: Handshake) {
+async fn start_tls(
+    shared: Shared,
+    (conn, peer): (ConnId, IpAddr),
+    socket: Socket,
+    handshake: Handshake,
+) {
     match crate::tls::run(&socket, handshake).await {
         Ok(halves) => {
-            let _ = start(&shared, conn, socket, Some(halves)).await;
+            let _ = start(&shared, (conn, peer), socket, Some(halves)).await;
         }
         Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
             tracing::debug!(%conn, "plaintext on the TLS port; turned away");

@@ -18,9 +18,11 @@ use async_channel::Receiver;
 use async_io::Timer;
 use chat_core::{Action, Config, ConnId, Input, Time};
 use chat_runtime_common::driver::{Connections, Stepper};
+use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::Reports;
 use futures_lite::future;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 
 /// The most inputs the room task handles in a row before it lets the other
@@ -36,6 +38,8 @@ pub(crate) enum Msg {
     Connected {
         /// The new, never used id.
         conn: ConnId,
+        /// The address it comes from.
+        peer: IpAddr,
         /// What the room shares with its task.
         link: Rc<Link>,
     },
@@ -69,30 +73,43 @@ enum Wake {
 /// It holds exactly the ids that were `Connected` and have had no
 /// `Action::Close` yet: after a `Close` the core forgot the id, and so do we.
 #[derive(Debug, Default)]
-pub(crate) struct Links(HashMap<ConnId, Rc<Link>>);
+pub(crate) struct Links {
+    map: HashMap<ConnId, Rc<Link>>,
+    /// The read buffers of connections flood control stopped reading.
+    paused: ReadPause<Vec<u8>>,
+}
 
 impl Connections for Links {
     fn act(&mut self, action: Action) {
         match action {
             Action::Send { bytes, .. } if bytes.is_empty() => {}
-            Action::Send { conn, bytes } => match self.0.get(&conn) {
+            Action::Send { conn, bytes } => match self.map.get(&conn) {
                 Some(link) => link.outbox.push(bytes),
                 None => tracing::debug!(%conn, "send to an unknown connection"),
             },
-            Action::Close { conn, mode } => match self.0.remove(&conn) {
-                Some(link) => link.close(mode),
-                None => tracing::debug!(%conn, "close of an unknown connection"),
-            },
+            Action::Close { conn, mode } => {
+                self.paused.forget(conn);
+                match self.map.remove(&conn) {
+                    Some(link) => link.close(mode),
+                    None => tracing::debug!(%conn, "close of an unknown connection"),
+                }
+            }
+            Action::StopReading { conn } => self.paused.stop(conn),
+            Action::ResumeReading { conn } => {
+                if let (Some(bytes), Some(link)) = (self.paused.resume(conn), self.map.get(&conn)) {
+                    link.credit.give_back(bytes);
+                }
+            }
         }
     }
 
     fn take_written(&mut self, conn: ConnId) -> usize {
         // A closed connection's counter is gone with its link.
-        self.0.get(&conn).map_or(0, |l| l.written.take())
+        self.map.get(&conn).map_or(0, |l| l.written.take())
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.map.len()
     }
 }
 
@@ -155,11 +172,11 @@ impl Driver {
         // its task would wait for a close that never comes.
         inbox.close();
         while let Ok(msg) = inbox.try_recv() {
-            if let Msg::Connected { conn, link } = msg {
-                self.links.0.insert(conn, link);
+            if let Msg::Connected { conn, link, .. } = msg {
+                self.links.map.insert(conn, link);
             }
         }
-        for (conn, link) in self.links.0.drain() {
+        for (conn, link) in self.links.map.drain() {
             tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
             link.close(chat_core::CloseMode::Abort);
         }
@@ -217,10 +234,10 @@ impl Driver {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Connected { conn, link } => {
+            Msg::Connected { conn, peer, link } => {
                 // Registered first: the room's first action for it follows.
-                self.links.0.insert(conn, link);
-                self.step(Input::Connected { conn });
+                self.links.map.insert(conn, link);
+                self.step(Input::Connected { conn, peer });
             }
             Msg::Received { conn, bytes } => {
                 self.step(Input::Received {
@@ -228,8 +245,10 @@ impl Driver {
                     bytes: &bytes,
                 });
                 // Unless the room just closed it: then the reader has stopped.
-                if let Some(link) = self.links.0.get(&conn) {
-                    link.credit.give_back(bytes);
+                if let Some(link) = self.links.map.get(&conn) {
+                    if let Some(bytes) = self.links.paused.after_read(conn, bytes) {
+                        link.credit.give_back(bytes);
+                    }
                 }
             }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),

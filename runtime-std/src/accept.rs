@@ -20,7 +20,7 @@ use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, Serv
 use chat_runtime_common::written::Counters;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -71,8 +71,8 @@ impl Acceptor {
                     let conn = ConnId(self.next_id.fetch_add(1, Ordering::Relaxed));
                     tracing::debug!(%conn, %peer, "accepted");
                     let started = match &self.tls {
-                        None => self.start(conn, stream, None),
-                        Some(tls) => self.start_tls(conn, stream, tls),
+                        None => self.start((conn, peer.ip()), stream, None),
+                        Some(tls) => self.start_tls((conn, peer.ip()), stream, tls),
                     };
                     if started.is_err() {
                         return; // the room is gone
@@ -98,16 +98,20 @@ impl Acceptor {
     }
 
     /// Starts the connection's threads; see [`conn::start`].
-    fn start(&self, conn: ConnId, stream: TcpStream, tls: Option<TlsHalves>) -> Result<(), ()> {
+    fn start(
+        &self,
+        id: (ConnId, IpAddr),
+        stream: TcpStream,
+        tls: Option<TlsHalves>,
+    ) -> Result<(), ()> {
         conn::start(
-            conn,
+            id,
             stream,
             tls,
             &self.room,
             &self.counters,
             &self.pace,
-            self.live.enter(),
-            self.live.enter(),
+            (self.live.enter(), self.live.enter()),
         )
     }
 
@@ -115,7 +119,12 @@ impl Acceptor {
     /// client up to the handshake timeout), then starts the connection as
     /// [`start`](Acceptor::start) does. A plaintext client gets
     /// [`chat_core::TLS_ONLY_LINE`] in clear and is closed.
-    fn start_tls(&self, conn: ConnId, stream: TcpStream, tls: &ServerTls) -> Result<(), ()> {
+    fn start_tls(
+        &self,
+        (conn, peer): (ConnId, IpAddr),
+        stream: TcpStream,
+        tls: &ServerTls,
+    ) -> Result<(), ()> {
         let handshake = Handshake::server(tls);
         let acceptor = Acceptor {
             room: self.room.clone(),
@@ -134,7 +143,7 @@ impl Acceptor {
             .stack_size(HANDSHAKE_STACK)
             .spawn(move || match blocking::run(&stream, handshake) {
                 Ok(halves) => {
-                    let _ = acceptor.start(conn, stream, Some(halves));
+                    let _ = acceptor.start((conn, peer), stream, Some(halves));
                 }
                 Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
                     tracing::debug!(%conn, "plaintext on the TLS port; turned away");

@@ -14,6 +14,7 @@ use chat_runtime_common::tls::{Plain, TlsReader, TlsWriter};
 use chat_runtime_common::written::{Counters, Unreported};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
+use std::net::IpAddr;
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
@@ -153,14 +154,13 @@ impl Outbox {
 /// Returns `Err(())` only when the room is gone (the server is stopping).
 #[allow(clippy::too_many_arguments)] // each is one shared piece of the server
 pub(crate) fn start(
-    conn: ConnId,
+    (conn, peer): (ConnId, IpAddr),
     stream: TcpStream,
     tls: Option<TlsHalves>,
     room: &SyncSender<Msg>,
     counters: &Counters,
     pace: &Arc<Pace>,
-    writer_guard: LiveGuard,
-    reader_guard: LiveGuard,
+    (writer_guard, reader_guard): (LiveGuard, LiveGuard),
 ) -> Result<(), ()> {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%conn, %error, "cannot set TCP_NODELAY");
@@ -215,7 +215,8 @@ pub(crate) fn start(
     };
     // Connected goes into the room's queue before the reader exists, so the
     // room always sees it before any read of this connection.
-    room.send(Msg::Connected { conn, outbox }).map_err(drop)?;
+    room.send(Msg::Connected { conn, peer, outbox })
+        .map_err(drop)?;
     let reader_room = room.clone();
     let spawned = thread::Builder::new()
         .name(format!("chat-r{}", conn.0))

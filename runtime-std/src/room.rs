@@ -19,8 +19,10 @@ use crate::conn::Outbox;
 use crate::pace::{self, Pace};
 use chat_core::{Action, CloseMode, Config, ConnId, Input};
 use chat_runtime_common::driver::{Connections, Stepper};
+use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::Reports;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,6 +39,8 @@ pub(crate) enum Msg {
     Connected {
         /// The new, never used id.
         conn: ConnId,
+        /// The address it comes from.
+        peer: IpAddr,
         /// How to reach its writer.
         outbox: Outbox,
     },
@@ -68,6 +72,8 @@ pub(crate) enum Msg {
 pub(crate) struct Outboxes {
     map: HashMap<ConnId, Outbox>,
     unsent: Vec<ConnId>,
+    /// The read buffers of connections flood control stopped reading.
+    paused: ReadPause<Vec<u8>>,
 }
 
 impl Connections for Outboxes {
@@ -81,11 +87,21 @@ impl Connections for Outboxes {
                 }
                 None => tracing::debug!(%conn, "send to an unknown connection"),
             },
-            Action::Close { conn, mode } => match self.map.remove(&conn) {
-                Some(outbox) if mode == CloseMode::Flush => outbox.flush_and_close(),
-                Some(outbox) => outbox.abort(),
-                None => tracing::debug!(%conn, "close of an unknown connection"),
-            },
+            Action::Close { conn, mode } => {
+                self.paused.forget(conn);
+                match self.map.remove(&conn) {
+                    Some(outbox) if mode == CloseMode::Flush => outbox.flush_and_close(),
+                    Some(outbox) => outbox.abort(),
+                    None => tracing::debug!(%conn, "close of an unknown connection"),
+                }
+            }
+            Action::StopReading { conn } => self.paused.stop(conn),
+            Action::ResumeReading { conn } => {
+                if let (Some(bytes), Some(outbox)) = (self.paused.resume(conn), self.map.get(&conn))
+                {
+                    outbox.give_back(bytes);
+                }
+            }
         }
     }
 
@@ -210,10 +226,10 @@ impl Driver {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Connected { conn, outbox } => {
+            Msg::Connected { conn, peer, outbox } => {
                 // Registered first: the room's first action for it follows.
                 self.outboxes.map.insert(conn, outbox);
-                self.step(Input::Connected { conn });
+                self.step(Input::Connected { conn, peer });
             }
             Msg::Received { conn, bytes } => {
                 self.step(Input::Received {
@@ -223,7 +239,9 @@ impl Driver {
                 // Unless the room just closed it: then the reader learns it
                 // from the dropped outbox.
                 if let Some(outbox) = self.outboxes.map.get(&conn) {
-                    outbox.give_back(bytes);
+                    if let Some(bytes) = self.outboxes.paused.after_read(conn, bytes) {
+                        outbox.give_back(bytes);
+                    }
                 }
             }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),

@@ -38,7 +38,8 @@ fn config() -> Config {
 
 /// Connects `conn` and sends its nick line (`nick\n`): it joins.
 fn join(room: &mut Room, conn: ConnId, nick_line: &[u8]) {
-    room.handle(Time::ZERO, Input::Connected { conn });
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    room.handle(Time::ZERO, Input::Connected { conn, peer });
     room.handle(
         Time::ZERO,
         Input::Received {

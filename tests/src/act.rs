@@ -365,7 +365,8 @@ impl Sim {
         );
         let expect = relayable
             && sent.weight <= self.cfg.max_line as usize
-            && self.checker.knows_joined(client.conn, read);
+            && self.checker.knows_joined(client.conn, read)
+            && !self.checker.sent_a_quit(client.conn);
         let info = TokenInfo {
             sender: client.conn,
             kind: sent.kind,

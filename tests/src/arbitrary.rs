@@ -67,6 +67,13 @@ impl Arbitrary for Cfg {
             // Join and leave notices held from the first or second user on.
             c.hold_us_per_user = pick(g, &[600, 1_000, 5_000]);
         }
+        if chance(g, 1, 3) {
+            c.max_per_address = pick(g, &[0, 1, 2, 3]);
+        }
+        if chance(g, 1, 3) {
+            c.connects_per_minute = pick(g, &[0, 2, 600]);
+        }
+        c.limit_loopback = chance(g, 1, 4);
         c
     }
 }
@@ -305,7 +312,7 @@ fn fewer_faults(s: &Scenario, out: &mut Vec<Scenario>) {
 
 fn default_limits(s: &Scenario, out: &mut Vec<Scenario>) {
     let d = Cfg::default();
-    let fields: [fn(&mut Cfg, &Cfg); 7] = [
+    let fields: [fn(&mut Cfg, &Cfg); 10] = [
         |c, d| c.max_clients = d.max_clients,
         |c, d| c.max_line = d.max_line,
         |c, d| c.handshake_ms = d.handshake_ms,
@@ -313,6 +320,9 @@ fn default_limits(s: &Scenario, out: &mut Vec<Scenario>) {
         |c, d| (c.flood_rate, c.flood_burst) = (d.flood_rate, d.flood_burst),
         |c, d| c.settle_ms = d.settle_ms,
         |c, d| c.hold_us_per_user = d.hold_us_per_user,
+        |c, d| c.max_per_address = d.max_per_address,
+        |c, d| c.connects_per_minute = d.connects_per_minute,
+        |c, d| c.limit_loopback = d.limit_loopback,
     ];
     for reset in fields {
         let mut t = s.clone();

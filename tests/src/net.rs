@@ -20,6 +20,10 @@
 //!    next `delays` value; a read of what is still pending waits at most half
 //!    the settle time, so a framed line is never mistaken for a legacy nick.
 //! 5. **Reset**: after the last pending byte, the core gets `Closed`.
+//! 6. **Stopped reading**: from the core's `StopReading` to its
+//!    `ResumeReading`, nothing of the link is read (not its reset either);
+//!    pieces of a read already cut (rule 3) still arrive, as a read under
+//!    way would.
 //!
 //! Server → client (a write, `Input::Written`):
 //! 1. **Dead**: a reset client's socket takes nothing.
@@ -75,6 +79,8 @@ pub struct Link {
     pub closed: Option<CloseMode>,
     /// Whether the client saw the end of the stream.
     pub eof: bool,
+    /// Whether the core told the driver to stop reading it.
+    pub reading_stopped: bool,
 }
 
 impl Link {
@@ -95,6 +101,7 @@ impl Link {
             dead: false,
             closed: None,
             eof: false,
+            reading_stopped: false,
         }
     }
 
@@ -233,6 +240,8 @@ impl Net {
         for (i, link) in self.links.iter().enumerate() {
             let candidate = if self.can_write(link) {
                 Some((now, 0, i, NetEvent::Write(i)))
+            } else if link.reading_stopped {
+                None
             } else if let Some(at) = link.up_at {
                 if link.has_up() {
                     Some((at, 1, i, NetEvent::Read(i)))
@@ -333,6 +342,11 @@ impl Net {
         if link.closed.is_none() && !link.dead {
             link.unwritten.extend(bytes);
         }
+    }
+
+    /// The core told the driver to stop (`false`: resume) reading link `i`.
+    pub fn set_reading_stopped(&mut self, i: usize, stopped: bool) {
+        self.links[i].reading_stopped = stopped;
     }
 
     /// The core closed link `i`.

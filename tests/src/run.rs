@@ -278,7 +278,7 @@ pub fn check_scenario(scenario: &Scenario) -> Result<(), Failure> {
     let plain = run(scenario, false)?;
     let recut = run(scenario, true)?;
     compare_runs(&plain, &recut, "the same bytes cut differently", false)?;
-    if scenario.ops.len() % 4 == 0 {
+    if scenario.ops.len().is_multiple_of(4) {
         let again = run(scenario, false)?;
         compare_runs(&plain, &again, "the same scenario run twice", true)?;
     }

@@ -67,6 +67,12 @@ pub struct Cfg {
     pub settle_ms: u32,
     /// `Config::notice_hold_per_user`, in µs.
     pub hold_us_per_user: u32,
+    /// `Config::max_per_address` (`0` = off).
+    pub max_per_address: u32,
+    /// `Config::connects_per_minute` (`0` = off).
+    pub connects_per_minute: u32,
+    /// `Config::limit_loopback`.
+    pub limit_loopback: bool,
 }
 
 impl Default for Cfg {
@@ -81,6 +87,9 @@ impl Default for Cfg {
             flood_burst: 40,
             settle_ms: 250,
             hold_us_per_user: 50,
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
         }
     }
 }
@@ -98,6 +107,9 @@ impl Cfg {
             flood_burst: self.flood_burst,
             settle: Duration::from_millis(self.settle_ms.into()),
             notice_hold_per_user: Duration::from_micros(self.hold_us_per_user.into()),
+            max_per_address: self.max_per_address as usize,
+            connects_per_minute: self.connects_per_minute,
+            limit_loopback: self.limit_loopback,
             ..Config::default()
         }
     }

@@ -157,7 +157,10 @@ impl Sim {
                 self.op_at = self.now;
                 match self.run_op(op) {
                     Some(StepInput::Connected(conn)) => {
-                        self.feed(Input::Connected { conn }, StepInput::Connected(conn), &[])?;
+                        let peer = crate::words::address(link_index(conn) as u32);
+                        self.checker.connects_from(conn, peer);
+                        let input = Input::Connected { conn, peer };
+                        self.feed(input, StepInput::Connected(conn), &[])?;
                     }
                     Some(StepInput::Shutdown) => {
                         self.feed(Input::Shutdown, StepInput::Shutdown, &[])?
@@ -284,6 +287,11 @@ impl Sim {
                 Action::Close { conn, mode } => {
                     (conn, *mode == chat_core::CloseMode::Flush).hash(&mut self.trace);
                     self.net.on_close(link_index(*conn), *mode);
+                }
+                Action::StopReading { conn } | Action::ResumeReading { conn } => {
+                    let stop = matches!(action, Action::StopReading { .. });
+                    (conn, stop).hash(&mut self.trace);
+                    self.net.set_reading_stopped(link_index(*conn), stop);
                 }
             }
             if let Some(r) = self.current.as_mut() {

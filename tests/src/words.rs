@@ -86,6 +86,23 @@ pub const TLS_HELLO: &[u8] = b"\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03\
 \x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\
 \x00\x00\x02\x13\x01\x01\x00";
 
+/// Where client `i` connects from, cycling: two IPv4 addresses, two IPv6
+/// addresses of one /64 (one group), the first IPv4 address again as
+/// IPv4-mapped IPv6 (the same group), and loopback (exempt unless limited).
+pub fn address(i: u32) -> std::net::IpAddr {
+    const ADDRESSES: [&str; 6] = [
+        "198.51.100.1",
+        "198.51.100.2",
+        "2001:db8::1",
+        "2001:db8::2",
+        "::ffff:198.51.100.1",
+        "127.0.0.1",
+    ];
+    let text = ADDRESSES[i as usize % ADDRESSES.len()];
+    text.parse()
+        .unwrap_or(std::net::IpAddr::from([198, 51, 100, 1]))
+}
+
 /// The longest nick PROTOCOL.md allows, in characters.
 pub const MAX_NICK_CHARS: usize = 32;
 

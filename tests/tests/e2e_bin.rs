@@ -17,9 +17,14 @@ on_both_runtimes!(
     sigterm_tells_everyone_and_exits_zero,
     port_in_use_is_one_error_line_and_exit_1,
     refused_connection_is_one_error_line_and_exit_1,
-    rejected_nick_when_piped_exits_1,
-    full_server_when_piped_exits_1,
+    refused_connection_is_told_before_any_nick_is_read,
+    rejected_nick_when_piped_exits_3,
+    full_server_when_piped_exits_3,
+    handshake_time_limit_is_named_and_exits_3,
+    input_ending_before_a_nick_exits_2,
+    refused_lines_are_reported_on_stderr_and_exit_4,
     server_and_client_speak_ipv6,
+    bracketed_ipv6_host_is_accepted,
     compat_seed_client_talks_to_the_seed_server,
 );
 
@@ -113,14 +118,11 @@ fn sigterm_tells_everyone_and_exits_zero(rt: Runtime) {
     assert_eq!(String::from_utf8_lossy(&got), "server is shutting down\n");
     assert!(server.wait_exit().success(), "server's exit status");
 
-    // For the client the server went away: it says so and exits 1.
+    // The server's last line is shown; a shutdown is a normal end.
     let status = bob.wait_exit();
-    assert_eq!(status.code(), Some(1), "bob's exit status");
+    assert_eq!(status.code(), Some(0), "bob's exit status");
     assert_eq!(bob.rest_of_stdout(), ["server is shutting down"]);
-    assert_eq!(
-        bob.stderr_lines(),
-        ["error: the server closed the connection"]
-    );
+    assert_eq!(bob.stderr_lines(), Vec::<String>::new());
 }
 
 fn port_in_use_is_one_error_line_and_exit_1(rt: Runtime) {
@@ -163,25 +165,107 @@ fn refused_connection_is_one_error_line_and_exit_1(rt: Runtime) {
     );
 }
 
-fn rejected_nick_when_piped_exits_1(rt: Runtime) {
+fn refused_connection_is_told_before_any_nick_is_read(rt: Runtime) {
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    // No --nick, and stdin stays open with nothing on it: the client must
+    // not wait for a nick before it finds out there is no server.
+    let mut alice = ChatProcess::client("alice", addr, &rt.to_string(), &[]);
+    let status = alice.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        alice.stderr_lines(),
+        [format!(
+            "error: cannot connect to {addr}: connection refused"
+        )]
+    );
+}
+
+fn rejected_nick_when_piped_exits_3(rt: Runtime) {
     let (mut server, addr) = ChatProcess::server(&rt.to_string(), &[]);
     let _alice = Peer::join("alice", addr);
     let mut impostor = client("ALICE", addr, rt);
     let status = impostor.wait_exit();
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(3));
     assert_eq!(impostor.stderr_lines(), ["error: nick is already taken"]);
     server.terminate();
     assert!(server.wait_exit().success(), "server's exit status");
 }
 
-fn full_server_when_piped_exits_1(rt: Runtime) {
+fn full_server_when_piped_exits_3(rt: Runtime) {
     let (mut server, addr) = ChatProcess::server(&rt.to_string(), &["--max-clients", "1"]);
     let _alice = Peer::join("alice", addr);
     let mut bob = client("bob", addr, rt);
     let status = bob.wait_exit();
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(3));
     assert_eq!(bob.rest_of_stdout(), ["error: server full"]);
     assert_eq!(bob.stderr_lines(), ["error: server full"]);
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn handshake_time_limit_is_named_and_exits_3(rt: Runtime) {
+    let (mut server, addr) =
+        ChatProcess::server(&rt.to_string(), &["--handshake-timeout", "300ms"]);
+    // No --nick and no input: the server closes without a word.
+    let mut slow = ChatProcess::client("slow", addr, &rt.to_string(), &[]);
+    let status = slow.wait_exit();
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(
+        slow.stderr_lines(),
+        ["error: the server's time limit for choosing a nick passed"]
+    );
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn input_ending_before_a_nick_exits_2(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &[]);
+    let mut nobody = ChatProcess::client("nobody", addr, &rt.to_string(), &[]);
+    nobody.send_line("");
+    nobody.close_stdin();
+    let status = nobody.wait_exit();
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(
+        nobody.stderr_lines(),
+        ["error: no nick: pass --nick or write it on the first line"]
+    );
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn refused_lines_are_reported_on_stderr_and_exit_4(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &["--max-line", "16"]);
+    let mut bot = client("bot", addr, rt);
+    bot.send_line("short");
+    bot.send_line("this line is longer than sixteen bytes");
+    bot.send_line("/frobnicate");
+    bot.send_line("still here");
+    bot.close_stdin();
+    let status = bot.wait_exit();
+    assert_eq!(status.code(), Some(4), "bot's exit status");
+    // stdout is still the filter's output, in order, nothing added.
+    assert_eq!(
+        bot.rest_of_stdout(),
+        [
+            "bot joined the chat",
+            "You are connected to the server!",
+            "Online (1): bot",
+            "bot: short",
+            "error: line too long (max 16 bytes)",
+            "error: unknown command /frobnicate (try /help)",
+            "bot: still here",
+        ]
+    );
+    assert_eq!(
+        bot.stderr_lines(),
+        [
+            "error: line too long (max 16 bytes)",
+            "error: unknown command /frobnicate (try /help)",
+            "error: the server refused 2 lines",
+        ]
+    );
     server.terminate();
     assert!(server.wait_exit().success(), "server's exit status");
 }
@@ -195,6 +279,30 @@ fn server_and_client_speak_ipv6(rt: Runtime) {
         "You are connected to the server!",
         "Online (1): alice",
     ]);
+    alice.close_stdin();
+    assert!(alice.wait_exit().success(), "alice's exit status");
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+fn bracketed_ipv6_host_is_accepted(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server(&rt.to_string(), &["--host", "::1"]);
+    let port = addr.port().to_string();
+    let mut alice = ChatProcess::spawn(
+        "alice",
+        &[
+            "client",
+            "--host",
+            "[::1]",
+            "--port",
+            &port,
+            "--runtime",
+            &rt.to_string(),
+            "--nick",
+            "alice",
+        ],
+    );
+    alice.expect_lines(&["alice joined the chat"]);
     alice.close_stdin();
     assert!(alice.wait_exit().success(), "alice's exit status");
     server.terminate();

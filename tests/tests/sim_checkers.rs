@@ -518,38 +518,78 @@ fn a_wrong_unflushed_is_caught() {
     fires(f.step(StepInput::Tick, &[]), "unflushed()");
 }
 
+fn stop(conn: u64) -> Action {
+    Action::StopReading { conn: ConnId(conn) }
+}
+
+fn resume(conn: u64) -> Action {
+    Action::ResumeReading { conn: ConnId(conn) }
+}
+
 #[test]
-fn slow_down_twice_a_second_is_caught() {
+fn a_stop_within_the_burst_is_caught() {
     let mut f = Feed::new();
     f.connect_join(1, "alice")
         .expect("the transcript so far is good");
-    f.step(
-        StepInput::Received(ConnId(1)),
-        &[send(1, "error: slow down\n")],
-    )
-    .expect("the transcript so far is good");
-    f.wait(500);
+    f.c.sent_lines(ConnId(1), 40);
     fires(
-        f.step(
-            StepInput::Received(ConnId(1)),
-            &[send(1, "error: slow down\n")],
-        ),
-        "at most one slow down a second",
+        f.step(StepInput::Received(ConnId(1)), &[stop(1)]),
+        "reading stops only past the flood burst",
     );
 }
 
 #[test]
-fn slow_down_within_the_burst_is_caught() {
+fn a_stop_twice_or_a_resume_unstopped_is_caught() {
     let mut f = Feed::new();
     f.connect_join(1, "alice")
         .expect("the transcript so far is good");
-    f.c.sent_lines(ConnId(1), 3);
-    f.step(
-        StepInput::Received(ConnId(1)),
-        &[send(1, "error: slow down\n")],
-    )
-    .expect("the transcript so far is good");
-    fires(f.c.finish(), "slow down only past the flood burst");
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[resume(1)]),
+        "reading resumes only after it stopped",
+    );
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.c.sent_lines(ConnId(1), 41);
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[stop(1), stop(1)]),
+        "reading stops only for a joined user it does not already hold",
+    );
+}
+
+#[test]
+fn a_stop_with_no_deadline_to_resume_is_caught() {
+    let mut f = Feed::new();
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.c.sent_lines(ConnId(1), 41);
+    // The feed's snapshot has a deadline only while someone is unjoined.
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &[stop(1)]),
+        "is read again",
+    );
+}
+
+#[test]
+fn lines_faster_than_the_flood_rate_are_caught() {
+    let cfg = Cfg {
+        flood_rate: 1,
+        flood_burst: 2,
+        ..Cfg::default()
+    };
+    let mut f = Feed::with(cfg.clone());
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.say(1, 0).expect("the first line of the burst");
+    f.say(1, 1).expect("the second line of the burst");
+    fires(f.say(1, 2), "faster than flood control allows");
+    let mut f = Feed::with(cfg);
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    f.say(1, 0).expect("the first line of the burst");
+    f.say(1, 1).expect("the second line of the burst");
+    f.wait(1000);
+    f.say(1, 2).expect("a second later, one more");
 }
 
 #[test]

@@ -44,6 +44,9 @@ fn the_too_slow_kick_does_not_depend_on_read_cuts() {
             flood_burst: 40,
             settle_ms: 250,
             hold_us_per_user: 50,
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
         },
         reads: vec![],
         writes: vec![],
@@ -140,6 +143,9 @@ fn a_user_closed_by_a_release_of_held_notices_gets_its_leave_notice() {
         config: Cfg {
             send_queue: 128,
             hold_us_per_user: 600,
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
             ..Cfg::default()
         },
         ..Scenario::plain(vec![
@@ -256,6 +262,9 @@ fn a_cascade_of_too_slow_closes_ends_before_the_next_line() {
             flood_rate: 2,
             flood_burst: 4,
             hold_us_per_user: 5000,
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
             ..Cfg::default()
         },
         delays: vec![0, 3, 7],
@@ -333,6 +342,9 @@ fn shutdown_tells_everyone_even_with_notices_held() {
         config: Cfg {
             send_queue: 128,
             hold_us_per_user: 1000,
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
             ..Cfg::default()
         },
         ..Scenario::plain(vec![
@@ -396,6 +408,9 @@ fn a_speaker_closed_by_held_notices_says_nothing_after_its_leave() {
         config: Cfg {
             send_queue: 128,
             hold_us_per_user: 5000,
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
             ..Cfg::default()
         },
         ..Scenario::plain(vec![

@@ -131,7 +131,10 @@ async fn join(local: &Local, id: u32) -> Result<(Async<TcpStream>, Session), Joi
                     last_error = Some(line)
                 }
                 ClientEvent::NickWanted => return Err(JoinError::Rejected(last_error)),
-                ClientEvent::Line(_) | ClientEvent::NickSent(_) => {}
+                ClientEvent::Line(_)
+                | ClientEvent::NickSent(_)
+                | ClientEvent::Refusal(_)
+                | ClientEvent::Local(_) => {}
             }
         }
         if read == 0 {

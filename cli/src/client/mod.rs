@@ -3,25 +3,30 @@
 //! dialect) is `chat_core::client::Session`'s; this module only reads,
 //! writes, waits and shows.
 
+mod connect;
 mod display;
+mod editor;
+pub(crate) mod error;
 mod ui;
 
 use crate::args::ClientArgs;
 use crate::runtime::{self, ConnReader, ConnWriter};
-use chat_core::client::{classify, ClientEvent, LineKind, Session};
+use chat_core::client::{Attention, ClientEvent, Ending, Session};
 use chat_runtime_common::tls::{ClientTls, Trust};
 use display::Style;
+use error::ClientError;
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use ui::{InputEvent, Ui};
 
-/// How long connecting may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the server may take to confirm a join once our nick is sent.
+/// How long the server may take to confirm a join once our nick is sent
+/// (and to ask for one once connected).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long we wait for the server to close after we said goodbye.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,54 +60,65 @@ pub(crate) enum NetEvent {
     Failed(io::Error),
 }
 
-/// Runs the client. Failures print one line on stderr and give exit code 1.
+/// How a session that went well ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Farewell {
+    /// The user left (end of input, `/quit`, Ctrl-D), or gave up choosing a nick.
+    Left,
+    /// The server said it is shutting down.
+    ServerShutdown,
+}
+
+/// Runs the client: the server's last lines, then (on a terminal, or on
+/// failure) one line on stderr saying why it ended; the exit code tells the
+/// reasons apart (see [`error`]).
 pub(crate) fn run(args: &ClientArgs) -> ExitCode {
-    match chat(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) if message.starts_with("error: ") => {
-            crate::out::stderr_line(&message);
-            ExitCode::FAILURE
+    let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
+    match chat(args, interactive) {
+        Ok(Farewell::ServerShutdown) if interactive => {
+            crate::out::stderr_line("connection closed: the server shut down");
+            ExitCode::SUCCESS
         }
-        Err(message) => {
-            crate::out::stderr_line(&format!("error: {message}"));
-            ExitCode::FAILURE
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::out::stderr_line(&format!("error: {e}"));
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-/// The whole session; the `Ui` (and so the terminal mode) is dropped before
-/// `run` prints an error.
-fn chat(args: &ClientArgs) -> Result<(), String> {
-    let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
+/// The whole session. Connects first, then sets up the terminal; the `Ui`
+/// is finished (terminal restored, last lines drawn) before `run` prints.
+fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
+    let tls = client_tls(args)?;
+    let (reader, writer, addr) =
+        connect::connect(args.runtime, &args.host, args.port(), tls.as_ref())?;
+    tracing::info!(%addr, runtime = %args.runtime, "connected");
     let (tx, rx) = mpsc::channel();
-    let mut ui = if interactive {
+    let nicks = Arc::new(Mutex::new(Vec::new()));
+    let ui = if interactive {
         let style = Style {
             colour: !no_color(),
-            timestamps: args.timestamps,
+            timestamps: args.timestamps.then(|| display::clock_zone(args.utc)),
         };
-        Ui::terminal(tx.clone(), style)?
+        let history = (!args.no_history).then(history_file).flatten();
+        Ui::terminal(tx.clone(), style, Arc::clone(&nicks), history)
     } else {
-        Ui::plain(tx.clone())?
-    };
-    let addr = runtime::resolve(&args.host, args.port())?;
-    let tls = client_tls(args)?;
-    let nick = match &args.nick {
-        Some(nick) => nick.clone(),
-        None => match ask_nick(&mut ui, &rx) {
-            Some(nick) => nick,
-            None if interactive => return Ok(()),
-            None => return Err("no nick: pass --nick or write it on the first line".into()),
-        },
-    };
-    let (reader, writer) = runtime::connect(args.runtime, addr, CONNECT_TIMEOUT, tls.as_ref())
-        .map_err(|e| format!("cannot connect to {addr}: {}", runtime::describe(&e)))?;
-    tracing::info!(%addr, runtime = %args.runtime, "connected");
+        Ui::plain(tx.clone())
+    }
+    .map_err(ClientError::Setup)?;
     spawn_reader(reader, tx)?;
-    Client::new(Session::new(args.compat(), Some(nick)), writer, ui).run(&rx)
+    let session = Session::new(args.compat(), args.nick.clone());
+    let nick_from_input = args.nick.is_none() && !interactive;
+    let mut client = Client::new(session, writer, ui, nicks, !args.no_bell);
+    client.nick_from_input = nick_from_input;
+    let result = client.run(&rx);
+    client.ui.finish();
+    result
 }
 
 /// What the client trusts, with `--tls`; warns loudly with `--tls-insecure`.
-fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, String> {
+fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
     if !args.speaks_tls() {
         return Ok(None);
     }
@@ -118,29 +134,33 @@ fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, String> {
             None => Trust::SystemRoots,
         }
     };
-    ClientTls::new(trust, &args.host)
+    ClientTls::new(trust, connect::bare_host(&args.host))
         .map(Some)
-        .map_err(|e| format!("cannot set up TLS: {e}"))
+        .map_err(|e| ClientError::Setup(format!("cannot set up TLS: {e}")))
 }
 
-/// Asks for a nick before connecting, as the seed's client does. `None`
-/// when input ends first.
-fn ask_nick(ui: &mut Ui, rx: &Receiver<Msg>) -> Option<String> {
-    loop {
-        ui.request_line(NICK_PROMPT);
-        match rx.recv().ok()? {
-            Msg::Input(InputEvent::Line(line)) if !line.trim().is_empty() => {
-                return Some(line.trim().to_string())
-            }
-            Msg::Input(InputEvent::Line(_)) => continue,
-            Msg::Input(InputEvent::End) => return None,
-            Msg::Net(event) => unreachable!("not connected yet, got {event:?}"),
-        }
+/// Where typed lines are kept across runs: `chat/history` in the user's
+/// data directory (`$XDG_DATA_HOME`, else `~/.local/share`), created if
+/// missing. `None` when there is no such directory.
+fn history_file() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
+    let dir = data.join("chat");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!("no input history: cannot create {}: {e}", dir.display());
+        return None;
     }
+    Some(dir.join("history"))
 }
 
 /// Reads the connection on its own thread until EOF or an error.
-fn spawn_reader(mut reader: ConnReader, tx: Sender<Msg>) -> Result<(), String> {
+fn spawn_reader(mut reader: ConnReader, tx: Sender<Msg>) -> Result<(), ClientError> {
     thread::Builder::new()
         .name("net-reader".into())
         .spawn(move || loop {
@@ -157,7 +177,7 @@ fn spawn_reader(mut reader: ConnReader, tx: Sender<Msg>) -> Result<(), String> {
             }
         })
         .map(drop)
-        .map_err(|e| format!("cannot start the reader thread: {e}"))
+        .map_err(|e| ClientError::Setup(format!("cannot start the reader thread: {e}")))
 }
 
 /// Something the client loop is waiting for, with a bound.
@@ -175,6 +195,12 @@ struct Client {
     session: Session,
     writer: ConnWriter,
     ui: Ui,
+    /// The nicks the line editor completes, copied from the session.
+    nicks: Arc<Mutex<Vec<String>>>,
+    /// Ring the terminal bell on a private line or a mention.
+    bell: bool,
+    /// Piped with no `--nick`: the first non-empty input line is the nick.
+    nick_from_input: bool,
     /// Lines typed before the join was confirmed, sent once it is.
     pending: VecDeque<String>,
     /// The bounded wait in progress, if any.
@@ -187,67 +213,86 @@ struct Client {
     input_ended: bool,
     /// We said goodbye; the server closing now is the normal end.
     quitting: bool,
-    /// The last `error: ` line the server sent, for the exit message.
-    last_error: Option<String>,
 }
 
 /// Whether the loop goes on.
 enum Flow {
     Continue,
-    Done,
+    Done(Farewell),
 }
 
 impl Client {
-    fn new(session: Session, writer: ConnWriter, ui: Ui) -> Client {
+    fn new(
+        session: Session,
+        writer: ConnWriter,
+        ui: Ui,
+        nicks: Arc<Mutex<Vec<String>>>,
+        bell: bool,
+    ) -> Client {
         Client {
             session,
             writer,
             ui,
+            nicks,
+            bell,
+            nick_from_input: false,
             pending: VecDeque::new(),
             deadline: Some((Instant::now() + JOIN_TIMEOUT, Wait::Join)),
             awaiting_nick: false,
             input_requested: false,
             input_ended: false,
             quitting: false,
-            last_error: None,
         }
     }
 
-    /// Runs until the connection ends. `Ok` when we left on purpose.
-    fn run(mut self, rx: &Receiver<Msg>) -> Result<(), String> {
+    /// Runs until the connection ends. `Ok` when it ended normally; piped,
+    /// lines the server refused make a normal end an error too.
+    fn run(&mut self, rx: &Receiver<Msg>) -> Result<Farewell, ClientError> {
+        let farewell = self.run_loop(rx)?;
+        let refused = self.session.refusals();
+        if refused > 0 && !self.ui.is_interactive() {
+            return Err(ClientError::LinesRefused(refused));
+        }
+        Ok(farewell)
+    }
+
+    fn run_loop(&mut self, rx: &Receiver<Msg>) -> Result<Farewell, ClientError> {
         loop {
             let msg = match self.deadline {
-                None => rx
-                    .recv()
-                    .map_err(|_| "every input source ended".to_string())?,
+                None => rx.recv().map_err(|_| ClientError::Closed)?,
                 Some((at, wait)) => {
                     match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(msg) => msg,
                         Err(RecvTimeoutError::Timeout) => return self.deadline_passed(wait),
-                        Err(RecvTimeoutError::Disconnected) => {
-                            return Err("every input source ended".into())
-                        }
+                        Err(RecvTimeoutError::Disconnected) => return Err(ClientError::Closed),
                     }
                 }
             };
-            if let Flow::Done = self.step(msg)? {
-                return Ok(());
+            if let Flow::Done(farewell) = self.step(msg)? {
+                return Ok(farewell);
             }
         }
     }
 
-    fn step(&mut self, msg: Msg) -> Result<Flow, String> {
+    fn step(&mut self, msg: Msg) -> Result<Flow, ClientError> {
         match msg {
-            Msg::Net(NetEvent::Data(bytes)) => self.session.handle_received(&bytes),
+            Msg::Net(NetEvent::Data(bytes)) => {
+                if matches!(self.deadline, Some((_, Wait::Close))) {
+                    // Still saying what we sent (flood control paces it):
+                    // the wait for the close counts from the last progress.
+                    self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
+                }
+                self.session.handle_received(&bytes);
+            }
             Msg::Net(NetEvent::Eof) => {
                 self.session.handle_eof();
                 self.drain_events()?;
-                return self.ended("the server closed the connection".into());
+                return self.ended(None);
             }
             Msg::Net(NetEvent::Failed(e)) => {
                 self.session.handle_eof();
                 self.drain_events()?;
-                return self.ended(format!("connection lost: {}", runtime::describe(&e)));
+                return self.ended(Some(runtime::describe(&e)));
             }
             Msg::Input(InputEvent::Line(line)) => {
                 self.input_requested = false;
@@ -256,9 +301,12 @@ impl Client {
             Msg::Input(InputEvent::End) => {
                 self.input_requested = false;
                 self.input_ended = true;
+                if self.nick_from_input {
+                    return Err(ClientError::NoNick);
+                }
                 if self.awaiting_nick {
                     // Asked for another nick, the user gave up.
-                    return Ok(Flow::Done);
+                    return Ok(Flow::Done(Farewell::Left));
                 }
             }
         }
@@ -268,58 +316,106 @@ impl Client {
         Ok(Flow::Continue)
     }
 
-    /// The connection ended: fine after our goodbye, a failure otherwise.
-    /// Turned away before joining (`error: server full`, ...), the server's
-    /// own error line says it best.
-    fn ended(&self, failure: String) -> Result<Flow, String> {
-        match &self.last_error {
-            _ if self.quitting => Ok(Flow::Done),
-            Some(error) if !self.session.is_joined() => Err(error.clone()),
-            _ => Err(failure),
+    /// The connection ended (`failure`: how the read failed, if it did).
+    /// The session tells why; a reset after a normal end is still one.
+    fn ended(&self, failure: Option<String>) -> Result<Flow, ClientError> {
+        match self.session.ending() {
+            Ending::ServerShutdown => Ok(Flow::Done(Farewell::ServerShutdown)),
+            Ending::Left => Ok(Flow::Done(Farewell::Left)),
+            Ending::Refused(line) => Err(ClientError::Refused(line)),
+            Ending::HandshakeTimeLimit => Err(ClientError::HandshakeTimeLimit),
+            Ending::Closed => Err(failure.map_or(ClientError::Closed, ClientError::Lost)),
         }
     }
 
-    fn deadline_passed(&self, wait: Wait) -> Result<(), String> {
+    fn deadline_passed(&self, wait: Wait) -> Result<Farewell, ClientError> {
         match wait {
-            Wait::Join => Err("the server did not let us join in time".into()),
+            Wait::Join => Err(ClientError::JoinTimeout),
             Wait::Close => {
                 tracing::warn!("the server did not close the connection; leaving anyway");
-                Ok(())
+                Ok(Farewell::Left)
             }
         }
     }
 
     /// Shows received lines and reacts to the session's requests.
-    fn drain_events(&mut self) -> Result<(), String> {
+    fn drain_events(&mut self) -> Result<(), ClientError> {
+        let mut saw_lines = false;
         while let Some(event) = self.session.poll_event() {
             match event {
                 ClientEvent::Line(line) => {
-                    if classify(&line) == LineKind::Error {
-                        self.last_error = Some(line.clone());
-                    }
-                    self.ui.show(&line);
+                    saw_lines = true;
+                    let attention = self.session.attention(&line);
+                    let alert = self.bell && attention != Attention::Normal;
+                    self.ui.show(&line, attention, alert);
                 }
-                ClientEvent::NickSent(nick) => tracing::debug!(%nick, "nick sent"),
+                ClientEvent::Refusal(line) => {
+                    self.ui.show(&line, Attention::Normal, false);
+                    if !self.ui.is_interactive() {
+                        crate::out::stderr_line(&line);
+                    }
+                }
+                ClientEvent::Local(note) => {
+                    if self.ui.is_interactive() {
+                        self.ui.show_local(&note);
+                    } else {
+                        crate::out::stderr_line(&format!("error: {note}"));
+                    }
+                }
+                ClientEvent::NickSent(nick) => {
+                    tracing::debug!(%nick, "nick sent");
+                    self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
+                }
                 ClientEvent::NickWanted if self.ui.is_interactive() => {
                     // The user is typing now; the server's handshake timeout bounds it.
                     self.awaiting_nick = true;
                     self.deadline = None;
                 }
+                ClientEvent::NickWanted if self.nick_from_input => {
+                    // The first input line, when it comes, answers.
+                    self.deadline = None;
+                }
                 ClientEvent::NickWanted => {
-                    return Err(self
-                        .last_error
-                        .clone()
-                        .unwrap_or_else(|| "the server asked for another nick".into()));
+                    let line = self
+                        .session
+                        .refusal_before_join()
+                        .unwrap_or("error: the server asked for another nick");
+                    return Err(ClientError::Refused(line.to_string()));
                 }
             }
         }
+        if saw_lines {
+            self.share_nicks();
+        }
         Ok(())
+    }
+
+    /// Hands the session's nicks to the line editor's completion.
+    fn share_nicks(&self) {
+        if !self.ui.is_interactive() {
+            return;
+        }
+        let known = self.session.known_nicks();
+        let mut shared = match self.nicks.lock() {
+            Ok(shared) => shared,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if shared.as_slice() != known {
+            *shared = known.to_vec();
+        }
     }
 
     /// A line from the user: a nick when one is wanted, else a chat line
     /// (kept back until the join is confirmed).
     fn user_line(&mut self, line: String) {
-        if self.awaiting_nick {
+        if self.nick_from_input {
+            let nick = line.trim();
+            if !nick.is_empty() {
+                self.nick_from_input = false;
+                self.session.offer_nick(nick);
+                self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
+            }
+        } else if self.awaiting_nick {
             let nick = line.trim();
             if !nick.is_empty() {
                 self.session.send_nick(nick);
@@ -338,7 +434,7 @@ impl Client {
     fn progress(&mut self) {
         if self.awaiting_nick {
             if !self.input_requested {
-                self.ui.request_line(NICK_PROMPT);
+                self.ui.request_line(NICK_PROMPT, false);
                 self.input_requested = true;
             }
             return;
@@ -356,7 +452,7 @@ impl Client {
             self.begin_quit();
         }
         if self.ui.is_interactive() && !self.quitting && !self.input_requested {
-            self.ui.request_line(CHAT_PROMPT);
+            self.ui.request_line(CHAT_PROMPT, true);
             self.input_requested = true;
         }
     }
@@ -381,7 +477,7 @@ impl Client {
     }
 
     /// Writes what the session has to send.
-    fn flush(&mut self) -> Result<(), String> {
+    fn flush(&mut self) -> Result<(), ClientError> {
         while let Some(bytes) = self.session.poll_transmit() {
             if let Err(e) = self.writer.write_all(&bytes) {
                 if self.quitting {
@@ -389,7 +485,7 @@ impl Client {
                     tracing::debug!("write after goodbye failed: {e}");
                     return Ok(());
                 }
-                return Err(format!("connection lost: {}", runtime::describe(&e)));
+                return Err(ClientError::Lost(runtime::describe(&e)));
             }
         }
         if self.session.poll_close_write() {

@@ -3,22 +3,30 @@
 //! [`Msg::Input`] on one channel, so the loop waits on a single queue.
 
 use super::display::Style;
+use super::editor::{ChatHelper, Repaints};
 use super::Msg;
-use nix::sys::termios::{self, SetArg, Termios};
+use chat_core::client::Attention;
+use nix::sys::termios::{self, FlushArg, SetArg, Termios};
 use rustyline::error::ReadlineError;
-use rustyline::{DefaultEditor, ExternalPrinter};
+use rustyline::history::DefaultHistory;
+use rustyline::{Editor, ExternalPrinter};
 use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long the end waits for the line editor to draw the last lines.
+const DRAW_WAIT: Duration = Duration::from_millis(500);
 
 /// What the user did.
 #[derive(Debug)]
 pub(crate) enum InputEvent {
     /// One line, without its terminator.
     Line(String),
-    /// End of input: Ctrl-D, Ctrl-C, or the end of piped stdin.
+    /// End of input: Ctrl-D, Ctrl-C on an empty line, or the end of piped stdin.
     End,
 }
 
@@ -28,7 +36,15 @@ pub(crate) enum Ui {
     /// stdin is not a terminal: no prompt, no colour, lines as they are.
     Plain,
     /// A line editor; received lines are printed above the input line.
-    Terminal(Terminal),
+    Terminal(Box<Terminal>),
+}
+
+/// A request to the editor thread: read one line after `prompt`.
+#[derive(Debug)]
+struct LineRequest {
+    prompt: String,
+    /// Erase the submitted line from the screen: the server echoes it back.
+    erase_after: bool,
 }
 
 impl Ui {
@@ -42,8 +58,13 @@ impl Ui {
     }
 
     /// Starts the line editor; it reads a line each time one is requested.
-    pub(crate) fn terminal(tx: Sender<Msg>, style: Style) -> Result<Ui, String> {
-        Terminal::start(tx, style).map(Ui::Terminal)
+    pub(crate) fn terminal(
+        tx: Sender<Msg>,
+        style: Style,
+        words: Arc<Mutex<Vec<String>>>,
+        history: Option<PathBuf>,
+    ) -> Result<Ui, String> {
+        Terminal::start(tx, style, words, history).map(|t| Ui::Terminal(Box::new(t)))
     }
 
     /// Whether the user is at a terminal.
@@ -51,22 +72,42 @@ impl Ui {
         matches!(self, Ui::Terminal(_))
     }
 
-    /// Shows one received line.
-    pub(crate) fn show(&mut self, line: &str) {
+    /// Shows one received line; `alert` rings the bell with it.
+    pub(crate) fn show(&mut self, line: &str, attention: Attention, alert: bool) {
         match self {
             Ui::Plain => {
                 // A closed stdout is the reader's choice; keep chatting.
                 crate::out::stdout_line(line);
             }
-            Ui::Terminal(t) => t.show(line),
+            Ui::Terminal(t) => {
+                let text = t.style.render(line, attention);
+                t.print(&text, alert);
+            }
+        }
+    }
+
+    /// Shows a note from the client itself (not the server), on a terminal.
+    pub(crate) fn show_local(&mut self, note: &str) {
+        if let Ui::Terminal(t) = self {
+            let text = t.style.render_local(note);
+            t.print(&text, false);
         }
     }
 
     /// Asks for one line with `prompt`. Piped input streams on its own, so
     /// this only matters on a terminal, where at most one request is open.
-    pub(crate) fn request_line(&mut self, prompt: &str) {
+    /// `echoed`: the server sends the line back, so the typed copy is erased.
+    pub(crate) fn request_line(&mut self, prompt: &str, echoed: bool) {
         if let Ui::Terminal(t) = self {
-            t.request_line(prompt);
+            t.request_line(prompt, echoed);
+        }
+    }
+
+    /// Leaves the terminal as it was found, every received line drawn, the
+    /// prompt erased and unread type-ahead discarded. Idempotent.
+    pub(crate) fn finish(&mut self) {
+        if let Ui::Terminal(t) = self {
+            t.finish();
         }
     }
 }
@@ -105,14 +146,19 @@ fn read_stdin(tx: &Sender<Msg>) {
 /// an external printer that puts received lines above the input line.
 ///
 /// # Invariants
-/// The terminal mode found at start is put back on drop, because the editor
-/// thread may still be inside `readline` (raw mode) when the client exits.
+/// - The terminal mode found at start is put back by [`Terminal::finish`]
+///   (also on drop), because the editor thread may still be inside
+///   `readline` (raw mode) when the client exits.
+/// - Once finished, nothing more is printed through the editor: the last
+///   lines were drawn (or the wait for them gave up) before the reason.
 pub(crate) struct Terminal {
     printer: Box<dyn ExternalPrinter + Send>,
-    requests: Sender<String>,
+    requests: Sender<LineRequest>,
     style: Style,
     reading: Arc<AtomicBool>,
+    repaints: Repaints,
     saved_mode: Option<Termios>,
+    finished: bool,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -124,17 +170,26 @@ impl std::fmt::Debug for Terminal {
     }
 }
 
+type ChatEditor = Editor<ChatHelper, DefaultHistory>;
+
 impl Terminal {
-    fn start(tx: Sender<Msg>, style: Style) -> Result<Terminal, String> {
+    fn start(
+        tx: Sender<Msg>,
+        style: Style,
+        words: Arc<Mutex<Vec<String>>>,
+        history: Option<PathBuf>,
+    ) -> Result<Terminal, String> {
         let saved_mode = termios::tcgetattr(io::stdin()).ok();
         let reading = Arc::new(AtomicBool::new(false));
-        let (requests, request_rx) = mpsc::channel::<String>();
+        let repaints = Repaints::default();
+        let (requests, request_rx) = mpsc::channel::<LineRequest>();
         let (printer_tx, printer_rx) = mpsc::sync_channel(1);
         let thread_reading = Arc::clone(&reading);
+        let helper = ChatHelper::new(repaints.clone(), words);
         thread::Builder::new()
             .name("editor".into())
             .spawn(move || {
-                let mut editor = match DefaultEditor::new() {
+                let mut editor = match super::editor::new_editor(helper, history.as_deref()) {
                     Ok(editor) => editor,
                     Err(e) => {
                         let _ = printer_tx.send(Err(e.to_string()));
@@ -148,9 +203,9 @@ impl Terminal {
                 if printer_tx.send(printer).is_err() {
                     return;
                 }
-                for prompt in request_rx {
+                for request in request_rx {
                     thread_reading.store(true, Ordering::SeqCst);
-                    let event = read_one(&mut editor, &prompt);
+                    let event = read_one(&mut editor, &request, history.as_deref());
                     thread_reading.store(false, Ordering::SeqCst);
                     if tx.send(Msg::Input(event)).is_err() {
                         return;
@@ -167,41 +222,85 @@ impl Terminal {
             requests,
             style,
             reading,
+            repaints,
             saved_mode,
+            finished: false,
         })
     }
 
-    fn show(&mut self, line: &str) {
-        let text = format!("{}\n", self.style.render(line));
+    fn print(&mut self, rendered: &str, alert: bool) {
+        let bell = if alert { "\x07" } else { "" };
+        let text = format!("{rendered}{bell}\n");
+        if self.finished {
+            crate::out::stdout_text(&text);
+            return;
+        }
+        let before = self.repaints.count();
         if let Err(e) = self.printer.print(text.clone()) {
             tracing::debug!("external printer failed ({e}); printing directly");
             crate::out::stdout_text(&text);
+            return;
         }
+        self.repaints.set_awaited(before);
     }
 
-    fn request_line(&mut self, prompt: &str) {
+    fn request_line(&mut self, prompt: &str, echoed: bool) {
         // The editor thread only ends when this sender is dropped.
-        let _ = self.requests.send(prompt.to_string());
+        let _ = self.requests.send(LineRequest {
+            prompt: prompt.to_string(),
+            erase_after: echoed,
+        });
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        // The editor draws printed lines on its own thread; the last one is
+        // on screen once the editor repainted after it.
+        let deadline = Instant::now() + DRAW_WAIT;
+        while self.reading.load(Ordering::SeqCst)
+            && !self.repaints.caught_up()
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(2));
+        }
+        let stdin = io::stdin();
+        if let Err(e) = termios::tcflush(&stdin, FlushArg::TCIFLUSH) {
+            tracing::debug!("cannot discard type-ahead: {e}");
+        }
+        if let Some(mode) = &self.saved_mode {
+            let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, mode);
+        }
+        if self.reading.load(Ordering::SeqCst) {
+            // Erase the abandoned prompt line: the shell's prompt goes there.
+            crate::out::stdout_text("\r\x1b[K");
+        }
     }
 }
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        if let Some(mode) = &self.saved_mode {
-            let _ = termios::tcsetattr(io::stdin(), SetArg::TCSANOW, mode);
-        }
-        if self.reading.load(Ordering::SeqCst) {
-            // Leave the abandoned prompt line behind.
-            crate::out::stdout_text("\n");
-        }
+        self.finish();
     }
 }
 
-fn read_one(editor: &mut DefaultEditor, prompt: &str) -> InputEvent {
-    match editor.readline(prompt) {
+/// Reads one line. Chat lines (not nicks) go into the history, and into
+/// its file at once: the client may end while the editor waits for keys.
+fn read_one(editor: &mut ChatEditor, request: &LineRequest, history: Option<&Path>) -> InputEvent {
+    match editor.readline(&request.prompt) {
         Ok(line) => {
-            if !line.trim().is_empty() {
+            if request.erase_after && !line.trim().is_empty() {
                 let _ = editor.add_history_entry(line.as_str());
+                if let Some(path) = history {
+                    if let Err(e) = editor.append_history(path) {
+                        tracing::debug!("cannot save the history: {e}");
+                    }
+                }
+            }
+            if request.erase_after && !line.trim().is_empty() {
+                super::editor::erase_submitted(editor, &request.prompt, &line);
             }
             InputEvent::Line(line)
         }

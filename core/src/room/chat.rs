@@ -3,36 +3,39 @@
 use super::Room;
 use crate::command::{self, Request};
 use crate::event::{DisconnectReason, Event};
-use crate::flood::Verdict;
 use crate::io::{CloseMode, ConnId};
 use crate::nick::{self, NickError};
 use crate::text;
+use crate::time::Time;
 use crate::wire;
 use std::sync::Arc;
 
+/// What became of a line a user sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LineFate {
+    /// Said, answered, or ignored (an empty line).
+    Done,
+    /// Flood control holds it until then: it must be offered again.
+    Held(Time),
+}
+
 impl Room {
     /// One line (terminator removed) from a joined user.
-    pub(super) fn on_user_line(&mut self, conn: ConnId, raw: &[u8]) {
+    pub(super) fn on_user_line(&mut self, conn: ConnId, raw: &[u8]) -> LineFate {
         let text = text::clean(raw);
         if text.is_empty() {
-            return;
+            return LineFate::Done;
         }
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return LineFate::Done;
         };
-        match c
-            .flood
-            .charge(self.now, self.config.flood_rate, self.config.flood_burst)
-        {
-            Verdict::Allow => {}
-            Verdict::Drop => return,
-            Verdict::DropAndWarn => {
-                let slow_down = self.canned.slow_down.clone();
-                self.send(conn, slow_down);
-                return;
-            }
+        let (rate, burst) = (self.config.flood_rate, self.config.flood_burst);
+        if let Err(at) = c.flood.charge(self.now, rate, burst) {
+            return LineFate::Held(at);
         }
-        let Some(me) = c.nick.clone() else { return };
+        let Some(me) = c.nick.clone() else {
+            return LineFate::Done;
+        };
         match command::parse(&text) {
             Request::Say(text) => self.say_to_room(conn, &[&*me, wire::SAYS, text]),
             Request::Me(text) => self.say_to_room(conn, &[wire::ACTION, &*me, " ", text]),
@@ -62,6 +65,7 @@ impl Room {
                 self.send_error(conn, format_args!("unknown command /{name} (try /help)"));
             }
         }
+        LineFate::Done
     }
 
     fn rename(&mut self, conn: ConnId, old: &str, new: &str) {
@@ -69,12 +73,15 @@ impl Room {
             self.send_error(conn, format_args!("you are already {old}"));
             return;
         }
-        if let Err(error) =
-            nick::validate(new).and_then(|()| self.roster.check_free(new, Some(conn)))
-        {
-            self.send_error(conn, error);
-            return;
-        }
+        let admitted = nick::validate(new)
+            .and_then(|keys| self.roster.check_free(&keys, Some(conn)).map(|()| keys));
+        let keys = match admitted {
+            Ok(keys) => keys,
+            Err(error) => {
+                self.send_error(conn, error);
+                return;
+            }
+        };
         // Everything before the rename goes out under the old nick (and may
         // close the renamer as too slow, before it renames).
         self.release_held();
@@ -85,7 +92,7 @@ impl Room {
         let new: Arc<str> = new.into();
         c.nick = Some(new.clone());
         self.roster.remove(old);
-        self.roster.insert(conn, new.clone());
+        self.roster.insert(conn, new.clone(), keys);
         self.record(Event::Renamed {
             conn,
             old: old.to_string(),

@@ -228,9 +228,13 @@ impl Room {
     ) {
         self.set_timer(conn, crate::timer::TimerKind::Handshake, None);
         self.set_timer(conn, crate::timer::TimerKind::Settle, None);
+        self.set_timer(conn, crate::timer::TimerKind::Flood, None);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        if let Some(group) = c.group {
+            self.addresses.release(group, self.now);
+        }
         self.actions.push_back(Action::Close { conn, mode });
         let nick = c.nick.map(|nick| nick.to_string());
         if let Some(nick) = &nick {

@@ -14,37 +14,48 @@
 //! nothing, and both are closed; neither is ever read as nicks. A
 //! connection refused [`MAX_NICK_ATTEMPTS`] nicks is closed.
 
+use super::chat::LineFate;
 use super::hold::Notice;
 use super::Room;
-use crate::conn::Conn;
+use crate::address::{self, AddressGroup};
+use crate::conn::{Conn, MAX_HELD_READ_BYTES};
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
-use crate::io::{CloseMode, ConnId, Payload};
+use crate::io::{Action, CloseMode, ConnId, Payload};
 use crate::nick;
 use crate::sniff::{sniff, Sniff, SNIFF_LEN};
+use crate::time::Time;
 use crate::timer::TimerKind;
 use crate::wire::{self, ONLINE_LINE_MAX};
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Refused nicks (or overlong nick lines) after which a connection is closed.
 pub(crate) const MAX_NICK_ATTEMPTS: u8 = 10;
 
 impl Room {
-    pub(super) fn on_connected(&mut self, conn: ConnId) {
+    pub(super) fn on_connected(&mut self, conn: ConnId, peer: IpAddr) {
         if self.conns.contains_key(&conn) {
             debug_assert!(false, "driver reused {conn}");
             return;
         }
+        let exempt = !self.config.limit_loopback && address::is_loopback(peer);
+        let group = (!exempt).then(|| AddressGroup::of(peer));
         if self.shutting_down {
             let notice = self.canned.shutting_down.clone();
             self.turn_away(conn, notice, DisconnectReason::Shutdown);
         } else if self.conns.len() >= self.config.max_clients {
             let full = self.canned.server_full.clone();
             self.turn_away(conn, full, DisconnectReason::ServerFull);
+        } else if group.is_some_and(|g| !self.addresses.admit(g, self.now)) {
+            let refusal = self.canned.too_many_from_address.clone();
+            self.turn_away(conn, refusal, DisconnectReason::TooManyFromAddress);
         } else {
             let deadline = self.now + self.config.handshake_timeout;
-            self.conns.insert(conn, Conn::new(deadline));
+            let mut fresh = Conn::new(deadline);
+            fresh.group = group;
+            self.conns.insert(conn, fresh);
             self.timers
                 .reset(conn, TimerKind::Handshake, None, Some(deadline));
             let prompt = self.canned.prompt.clone();
@@ -53,6 +64,27 @@ impl Room {
     }
 
     pub(super) fn on_received(&mut self, conn: ConnId, bytes: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(held) = &mut c.held_input {
+            // A read under way when flood control stopped reading: it
+            // waits behind the held ones.
+            if held.bytes + bytes.len() > MAX_HELD_READ_BYTES {
+                let reason = DisconnectReason::Flooding;
+                self.depart(conn, reason, Some("flooding"), CloseMode::Flush);
+                return;
+            }
+            held.bytes += bytes.len();
+            held.reads.push_back(bytes.into());
+            return;
+        }
+        self.on_read(conn, bytes);
+    }
+
+    /// One read, in order; stops at a line flood control holds, and holds
+    /// the rest of the read with it.
+    fn on_read(&mut self, conn: ConnId, bytes: &[u8]) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -78,12 +110,23 @@ impl Room {
         let max_line = self.config.max_line;
         // Bounded: every frame consumes at least one byte of `input`.
         while let Some(frame) = lines.next_frame(&mut input, max_line) {
-            match frame {
-                Frame::Line(line) => self.on_line(conn, line),
-                Frame::TooLong => self.on_line_too_long(conn),
-            }
-            if !self.conns.contains_key(&conn) {
+            let fate = match frame {
+                Frame::Line(line) => match self.on_line(conn, line) {
+                    LineFate::Held(at) => Some((at, [line, b"\n", input].concat())),
+                    LineFate::Done => None,
+                },
+                Frame::TooLong => {
+                    self.on_line_too_long(conn);
+                    None
+                }
+            };
+            let Some(c) = self.conns.get_mut(&conn) else {
                 return; // Gone: quit, closed as too slow, or refused too often.
+            };
+            if let Some((at, rest)) = fate {
+                c.lines = lines;
+                self.hold_read(conn, rest, at);
+                return;
             }
         }
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -96,6 +139,54 @@ impl Room {
         c.lines = lines;
         let settle = settles.then(|| self.now + self.config.settle);
         self.set_timer(conn, TimerKind::Settle, settle);
+    }
+
+    /// Holds `rest`, the rest of a read that starts with a line flood
+    /// control lets through at `at`, before any other held read, and stops
+    /// reading the connection until its held reads are said.
+    fn hold_read(&mut self, conn: ConnId, rest: Vec<u8>, at: Time) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let held = c.held_input.get_or_insert_with(|| {
+            self.actions.push_back(Action::StopReading { conn });
+            Box::default()
+        });
+        held.bytes += rest.len();
+        held.reads.push_front(rest.into());
+        self.set_timer(conn, TimerKind::Flood, Some(at));
+    }
+
+    /// Flood control lets `conn`'s first held line through: says its held
+    /// reads, in order, until one is held again or none is left; then
+    /// reads the connection again (or, if the peer closed meanwhile, ends it).
+    pub(super) fn on_flood_ready(&mut self, conn: ConnId) {
+        // Bounded: each round takes one held read out, and a read held
+        // again sets the deadline, which ends the loop.
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.flood_deadline.is_some() {
+                return;
+            }
+            let Some(held) = &mut c.held_input else {
+                return;
+            };
+            let Some(read) = held.reads.pop_front() else {
+                break;
+            };
+            held.bytes -= read.len();
+            self.on_read(conn, &read);
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let closed = c.held_input.take().is_some_and(|held| held.peer_closed);
+        self.actions.push_back(Action::ResumeReading { conn });
+        if closed {
+            self.on_closed(conn);
+        }
     }
 
     /// Judges the first bytes of `conn`'s stream; closes it and returns
@@ -153,44 +244,87 @@ impl Room {
 
     /// A legacy peer's read: one message, or several if it holds `\n`s.
     fn on_unframed_read(&mut self, conn: ConnId, bytes: &[u8]) {
-        for piece in bytes.split(|&b| b == b'\n') {
+        let mut rest = bytes;
+        // Bounded: every round consumes a piece of `rest` and its `\n`.
+        loop {
+            let (piece, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+                None => (rest, None),
+            };
             let Some(c) = self.conns.get(&conn) else {
                 return;
             };
-            let piece = piece.strip_suffix(b"\r").unwrap_or(piece);
-            let piece = piece.strip_prefix(&*c.legacy_prefix).unwrap_or(piece);
-            if piece.len() > self.config.max_line {
+            let line = piece.strip_suffix(b"\r").unwrap_or(piece);
+            let line = line.strip_prefix(&*c.legacy_prefix).unwrap_or(line);
+            let fate = if line.len() > self.config.max_line {
                 self.on_line_too_long(conn);
+                LineFate::Done
             } else {
-                self.on_line(conn, piece);
+                self.on_line(conn, line)
+            };
+            if let LineFate::Held(at) = fate {
+                let held = match next {
+                    Some(next) => [piece, b"\n", next].concat(),
+                    None => piece.to_vec(),
+                };
+                self.hold_read(conn, held, at);
+                return;
+            }
+            match next {
+                Some(next) => rest = next,
+                None => return,
             }
         }
     }
 
     /// The peer closed: end of stream, reset or error. A joined user's
     /// unfinished line is a line, as if its newline had come, and goes out
-    /// before the user leaves.
+    /// before the user leaves; so do the lines flood control still holds,
+    /// at its pace.
     pub(super) fn on_closed(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
-                let mut lines = std::mem::take(&mut c.lines);
-                let mut end: &[u8] = b"\n";
-                match lines.next_frame(&mut end, self.config.max_line) {
-                    Some(Frame::Line(line)) => self.on_line(conn, line),
-                    Some(Frame::TooLong) => self.on_line_too_long(conn),
-                    None => {}
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(held) = &mut c.held_input {
+            held.peer_closed = true;
+            return;
+        }
+        if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
+            let mut lines = std::mem::take(&mut c.lines);
+            let mut end: &[u8] = b"\n";
+            let fate = match lines.next_frame(&mut end, self.config.max_line) {
+                Some(Frame::Line(line)) => match self.on_line(conn, line) {
+                    LineFate::Held(at) => Some((at, [line, b"\n"].concat())),
+                    LineFate::Done => None,
+                },
+                Some(Frame::TooLong) => {
+                    self.on_line_too_long(conn);
+                    None
                 }
+                None => None,
+            };
+            if let Some((at, rest)) = fate {
+                self.hold_read(conn, rest, at);
+                if let Some(held) = self
+                    .conns
+                    .get_mut(&conn)
+                    .and_then(|c| c.held_input.as_mut())
+                {
+                    held.peer_closed = true;
+                }
+                return;
             }
         }
         self.depart(conn, DisconnectReason::PeerClosed, None, CloseMode::Flush);
     }
 
-    fn on_line(&mut self, conn: ConnId, line: &[u8]) {
+    fn on_line(&mut self, conn: ConnId, line: &[u8]) -> LineFate {
         match self.conns.get(&conn) {
-            Some(c) if c.is_joined() => self.on_user_line(conn, line),
+            Some(c) if c.is_joined() => return self.on_user_line(conn, line),
             Some(_) => self.try_join(conn, line, false),
             None => {}
         }
+        LineFate::Done
     }
 
     fn on_line_too_long(&mut self, conn: ConnId) {
@@ -237,11 +371,15 @@ impl Room {
     /// Joins `conn` as the nick in `raw`, or says why not and asks again.
     fn try_join(&mut self, conn: ConnId, raw: &[u8], unframed: bool) {
         let nick = String::from_utf8_lossy(raw);
-        if let Err(error) = nick::validate(&nick).and_then(|()| self.roster.check_free(&nick, None))
-        {
-            self.refuse_nick(conn, error_line(error));
-            return;
-        }
+        let admitted = nick::validate(&nick)
+            .and_then(|keys| self.roster.check_free(&keys, None).map(|()| keys));
+        let keys = match admitted {
+            Ok(keys) => keys,
+            Err(error) => {
+                self.refuse_nick(conn, error_line(error));
+                return;
+            }
+        };
         if self.held_leaves || self.config.notice_hold(self.roster.len() + 1).is_none() {
             // Held leave notices, or all of them if this join's notice will
             // not be held, go first, while the joiner is not in the room yet.
@@ -259,7 +397,7 @@ impl Room {
         if unframed {
             c.legacy_prefix = [raw, b": "].concat().into();
         }
-        self.roster.insert(conn, display);
+        self.roster.insert(conn, display, keys);
         self.record(Event::Joined {
             conn,
             nick: nick.to_string(),
@@ -314,33 +452,52 @@ impl Room {
     pub(super) fn online_payload(&self) -> Payload {
         let total = self.roster.len();
         let header = format!("Online ({total}): ");
+        let header = header.as_bytes();
         let tail = |more: usize| format!("and {more} more");
         // Room for the tail on a line of its own, with the largest count,
         // and the last `\n`.
         let reserve = 1 + header.len() + tail(total).len() + 1;
         let budget = (self.config.send_queue / 4).saturating_sub(reserve);
         let mut out = Vec::with_capacity(budget.min(total * 16) + reserve);
-        out.extend_from_slice(header.as_bytes());
-        let mut line_start = 0;
-        let mut item = |out: &mut Vec<u8>, text: &[u8]| {
-            let first = out.len() - line_start == header.len();
-            let separator = if first { 0 } else { 2 };
-            if !first && out.len() - line_start + separator + text.len() + 1 > ONLINE_LINE_MAX {
-                out.push(b'\n');
-                line_start = out.len();
-                out.extend_from_slice(header.as_bytes());
-            } else if !first {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(text);
-        };
+        out.extend_from_slice(header);
+        // The most `out` may hold before the next item's `\n`: the end of
+        // the current line or of the budget, whichever comes first. A nick
+        // that does not fit before it starts a line, or ends the list.
+        let line_limit = |line_start: usize| line_start + ONLINE_LINE_MAX - 1;
+        let mut limit = line_limit(0).min(budget);
+        let mut first = true;
         for (listed, (_, nick)) in self.roster.iter().enumerate() {
-            // The most a nick adds: a new line's `\n` and header, or `, `.
-            if out.len() + 1 + header.len().max(2) + nick.len() > budget {
-                item(&mut out, tail(total - listed).as_bytes());
-                break;
+            let nick = nick.as_bytes();
+            let separator = if first { 0 } else { 2 };
+            if out.len() + separator + nick.len() <= limit {
+                if !first {
+                    out.extend_from_slice(b", ");
+                }
+                out.extend_from_slice(nick);
+                first = false;
+                continue;
             }
-            item(&mut out, nick.as_bytes());
+            // Not on this line: on a new one, if the budget holds it.
+            if !first && out.len() + 1 + header.len() + nick.len() <= budget {
+                out.push(b'\n');
+                limit = line_limit(out.len()).min(budget);
+                out.extend_from_slice(header);
+                out.extend_from_slice(nick);
+                continue;
+            }
+            // Past the budget: the tail, on this line if it fits there.
+            let tail = tail(total - listed);
+            let line_start = out.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+            if first {
+                // Nothing listed: the tail follows the header.
+            } else if out.len() + 2 + tail.len() < line_start + ONLINE_LINE_MAX {
+                out.extend_from_slice(b", ");
+            } else {
+                out.push(b'\n');
+                out.extend_from_slice(header);
+            }
+            out.extend_from_slice(tail.as_bytes());
+            break;
         }
         out.push(b'\n');
         Payload::from(out)

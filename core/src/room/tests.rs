@@ -16,6 +16,8 @@ struct Harness {
     closed: BTreeMap<u64, CloseMode>,
     /// Connections whose socket takes nothing (a client that stopped reading).
     stalled: Vec<u64>,
+    /// Connections the room told the driver not to read from.
+    not_read: Vec<u64>,
     events: Vec<Event>,
 }
 
@@ -31,6 +33,7 @@ impl Harness {
             wire: BTreeMap::new(),
             closed: BTreeMap::new(),
             stalled: Vec::new(),
+            not_read: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -62,14 +65,31 @@ impl Harness {
                 Action::Close { mode, .. } => {
                     self.closed.insert(conn.0, mode);
                 }
+                Action::StopReading { .. } => {
+                    assert!(!self.not_read.contains(&conn.0), "stopped twice");
+                    self.not_read.push(conn.0);
+                }
+                Action::ResumeReading { .. } => {
+                    assert!(self.not_read.contains(&conn.0), "resumed unstopped");
+                    self.not_read.retain(|&c| c != conn.0);
+                }
             }
         }
         self.events
             .extend(std::iter::from_fn(|| self.room.poll_event()));
     }
 
+    /// Connects from loopback (exempt from the per-address limits).
     fn connect(&mut self, id: u64) {
-        self.input(Input::Connected { conn: ConnId(id) });
+        self.connect_from(id, "127.0.0.1");
+    }
+
+    fn connect_from(&mut self, id: u64, peer: &str) {
+        let peer = peer.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        self.input(Input::Connected {
+            conn: ConnId(id),
+            peer,
+        });
     }
 
     fn send(&mut self, id: u64, bytes: &[u8]) {
@@ -534,25 +554,100 @@ fn a_private_message_that_closes_its_target_is_confirmed_before_the_leave() {
 }
 
 #[test]
-fn flood_drops_excess_lines_and_warns_once_a_second() {
+fn flood_holds_lines_past_the_burst_and_says_them_at_the_rate() {
     let mut h = Harness::with(Config {
         flood_rate: 2,
         flood_burst: 3,
         ..Config::default()
     });
     h.join(1, "alice");
+    h.join(2, "bob");
     h.take(1);
+    h.take(2);
     h.send(1, b"a\nb\nc\nd\ne\n");
-    assert_eq!(
-        h.take(1),
-        "alice: a\nalice: b\nalice: c\nerror: slow down\n"
-    );
+    assert_eq!(h.take(1), "alice: a\nalice: b\nalice: c\n");
+    assert_eq!(h.not_read, [1], "the driver stops reading alice");
+    // Others are not held up.
+    h.send(2, b"hi\n");
+    assert_eq!(h.take(2), "alice: a\nalice: b\nalice: c\nbob: hi\n");
+    h.take(1);
+    h.advance(Duration::from_millis(499));
+    assert_eq!(h.take(1), "");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.take(1), "alice: d\n");
     h.advance(Duration::from_millis(500));
-    h.send(1, b"f\ng\n");
-    assert_eq!(h.take(1), "alice: f\n", "warned less than a second ago");
-    h.advance(Duration::from_millis(600));
-    h.send(1, b"h\ni\n");
-    assert_eq!(h.take(1), "alice: h\nerror: slow down\n");
+    assert_eq!(h.take(1), "alice: e\n");
+    assert!(h.not_read.is_empty(), "read again once all is said");
+    assert_eq!(h.room.poll_timeout(), None);
+}
+
+#[test]
+fn a_read_under_way_waits_behind_the_held_lines_and_a_close_after_them() {
+    let mut h = Harness::with(Config {
+        flood_rate: 1,
+        flood_burst: 1,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(1, b"a\nb\n");
+    // The driver had this read under way; then the peer closes.
+    h.send(1, b"c\nunfinished");
+    h.input(Input::Closed { conn: ConnId(1) });
+    assert_eq!(h.take(2), "alice: a\n");
+    assert!(!h.is_closed(1), "its held lines are said first");
+    for line in ["b", "c"] {
+        h.advance(Duration::from_secs(1));
+        assert_eq!(h.take(2), format!("alice: {line}\n"));
+    }
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take(2), "alice: unfinished\nalice left the chat!\n");
+    assert!(h.is_closed(1));
+}
+
+#[test]
+fn a_driver_that_keeps_reading_a_flooder_closes_it() {
+    let mut h = Harness::with(Config {
+        flood_rate: 1,
+        flood_burst: 1,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(2);
+    h.send(1, b"a\nb\n");
+    // `b\n` and three reads are held; a fourth passes the bound.
+    let read = [b'x'; crate::MAX_READ];
+    for _ in 0..3 {
+        h.send(1, &read);
+        assert!(!h.is_closed(1));
+    }
+    h.send(1, &read);
+    assert!(h.is_closed(1));
+    assert_eq!(h.take(2), "alice: a\nalice left the chat! (flooding)\n");
+}
+
+#[test]
+fn legacy_messages_held_by_flood_control_stay_one_per_read() {
+    let mut h = Harness::with(Config {
+        flood_rate: 1,
+        flood_burst: 1,
+        settle: Duration::from_millis(10),
+        ..Config::default()
+    });
+    h.connect(1);
+    h.send(1, b"zed");
+    h.advance(Duration::from_millis(10));
+    h.take(1);
+    h.send(1, b"zed: one");
+    h.send(1, b"zed: two");
+    h.send(1, b"zed: three");
+    assert_eq!(h.take(1), "zed: one\n");
+    h.advance(Duration::from_secs(1));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take(1), "zed: two\nzed: three\n");
 }
 
 #[test]
@@ -1024,4 +1119,54 @@ fn a_list_that_fits_is_whole_and_split_at_the_line_limit() {
     assert!(list.ends_with('\n'));
     assert_eq!(nicks, 20);
     assert!(!list.contains(" more"));
+}
+
+#[test]
+fn one_address_holds_at_most_its_share_of_connections() {
+    let mut h = Harness::with(Config {
+        max_per_address: 2,
+        connects_per_minute: 0,
+        ..Config::default()
+    });
+    h.connect_from(1, "198.51.100.7");
+    h.connect_from(2, "::ffff:198.51.100.7");
+    h.connect_from(3, "198.51.100.7");
+    assert_eq!(h.take(3), "error: too many connections from your address\n");
+    assert_eq!(h.closed.get(&3), Some(&CloseMode::Flush));
+    // IPv6 counts by /64; another address, or loopback, is not affected.
+    h.connect_from(4, "2001:db8:0:1::1");
+    h.connect_from(5, "2001:db8:0:1::2");
+    h.connect_from(6, "2001:db8:0:1:ffff::3");
+    assert!(h.is_closed(6) && !h.is_closed(5));
+    for id in 7..12 {
+        h.connect_from(id, "127.0.0.1");
+        assert!(!h.is_closed(id));
+    }
+    // A close makes room.
+    h.input(Input::Closed { conn: ConnId(1) });
+    h.connect_from(12, "198.51.100.7");
+    assert_eq!(h.take(12), "alias?");
+}
+
+#[test]
+fn one_address_connects_at_most_at_the_rate() {
+    let mut h = Harness::with(Config {
+        max_per_address: 0,
+        connects_per_minute: 60,
+        limit_loopback: true,
+        ..Config::default()
+    });
+    for id in 0..u64::from(crate::ADDRESS_CONNECT_BURST) {
+        h.connect_from(id, "::1");
+        assert!(!h.is_closed(id), "connect {id} of the burst");
+        h.input(Input::Closed { conn: ConnId(id) });
+    }
+    h.connect_from(100, "::1");
+    assert_eq!(
+        h.take(100),
+        "error: too many connections from your address\n"
+    );
+    h.advance(Duration::from_secs(1));
+    h.connect_from(101, "::1");
+    assert_eq!(h.take(101), "alias?", "one more a second later");
 }

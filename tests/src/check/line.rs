@@ -104,9 +104,9 @@ impl Line {
 /// The starts of every error line PROTOCOL.md and the brief list, plus the
 /// core's `/nick` to one's own nick.
 pub const ERROR_PREFIXES: [&str; 9] = [
+    "error: too many connections from your address",
     "error: too many failed nick attempts",
     "error: line too long",
-    "error: slow down",
     "error: server full",
     "error: unknown command",
     "error: no such user",
@@ -296,7 +296,7 @@ mod tests {
         );
         assert_eq!(forbidden_control("a\u{2028}b"), Some('\u{2028}'));
         assert!(matches!(classify("[pm from a] #1.1"), Line::PmFrom { .. }));
-        assert!(matches!(classify("error: slow down"), Line::Error(_)));
+        assert!(matches!(classify("error: nick is empty"), Line::Error(_)));
         assert!(matches!(classify("Commands:"), Line::Other(_)));
         assert_eq!(forbidden_control("a\tb"), None);
         assert_eq!(forbidden_control("a\u{9b}b"), Some('\u{9b}'));

@@ -61,7 +61,8 @@ pub struct TokenInfo {
 struct TokenState {
     info: TokenInfo,
     delivered: Option<(u64, Time)>,
-    relayed: Option<usize>,
+    /// The room line it was relayed as, and the step.
+    relayed: Option<(usize, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -142,14 +143,14 @@ impl Marks {
         self.tokens.get(&token).map(|s| &s.info)
     }
 
-    /// Records that `token` was relayed as room line `g`; returns the
-    /// earlier line if it already was.
-    pub(super) fn relayed(&mut self, token: Token, g: usize) -> Option<usize> {
+    /// Records that `token` was relayed as room line `g` in `step`; returns
+    /// the earlier line if it already was.
+    pub(super) fn relayed(&mut self, token: Token, g: usize, step: u64) -> Option<usize> {
         let state = self.tokens.get_mut(&token)?;
         match state.relayed {
-            Some(first) => Some(first),
+            Some((first, _)) => Some(first),
             None => {
-                state.relayed = Some(g);
+                state.relayed = Some((g, step));
                 None
             }
         }
@@ -160,8 +161,8 @@ impl Checker {
     /// The end-of-run oracles.
     pub(super) fn check_marks(&self) -> Result<(), Violation> {
         self.check_lines_relayed()?;
-        self.check_first_nicks()?;
-        self.check_flood_warnings()
+        self.check_lines_wait_only_when_held()?;
+        self.check_first_nicks()
     }
 
     /// A line a joined client sent within the limits reached the room,
@@ -180,11 +181,17 @@ impl Checker {
                 (false, closed) => (step, at, closed.is_none_or(|(c, _, _)| step < c)),
             };
             let before_shutdown = self.shutdown.is_none_or(|(s, _)| step < s);
-            if !info.expect || !open || !before_shutdown || state.relayed.is_some() {
+            // Held by flood control when the server closed it or shut
+            // down: never said, and not lost silently (it was told why).
+            let held_at_end = log
+                .read_stops
+                .last()
+                .is_some_and(|&(stop, resume)| stop <= step && resume.is_none())
+                && (self.shutdown.is_some() || !log.closed_by_peer);
+            if held_at_end {
                 continue;
             }
-            let warned = |w: &Time| *w <= at && at.saturating_since(*w) <= Duration::from_secs(1);
-            if self.cfg.flood_on() && log.slow_downs.iter().any(warned) {
+            if !info.expect || !open || !before_shutdown || state.relayed.is_some() {
                 continue;
             }
             return Err(Violation {
@@ -236,21 +243,30 @@ impl Checker {
         Ok(())
     }
 
-    /// No warning for a client that never sent more than the burst.
-    fn check_flood_warnings(&self) -> Result<(), Violation> {
-        for log in self.conns.values() {
-            if let Some(&at) = log.slow_downs.first() {
-                if !self.cfg.flood_on() || log.lines_sent <= self.cfg.flood_burst {
-                    return Err(Violation {
-                        step: self.step,
-                        time: at,
-                        rule: "slow down only past the flood burst",
-                        detail: format!(
-                            "{} was told to slow down after sending {} lines (burst {}, rate {})",
-                            log.id, log.lines_sent, self.cfg.flood_burst, self.cfg.flood_rate
-                        ),
-                    });
-                }
+    /// A line is relayed in the step it was read, unless flood control
+    /// held its sender then (and until the line was said).
+    fn check_lines_wait_only_when_held(&self) -> Result<(), Violation> {
+        for (token, state) in &self.marks.tokens {
+            let (Some((read, at)), Some((_, said))) = (state.delivered, state.relayed) else {
+                continue;
+            };
+            if said <= read || state.info.at_close {
+                continue;
+            }
+            let stops = &self.conns[&state.info.sender].read_stops;
+            let held = stops
+                .iter()
+                .any(|&(stop, resume)| stop <= read && resume.is_none_or(|r| r >= said));
+            if !held {
+                return Err(Violation {
+                    step: said,
+                    time: at,
+                    rule: "a line waits only while flood control holds its sender",
+                    detail: format!(
+                        "{token} from {} read in step {read}, said in step {said}",
+                        state.info.sender
+                    ),
+                });
             }
         }
         Ok(())

@@ -21,6 +21,8 @@
 //! holds what clients sent (tokens, first nicks) and the final oracles,
 //! `state` compares the getters.
 
+mod address;
+mod flood;
 pub mod line;
 mod marks;
 mod order;
@@ -120,6 +122,8 @@ pub struct Checker {
     events: Vec<Event>,
     /// Connections whose first bytes are not a chat client's (see `probe`).
     probes: BTreeMap<ConnId, probe::Probe>,
+    /// Where each connection comes from, and the per-address limits' state.
+    addresses: address::Addresses,
 }
 
 impl Checker {
@@ -139,6 +143,7 @@ impl Checker {
             shutdown: None,
             events: Vec::new(),
             probes: BTreeMap::new(),
+            addresses: address::Addresses::default(),
         }
     }
 
@@ -220,6 +225,8 @@ impl Checker {
         match action {
             Action::Send { bytes, .. } => self.on_send(conn, bytes),
             Action::Close { mode, .. } => self.on_close(conn, *mode),
+            Action::StopReading { .. } => self.on_stop_reading(conn),
+            Action::ResumeReading { .. } => self.on_resume_reading(conn),
         }
     }
 
@@ -234,6 +241,7 @@ impl Checker {
         self.check_departures(snap.deadline)?;
         self.check_pms()?;
         self.check_streams_complete(snap.deadline)?;
+        self.check_reading_resumes(snap.deadline)?;
         self.check_probes()?;
         self.check_connect_and_shutdown()?;
         self.check_events()?;
@@ -340,12 +348,25 @@ impl Checker {
         self.marks.add_first_nick(conn, nick, fits, end);
     }
 
+    /// Whether `conn`'s client ever sent `/quit` (what it sends after it
+    /// may never be said: the room may read it before it says the quit).
+    pub fn sent_a_quit(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|l| !l.quit_reasons.is_empty())
+    }
+
     /// The core has now received the first `upto` bytes `conn` sent.
     pub fn delivered(&mut self, conn: ConnId, upto: u64) {
         self.marks.delivered(conn, upto, self.step, self.now);
         if let Some(probe) = self.probes.get_mut(&conn) {
             probe.delivered(upto);
         }
+    }
+
+    /// `conn` is about to connect from `peer`.
+    pub fn connects_from(&mut self, conn: ConnId, peer: std::net::IpAddr) {
+        self.addresses.peers.insert(conn, peer);
     }
 
     /// `conn` connects and sends an HTTP request (or, if `tls`, a TLS

@@ -211,6 +211,7 @@ impl Checker {
         let Some(&conn) = self.room.owners.get(old) else {
             return self.fail("a rename is of a joined user", format!("{text:?}"));
         };
+        self.charge_room_line(conn, text)?;
         if let Some(&other) = self.room.folded.get(&fold(new)) {
             if other != conn {
                 return self.fail(
@@ -288,6 +289,7 @@ impl Checker {
         let Some(&conn) = self.room.owners.get(nick) else {
             return self.fail("a message comes from a joined user", format!("{text:?}"));
         };
+        self.charge_room_line(conn, text)?;
         let kinds: &[TokenKind] = if me {
             &[TokenKind::Me]
         } else {
@@ -296,7 +298,7 @@ impl Checker {
         for token in Token::find_all(said) {
             self.check_token_use(token, conn, kinds, text)?;
             let g = self.room.replayed - 1;
-            if let Some(first) = self.marks.relayed(token, g) {
+            if let Some(first) = self.marks.relayed(token, g, self.step) {
                 return self.fail(
                     "each line is relayed once",
                     format!("{token} in {text:?} was already relayed as #{first}"),

@@ -67,6 +67,7 @@ impl Checker {
             &b""[..],
             b"server is shutting down\n",
             b"error: server full\n",
+            b"error: too many connections from your address\n",
         ];
         let answered = if probe.tls {
             after_prompt.is_empty()

@@ -119,7 +119,7 @@ impl Checker {
         Ok(())
     }
 
-    pub(super) fn check_connect_and_shutdown(&self) -> Result<(), Violation> {
+    pub(super) fn check_connect_and_shutdown(&mut self) -> Result<(), Violation> {
         if let StepInput::Connected(conn) = self.input {
             self.check_accept(conn)?;
         }
@@ -160,7 +160,7 @@ impl Checker {
         Ok(())
     }
 
-    fn check_accept(&self, conn: ConnId) -> Result<(), Violation> {
+    fn check_accept(&mut self, conn: ConnId) -> Result<(), Violation> {
         let log = &self.conns[&conn];
         let full = self.open_before >= self.cfg.max_clients as usize;
         let closed = log.closed.is_some();
@@ -175,7 +175,12 @@ impl Checker {
         }
         let refused = log.stream.ends_with(b"error: server full\n")
             && log.closed.is_some_and(|(_, _, m)| m == CloseMode::Flush);
-        if full != refused || (!full && !log.stream.starts_with(b"alias?")) {
+        if !full {
+            self.check_address_limits(conn)?;
+        }
+        let log = &self.conns[&conn];
+        let turned_away = log.stream == b"error: too many connections from your address\n";
+        if full != refused || (!full && !turned_away && !log.stream.starts_with(b"alias?")) {
             return self.fail(
                 "a connection is prompted with alias?, or refused with `error: server full` when max_clients are open",
                 format!(

@@ -1,0 +1,81 @@
+//! Why a client run ended badly, and the exit code each reason gives.
+
+use std::fmt;
+
+/// Exit code: the connection could not be made or was lost.
+pub(crate) const EXIT_CONNECTION: u8 = 1;
+/// Exit code: bad command line (clap's own code), or no nick when piped.
+pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit code: the server turned us away before we joined.
+pub(crate) const EXIT_JOIN_REFUSED: u8 = 3;
+/// Exit code: joined and left normally, but the server refused lines we sent.
+pub(crate) const EXIT_LINES_REFUSED: u8 = 4;
+
+/// A client failure. `Display` is the one line shown on stderr, without
+/// the `error: ` in front.
+#[derive(Debug)]
+pub(crate) enum ClientError {
+    /// The host name did not resolve.
+    Resolve { host: String, reason: String },
+    /// No address of the server accepted the connection.
+    Connect { target: String, reason: String },
+    /// A read or write failed after connecting.
+    Lost(String),
+    /// The server closed without giving a reason.
+    Closed,
+    /// Our nick was sent and the join was not confirmed in time.
+    JoinTimeout,
+    /// The server's own refusal, an `error: …` line, before the join.
+    Refused(String),
+    /// The server closed while waiting for a nick: its handshake time limit.
+    HandshakeTimeLimit,
+    /// Piped input ended before it gave a nick.
+    NoNick,
+    /// The session ended normally, but the server refused this many lines.
+    LinesRefused(usize),
+    /// A thread or the line editor could not start.
+    Setup(String),
+}
+
+impl ClientError {
+    /// The process exit code for this failure.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Resolve { .. }
+            | ClientError::Connect { .. }
+            | ClientError::Lost(_)
+            | ClientError::Closed
+            | ClientError::JoinTimeout
+            | ClientError::Setup(_) => EXIT_CONNECTION,
+            ClientError::NoNick => EXIT_USAGE,
+            ClientError::Refused(_) | ClientError::HandshakeTimeLimit => EXIT_JOIN_REFUSED,
+            ClientError::LinesRefused(_) => EXIT_LINES_REFUSED,
+        }
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Resolve { host, reason } => write!(f, "cannot resolve {host}: {reason}"),
+            ClientError::Connect { target, reason } => {
+                write!(f, "cannot connect to {target}: {reason}")
+            }
+            ClientError::Lost(reason) => write!(f, "connection lost: {reason}"),
+            ClientError::Closed => f.write_str("the server closed the connection"),
+            ClientError::JoinTimeout => f.write_str("the server did not let us join in time"),
+            ClientError::Refused(line) => f.write_str(line.strip_prefix("error: ").unwrap_or(line)),
+            ClientError::HandshakeTimeLimit => {
+                f.write_str("the server's time limit for choosing a nick passed")
+            }
+            ClientError::NoNick => {
+                f.write_str("no nick: pass --nick or write it on the first line")
+            }
+            ClientError::LinesRefused(1) => f.write_str("the server refused 1 line"),
+            ClientError::LinesRefused(n) => write!(f, "the server refused {n} lines"),
+            ClientError::Setup(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}

@@ -1,0 +1,221 @@
+//! Limits per address: how many connections one address may hold at once,
+//! and how fast it may open them.
+//!
+//! Addresses are grouped the way one user's machine usually appears: an IPv4
+//! address alone, an IPv6 address by its /64 (one subscriber's network), and
+//! an IPv4-mapped IPv6 address as the IPv4 address it carries. Loopback is
+//! exempt unless the room is told otherwise (a local bench or proxy is one
+//! address for everyone).
+
+use crate::flood::FloodBucket;
+use crate::time::Time;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The group an address is counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum AddressGroup {
+    /// One IPv4 address.
+    V4([u8; 4]),
+    /// The first 64 bits of an IPv6 address.
+    V6([u8; 8]),
+}
+
+impl AddressGroup {
+    /// The group of `addr`.
+    pub(crate) fn of(addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(v4) => AddressGroup::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressGroup::V4(v4.octets()),
+                None => {
+                    let mut prefix = [0; 8];
+                    prefix.copy_from_slice(&v6.octets()[..8]);
+                    AddressGroup::V6(prefix)
+                }
+            },
+        }
+    }
+}
+
+/// Whether `addr` is a loopback address (IPv4-mapped ones too).
+pub(crate) fn is_loopback(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// The limits, from the room's [`Config`](crate::Config).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AddressLimits {
+    /// Most connections open at once per group; 0 = no limit.
+    pub(crate) max_open: usize,
+    /// Time between two connects per group, past the burst; `None` = no limit.
+    pub(crate) connect_interval: Option<Duration>,
+    /// Connects a group may make at once.
+    pub(crate) connect_burst: u32,
+}
+
+/// What one group holds.
+#[derive(Debug, Default)]
+struct GroupUse {
+    open: usize,
+    connects: FloodBucket,
+}
+
+/// Every group with an open connection, or whose connect bucket is not
+/// yet full again.
+///
+/// # Invariants
+/// A group's `open` is the number of open connections admitted for it;
+/// groups with none are dropped once their bucket has refilled, and at the
+/// latest when the table passes `prune_above` entries, so the table holds
+/// at most `prune_above` plus the open connections' groups.
+#[derive(Debug)]
+pub(crate) struct AddressTable {
+    limits: AddressLimits,
+    groups: BTreeMap<AddressGroup, GroupUse>,
+    prune_above: usize,
+}
+
+impl AddressTable {
+    pub(crate) fn new(limits: AddressLimits, prune_above: usize) -> Self {
+        AddressTable {
+            limits,
+            groups: BTreeMap::new(),
+            prune_above,
+        }
+    }
+
+    /// A connection from `group` at `now`: `true` admits it (and counts
+    /// it), `false` means the group is over a limit.
+    pub(crate) fn admit(&mut self, group: AddressGroup, now: Time) -> bool {
+        if self.groups.len() > self.prune_above {
+            self.groups
+                .retain(|_, g| g.open > 0 || g.connects.is_busy(now));
+        }
+        let limits = self.limits;
+        let entry = self.groups.entry(group).or_default();
+        if limits.max_open > 0 && entry.open >= limits.max_open {
+            return false;
+        }
+        if let Some(interval) = limits.connect_interval {
+            if entry
+                .connects
+                .charge_every(now, interval, limits.connect_burst)
+                .is_err()
+            {
+                return false;
+            }
+        }
+        entry.open += 1;
+        true
+    }
+
+    /// An admitted connection of `group` closed at `now`.
+    pub(crate) fn release(&mut self, group: AddressGroup, now: Time) {
+        if let Some(entry) = self.groups.get_mut(&group) {
+            entry.open = entry.open.saturating_sub(1);
+            if entry.open == 0 && !entry.connects.is_busy(now) {
+                self.groups.remove(&group);
+            }
+        }
+    }
+
+    /// Open connections counted, over all groups (for invariant checks).
+    pub(crate) fn open(&self) -> usize {
+        self.groups.values().map(|g| g.open).sum()
+    }
+
+    /// Open connections counted for `group`.
+    pub(crate) fn open_in(&self, group: AddressGroup) -> usize {
+        self.groups.get(&group).map_or(0, |g| g.open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn ipv6_is_grouped_by_its_64_bit_prefix_and_mapped_ipv4_as_ipv4() {
+        let group = |s| AddressGroup::of(ip(s));
+        assert_eq!(group("2001:db8:1:2::1"), group("2001:db8:1:2:ffff::9"));
+        assert_ne!(group("2001:db8:1:2::1"), group("2001:db8:1:3::1"));
+        assert_eq!(group("::ffff:198.51.100.7"), group("198.51.100.7"));
+        assert_ne!(group("198.51.100.7"), group("198.51.100.8"));
+        assert!(is_loopback(ip("127.0.0.2")) && is_loopback(ip("::1")));
+        assert!(is_loopback(ip("::ffff:127.0.0.1")));
+        assert!(!is_loopback(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn open_connections_are_capped_per_group() {
+        let limits = AddressLimits {
+            max_open: 2,
+            connect_interval: None,
+            connect_burst: 1,
+        };
+        let mut table = AddressTable::new(limits, 100);
+        let (a, b) = (
+            AddressGroup::of(ip("192.0.2.1")),
+            AddressGroup::of(ip("192.0.2.2")),
+        );
+        let now = Time::ZERO;
+        assert!(table.admit(a, now) && table.admit(a, now));
+        assert!(!table.admit(a, now), "a third from one address");
+        assert!(table.admit(b, now), "another address is not affected");
+        table.release(a, now);
+        assert!(table.admit(a, now), "room again after a close");
+        assert_eq!(table.open(), 3);
+    }
+
+    #[test]
+    fn connects_are_rate_limited_per_group() {
+        let limits = AddressLimits {
+            max_open: 0,
+            connect_interval: Some(Duration::from_secs(1)),
+            connect_burst: 3,
+        };
+        let mut table = AddressTable::new(limits, 100);
+        let a = AddressGroup::of(ip("192.0.2.1"));
+        let at = |s| Time::from_duration(Duration::from_secs(s));
+        for _ in 0..3 {
+            assert!(table.admit(a, at(0)));
+            table.release(a, at(0));
+        }
+        assert!(!table.admit(a, at(0)), "past the burst");
+        assert!(table.admit(a, at(1)), "one a second after it");
+    }
+
+    #[test]
+    fn idle_groups_are_forgotten() {
+        let limits = AddressLimits {
+            max_open: 0,
+            connect_interval: Some(Duration::from_secs(1)),
+            connect_burst: 1,
+        };
+        let mut table = AddressTable::new(limits, 4);
+        let at = |s| Time::from_duration(Duration::from_secs(s));
+        for i in 0..10u8 {
+            let g = AddressGroup::of(IpAddr::from([192, 0, 2, i]));
+            assert!(table.admit(g, at(0)));
+            table.release(g, at(0));
+        }
+        let g = AddressGroup::of(IpAddr::from([198, 51, 100, 1]));
+        assert!(table.admit(g, at(10)));
+        assert!(
+            table.groups.len() <= 5,
+            "{} groups kept",
+            table.groups.len()
+        );
+    }
+}

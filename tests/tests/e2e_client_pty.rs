@@ -1,0 +1,232 @@
+//! `chat client` at a terminal: the real binary on a pseudo-terminal, its
+//! screen read through a terminal emulator. Each case is about what a
+//! person sees and what the keys they press do.
+
+#[allow(unused_macros)]
+mod common;
+
+use common::bin::ChatProcess;
+use common::peer::Peer;
+use common::pty::PtyChat;
+use std::net::SocketAddr;
+
+/// `chat client --port PORT EXTRA...` on a terminal.
+fn client_at_terminal(addr: SocketAddr, extra: &[&str], no_color: bool) -> PtyChat {
+    let port = addr.port().to_string();
+    let mut args = vec!["client", "--host", "127.0.0.1", "--port", &port];
+    args.extend_from_slice(extra);
+    PtyChat::spawn(&args, no_color)
+}
+
+/// A joined terminal client `alice` (no colour), its screen past the join.
+fn alice_at_terminal(addr: SocketAddr, extra: &[&str]) -> PtyChat {
+    let mut args = vec!["--nick", "alice"];
+    args.extend_from_slice(extra);
+    let alice = client_at_terminal(addr, &args, true);
+    alice.wait_for("the prompt after the join", |rows| {
+        rows.iter().any(|r| r.starts_with("Online ("))
+            && rows.last().is_some_and(|r| r.starts_with('>'))
+    });
+    alice
+}
+
+#[test]
+fn half_a_line_is_kept_while_lines_arrive_and_is_replaced_by_the_room_copy() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    alice.type_keys("half a li");
+    alice.wait_for_row("> half a li");
+    for n in 1..=3 {
+        bob.send(format!("line {n}\n"));
+    }
+    let rows = alice.wait_for_row("bob: line 3");
+    assert_eq!(
+        rows.last().map(String::as_str),
+        Some("> half a li"),
+        "{rows:#?}"
+    );
+    alice.type_keys("ne\r");
+    bob.expect_line("bob: line 1");
+    bob.skip_to_line("alice: half a line");
+    let rows = alice.wait_for_row("alice: half a line");
+    assert!(
+        !rows.iter().any(|r| r.contains("> half a line")),
+        "the typed line stayed beside the room's copy: {rows:#?}"
+    );
+    assert_eq!(rows.last().map(String::as_str), Some(">"), "{rows:#?}");
+}
+
+#[test]
+fn shutdown_while_typing_shows_the_notice_last_and_exits_0() {
+    let (server, addr) = ChatProcess::server("smol", &[]);
+    let mut alice = alice_at_terminal(addr, &[]);
+    alice.type_keys("not sent yet");
+    alice.wait_for_row("> not sent yet");
+    server.terminate();
+    let status = alice.wait_exit();
+    assert_eq!(status.code(), Some(0), "screen: {:#?}", alice.text_rows());
+    let rows = alice.text_rows();
+    let tail: Vec<&str> = rows
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "server is shutting down",
+            "connection closed: the server shut down"
+        ],
+        "{rows:#?}"
+    );
+    assert!(!rows.iter().any(|r| r.starts_with('>')), "{rows:#?}");
+}
+
+#[test]
+fn handshake_time_limit_at_the_nick_prompt_is_named_and_exits_3() {
+    let (_server, addr) = ChatProcess::server("smol", &["--handshake-timeout", "1500ms"]);
+    let _alice = Peer::join("alice", addr);
+    let mut late = client_at_terminal(addr, &["--nick", "ALICE"], true);
+    late.wait_for("the nick prompt after the refusal", |rows| {
+        rows.iter().any(|r| r == "error: nick is already taken")
+            && rows
+                .last()
+                .is_some_and(|r| r.starts_with("Choose a nick >>>"))
+    });
+    let status = late.wait_exit();
+    assert_eq!(status.code(), Some(3), "screen: {:#?}", late.text_rows());
+    let rows = late.text_rows();
+    assert_eq!(
+        rows.last().map(String::as_str),
+        Some("error: the server's time limit for choosing a nick passed"),
+        "{rows:#?}"
+    );
+}
+
+#[test]
+fn ctrl_c_clears_a_typed_line_and_quits_on_an_empty_one() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    alice.type_keys("oops");
+    alice.wait_for_row("> oops");
+    alice.type_keys("\x03");
+    alice.wait_for("the line cleared", |rows| {
+        rows.last().is_some_and(|r| r == ">") && !rows.iter().any(|r| r.contains("oops"))
+    });
+    assert!(
+        alice.is_running(),
+        "Ctrl-C on a typed line ended the client"
+    );
+    alice.type_keys("\x03");
+    let status = alice.wait_exit();
+    assert_eq!(status.code(), Some(0));
+    bob.expect_line("alice left the chat!");
+}
+
+#[test]
+fn tab_completes_a_nick_and_a_command() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bobby = Peer::join("bobby_tables", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bobby.expect_line("alice joined the chat");
+    alice.type_keys("/ms\t");
+    alice.wait_for_row("> /msg");
+    alice.type_keys("bob\t");
+    alice.wait_for_row("> /msg bobby_tables");
+    alice.type_keys("hi\r");
+    bobby.expect_line("[pm from alice] hi");
+}
+
+#[test]
+fn private_lines_and_mentions_ring_the_bell_unless_told_not_to() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    bob.send("plain line\n/msg alice psst\n");
+    alice.wait_for_row("[pm from bob] psst");
+    let bells = alice.raw().iter().filter(|&&b| b == 0x07).count();
+    assert_eq!(bells, 1, "one bell for one private line");
+
+    let carol = {
+        let port = addr.port().to_string();
+        PtyChat::spawn(
+            &["client", "--port", &port, "--nick", "carol", "--no-bell"],
+            true,
+        )
+    };
+    carol.wait_for_row("You are connected to the server!");
+    bob.send("hi carol\n");
+    carol.wait_for_row("bob: hi carol");
+    assert!(!carol.raw().contains(&0x07), "--no-bell rang");
+}
+
+#[test]
+fn typed_lines_are_remembered_across_runs() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let data_home = std::env::temp_dir().join(format!("chat-history-{}", std::process::id()));
+    let port = addr.port().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["client", "--port", &port, "--nick", "alice"];
+        args.extend_from_slice(extra);
+        let chat = PtyChat::spawn_with_data_home(&args, true, &data_home);
+        chat.wait_for_row("You are connected to the server!");
+        chat
+    };
+    let mut first = run(&[]);
+    first.type_keys("remember me\r");
+    first.wait_for_row("alice: remember me");
+    first.type_keys("\x04");
+    assert_eq!(first.wait_exit().code(), Some(0));
+
+    let mut second = run(&[]);
+    second.type_keys("\x1b[A");
+    second.wait_for_row("> remember me");
+    second.type_keys("\x03\x03");
+    assert_eq!(second.wait_exit().code(), Some(0));
+
+    let mut forgetful = run(&["--no-history"]);
+    forgetful.type_keys("\x1b[A");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !forgetful.text_rows().iter().any(|r| r == "> remember me"),
+        "--no-history read the history"
+    );
+    forgetful.type_keys("\x04");
+    assert_eq!(forgetful.wait_exit().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&data_home);
+}
+
+#[test]
+fn type_ahead_is_not_left_to_the_shell() {
+    // A listener that never accepts: the client is connected, waits for the
+    // prompt, and its line editor is not reading yet.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("its address").port();
+    let data_home = std::env::temp_dir().join(format!("chat-typeahead-{}", std::process::id()));
+    let script = format!(
+        "\"$0\" client --port {port} --nick alice; echo \"exit:$?\"; read line; echo \"shell read:$line\""
+    );
+    let mut shell = PtyChat::spawn_shell(&script, &data_home);
+    // Typed while the client waits; a shell would run it after the client.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    shell.type_keys("echo leaked\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(listener); // resets the waiting connection
+    shell.wait_for("the client's exit", |rows| {
+        rows.iter().any(|r| r.starts_with("exit:"))
+    });
+    shell.type_keys("fresh\r");
+    let rows = shell.wait_for("the shell's read", |rows| {
+        rows.iter().any(|r| r.starts_with("shell read:"))
+    });
+    assert!(rows.iter().any(|r| r == "shell read:fresh"), "{rows:#?}");
+    shell.wait_exit();
+    let _ = std::fs::remove_dir_all(&data_home);
+}
