@@ -220,8 +220,11 @@ const TOO_SLOW: &str = "stall left the chat! (too slow)";
 
 fn stalled_tls_reader_is_dropped_and_a_reading_one_keeps_up(runtime: Runtime) {
     let pki = pki(&format!("slow-{runtime}"));
+    // The default queue: room for the readers that read (a batch of 50 KB
+    // at a time) even on a loaded machine, and still far less than a
+    // stalled reader lets pile up.
     let config = chat_core::Config {
-        send_queue: 64 * 1024,
+        send_queue: 256 * 1024,
         flood_rate: 0,
         ..test_config()
     };
@@ -242,7 +245,7 @@ fn stalled_tls_reader_is_dropped_and_a_reading_one_keeps_up(runtime: Runtime) {
     let pad = "p".repeat(1000);
     let mut sent = 0;
     let mut kicked = false;
-    // 20 MB at most: far more than a 64 KiB queue and the socket buffers hold.
+    // 20 MB at most: far more than a 256 KiB queue and the socket buffers hold.
     while !kicked && sent < 20_000 {
         let batch: String = (sent..sent + 50)
             .map(|i| format!("msg {i} {pad}\n"))
