@@ -9,7 +9,7 @@
 
 use crate::clock::Clock;
 use crate::written::Reports;
-use chat_core::{Action, Config, ConnId, Input, Room, Time};
+use chat_core::{Action, Config, ConnId, Event, Input, Room, Time};
 
 /// What a driver keeps per connection, as the step needs it.
 pub trait Connections {
@@ -17,6 +17,10 @@ pub trait Connections {
     /// connection's writer, or close it (and forget it: a `Close` is the
     /// last action for its id).
     fn act(&mut self, action: Action);
+
+    /// Takes one of the room's events (a join, a leave): the runtime logs
+    /// it, under its own name.
+    fn event(&mut self, event: Event);
 
     /// The bytes `conn`'s socket took that the room was not told yet, now
     /// counted as told; 0 for an id already forgotten.
@@ -71,14 +75,14 @@ impl Stepper {
         self.room.connections()
     }
 
-    /// Feeds one input, then carries out every action and logs every event.
+    /// Feeds one input, then carries out every action and hands over every event.
     pub fn step(&mut self, conns: &mut impl Connections, input: Input<'_>) {
         self.room.handle(self.clock.now(), input);
         while let Some(action) = self.room.poll_action() {
             conns.act(action);
         }
         while let Some(event) = self.room.poll_event() {
-            tracing::info!("{event}");
+            conns.event(event);
         }
     }
 

@@ -16,7 +16,7 @@
 use crate::link::Link;
 use async_channel::Receiver;
 use async_io::Timer;
-use chat_core::{Action, Config, ConnId, Input, Time};
+use chat_core::{Action, Config, ConnId, Event, Input, Time};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::Reports;
@@ -101,6 +101,10 @@ impl Connections for Links {
                 }
             }
         }
+    }
+
+    fn event(&mut self, event: Event) {
+        tracing::info!("{event}");
     }
 
     fn take_written(&mut self, conn: ConnId) -> usize {

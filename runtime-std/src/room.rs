@@ -17,7 +17,7 @@
 
 use crate::conn::Outbox;
 use crate::pace::{self, Pace};
-use chat_core::{Action, CloseMode, Config, ConnId, Input};
+use chat_core::{Action, CloseMode, Config, ConnId, Event, Input};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::Reports;
@@ -103,6 +103,10 @@ impl Connections for Outboxes {
                 }
             }
         }
+    }
+
+    fn event(&mut self, event: Event) {
+        tracing::info!("{event}");
     }
 
     fn take_written(&mut self, conn: ConnId) -> usize {
