@@ -5,6 +5,7 @@ use crate::units::{ByteSize, HumanDuration};
 use chat_core::client::Compat;
 use chat_core::Config;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 /// The seed's port, and ours by default.
 pub(crate) const DEFAULT_PORT: u16 = 55555;
@@ -21,6 +22,8 @@ Exit codes:
      limit for choosing a nick passed
   4  piped: the session ended normally but the server refused lines you sent
      (each `error: ...` line is also written to stderr)";
+/// The TLS port by default: the one after the plain one.
+pub(crate) const DEFAULT_TLS_PORT: u16 = 55556;
 
 /// A TCP chat room: run a server, or join one.
 #[derive(Debug, Parser)]
@@ -63,7 +66,31 @@ pub(crate) struct ServerArgs {
     pub(crate) runtime: RuntimeKind,
 
     #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+
+    #[command(flatten)]
     pub(crate) limits: Limits,
+}
+
+/// The TLS port of `chat server`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub(crate) struct ServerTlsArgs {
+    /// Serve TLS too, with this PEM certificate chain (leaf first); SIGHUP reloads it
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+
+    /// Port for TLS, beside the plain --port; 0 picks a free port and prints it
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_TLS_PORT)]
+    pub(crate) tls_port: u16,
+
+    /// Serve TLS only: no plain port
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) no_plain: bool,
 }
 
 /// One flag per limit of the protocol; defaults are `chat_core::Config::default()`.
@@ -144,9 +171,21 @@ pub(crate) struct ClientArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: String,
 
-    /// Server port
-    #[arg(long, short, default_value_t = DEFAULT_PORT)]
-    pub(crate) port: u16,
+    /// Server port [default: 55555, with --tls 55556]
+    #[arg(long, short)]
+    pub(crate) port: Option<u16>,
+
+    /// Speak TLS, checking the server's certificate against the system's roots (or --ca)
+    #[arg(long)]
+    pub(crate) tls: bool,
+
+    /// Trust only the CA certificates in this PEM file (with --tls)
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub(crate) ca: Option<PathBuf>,
+
+    /// Speak TLS without checking the server's certificate at all (unsafe: for tests)
+    #[arg(long, conflicts_with = "ca")]
+    pub(crate) tls_insecure: bool,
 
     /// Nick to join with; asked for when missing (when piped: the first input line)
     #[arg(long, short)]
@@ -186,6 +225,20 @@ pub(crate) enum CompatArg {
 }
 
 impl ClientArgs {
+    /// Whether the connection speaks TLS.
+    pub(crate) fn speaks_tls(&self) -> bool {
+        self.tls || self.tls_insecure
+    }
+
+    /// The port to connect to: the one given, or the default for the transport.
+    pub(crate) fn port(&self) -> u16 {
+        self.port.unwrap_or(if self.speaks_tls() {
+            DEFAULT_TLS_PORT
+        } else {
+            DEFAULT_PORT
+        })
+    }
+
     /// The dialect the session speaks.
     pub(crate) fn compat(&self) -> Compat {
         match self.compat {
@@ -225,6 +278,8 @@ mod tests {
         };
         assert_eq!(args.host, "127.0.0.1");
         assert_eq!(args.port, DEFAULT_PORT);
+        assert_eq!(args.tls.tls_port, DEFAULT_TLS_PORT);
+        assert!(args.tls.tls_cert.is_none() && !args.tls.no_plain);
         assert_eq!(args.runtime, RuntimeKind::Smol);
         assert_eq!(args.limits.to_config(), Config::default());
     }
@@ -295,6 +350,39 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags_parse() {
+        let cli = parse(&[
+            "server",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--no-plain",
+        ])
+        .expect("valid flags");
+        let Command::Server(args) = cli.command else {
+            panic!("parsed as a client")
+        };
+        assert_eq!(
+            args.tls.tls_cert.as_deref(),
+            Some(std::path::Path::new("c.pem"))
+        );
+        assert!(args.tls.no_plain);
+
+        let cli = parse(&["client", "--tls", "--ca", "ca.pem"]).expect("valid flags");
+        let Command::Client(args) = cli.command else {
+            panic!("parsed as a server")
+        };
+        assert!(args.speaks_tls());
+        assert_eq!(args.port(), DEFAULT_TLS_PORT);
+        let cli = parse(&["client"]).expect("valid flags");
+        let Command::Client(args) = cli.command else {
+            panic!("parsed as a server")
+        };
+        assert_eq!(args.port(), DEFAULT_PORT);
+    }
+
+    #[test]
     fn bad_flags_are_rejected() {
         for bad in [
             &["server", "--port", "70000"][..],
@@ -302,6 +390,10 @@ mod tests {
             &["server", "--handshake-timeout", "soon"],
             &["server", "--send-queue", "lots"],
             &["client", "--compat", "irc"],
+            &["server", "--tls-cert", "c.pem"],
+            &["server", "--no-plain"],
+            &["client", "--ca", "ca.pem"],
+            &["client", "--tls-insecure", "--ca", "ca.pem"],
             &["server", "--log-level", "=[="],
             &["serve"],
         ] {

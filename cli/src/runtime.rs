@@ -3,6 +3,8 @@
 //! enums pick one at run time and forward every call.
 
 use chat_core::Config;
+use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::tls::ClientTls;
 use clap::ValueEnum;
 use std::fmt;
 use std::io;
@@ -45,17 +47,26 @@ pub(crate) enum Server {
 }
 
 impl Server {
-    /// Binds `addr` and starts serving; returns once the socket listens.
-    pub(crate) fn start(kind: RuntimeKind, addr: SocketAddr, config: Config) -> io::Result<Self> {
+    /// Binds every endpoint and starts serving; returns once the sockets listen.
+    pub(crate) fn start(
+        kind: RuntimeKind,
+        endpoints: &[Endpoint],
+        config: Config,
+    ) -> io::Result<Self> {
         Ok(match kind {
-            RuntimeKind::Std => Server::Std(chat_runtime_std::Server::start(addr, config)?),
-            RuntimeKind::Smol => Server::Smol(chat_runtime_smol::Server::start(addr, config)?),
+            RuntimeKind::Std => Server::Std(chat_runtime_std::Server::start_endpoints(
+                endpoints, config,
+            )?),
+            RuntimeKind::Smol => Server::Smol(chat_runtime_smol::Server::start_endpoints(
+                endpoints, config,
+            )?),
         })
     }
 
-    /// The address actually bound (the real port when 0 was asked for).
-    pub(crate) fn local_addr(&self) -> SocketAddr {
-        dispatch!(Server, self, s => s.local_addr())
+    /// The addresses actually bound (the real ports when 0 was asked for),
+    /// in the order of the endpoints.
+    pub(crate) fn local_addrs(&self) -> Vec<SocketAddr> {
+        dispatch!(Server, self, s => s.local_addrs().to_vec())
     }
 
     /// A handle that starts the graceful shutdown from any thread.
@@ -87,18 +98,28 @@ impl ShutdownHandle {
 }
 
 /// Connects to `addr` and returns the two halves of the connection.
+/// With `tls`, the connection speaks TLS and checks the server as it says.
 pub(crate) fn connect(
     kind: RuntimeKind,
     addr: SocketAddr,
     timeout: Duration,
+    tls: Option<&ClientTls>,
 ) -> io::Result<(ConnReader, ConnWriter)> {
     Ok(match kind {
         RuntimeKind::Std => {
-            let (r, w) = chat_runtime_std::ClientConn::connect(addr, timeout)?.split();
+            let conn = match tls {
+                None => chat_runtime_std::ClientConn::connect(addr, timeout)?,
+                Some(tls) => chat_runtime_std::ClientConn::connect_tls(addr, timeout, tls)?,
+            };
+            let (r, w) = conn.split();
             (ConnReader::Std(r), ConnWriter::Std(w))
         }
         RuntimeKind::Smol => {
-            let (r, w) = chat_runtime_smol::ClientConn::connect(addr, timeout)?.split();
+            let conn = match tls {
+                None => chat_runtime_smol::ClientConn::connect(addr, timeout)?,
+                Some(tls) => chat_runtime_smol::ClientConn::connect_tls(addr, timeout, tls)?,
+            };
+            let (r, w) = conn.split();
             (ConnReader::Smol(r), ConnWriter::Smol(w))
         }
     })

@@ -3,9 +3,12 @@
 use crate::args::ServerArgs;
 use crate::out;
 use crate::runtime::{self, Server, ShutdownHandle};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::tls::ServerTls;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread;
 
 /// Runs the server until SIGINT/SIGTERM. Failures are one `error: ...` line
@@ -27,14 +30,42 @@ pub(crate) fn run(args: &ServerArgs) -> ExitCode {
 }
 
 fn serve(args: &ServerArgs) -> Result<(), String> {
-    let addr = runtime::resolve(&args.host, args.port)?;
+    let tls = match (&args.tls.tls_cert, &args.tls.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            ServerTls::load(cert, key).map_err(|e| format!("cannot use {e}"))?,
+        )),
+        _ => None,
+    };
+    let mut endpoints = Vec::new();
+    if !args.tls.no_plain {
+        endpoints.push(Endpoint::Plain(runtime::resolve(&args.host, args.port)?));
+    }
+    if let Some(tls) = &tls {
+        let addr = runtime::resolve(&args.host, args.tls.tls_port)?;
+        endpoints.push(Endpoint::Tls(addr, Arc::clone(tls)));
+    }
     let config = args.limits.to_config();
     tracing::debug!(?config, "starting");
-    let server = Server::start(args.runtime, addr, config)
-        .map_err(|e| format!("cannot listen on {addr}: {}", runtime::describe(&e)))?;
-    stop_on_signals(server.shutdown_handle())?;
-    let local = server.local_addr();
-    out::stdout_line(&format!("listening on {local} (runtime {})", args.runtime));
+    let wanted: Vec<String> = endpoints.iter().map(|e| e.addr().to_string()).collect();
+    let server = Server::start(args.runtime, &endpoints, config).map_err(|e| {
+        format!(
+            "cannot listen on {}: {}",
+            wanted.join(" and "),
+            runtime::describe(&e)
+        )
+    })?;
+    stop_on_signals(server.shutdown_handle(), tls)?;
+    for (endpoint, local) in endpoints.iter().zip(server.local_addrs()) {
+        let tls_note = if endpoint.tls().is_some() {
+            ", TLS"
+        } else {
+            ""
+        };
+        out::stdout_line(&format!(
+            "listening on {local} (runtime {}{tls_note})",
+            args.runtime
+        ));
+    }
     server
         .wait()
         .map_err(|e| format!("server failed: {}", runtime::describe(&e)))?;
@@ -43,15 +74,29 @@ fn serve(args: &ServerArgs) -> Result<(), String> {
 }
 
 /// The first SIGINT/SIGTERM starts the graceful shutdown; a second one
-/// exits at once, for when flushing takes too long.
-fn stop_on_signals(handle: ShutdownHandle) -> Result<(), String> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])
+/// exits at once, for when flushing takes too long. With a TLS port, SIGHUP
+/// reloads its certificate and key (new connections get them; a file that
+/// does not load is logged and the old ones stay).
+fn stop_on_signals(handle: ShutdownHandle, tls: Option<Arc<ServerTls>>) -> Result<(), String> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let mut received = 0;
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    match &tls {
+                        Some(tls) => match tls.reload() {
+                            Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot reload TLS; keeping the old files")
+                            }
+                        },
+                        None => tracing::info!("SIGHUP ignored: no TLS port"),
+                    }
+                    continue;
+                }
                 received += 1;
                 if received == 1 {
                     tracing::info!(signal, "shutting down");

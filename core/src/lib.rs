@@ -88,4 +88,4 @@ pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
 pub use room::Room;
 pub use time::Time;
-pub use wire::{ONLINE_LINE_MAX, SERVER_FULL_LINE};
+pub use wire::{ONLINE_LINE_MAX, SERVER_FULL_LINE, TLS_ONLY_LINE};

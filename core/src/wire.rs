@@ -17,6 +17,10 @@ pub(crate) const ERROR_PREFIX: &str = error_prefix!();
 /// server holds no more clients. Public because a driver that runs out of
 /// file descriptors sends it too, without the room.
 pub const SERVER_FULL_LINE: &str = concat!(error_prefix!(), "server full\n");
+/// The whole line, sent in clear, a client gets on a TLS port when its first
+/// byte does not start a TLS handshake; then its connection is closed.
+/// Public because the driver sends it, before there is a connection for the room.
+pub const TLS_ONLY_LINE: &str = concat!(error_prefix!(), "this port speaks TLS\n");
 /// `NICK` + this: a user joined.
 pub(crate) const JOINED: &str = " joined the chat";
 /// `NICK` + this (+ ` (REASON)`): a user left.

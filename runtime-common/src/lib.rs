@@ -1,10 +1,9 @@
-//! # chat-runtime-common: socket-level setup both chat runtimes share
+//! # chat-runtime-common: the transport layer both chat runtimes share
 //!
-//! One concern: what a TCP driver of `chat-core` must get right about the
-//! operating system before and around `accept`, and around reading,
-//! whatever its I/O model.
-//! Nothing here knows the protocol; the one line it writes (the refusal)
-//! comes from `chat-core`.
+//! What a TCP driver of `chat-core` must get right below the protocol,
+//! whatever its I/O model: the operating system around `accept`, the clock,
+//! and TLS. Nothing here knows the protocol; the lines it writes (the
+//! refusals) come from `chat-core`.
 //!
 //! - [`listener`]: binds with a listen backlog sized for `max_clients`
 //!   (std's `TcpListener::bind` always asks for 128), capped by the kernel's
@@ -19,6 +18,13 @@
 //! - [`read_pause`]: the read buffer of a connection flood control stopped
 //!   reading, kept until the room resumes it.
 //!
+//! - [`listener::Endpoint`]: a port and what it speaks there (plain or TLS).
+//! - [`clock`]: the one conversion from `Instant` to the core's `Time`.
+//! - [`tls`]: TLS over rustls, sans-IO: certificate loading, a stepwise
+//!   handshake, and the reading and writing halves of a session, so both
+//!   runtimes serve (and connect with) TLS through the same code and only
+//!   move raw bytes.
+//!
 //! Both runtimes call these in the same order: [`open_files::raise_limit`],
 //! [`open_files::fit_max_clients`], [`listener::bind`],
 //! [`refuse::SpareDescriptor::open`]; then in their accept loops, on an error
@@ -28,7 +34,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod clock;
+pub mod driver;
 pub mod listener;
 pub mod open_files;
 pub mod read_pause;
 pub mod refuse;
+pub mod tls;
+pub mod written;

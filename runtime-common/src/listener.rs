@@ -14,6 +14,17 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 
+/// Whether an `accept` error concerns one incoming connection only (the
+/// client gave up, a signal came): the acceptor accepts again at once.
+pub fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
 /// Where Linux publishes the cap on every listen backlog.
 const SOMAXCONN_PATH: &str = "/proc/sys/net/core/somaxconn";
 
@@ -80,5 +91,31 @@ mod tests {
         let _client = std::net::TcpStream::connect(addr)?;
         let (_served, _) = listener.accept()?;
         Ok(())
+    }
+}
+
+/// One port a server listens on, and what it speaks there.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    /// The chat protocol straight over TCP.
+    Plain(SocketAddr),
+    /// The chat protocol inside TLS, with this certificate and key.
+    Tls(SocketAddr, std::sync::Arc<crate::tls::ServerTls>),
+}
+
+impl Endpoint {
+    /// The address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Endpoint::Plain(addr) | Endpoint::Tls(addr, _) => *addr,
+        }
+    }
+
+    /// The TLS configuration, on a TLS port.
+    pub fn tls(&self) -> Option<&std::sync::Arc<crate::tls::ServerTls>> {
+        match self {
+            Endpoint::Plain(_) => None,
+            Endpoint::Tls(_, tls) => Some(tls),
+        }
     }
 }

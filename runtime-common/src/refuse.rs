@@ -42,9 +42,15 @@ pub fn is_out_of_descriptors(error: &io::Error) -> bool {
 /// reset the connection, and a reset can destroy the line before the client
 /// reads it.
 pub fn turn_away(stream: &TcpStream) {
+    turn_away_with(stream, chat_core::SERVER_FULL_LINE);
+}
+
+/// As [`turn_away`], with another line (one of the core's, e.g.
+/// [`chat_core::TLS_ONLY_LINE`]; short enough for one write).
+pub fn turn_away_with(stream: &TcpStream, line: &str) {
     let _ = stream.set_nonblocking(true);
     let mut socket = stream;
-    let _ = socket.write(chat_core::SERVER_FULL_LINE.as_bytes());
+    let _ = socket.write(line.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; 1024];
     for _ in 0..MAX_DRAIN_READS {

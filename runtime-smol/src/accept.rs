@@ -10,38 +10,52 @@
 //! client gets `error: server full` and a clean close, and the acceptor
 //! never spins.
 
-use crate::conn;
+use crate::conn::{self, Socket, TlsHalves};
 use crate::link::Link;
 use crate::live::Live;
 use crate::room::Msg;
-use crate::written::Reports;
 use async_channel::Sender;
 use async_io::{Async, Timer};
 use async_net::TcpStream;
 use chat_core::ConnId;
+use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
+use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
+use chat_runtime_common::written::Counters;
 use smol::LocalExecutor;
-use std::io;
+use std::cell::Cell;
+use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Pause after an accept error that is not about one connection (say, out
 /// of file descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Accepts until cancelled or the room is gone. Ids start at 1 and are never reused.
+/// What every acceptor of one server shares.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared {
+    pub(crate) executor: Rc<LocalExecutor<'static>>,
+    pub(crate) room: Sender<Msg>,
+    pub(crate) counters: Counters,
+    pub(crate) live: Rc<Live>,
+    /// The next connection id, for every listener of the server.
+    pub(crate) next_id: Rc<Cell<u64>>,
+}
+
+/// Accepts until cancelled or the room is gone. Ids start at 1 and are never
+/// reused. On a TLS port (`tls` set) each connection's task runs the
+/// handshake first (see [`start_tls`]).
 ///
 /// Holds a reference to the executor to spawn connection tasks: the server
 /// cancels this task when the room stops, which also breaks that cycle.
 pub(crate) async fn accept_loop(
-    executor: Rc<LocalExecutor<'static>>,
+    shared: Shared,
     listener: Async<std::net::TcpListener>,
     mut spare: SpareDescriptor,
-    room: Sender<Msg>,
-    reports: Rc<Reports>,
-    live: Rc<Live>,
+    tls: Option<Arc<ServerTls>>,
 ) {
-    let mut next_id = 1u64;
     // Set once out of descriptors and a client is known to be waiting: if
     // the next accept fails the same way, that client is turned away.
     let mut client_waits = false;
@@ -50,25 +64,28 @@ pub(crate) async fn accept_loop(
             Ok((stream, peer)) => {
                 client_waits = false;
                 let stream = TcpStream::from(stream);
-                let conn = ConnId(next_id);
-                next_id += 1;
+                let conn = ConnId(shared.next_id.get());
+                shared.next_id.set(conn.0 + 1);
                 tracing::debug!(%conn, %peer, "accepted");
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!(%conn, %error, "cannot set TCP_NODELAY");
                 }
-                let link = Rc::new(Link::new(conn, &reports));
-                let connected = Msg::Connected {
-                    conn,
-                    peer: peer.ip(),
-                    link: Rc::clone(&link),
-                };
-                // Connected is queued before the reader exists, so the room
-                // always sees it before any read of this connection.
-                if room.send(connected).await.is_err() {
-                    return; // the room is gone
+                let socket: Socket = stream.into();
+                match &tls {
+                    None => {
+                        if start(&shared, (conn, peer.ip()), socket, None)
+                            .await
+                            .is_err()
+                        {
+                            return; // the room is gone
+                        }
+                    }
+                    Some(tls) => {
+                        let handshake = Handshake::server(tls);
+                        let task = start_tls(shared.clone(), (conn, peer.ip()), socket, handshake);
+                        shared.executor.spawn(task).detach();
+                    }
                 }
-                let task = conn::run(conn, stream, link, room.clone(), live.enter());
-                executor.spawn(task).detach();
             }
             Err(error) if refuse::is_out_of_descriptors(&error) => {
                 if client_waits {
@@ -78,13 +95,67 @@ pub(crate) async fn accept_loop(
                     client_waits = wait_for_a_client(&listener).await;
                 }
             }
-            Err(error) if is_per_connection(&error) => {
+            Err(error) if listener::is_per_connection(&error) => {
                 tracing::debug!(%error, "accept failed");
             }
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
                 Timer::after(ACCEPT_BACKOFF).await;
             }
+        }
+    }
+}
+
+/// Registers a connection with the room and spawns its task. `Err` when
+/// the room is gone.
+async fn start(
+    shared: &Shared,
+    (conn, peer): (ConnId, IpAddr),
+    socket: Socket,
+    tls: Option<TlsHalves>,
+) -> Result<(), ()> {
+    let link = Rc::new(Link::new(conn, &shared.counters));
+    let connected = Msg::Connected {
+        conn,
+        peer,
+        link: Rc::clone(&link),
+    };
+    // Connected is queued before the reader exists, so the room
+    // always sees it before any read of this connection.
+    shared.room.send(connected).await.map_err(drop)?;
+    let task = conn::run(
+        conn,
+        socket,
+        tls,
+        link,
+        shared.room.clone(),
+        shared.live.enter(),
+    );
+    shared.executor.spawn(task).detach();
+    Ok(())
+}
+
+/// Runs a TLS connection's handshake, then [`start`]s it. A plaintext
+/// client gets [`chat_core::TLS_ONLY_LINE`] in clear and is closed.
+///
+/// Not counted in [`Live`]: the room has not heard of the connection, and a
+/// handshake still running when the server stops is cancelled with the executor.
+async fn start_tls(
+    shared: Shared,
+    (conn, peer): (ConnId, IpAddr),
+    socket: Socket,
+    handshake: Handshake,
+) {
+    match crate::tls::run(&socket, handshake).await {
+        Ok(halves) => {
+            let _ = start(&shared, (conn, peer), socket, Some(halves)).await;
+        }
+        Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
+            tracing::debug!(%conn, "plaintext on the TLS port; turned away");
+            refuse::turn_away_with(socket.get_ref(), chat_core::TLS_ONLY_LINE);
+        }
+        Err(error) => {
+            tracing::debug!(%conn, error = %std::io::Error::from(error), "TLS handshake failed");
         }
     }
 }
@@ -113,14 +184,4 @@ async fn refuse_one(listener: &Async<std::net::TcpListener>, spare: &mut SpareDe
             Timer::after(ACCEPT_BACKOFF).await;
         }
     }
-}
-
-/// Errors that concern one incoming connection only: accept again at once.
-fn is_per_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::Interrupted
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }

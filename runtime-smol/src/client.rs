@@ -7,6 +7,7 @@
 use async_io::Timer;
 use async_net::TcpStream;
 use chat_core::MAX_READ;
+use chat_runtime_common::tls::{blocking, ClientTls, Handshake, TlsReader, TlsWriter};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -16,6 +17,7 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct ClientConn {
     stream: TcpStream,
+    tls: Option<(TlsReader, TlsWriter)>,
 }
 
 impl ClientConn {
@@ -26,17 +28,45 @@ impl ClientConn {
             Err(io::ErrorKind::TimedOut.into())
         }))?;
         stream.set_nodelay(true)?;
-        Ok(ClientConn { stream })
+        Ok(ClientConn { stream, tls: None })
+    }
+
+    /// Connects to `addr` and runs a TLS handshake that checks the server
+    /// as `tls` says; the handshake is bounded by its own timeout. (It runs
+    /// on the blocking socket, before the socket joins the reactor: the
+    /// caller blocks anyway.)
+    ///
+    /// # Errors
+    /// As [`connect`](ClientConn::connect), and when the handshake fails
+    /// (`InvalidData`, with rustls's reason, e.g. an unknown issuer).
+    pub fn connect_tls(
+        addr: SocketAddr,
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> io::Result<ClientConn> {
+        let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        let halves = blocking::run(&stream, Handshake::client(tls)?)?;
+        Ok(ClientConn {
+            stream: TcpStream::try_from(stream)?,
+            tls: Some(halves),
+        })
     }
 
     /// The two halves, usable from different threads.
     pub fn split(self) -> (ClientReader, ClientWriter) {
+        let (tls_reader, tls_writer) = match self.tls {
+            Some((reader, writer)) => (Some(reader), Some(writer)),
+            None => (None, None),
+        };
         (
             ClientReader {
                 stream: self.stream.clone(),
+                tls: tls_reader,
             },
             ClientWriter {
                 stream: self.stream,
+                tls: tls_writer,
             },
         )
     }
@@ -46,12 +76,17 @@ impl ClientConn {
 #[derive(Debug)]
 pub struct ClientReader {
     stream: TcpStream,
+    tls: Option<TlsReader>,
 }
 
 impl ClientReader {
     /// Blocks until bytes arrive; returns at most [`MAX_READ`] bytes, or
     /// `Ok(None)` at end of stream.
     pub fn read(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if let Some(tls) = &mut self.tls {
+            let stream = &mut self.stream;
+            return tls.read_blocking(|raw| smol::block_on(stream.read(raw)));
+        }
         let mut buf = [0u8; MAX_READ];
         loop {
             match smol::block_on(self.stream.read(&mut buf)) {
@@ -68,16 +103,25 @@ impl ClientReader {
 #[derive(Debug)]
 pub struct ClientWriter {
     stream: TcpStream,
+    tls: Option<TlsWriter>,
 }
 
 impl ClientWriter {
     /// Writes all of `bytes`.
     pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        smol::block_on(self.stream.write_all(bytes))
+        let Some(tls) = &mut self.tls else {
+            return smol::block_on(self.stream.write_all(bytes));
+        };
+        let stream = &mut self.stream;
+        tls.write_all_blocking(bytes, |records| smol::block_on(stream.write_all(records)))
     }
 
-    /// Tells the server nothing more will be sent (the reading half keeps working).
+    /// Tells the server nothing more will be sent (the reading half keeps
+    /// working); over TLS, after a `close_notify`.
     pub fn shutdown_write(&mut self) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            smol::block_on(self.stream.write_all(&tls.close_notify()))?;
+        }
         self.stream.shutdown(Shutdown::Write)
     }
 }

@@ -6,11 +6,12 @@ use crate::link::Link;
 use crate::live::LiveGuard;
 use crate::outbox::Outbox;
 use crate::room::Msg;
-use crate::written::Unreported;
 use async_channel::Sender;
 use async_io::{Async, Timer};
-use async_net::TcpStream;
 use chat_core::{CloseMode, ConnId, Payload, MAX_READ};
+use chat_runtime_common::tls::session::RAW_READ;
+use chat_runtime_common::tls::{Plain, TlsReader, TlsWriter};
+use chat_runtime_common::written::Unreported;
 use futures_lite::future;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
@@ -22,7 +23,10 @@ use std::time::{Duration, Instant};
 /// The socket, shared by the reader and the writer. Used through `Async`
 /// directly: a task woken for the writer's sake polls the reader too, and
 /// `Async::readable` answers that poll without a `read` system call.
-type Socket = Arc<Async<std::net::TcpStream>>;
+pub(crate) type Socket = Arc<Async<std::net::TcpStream>>;
+
+/// The two halves of a TLS session whose handshake is over.
+pub(crate) type TlsHalves = (TlsReader, TlsWriter);
 
 /// File descriptors each connection holds: its socket, nothing else (the
 /// reactor watches it without one of its own).
@@ -45,19 +49,23 @@ pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// closed connection leaves no reader behind.
 pub(crate) async fn run(
     conn: ConnId,
-    stream: TcpStream,
+    socket: Socket,
+    tls: Option<TlsHalves>,
     link: Rc<Link>,
     room: Sender<Msg>,
     _guard: LiveGuard,
 ) {
-    let socket: Socket = stream.into();
+    let (source, tls_writer) = match tls {
+        None => (Source::Plain, None),
+        Some((reader, writer)) => (Source::Tls(Box::new(reader)), Some(Box::new(writer))),
+    };
     // Built in place, not in locals first: a local moved into `or` would
     // still take room in this future's state (and this state is what every
     // connection keeps).
     future::or(
-        Writer::new(conn, &socket, room.clone(), &link.written).run(&link.outbox),
+        Writer::new(conn, &socket, room.clone(), &link.written, tls_writer).run(&link.outbox),
         async {
-            read_loop(conn, &socket, &link.credit, room).await;
+            read_loop(conn, &socket, source, &link.credit, room).await;
             // The room answers the end of the stream with a Close: the writer ends.
             future::pending::<()>().await;
         },
@@ -72,9 +80,15 @@ pub(crate) async fn run(
 /// Once the room forgot the connection, keeps reading and dropping what
 /// arrives until the writer shuts the socket down: closing a socket with
 /// unread bytes would reset the peer and lose what the writer still flushes.
-async fn read_loop(conn: ConnId, socket: &Socket, credit: &ReadCredit, room: Sender<Msg>) {
+async fn read_loop(
+    conn: ConnId,
+    socket: &Socket,
+    mut source: Source,
+    credit: &ReadCredit,
+    room: Sender<Msg>,
+) {
     while let Some(mut bytes) = credit.acquire().await {
-        match read_into(socket, &mut bytes).await {
+        match source.read_into(socket, &mut bytes).await {
             Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).await.is_err() {
                     return;
@@ -93,6 +107,42 @@ async fn read_loop(conn: ConnId, socket: &Socket, credit: &ReadCredit, room: Sen
     }
     let mut sink = Vec::new();
     while matches!(read_into(socket, &mut sink).await, Ok(true)) {}
+}
+
+/// Where a reader's plaintext comes from.
+enum Source {
+    /// Straight from the socket.
+    Plain,
+    /// Decrypted from the socket's bytes (boxed: a plain connection's task
+    /// keeps no room for it).
+    Tls(Box<TlsReader>),
+}
+
+impl Source {
+    /// One read of at most [`MAX_READ`] plaintext bytes into `buffer`,
+    /// replacing what it held. Returns `false` at end of stream.
+    async fn read_into(&mut self, socket: &Socket, buffer: &mut Vec<u8>) -> io::Result<bool> {
+        let tls = match self {
+            Source::Plain => return read_into(socket, buffer).await,
+            Source::Tls(tls) => tls,
+        };
+        loop {
+            match tls.read_plain(buffer)? {
+                Plain::Bytes(_) => return Ok(true),
+                Plain::Closed => return Ok(false),
+                Plain::NeedMore => {
+                    let mut raw = vec![0u8; RAW_READ];
+                    let n = socket
+                        .read_with(|stream| {
+                            let mut stream = stream;
+                            stream.read(&mut raw)
+                        })
+                        .await?;
+                    tls.feed(&raw[..n])?;
+                }
+            }
+        }
+    }
 }
 
 /// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
@@ -144,11 +194,20 @@ struct Writer<'a> {
     offset: usize,
     /// Set once the room closed with [`CloseMode::Flush`]: give up after it.
     flush_deadline: Option<Instant>,
+    /// On a TLS connection: seals the queue into records.
+    tls: Option<Box<TlsWriter>>,
 }
 
 impl<'a> Writer<'a> {
-    fn new(conn: ConnId, socket: &'a Socket, room: Sender<Msg>, written: &'a Unreported) -> Self {
+    fn new(
+        conn: ConnId,
+        socket: &'a Socket,
+        room: Sender<Msg>,
+        written: &'a Unreported,
+        tls: Option<Box<TlsWriter>>,
+    ) -> Self {
         Writer {
+            tls,
             conn,
             socket,
             room,
@@ -161,9 +220,14 @@ impl<'a> Writer<'a> {
 
     /// Writes until closed: flushed, aborted, or the socket failed. Then shuts
     /// the socket down, which also ends the peer's view of the connection.
+    /// Whether nothing waits to be written: no payload, no sealed record.
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && !self.tls.as_ref().is_some_and(|tls| tls.has_unsent())
+    }
+
     async fn run(mut self, outbox: &Outbox) {
         loop {
-            if self.queue.is_empty() && self.flush_deadline.is_none() {
+            if self.idle() && self.flush_deadline.is_none() {
                 outbox.ready().await;
             }
             match outbox.take(&mut self.queue) {
@@ -174,8 +238,9 @@ impl<'a> Writer<'a> {
                 }
                 None => {}
             }
-            if self.queue.is_empty() {
+            if self.idle() {
                 if self.flush_deadline.is_some() {
+                    self.close_notify();
                     break; // flushed: everything is written
                 }
                 continue;
@@ -183,7 +248,7 @@ impl<'a> Writer<'a> {
             // Boxed: only a connection in the middle of a write pays for
             // the write's state, not every idle one.
             match Box::pin(self.write_some(outbox)).await {
-                Step::Wrote(Ok(written)) => self.advance(written),
+                Step::Wrote(Ok(written)) => self.wrote(written),
                 Step::Wrote(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 Step::Wrote(Err(error)) => {
                     tracing::debug!(conn = %self.conn, %error, "write failed");
@@ -208,17 +273,23 @@ impl<'a> Writer<'a> {
     /// flush deadline) or the flush deadline. Dropping an unfinished write
     /// writes nothing.
     async fn write_some(&mut self, outbox: &Outbox) -> Step {
+        if self.tls.as_ref().is_some_and(|tls| !tls.has_unsent()) {
+            self.seal();
+        }
         let deadline = self.flush_deadline;
         let socket = self.socket;
         // On the heap, and only while writing: an idle connection's task
         // keeps no slice array.
-        let slices: Vec<IoSlice<'_>> = self
-            .queue
-            .iter()
-            .take(MAX_IOV)
-            .enumerate()
-            .map(|(i, payload)| IoSlice::new(&payload[if i == 0 { self.offset } else { 0 }..]))
-            .collect();
+        let slices: Vec<IoSlice<'_>> = match &self.tls {
+            Some(tls) => vec![IoSlice::new(tls.unsent())],
+            None => self
+                .queue
+                .iter()
+                .take(MAX_IOV)
+                .enumerate()
+                .map(|(i, payload)| IoSlice::new(&payload[if i == 0 { self.offset } else { 0 }..]))
+                .collect(),
+        };
         let write = async {
             let wrote = socket
                 .write_with(|stream| {
@@ -250,10 +321,51 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Drops `written` bytes from the front of the queue and tells the room
-    /// (without waiting: the room takes it before its next input; if the
-    /// room is gone nobody needs it, and the writer keeps flushing regardless).
-    fn advance(&mut self, written: usize) {
+    /// On a TLS connection: seals the front of the queue into records (the
+    /// last ones are out) and drops it from the queue, unreported.
+    fn seal(&mut self) {
+        let Some(tls) = self.tls.as_mut() else {
+            return;
+        };
+        let slices: Vec<IoSlice<'_>> = self
+            .queue
+            .iter()
+            .take(MAX_IOV)
+            .enumerate()
+            .map(|(i, payload)| IoSlice::new(&payload[if i == 0 { self.offset } else { 0 }..]))
+            .collect();
+        let taken = tls.seal(&slices);
+        drop(slices);
+        self.drop_front(taken);
+    }
+
+    /// The socket took `written` bytes of what [`write_some`](Writer::write_some)
+    /// offered: payloads, or records on a TLS connection. Tells the room the
+    /// plaintext that is now written (without waiting: the room takes it
+    /// before its next input; if the room is gone nobody needs it, and the
+    /// writer keeps flushing regardless).
+    fn wrote(&mut self, written: usize) {
+        let plaintext = match self.tls.as_mut() {
+            Some(tls) => tls.wrote(written),
+            None => {
+                self.drop_front(written);
+                written
+            }
+        };
+        self.written.add(plaintext);
+    }
+
+    /// On a TLS connection, tells the peer the session ends (best effort:
+    /// one write that does not wait), so it can tell the end from a cut.
+    fn close_notify(&mut self) {
+        if let Some(tls) = self.tls.as_mut() {
+            let records = tls.close_notify();
+            let _ = self.socket.get_ref().write(&records);
+        }
+    }
+
+    /// Drops `written` bytes from the front of the queue.
+    fn drop_front(&mut self, written: usize) {
         let mut left = written;
         while left > 0 {
             let front = self
@@ -275,6 +387,5 @@ impl<'a> Writer<'a> {
             // this buffer at the next take).
             self.queue = VecDeque::new();
         }
-        self.written.add(written);
     }
 }

@@ -43,8 +43,18 @@
 //!   ends; until then, after a `Close`, the reader reads and drops what
 //!   arrives (a socket closed with unread bytes would reset the peer).
 //!
-//! Time is converted from `Instant` to `chat_core::Time` in one place (an
-//! epoch taken when the server starts).
+//! Time is converted from `Instant` to `chat_core::Time` in one place,
+//! `chat_runtime_common::clock` (an epoch taken when the server starts).
+//!
+//! # TLS
+//! [`Server::start_endpoints`] listens on several ports into one room, some
+//! of them TLS (`chat_runtime_common::listener::Endpoint`). On a TLS port
+//! the connection's task runs the handshake first, then its reader and
+//! writer as any other: the reader decrypts
+//! through `chat_runtime_common::tls::TlsReader` (still reads of at most
+//! `MAX_READ` plaintext bytes) and the writer seals through `TlsWriter`,
+//! reporting plaintext as `Written` once the records carrying it were
+//! written. The TLS logic is that crate's; this one only moves raw bytes.
 //!
 //! # Logging
 //! With `tracing`: every room `Event` (joins, leaves) at info, accepts and
@@ -70,7 +80,6 @@
 
 mod accept;
 mod client;
-mod clock;
 mod conn;
 mod credit;
 mod link;
@@ -78,7 +87,7 @@ mod live;
 mod outbox;
 mod room;
 mod server;
-mod written;
+mod tls;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};

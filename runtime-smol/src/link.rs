@@ -3,9 +3,8 @@
 
 use crate::credit::ReadCredit;
 use crate::outbox::Outbox;
-use crate::written::{Reports, Unreported};
 use chat_core::{CloseMode, ConnId};
-use std::rc::Rc;
+use chat_runtime_common::written::{Counters, Unreported};
 
 /// One connection's shared state.
 #[derive(Debug)]
@@ -20,11 +19,11 @@ pub(crate) struct Link {
 
 impl Link {
     /// A fresh connection: nothing to send, one read allowed.
-    pub(crate) fn new(conn: ConnId, reports: &Rc<Reports>) -> Self {
+    pub(crate) fn new(conn: ConnId, counters: &Counters) -> Self {
         Link {
             outbox: Outbox::default(),
             credit: ReadCredit::default(),
-            written: Unreported::new(conn, reports),
+            written: counters.counter(conn),
         }
     }
 

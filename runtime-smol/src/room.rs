@@ -1,6 +1,8 @@
-//! The room task: owns the [`Room`], turns messages from the other tasks into
+//! The room task: owns the room, turns messages from the other tasks into
 //! [`Input`]s, and carries out the [`Action`]s by filling outboxes (it
-//! never writes to a socket itself, so no client can stall it).
+//! never writes to a socket itself, so no client can stall it). The step
+//! itself (input, actions, events, `Written` reports) is the shared
+//! [`Stepper`]'s; this module waits and keeps the links.
 //!
 //! Before each message (and each `Tick`) it reports what the writers' sockets
 //! took since the last one ([`Reports`]): those reports never queue behind
@@ -11,13 +13,13 @@
 //! thread, so it yields every [`YIELD_AFTER`] inputs: the writers then write
 //! (and report) what it sent, and the readers read again.
 
-use crate::clock::Clock;
 use crate::link::Link;
-use crate::written::Reports;
 use async_channel::Receiver;
 use async_io::Timer;
-use chat_core::{Action, Config, ConnId, Input, Room, Time};
+use chat_core::{Action, Config, ConnId, Input, Time};
+use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
+use chat_runtime_common::written::Reports;
 use futures_lite::future;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -65,43 +67,79 @@ enum Wake {
     Done,
 }
 
-/// The room and the driver's view of its connections.
+/// The driver's view of the room's connections.
 ///
 /// # Invariants
-/// `links` holds exactly the ids that were `Connected` and have had no
+/// It holds exactly the ids that were `Connected` and have had no
 /// `Action::Close` yet: after a `Close` the core forgot the id, and so do we.
-/// `timer` is set to `armed` (or never fires when `armed` is `None`).
-/// `dirty` is empty between two inputs (it only keeps its capacity).
-#[derive(Debug)]
-pub(crate) struct Driver {
-    room: Room,
-    clock: Clock,
-    links: HashMap<ConnId, Rc<Link>>,
-    shutting_down: bool,
-    timer: Timer,
-    armed: Option<Time>,
-    /// Where the writers list the connections with unreported writes.
-    reports: Rc<Reports>,
-    dirty: Vec<ConnId>,
-    /// Inputs handled since the room task last yielded.
-    burst: usize,
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    map: HashMap<ConnId, Rc<Link>>,
     /// The read buffers of connections flood control stopped reading.
     paused: ReadPause<Vec<u8>>,
 }
 
+impl Connections for Links {
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Send { bytes, .. } if bytes.is_empty() => {}
+            Action::Send { conn, bytes } => match self.map.get(&conn) {
+                Some(link) => link.outbox.push(bytes),
+                None => tracing::debug!(%conn, "send to an unknown connection"),
+            },
+            Action::Close { conn, mode } => {
+                self.paused.forget(conn);
+                match self.map.remove(&conn) {
+                    Some(link) => link.close(mode),
+                    None => tracing::debug!(%conn, "close of an unknown connection"),
+                }
+            }
+            Action::StopReading { conn } => self.paused.stop(conn),
+            Action::ResumeReading { conn } => {
+                if let (Some(bytes), Some(link)) = (self.paused.resume(conn), self.map.get(&conn)) {
+                    link.credit.give_back(bytes);
+                }
+            }
+        }
+    }
+
+    fn take_written(&mut self, conn: ConnId) -> usize {
+        // A closed connection's counter is gone with its link.
+        self.map.get(&conn).map_or(0, |l| l.written.take())
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// The room task's state.
+///
+/// # Invariants
+/// `timer` is set to `armed` (or never fires when `armed` is `None`).
+#[derive(Debug)]
+pub(crate) struct Driver {
+    stepper: Stepper,
+    links: Links,
+    shutting_down: bool,
+    timer: Timer,
+    armed: Option<Time>,
+    /// Where the writers list the connections with unreported writes.
+    reports: Reports,
+    /// Inputs handled since the room task last yielded.
+    burst: usize,
+}
+
 impl Driver {
-    pub(crate) fn new(config: Config, reports: Rc<Reports>) -> Self {
+    pub(crate) fn new(config: Config, reports: Reports) -> Self {
         Driver {
-            room: Room::new(config),
-            clock: Clock::start(),
-            links: HashMap::new(),
+            stepper: Stepper::new(config),
+            links: Links::default(),
             shutting_down: false,
             timer: Timer::never(),
             armed: None,
             reports,
-            dirty: Vec::new(),
             burst: 0,
-            paused: ReadPause::default(),
         }
     }
 
@@ -111,14 +149,14 @@ impl Driver {
     ///
     /// A closed `shutdown` channel (every handle dropped) counts as a request.
     pub(crate) async fn run(mut self, inbox: Receiver<Msg>, shutdown: Receiver<()>) {
-        while !(self.shutting_down && self.room.connections() == 0) {
+        while !(self.shutting_down && self.stepper.connections() == 0) {
             self.burst += 1;
             if self.burst > YIELD_AFTER {
                 self.burst = 0;
                 future::yield_now().await;
             }
             let wake = self.next(&inbox, &shutdown).await;
-            self.report_written();
+            self.stepper.report_written(&mut self.links, &self.reports);
             match wake {
                 Wake::Msg(msg) => self.handle(msg),
                 Wake::Tick => self.step(Input::Tick),
@@ -135,10 +173,10 @@ impl Driver {
         inbox.close();
         while let Ok(msg) = inbox.try_recv() {
             if let Msg::Connected { conn, link, .. } = msg {
-                self.links.insert(conn, link);
+                self.links.map.insert(conn, link);
             }
         }
-        for (conn, link) in self.links.drain() {
+        for (conn, link) in self.links.map.drain() {
             tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
             link.close(chat_core::CloseMode::Abort);
         }
@@ -147,10 +185,10 @@ impl Driver {
     /// Waits for a shutdown request, a message or the room's deadline, in
     /// that order of preference (`future::or` polls its first future first).
     async fn next(&mut self, inbox: &Receiver<Msg>, shutdown: &Receiver<()>) -> Wake {
-        let deadline = self.room.poll_timeout();
+        let deadline = self.stepper.deadline();
         // Checked before waiting, so a steady stream of messages cannot
         // starve the timers.
-        if deadline.is_some_and(|due| due <= self.clock.now()) {
+        if self.stepper.is_due(deadline) {
             self.armed = None;
             return Wake::Tick;
         }
@@ -187,34 +225,18 @@ impl Driver {
         if deadline == self.armed {
             return;
         }
-        match deadline.and_then(|due| self.clock.instant(due)) {
+        match deadline.and_then(|due| self.stepper.clock().instant(due)) {
             Some(at) => self.timer.set_at(at),
             None => self.timer = Timer::never(),
         }
         self.armed = deadline;
     }
 
-    /// Feeds every write the sockets took since the last call, one
-    /// `Written` per connection.
-    fn report_written(&mut self) {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        self.reports.take(&mut dirty);
-        for conn in dirty.drain(..) {
-            // A closed connection's counter is gone with its link; the core
-            // forgot the id anyway.
-            let len = self.links.get(&conn).map_or(0, |l| l.written.take());
-            if len > 0 {
-                self.step(Input::Written { conn, len });
-            }
-        }
-        self.dirty = dirty;
-    }
-
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Connected { conn, peer, link } => {
                 // Registered first: the room's first action for it follows.
-                self.links.insert(conn, link);
+                self.links.map.insert(conn, link);
                 self.step(Input::Connected { conn, peer });
             }
             Msg::Received { conn, bytes } => {
@@ -223,8 +245,8 @@ impl Driver {
                     bytes: &bytes,
                 });
                 // Unless the room just closed it: then the reader has stopped.
-                if let Some(link) = self.links.get(&conn) {
-                    if let Some(bytes) = self.paused.after_read(conn, bytes) {
+                if let Some(link) = self.links.map.get(&conn) {
+                    if let Some(bytes) = self.links.paused.after_read(conn, bytes) {
                         link.credit.give_back(bytes);
                     }
                 }
@@ -233,38 +255,8 @@ impl Driver {
         }
     }
 
-    /// Feeds one input, then drains every action and event.
+    /// Feeds one input, then carries out every action and logs every event.
     fn step(&mut self, input: Input<'_>) {
-        self.room.handle(self.clock.now(), input);
-        while let Some(action) = self.room.poll_action() {
-            self.act(action);
-        }
-        while let Some(event) = self.room.poll_event() {
-            tracing::info!("{event}");
-        }
-    }
-
-    fn act(&mut self, action: Action) {
-        match action {
-            Action::Send { bytes, .. } if bytes.is_empty() => {}
-            Action::Send { conn, bytes } => match self.links.get(&conn) {
-                Some(link) => link.outbox.push(bytes),
-                None => tracing::debug!(%conn, "send to an unknown connection"),
-            },
-            Action::Close { conn, mode } => {
-                self.paused.forget(conn);
-                match self.links.remove(&conn) {
-                    Some(link) => link.close(mode),
-                    None => tracing::debug!(%conn, "close of an unknown connection"),
-                }
-            }
-            Action::StopReading { conn } => self.paused.stop(conn),
-            Action::ResumeReading { conn } => {
-                if let (Some(bytes), Some(link)) = (self.paused.resume(conn), self.links.get(&conn))
-                {
-                    link.credit.give_back(bytes);
-                }
-            }
-        }
+        self.stepper.step(&mut self.links, input);
     }
 }

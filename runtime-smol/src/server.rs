@@ -1,20 +1,24 @@
 //! [`Server`]: starts the server thread and its executor, stops them.
 
-use crate::accept::accept_loop;
+use crate::accept::{accept_loop, Shared};
 use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::room::Driver;
-use crate::written::Reports;
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use chat_core::Config;
+use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::refuse::SpareDescriptor;
+use chat_runtime_common::tls::ServerTls;
+use chat_runtime_common::written;
 use chat_runtime_common::{listener, open_files};
 use futures_lite::future;
 use smol::LocalExecutor;
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -44,7 +48,7 @@ const LINGER: Duration = Duration::from_secs(FLUSH_TIMEOUT.as_secs() + 1);
 /// ```
 #[derive(Debug)]
 pub struct Server {
-    local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -58,31 +62,59 @@ impl Server {
     /// descriptor per client, plus a reserve), saying so in the log. The
     /// listen backlog is `max_clients`, as far as the kernel allows.
     pub fn start(addr: SocketAddr, config: Config) -> io::Result<Server> {
+        Server::start_endpoints(&[Endpoint::Plain(addr)], config)
+    }
+
+    /// As [`start`](Server::start), on every one of `endpoints` at once (a
+    /// plain port and a TLS port, say), all into one room. Connection ids
+    /// come from one counter, so they are unique across the ports.
+    ///
+    /// # Errors
+    /// When `endpoints` is empty, or one of them cannot be bound.
+    pub fn start_endpoints(endpoints: &[Endpoint], config: Config) -> io::Result<Server> {
+        if endpoints.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ));
+        }
         let max_clients = open_files::fit_max_clients(config.max_clients, DESCRIPTORS_PER_CLIENT);
         let config = Config {
             max_clients,
             ..config
         };
-        let listener = listener::bind(addr, config.max_clients)?;
-        let local_addr = listener.local_addr()?;
-        let listener = Async::new(listener)?;
-        let spare = SpareDescriptor::open()?;
+        let mut listeners = Vec::with_capacity(endpoints.len());
+        let mut local_addrs = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let listener = listener::bind(endpoint.addr(), config.max_clients)?;
+            local_addrs.push(listener.local_addr()?);
+            let listener = Async::new(listener)?;
+            let spare = SpareDescriptor::open()?;
+            listeners.push((listener, spare, endpoint.tls().cloned()));
+        }
         // One slot: a request already waiting makes another one redundant.
         let (tx, requests) = async_channel::bounded(1);
         let thread = thread::Builder::new()
             .name("chat-smol".into())
-            .spawn(move || serve_on_this_thread(listener, spare, config, requests))?;
-        tracing::info!(%local_addr, "listening");
+            .spawn(move || serve_on_this_thread(listeners, config, requests))?;
+        for local_addr in &local_addrs {
+            tracing::info!(%local_addr, "listening");
+        }
         Ok(Server {
-            local_addr,
+            local_addrs,
             shutdown: ShutdownHandle { tx },
             thread: Some(thread),
         })
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (the first endpoint's).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// Every address the server listens on, in the order of its endpoints.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// A handle that stops the server; see [`ShutdownHandle::shutdown`].
@@ -134,40 +166,49 @@ impl ShutdownHandle {
     }
 }
 
+/// A bound listener, its spare descriptor, and its TLS configuration on a TLS port.
+type Listening = (
+    Async<std::net::TcpListener>,
+    SpareDescriptor,
+    Option<Arc<ServerTls>>,
+);
+
 /// The server thread: one single-threaded executor runs every task.
-fn serve_on_this_thread(
-    listener: Async<std::net::TcpListener>,
-    spare: SpareDescriptor,
-    config: Config,
-    requests: Receiver<()>,
-) {
+fn serve_on_this_thread(listeners: Vec<Listening>, config: Config, requests: Receiver<()>) {
     let executor = Rc::new(LocalExecutor::new());
-    let serve = serve(Rc::clone(&executor), listener, spare, config, requests);
+    let serve = serve(Rc::clone(&executor), listeners, config, requests);
     smol::block_on(executor.run(serve));
     // Dropping the executor cancels any straggler task, closing its socket.
 }
 
 async fn serve(
     executor: Rc<LocalExecutor<'static>>,
-    listener: Async<std::net::TcpListener>,
-    spare: SpareDescriptor,
+    listeners: Vec<Listening>,
     config: Config,
     requests: Receiver<()>,
 ) {
     let (tx, inbox) = async_channel::bounded(INBOX_CAPACITY);
     let live = Rc::new(Live::default());
-    let reports = Rc::new(Reports::default());
-    let acceptor = executor.spawn(accept_loop(
-        Rc::clone(&executor),
-        listener,
-        spare,
-        tx,
-        Rc::clone(&reports),
-        Rc::clone(&live),
-    ));
+    let (counters, reports) = written::dirty_list();
+    let shared = Shared {
+        executor: Rc::clone(&executor),
+        room: tx,
+        counters,
+        live: Rc::clone(&live),
+        next_id: Rc::new(Cell::new(1)),
+    };
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|(listener, spare, tls)| {
+            executor.spawn(accept_loop(shared.clone(), listener, spare, tls))
+        })
+        .collect();
+    drop(shared);
     Driver::new(config, reports).run(inbox, requests).await;
-    // Stops accepting and closes the listener.
-    let _ = acceptor.cancel().await;
+    // Stops accepting and closes the listeners.
+    for acceptor in acceptors {
+        let _ = acceptor.cancel().await;
+    }
     let all_closed = future::or(
         async {
             live.zero().await;

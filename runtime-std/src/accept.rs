@@ -8,18 +8,22 @@
 //! spare descriptor ([`SpareDescriptor::refuse_one`]): the client gets
 //! `error: server full` and a clean close, and the acceptor never spins.
 
-use crate::conn;
+use crate::conn::{self, TlsHalves};
 use crate::live::{Live, LiveGuard};
 use crate::pace::Pace;
 use crate::room::Msg;
-use crate::written::Counters;
 use chat_core::ConnId;
+use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
+use chat_runtime_common::tls::blocking;
+use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
+use chat_runtime_common::written::Counters;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
+use std::net::IpAddr;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread;
@@ -29,67 +33,133 @@ use std::time::Duration;
 /// of file descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Stack size of a TLS handshake thread (rustls keeps its state on the heap).
+const HANDSHAKE_STACK: usize = 128 * 1024;
+
 /// How long [`wake`] tries to reach the listener.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Accepts until `stop` is set (see [`wake`]) or the room is gone.
-///
-/// Ids start at 1 and are never reused. `listener` is blocking.
-#[allow(clippy::too_many_arguments)] // each is one shared piece of the server
-pub(crate) fn accept_loop(
-    listener: TcpListener,
-    mut spare: SpareDescriptor,
-    room: SyncSender<Msg>,
-    counters: &Counters,
-    pace: &Arc<Pace>,
-    stop: &AtomicBool,
-    live: &Arc<Live>,
-    _guard: LiveGuard,
-) {
-    let mut next_id = 1u64;
-    // Set once out of descriptors and a client is known to be waiting: if
-    // the next accept fails the same way, that client is turned away.
-    let mut client_waits = false;
-    loop {
-        let accepted = listener.accept();
-        if stop.load(Ordering::Acquire) {
-            return;
-        }
-        match accepted {
-            Ok((stream, peer)) => {
-                client_waits = false;
-                let conn = ConnId(next_id);
-                next_id += 1;
-                tracing::debug!(%conn, %peer, "accepted");
-                if conn::start(
-                    (conn, peer.ip()),
-                    stream,
-                    &room,
-                    counters,
-                    pace,
-                    (live.enter(), live.enter()),
-                )
-                .is_err()
-                {
-                    return; // the room is gone
-                }
+/// One listener's acceptor: what it shares with the rest of the server.
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    pub(crate) room: SyncSender<Msg>,
+    pub(crate) counters: Counters,
+    pub(crate) pace: Arc<Pace>,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) live: Arc<Live>,
+    /// The next connection id, shared by every listener of the server.
+    pub(crate) next_id: Arc<AtomicU64>,
+    /// Set on a TLS port.
+    pub(crate) tls: Option<Arc<ServerTls>>,
+}
+
+impl Acceptor {
+    /// Accepts until `stop` is set (see [`wake`]) or the room is gone.
+    ///
+    /// Ids start at 1 and are never reused. `listener` is blocking.
+    pub(crate) fn run(self, listener: TcpListener, mut spare: SpareDescriptor, _guard: LiveGuard) {
+        // Set once out of descriptors and a client is known to be waiting: if
+        // the next accept fails the same way, that client is turned away.
+        let mut client_waits = false;
+        loop {
+            let accepted = listener.accept();
+            if self.stop.load(Ordering::Acquire) {
+                return;
             }
-            Err(error) if refuse::is_out_of_descriptors(&error) => {
-                if client_waits {
+            match accepted {
+                Ok((stream, peer)) => {
                     client_waits = false;
-                    refuse_one(&listener, &mut spare);
-                } else {
-                    client_waits = wait_for_a_client(&listener);
+                    let conn = ConnId(self.next_id.fetch_add(1, Ordering::Relaxed));
+                    tracing::debug!(%conn, %peer, "accepted");
+                    let from = (conn, peer.ip());
+                    let started = match &self.tls {
+                        None => self.start(from, stream, None),
+                        Some(tls) => self.start_tls(from, stream, tls),
+                    };
+                    if started.is_err() {
+                        return; // the room is gone
+                    }
+                }
+                Err(error) if refuse::is_out_of_descriptors(&error) => {
+                    if client_waits {
+                        client_waits = false;
+                        refuse_one(&listener, &mut spare);
+                    } else {
+                        client_waits = wait_for_a_client(&listener);
+                    }
+                }
+                Err(error) if listener::is_per_connection(&error) => {
+                    tracing::debug!(%error, "accept failed");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    thread::sleep(ACCEPT_BACKOFF);
                 }
             }
-            Err(error) if is_per_connection(&error) => {
-                tracing::debug!(%error, "accept failed");
-            }
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                thread::sleep(ACCEPT_BACKOFF);
-            }
         }
+    }
+
+    /// Starts the connection's threads; see [`conn::start`].
+    fn start(
+        &self,
+        from: (ConnId, IpAddr),
+        stream: TcpStream,
+        tls: Option<TlsHalves>,
+    ) -> Result<(), ()> {
+        conn::start(
+            from,
+            stream,
+            tls,
+            &self.room,
+            &self.counters,
+            &self.pace,
+            (self.live.enter(), self.live.enter()),
+        )
+    }
+
+    /// Runs the TLS handshake on a thread of its own (it may wait for the
+    /// client up to the handshake timeout), then starts the connection as
+    /// [`start`](Acceptor::start) does. A plaintext client gets
+    /// [`chat_core::TLS_ONLY_LINE`] in clear and is closed.
+    fn start_tls(
+        &self,
+        from: (ConnId, IpAddr),
+        stream: TcpStream,
+        tls: &ServerTls,
+    ) -> Result<(), ()> {
+        let conn = from.0;
+        let handshake = Handshake::server(tls);
+        let acceptor = Acceptor {
+            room: self.room.clone(),
+            counters: self.counters.clone(),
+            pace: Arc::clone(&self.pace),
+            stop: Arc::clone(&self.stop),
+            live: Arc::clone(&self.live),
+            next_id: Arc::clone(&self.next_id),
+            tls: None,
+        };
+        // Not counted in `live`: the room has not heard of the connection,
+        // and a handshake still running when the server stops ends by its
+        // own timeout, its connection refused by the stopped room.
+        let spawned = thread::Builder::new()
+            .name(format!("chat-tls{}", conn.0))
+            .stack_size(HANDSHAKE_STACK)
+            .spawn(move || match blocking::run(&stream, handshake) {
+                Ok(halves) => {
+                    let _ = acceptor.start(from, stream, Some(halves));
+                }
+                Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
+                    tracing::debug!(%conn, "plaintext on the TLS port; turned away");
+                    refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
+                }
+                Err(error) => {
+                    tracing::debug!(%conn, error = %io::Error::from(error), "TLS handshake failed");
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%conn, %error, "cannot spawn a handshake thread");
+        }
+        Ok(())
     }
 }
 
@@ -133,16 +203,6 @@ fn refuse_one(listener: &TcpListener, spare: &mut SpareDescriptor) {
             thread::sleep(ACCEPT_BACKOFF);
         }
     }
-}
-
-/// Errors that concern one incoming connection only: accept again at once.
-fn is_per_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::Interrupted
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }
 
 /// Wakes an acceptor blocked in `accept` by connecting to it, after `stop`

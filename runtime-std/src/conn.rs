@@ -8,8 +8,10 @@
 use crate::live::LiveGuard;
 use crate::pace::{Pace, WriterPace};
 use crate::room::Msg;
-use crate::written::{Counters, Unreported};
 use chat_core::{ConnId, Payload, MAX_READ};
+use chat_runtime_common::tls::session::RAW_READ;
+use chat_runtime_common::tls::{Plain, TlsReader, TlsWriter};
+use chat_runtime_common::written::{Counters, Unreported};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::IpAddr;
@@ -23,6 +25,9 @@ use std::time::{Duration, Instant};
 /// its writer, and the room's [`Outbox`] (to shut it down). Closed when the
 /// last of them drops it.
 type Socket = Arc<TcpStream>;
+
+/// The two halves of a TLS session whose handshake is over.
+pub(crate) type TlsHalves = (TlsReader, TlsWriter);
 
 /// File descriptors each connection holds: its socket, nothing else.
 pub(crate) const DESCRIPTORS_PER_CLIENT: u64 = 1;
@@ -147,9 +152,11 @@ impl Outbox {
 /// Sets up the threads of an accepted connection and registers it with the room.
 ///
 /// Returns `Err(())` only when the room is gone (the server is stopping).
+#[allow(clippy::too_many_arguments)] // each is one shared piece of the server
 pub(crate) fn start(
     (conn, peer): (ConnId, IpAddr),
     stream: TcpStream,
+    tls: Option<TlsHalves>,
     room: &SyncSender<Msg>,
     counters: &Counters,
     pace: &Arc<Pace>,
@@ -167,12 +174,24 @@ pub(crate) fn start(
     let writer_written = written.clone();
     let writer_pace = Arc::new(WriterPace::new(pace));
     let room_pace = Arc::clone(&writer_pace);
+    let (source, tls_writer) = match tls {
+        None => (Source::Plain, None),
+        Some((reader, writer)) => (Source::Tls(reader, Vec::new()), Some(writer)),
+    };
     let spawned = thread::Builder::new()
         .name(format!("chat-w{}", conn.0))
         .stack_size(CONN_STACK)
         .spawn(move || {
             let _guard = writer_guard;
-            Writer::new(conn, stream, writer_room, writer_written, writer_pace).run(rx);
+            Writer::new(
+                conn,
+                stream,
+                writer_room,
+                writer_written,
+                writer_pace,
+                tls_writer,
+            )
+            .run(rx);
         });
     if let Err(error) = spawned {
         tracing::warn!(%conn, %error, "cannot spawn a writer thread; turning the client away");
@@ -204,7 +223,7 @@ pub(crate) fn start(
         .stack_size(CONN_STACK)
         .spawn(move || {
             let _guard = reader_guard;
-            read_loop(conn, read_half, &reader_room, &credits);
+            read_loop(conn, read_half, source, &reader_room, &credits);
         });
     if let Err(error) = spawned {
         tracing::warn!(%conn, %error, "cannot spawn a reader thread; closing the connection");
@@ -221,9 +240,15 @@ pub(crate) fn start(
 /// reading and dropping what arrives until the writer shuts the socket down:
 /// closing a socket with unread bytes would reset the peer and lose what the
 /// writer is still flushing.
-fn read_loop(conn: ConnId, stream: Socket, room: &SyncSender<Msg>, credits: &Receiver<Vec<u8>>) {
+fn read_loop(
+    conn: ConnId,
+    stream: Socket,
+    mut source: Source,
+    room: &SyncSender<Msg>,
+    credits: &Receiver<Vec<u8>>,
+) {
     while let Ok(mut bytes) = credits.recv() {
-        match read_into(&stream, &mut bytes) {
+        match source.read_into(&stream, &mut bytes) {
             Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).is_err() {
                     return;
@@ -242,6 +267,37 @@ fn read_loop(conn: ConnId, stream: Socket, room: &SyncSender<Msg>, credits: &Rec
     }
     let mut sink = [0u8; MAX_READ];
     while matches!(read_retrying(&stream, &mut sink), Ok(n) if n > 0) {}
+}
+
+/// Where a reader's plaintext comes from.
+enum Source {
+    /// Straight from the socket.
+    Plain,
+    /// Decrypted from the socket's bytes, read into the buffer (allocated
+    /// at the first read).
+    Tls(TlsReader, Vec<u8>),
+}
+
+impl Source {
+    /// One read of at most [`MAX_READ`] plaintext bytes into `buffer`,
+    /// replacing what it held. Returns `false` at end of stream.
+    fn read_into(&mut self, stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
+        let (tls, raw) = match self {
+            Source::Plain => return read_into(stream, buffer),
+            Source::Tls(tls, raw) => (tls, raw),
+        };
+        loop {
+            match tls.read_plain(buffer)? {
+                Plain::Bytes(_) => return Ok(true),
+                Plain::Closed => return Ok(false),
+                Plain::NeedMore => {
+                    raw.resize(RAW_READ, 0);
+                    let n = read_retrying(stream, raw)?;
+                    tls.feed(&raw[..n])?;
+                }
+            }
+        }
+    }
 }
 
 /// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
@@ -296,6 +352,8 @@ struct Writer {
     offset: usize,
     /// Set once [`WriterMsg::Flush`] arrived: give up writing after it.
     flush_deadline: Option<Instant>,
+    /// On a TLS connection: seals the queue into records.
+    tls: Option<TlsWriter>,
 }
 
 impl Drop for Writer {
@@ -312,6 +370,7 @@ impl Writer {
         room: SyncSender<Msg>,
         written: Unreported,
         pace: Arc<WriterPace>,
+        tls: Option<TlsWriter>,
     ) -> Self {
         Writer {
             conn,
@@ -323,7 +382,13 @@ impl Writer {
             queue: VecDeque::new(),
             offset: 0,
             flush_deadline: None,
+            tls,
         }
+    }
+
+    /// Whether nothing waits to be written: no payload, no sealed record.
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && !self.tls.as_ref().is_some_and(TlsWriter::has_unsent)
     }
 
     /// Writes until closed: flushed, aborted, or the socket failed. Then
@@ -334,7 +399,8 @@ impl Writer {
         }
         while self.take(&rx) {
             if let Some(deadline) = self.flush_deadline {
-                if self.queue.is_empty() {
+                if self.idle() {
+                    self.close_notify();
                     break; // flushed: everything is written
                 }
                 if Instant::now() >= deadline {
@@ -342,7 +408,7 @@ impl Writer {
                     break;
                 }
             }
-            if self.queue.is_empty() {
+            if self.idle() {
                 continue;
             }
             match self.write_some() {
@@ -366,7 +432,7 @@ impl Writer {
     /// there is nothing to write. Returns `false` when the writer must stop
     /// at once (aborted, or the room is gone).
     fn take(&mut self, rx: &Receiver<WriterMsg>) -> bool {
-        if self.queue.is_empty() && self.flush_deadline.is_none() {
+        if self.idle() && self.flush_deadline.is_none() {
             match rx.recv() {
                 Ok(msg) => self.apply(msg),
                 Err(_) => return false,
@@ -390,9 +456,21 @@ impl Writer {
         }
     }
 
+    /// On a TLS connection, tells the peer the session ends (best effort,
+    /// bounded by the write timeout), so it can tell the end from a cut.
+    fn close_notify(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            let records = tls.close_notify();
+            let _ = (&*self.stream).write_all(&records);
+        }
+    }
+
     /// One vectored write of as much of the queue as fits, reported to the
     /// room. Blocks for at most [`WRITE_POLL`].
     fn write_some(&mut self) -> io::Result<()> {
+        if self.tls.is_some() {
+            return self.write_some_tls();
+        }
         let mut slices = [IoSlice::new(&[]); MAX_IOV];
         let mut count = 0;
         for (slot, payload) in slices.iter_mut().zip(&self.queue) {
@@ -418,6 +496,48 @@ impl Writer {
         // Never waits: the room takes it before its next input. If the room
         // is gone, nobody needs it; keep flushing regardless.
         self.written.add(written);
+        Ok(())
+    }
+
+    /// As [`write_some`](Writer::write_some) on a TLS connection: seals the
+    /// front of the queue once the last records are out, writes records,
+    /// and reports the plaintext of each batch once all of it is out.
+    fn write_some_tls(&mut self) -> io::Result<()> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(());
+        };
+        if !tls.has_unsent() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, payload) in slices.iter_mut().zip(&self.queue) {
+                let start = if count == 0 { self.offset } else { 0 };
+                *slot = IoSlice::new(&payload[start..]);
+                count += 1;
+            }
+            let taken = tls.seal(&slices[..count]);
+            self.advance(taken);
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(());
+        };
+        if !tls.has_unsent() {
+            return Ok(());
+        }
+        self.pace.set_away(true, self.total);
+        let result = (&*self.stream).write(tls.unsent());
+        let plaintext = match result {
+            Ok(n) => tls.wrote(n),
+            Err(_) => 0,
+        };
+        self.total = self.total.wrapping_add(plaintext);
+        self.pace.set_away(false, self.total);
+        match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        self.written.add(plaintext);
         Ok(())
     }
 

@@ -42,8 +42,18 @@
 //!   socket closed with unread bytes would reset the peer).
 //!
 //! Connection threads have 64 KiB stacks so that thousands of clients fit.
-//! Time is converted from `Instant` to `chat_core::Time` in one place (an
-//! epoch taken when the server starts).
+//! Time is converted from `Instant` to `chat_core::Time` in one place,
+//! `chat_runtime_common::clock` (an epoch taken when the server starts).
+//!
+//! # TLS
+//! [`Server::start_endpoints`] listens on several ports into one room, some
+//! of them TLS (`chat_runtime_common::listener::Endpoint`). On a TLS port
+//! a thread of its own runs the handshake, then the connection gets its
+//! reader and writer threads as any other: the reader decrypts
+//! through `chat_runtime_common::tls::TlsReader` (still reads of at most
+//! `MAX_READ` plaintext bytes) and the writer seals through `TlsWriter`,
+//! reporting plaintext as `Written` once the records carrying it were
+//! written. The TLS logic is that crate's; this one only moves raw bytes.
 //!
 //! Writes use `writev`, which (unlike `send`) can raise `SIGPIPE` on a closed
 //! socket; Rust programs ignore `SIGPIPE` by default, and this crate relies on it.
@@ -72,13 +82,11 @@
 
 mod accept;
 mod client;
-mod clock;
 mod conn;
 mod live;
 mod pace;
 mod room;
 mod server;
-mod written;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};

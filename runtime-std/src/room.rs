@@ -2,6 +2,9 @@
 //! into [`Input`]s, and carries out the [`Action`]s (without ever writing to a
 //! socket itself, so no client can stall it).
 //!
+//! The step itself (input, actions, events, `Written` reports) is the shared
+//! [`Stepper`]'s; this module waits for messages and keeps the outboxes.
+//!
 //! Before each message (and each `Tick`) it reports what the writers' sockets
 //! took since the last one ([`Reports`]): those reports never queue behind
 //! received bytes, so a burst from one client cannot make the core believe
@@ -12,12 +15,12 @@
 //! a writer wakes once and writes many lines with one vectored write, rather
 //! than waking and writing once per line.
 
-use crate::clock::Clock;
 use crate::conn::Outbox;
 use crate::pace::{self, Pace};
-use crate::written::Reports;
-use chat_core::{Action, CloseMode, Config, ConnId, Input, Room};
+use chat_core::{Action, CloseMode, Config, ConnId, Input};
+use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
+use chat_runtime_common::written::Reports;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -58,42 +61,83 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
-/// The room and the driver's view of its connections.
+/// The driver's view of the room's connections.
 ///
 /// # Invariants
-/// `outboxes` holds exactly the ids that were `Connected` and have had no
+/// `map` holds exactly the ids that were `Connected` and have had no
 /// `Action::Close` yet: after a `Close` the core forgot the id, and so do we.
 /// `unsent` lists, once each, the outboxes with payloads not handed over
 /// (and maybe ids closed since).
+#[derive(Debug, Default)]
+pub(crate) struct Outboxes {
+    map: HashMap<ConnId, Outbox>,
+    unsent: Vec<ConnId>,
+    /// The read buffers of connections flood control stopped reading.
+    paused: ReadPause<Vec<u8>>,
+}
+
+impl Connections for Outboxes {
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Send { conn, bytes } => match self.map.get_mut(&conn) {
+                Some(outbox) => {
+                    if outbox.send(bytes) {
+                        self.unsent.push(conn);
+                    }
+                }
+                None => tracing::debug!(%conn, "send to an unknown connection"),
+            },
+            Action::Close { conn, mode } => {
+                self.paused.forget(conn);
+                match self.map.remove(&conn) {
+                    Some(outbox) if mode == CloseMode::Flush => outbox.flush_and_close(),
+                    Some(outbox) => outbox.abort(),
+                    None => tracing::debug!(%conn, "close of an unknown connection"),
+                }
+            }
+            Action::StopReading { conn } => self.paused.stop(conn),
+            Action::ResumeReading { conn } => {
+                if let (Some(bytes), Some(outbox)) = (self.paused.resume(conn), self.map.get(&conn))
+                {
+                    outbox.give_back(bytes);
+                }
+            }
+        }
+    }
+
+    fn take_written(&mut self, conn: ConnId) -> usize {
+        // A closed connection's counter is gone with its outbox.
+        self.map.get(&conn).map_or(0, |o| o.written.take())
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// The room thread's state.
 #[derive(Debug)]
 pub(crate) struct Driver {
-    room: Room,
-    clock: Clock,
-    outboxes: HashMap<ConnId, Outbox>,
+    stepper: Stepper,
+    outboxes: Outboxes,
     shutting_down: bool,
     /// Where the writers list the connections with unreported writes.
     reports: Reports,
-    unsent: Vec<ConnId>,
     /// How the room waits for writers that fall behind (see [`pace`]).
     pace: Arc<Pace>,
     /// Messages handled since the last hand-over.
     burst: usize,
-    /// The read buffers of connections flood control stopped reading.
-    paused: ReadPause<Vec<u8>>,
 }
 
 impl Driver {
     pub(crate) fn new(config: Config, reports: Reports, pace: Arc<Pace>) -> Self {
         Driver {
-            room: Room::new(config),
-            clock: Clock::start(),
-            outboxes: HashMap::new(),
+            stepper: Stepper::new(config),
+            outboxes: Outboxes::default(),
             shutting_down: false,
             reports,
-            unsent: Vec::new(),
             pace,
             burst: 0,
-            paused: ReadPause::default(),
         }
     }
 
@@ -101,16 +145,17 @@ impl Driver {
     /// (or every sender is gone). Connections the room did not close by then
     /// are aborted, so that nothing outlives the room.
     pub(crate) fn run(mut self, inbox: &Receiver<Msg>) {
-        while !(self.shutting_down && self.room.connections() == 0) {
+        while !(self.shutting_down && self.stepper.connections() == 0) {
             let input = self.next_input(inbox);
-            self.report_written();
+            self.stepper
+                .report_written(&mut self.outboxes, &self.reports);
             match input {
                 Some(Some(msg)) => self.handle(msg),
                 Some(None) => self.step(Input::Tick),
                 None => break,
             }
         }
-        for (conn, outbox) in self.outboxes.drain() {
+        for (conn, outbox) in self.outboxes.map.drain() {
             tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
             outbox.abort();
         }
@@ -121,8 +166,8 @@ impl Driver {
     /// `Some(None)` means the deadline passed; `None` that every sender is gone.
     fn next_input(&mut self, inbox: &Receiver<Msg>) -> Option<Option<Msg>> {
         // Checked first, so a steady stream of messages cannot starve the timers.
-        let deadline = self.room.poll_timeout();
-        if deadline.is_some_and(|due| due <= self.clock.now()) {
+        let deadline = self.stepper.deadline();
+        if self.stepper.is_due(deadline) {
             return Some(None);
         }
         if self.burst < HAND_OVER_AFTER {
@@ -139,7 +184,7 @@ impl Driver {
         let msg = match deadline {
             None => inbox.recv().ok()?,
             Some(due) => {
-                let now = self.clock.now();
+                let now = self.stepper.clock().now();
                 if due <= now {
                     return Some(None);
                 }
@@ -158,15 +203,16 @@ impl Driver {
     /// waits (bounded) for those writers that fell far behind without being
     /// blocked on their clients (see [`pace`]).
     fn hand_over(&mut self) {
-        for conn in &self.unsent {
+        let outboxes = &mut self.outboxes;
+        for conn in &outboxes.unsent {
             // Closed since: `flush_and_close` handed it over, or it was aborted.
-            if let Some(outbox) = self.outboxes.get_mut(conn) {
+            if let Some(outbox) = outboxes.map.get_mut(conn) {
                 outbox.hand_over();
             }
         }
         let deadline = Instant::now() + pace::MAX_WAIT;
-        for conn in &self.unsent {
-            let Some(outbox) = self.outboxes.get(conn) else {
+        for conn in &outboxes.unsent {
+            let Some(outbox) = outboxes.map.get(conn) else {
                 continue;
             };
             if !self.pace.wait_while(deadline, || outbox.writer_is_behind()) {
@@ -174,34 +220,15 @@ impl Driver {
                 break;
             }
         }
-        self.unsent.clear();
+        outboxes.unsent.clear();
         self.burst = 0;
-    }
-
-    /// Feeds every write the sockets took since the last call, one
-    /// `Written` per connection.
-    fn report_written(&mut self) {
-        // Bounded even while writers keep listing: each connection is on
-        // the list at most twice at a time (see `written`).
-        let bound = 2 * self.outboxes.len() + 2;
-        for _ in 0..bound {
-            let Some(conn) = self.reports.next_dirty() else {
-                return;
-            };
-            // A closed connection's counter is gone with its outbox; the core
-            // forgot the id anyway.
-            let len = self.outboxes.get(&conn).map_or(0, |o| o.written.take());
-            if len > 0 {
-                self.step(Input::Written { conn, len });
-            }
-        }
     }
 
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Connected { conn, peer, outbox } => {
                 // Registered first: the room's first action for it follows.
-                self.outboxes.insert(conn, outbox);
+                self.outboxes.map.insert(conn, outbox);
                 self.step(Input::Connected { conn, peer });
             }
             Msg::Received { conn, bytes } => {
@@ -211,8 +238,8 @@ impl Driver {
                 });
                 // Unless the room just closed it: then the reader learns it
                 // from the dropped outbox.
-                if let Some(outbox) = self.outboxes.get(&conn) {
-                    if let Some(bytes) = self.paused.after_read(conn, bytes) {
+                if let Some(outbox) = self.outboxes.map.get(&conn) {
+                    if let Some(bytes) = self.outboxes.paused.after_read(conn, bytes) {
                         outbox.give_back(bytes);
                     }
                 }
@@ -227,43 +254,8 @@ impl Driver {
         }
     }
 
-    /// Feeds one input, then drains every action and event.
+    /// Feeds one input, then carries out every action and logs every event.
     fn step(&mut self, input: Input<'_>) {
-        self.room.handle(self.clock.now(), input);
-        while let Some(action) = self.room.poll_action() {
-            self.act(action);
-        }
-        while let Some(event) = self.room.poll_event() {
-            tracing::info!("{event}");
-        }
-    }
-
-    fn act(&mut self, action: Action) {
-        match action {
-            Action::Send { conn, bytes } => match self.outboxes.get_mut(&conn) {
-                Some(outbox) => {
-                    if outbox.send(bytes) {
-                        self.unsent.push(conn);
-                    }
-                }
-                None => tracing::debug!(%conn, "send to an unknown connection"),
-            },
-            Action::Close { conn, mode } => {
-                self.paused.forget(conn);
-                match self.outboxes.remove(&conn) {
-                    Some(outbox) if mode == CloseMode::Flush => outbox.flush_and_close(),
-                    Some(outbox) => outbox.abort(),
-                    None => tracing::debug!(%conn, "close of an unknown connection"),
-                }
-            }
-            Action::StopReading { conn } => self.paused.stop(conn),
-            Action::ResumeReading { conn } => {
-                if let (Some(bytes), Some(outbox)) =
-                    (self.paused.resume(conn), self.outboxes.get(&conn))
-                {
-                    outbox.give_back(bytes);
-                }
-            }
-        }
+        self.stepper.step(&mut self.outboxes, input);
     }
 }

@@ -5,13 +5,14 @@ use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::pace::Pace;
 use crate::room::{Driver, Msg};
-use crate::written;
 use chat_core::Config;
+use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::refuse::SpareDescriptor;
+use chat_runtime_common::written;
 use chat_runtime_common::{listener, open_files};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -46,7 +47,7 @@ const LINGER: Duration = Duration::from_secs(FLUSH_TIMEOUT.as_secs() + 1);
 /// ```
 #[derive(Debug)]
 pub struct Server {
-    local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     shutdown: ShutdownHandle,
     room: Option<JoinHandle<()>>,
     live: Arc<Live>,
@@ -61,67 +62,99 @@ impl Server {
     /// descriptor per client, plus a reserve), saying so in the log. The
     /// listen backlog is `max_clients`, as far as the kernel allows.
     pub fn start(addr: SocketAddr, config: Config) -> io::Result<Server> {
+        Server::start_endpoints(&[Endpoint::Plain(addr)], config)
+    }
+
+    /// As [`start`](Server::start), on every one of `endpoints` at once (a
+    /// plain port and a TLS port, say), all into one room. Connection ids
+    /// come from one counter, so they are unique across the ports.
+    ///
+    /// # Errors
+    /// When `endpoints` is empty, or one of them cannot be bound.
+    pub fn start_endpoints(endpoints: &[Endpoint], config: Config) -> io::Result<Server> {
+        if endpoints.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ));
+        }
         let max_clients = open_files::fit_max_clients(config.max_clients, DESCRIPTORS_PER_CLIENT);
         let config = Config {
             max_clients,
             ..config
         };
-        let listener = listener::bind(addr, config.max_clients)?;
-        let spare = SpareDescriptor::open()?;
-        let local_addr = listener.local_addr()?;
+        let mut bound = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let listener = listener::bind(endpoint.addr(), config.max_clients)?;
+            let spare = SpareDescriptor::open()?;
+            bound.push((
+                listener.local_addr()?,
+                listener,
+                spare,
+                endpoint.tls().cloned(),
+            ));
+        }
+        let local_addrs: Vec<SocketAddr> = bound.iter().map(|b| b.0).collect();
         let (tx, inbox) = mpsc::sync_channel(INBOX_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Live::default());
         let (counters, reports) = written::dirty_list();
         let pace = Arc::new(Pace::default());
         let room_pace = Arc::clone(&pace);
+        let next_id = Arc::new(AtomicU64::new(1));
 
         let room_stop = Arc::clone(&stop);
+        let wake_addrs = local_addrs.clone();
         let room = thread::Builder::new()
             .name("chat-room".into())
             .spawn(move || {
                 Driver::new(config, reports, room_pace).run(&inbox);
                 drop(inbox); // senders fail from now on
                 room_stop.store(true, Ordering::Release);
-                accept::wake(local_addr);
+                for addr in wake_addrs {
+                    accept::wake(addr);
+                }
             })?;
 
-        let accept_room = tx.clone();
-        let accept_live = Arc::clone(&live);
-        let guard = live.enter();
-        let spawned = thread::Builder::new()
-            .name("chat-accept".into())
-            .stack_size(ACCEPT_STACK)
-            .spawn(move || {
-                accept::accept_loop(
-                    listener,
-                    spare,
-                    accept_room,
-                    &counters,
-                    &pace,
-                    &stop,
-                    &accept_live,
-                    guard,
-                );
-            });
         let shutdown = ShutdownHandle { tx };
-        if let Err(error) = spawned {
-            shutdown.shutdown();
-            let _ = room.join();
-            return Err(error);
+        for (local_addr, listener, spare, tls) in bound {
+            let acceptor = accept::Acceptor {
+                room: shutdown.tx.clone(),
+                counters: counters.clone(),
+                pace: Arc::clone(&pace),
+                stop: Arc::clone(&stop),
+                live: Arc::clone(&live),
+                next_id: Arc::clone(&next_id),
+                tls,
+            };
+            let guard = live.enter();
+            let spawned = thread::Builder::new()
+                .name("chat-accept".into())
+                .stack_size(ACCEPT_STACK)
+                .spawn(move || acceptor.run(listener, spare, guard));
+            if let Err(error) = spawned {
+                shutdown.shutdown();
+                let _ = room.join();
+                return Err(error);
+            }
+            tracing::info!(%local_addr, "listening");
         }
-        tracing::info!(%local_addr, "listening");
         Ok(Server {
-            local_addr,
+            local_addrs,
             shutdown,
             room: Some(room),
             live,
         })
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (the first endpoint's).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// Every address the server listens on, in the order of its endpoints.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// A handle that stops the server; see [`ShutdownHandle::shutdown`].

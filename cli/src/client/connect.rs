@@ -3,6 +3,7 @@
 
 use super::error::ClientError;
 use crate::runtime::{self, ConnReader, ConnWriter, RuntimeKind};
+use chat_runtime_common::tls::ClientTls;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub(crate) fn connect(
     kind: RuntimeKind,
     host: &str,
     port: u16,
+    tls: Option<&ClientTls>,
 ) -> Result<(ConnReader, ConnWriter, SocketAddr), ClientError> {
     let target = target(host, port);
     let addrs: Vec<SocketAddr> = (bare_host(host), port)
@@ -46,7 +48,7 @@ pub(crate) fn connect(
             reason: e.to_string(),
         })?
         .collect();
-    connect_any(kind, &target, &addrs).map_err(|e| match e {
+    connect_any(kind, &target, &addrs, tls).map_err(|e| match e {
         ClientError::Resolve { .. } => ClientError::Resolve {
             host: host.to_string(),
             reason: "no address".into(),
@@ -61,11 +63,12 @@ fn connect_any(
     kind: RuntimeKind,
     target: &str,
     addrs: &[SocketAddr],
+    tls: Option<&ClientTls>,
 ) -> Result<(ConnReader, ConnWriter, SocketAddr), ClientError> {
     let notice = SlowNotice::start(format!("connecting to {target}…"));
     let mut last_error = None;
     for addr in addrs {
-        match runtime::connect(kind, *addr, CONNECT_TIMEOUT) {
+        match runtime::connect(kind, *addr, CONNECT_TIMEOUT, tls) {
             Ok((reader, writer)) => {
                 notice.cancel();
                 return Ok((reader, writer, *addr));
@@ -128,10 +131,10 @@ mod tests {
             .expect("a free port");
         let open = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
         let open_addr = open.local_addr().expect("its address");
-        let (_, _, used) = connect_any(RuntimeKind::Std, "here", &[closed, open_addr])
+        let (_, _, used) = connect_any(RuntimeKind::Std, "here", &[closed, open_addr], None)
             .expect("the second address accepts");
         assert_eq!(used, open_addr);
-        let failure = connect_any(RuntimeKind::Std, "here:1", &[closed])
+        let failure = connect_any(RuntimeKind::Std, "here:1", &[closed], None)
             .err()
             .map(|e| e.to_string());
         assert_eq!(

@@ -12,6 +12,7 @@ mod ui;
 use crate::args::ClientArgs;
 use crate::runtime::{self, ConnReader, ConnWriter};
 use chat_core::client::{Attention, ClientEvent, Ending, Session};
+use chat_runtime_common::tls::{ClientTls, Trust};
 use display::Style;
 use error::ClientError;
 use std::collections::VecDeque;
@@ -89,7 +90,9 @@ pub(crate) fn run(args: &ClientArgs) -> ExitCode {
 /// The whole session. Connects first, then sets up the terminal; the `Ui`
 /// is finished (terminal restored, last lines drawn) before `run` prints.
 fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
-    let (reader, writer, addr) = connect::connect(args.runtime, &args.host, args.port)?;
+    let tls = client_tls(args)?;
+    let (reader, writer, addr) =
+        connect::connect(args.runtime, &args.host, args.port(), tls.as_ref())?;
     tracing::info!(%addr, runtime = %args.runtime, "connected");
     let (tx, rx) = mpsc::channel();
     let nicks = Arc::new(Mutex::new(Vec::new()));
@@ -132,6 +135,28 @@ fn history_file() -> Option<PathBuf> {
         return None;
     }
     Some(dir.join("history"))
+}
+
+/// What the client trusts, with `--tls`; warns loudly with `--tls-insecure`.
+fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
+    if !args.speaks_tls() {
+        return Ok(None);
+    }
+    let trust = if args.tls_insecure {
+        crate::out::stderr_line(
+            "WARNING: --tls-insecure: the server's certificate is NOT checked; \
+             anyone on the path can read and change this chat",
+        );
+        Trust::Insecure
+    } else {
+        match &args.ca {
+            Some(path) => Trust::CaFile(path),
+            None => Trust::SystemRoots,
+        }
+    };
+    ClientTls::new(trust, connect::bare_host(&args.host))
+        .map(Some)
+        .map_err(|e| ClientError::Setup(format!("cannot set up TLS: {e}")))
 }
 
 /// Reads the connection on its own thread until EOF or an error.

@@ -47,6 +47,8 @@ enum Handle {
 /// A running server. Dropping it shuts it down and waits (bounded).
 pub(crate) struct TestServer {
     addr: SocketAddr,
+    /// The TLS port's address, when it has one.
+    tls_addr: Option<SocketAddr>,
     handle: Handle,
     inner: Option<Inner>,
 }
@@ -54,26 +56,45 @@ pub(crate) struct TestServer {
 impl TestServer {
     /// Starts a server with `config` on a free loopback port.
     pub(crate) fn start(runtime: Runtime, config: Config) -> TestServer {
+        TestServer::start_endpoints(runtime, config, None)
+    }
+
+    /// Starts a server with a plain port and, with `tls`, a TLS port too,
+    /// both on free loopback ports and into one room.
+    pub(crate) fn start_endpoints(
+        runtime: Runtime,
+        config: Config,
+        tls: Option<std::sync::Arc<chat_runtime_common::tls::ServerTls>>,
+    ) -> TestServer {
+        use chat_runtime_common::listener::Endpoint;
         let any: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
+        let mut endpoints = vec![Endpoint::Plain(any)];
+        if let Some(tls) = tls {
+            endpoints.push(Endpoint::Tls(any, tls));
+        }
         let (inner, handle) = match runtime {
             Runtime::Std => {
-                let s = chat_runtime_std::Server::start(any, config).expect("std server starts");
+                let s = chat_runtime_std::Server::start_endpoints(&endpoints, config)
+                    .expect("std server starts");
                 let h = s.shutdown_handle();
                 (Inner::Std(s), Handle::Std(h))
             }
             Runtime::Smol => {
-                let s = chat_runtime_smol::Server::start(any, config).expect("smol server starts");
+                let s = chat_runtime_smol::Server::start_endpoints(&endpoints, config)
+                    .expect("smol server starts");
                 let h = s.shutdown_handle();
                 (Inner::Smol(s), Handle::Smol(h))
             }
         };
-        let addr = match &inner {
-            Inner::Std(s) => s.local_addr(),
-            Inner::Smol(s) => s.local_addr(),
+        let addrs = match &inner {
+            Inner::Std(s) => s.local_addrs().to_vec(),
+            Inner::Smol(s) => s.local_addrs().to_vec(),
         };
+        let addr = addrs[0];
         assert_ne!(addr.port(), 0, "the server reports the port it bound");
         TestServer {
             addr,
+            tls_addr: addrs.get(1).copied(),
             handle,
             inner: Some(inner),
         }
@@ -82,6 +103,12 @@ impl TestServer {
     /// Where it listens.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where its TLS port listens; panics when it has none.
+    pub(crate) fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr
+            .expect("the server was started with a TLS port")
     }
 
     /// Starts the graceful shutdown (what SIGINT/SIGTERM do).

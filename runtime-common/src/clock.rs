@@ -9,25 +9,25 @@ use std::time::Instant;
 /// [`Clock::now`] never goes backwards, because [`Instant`] is monotonic: this
 /// is what the core's contract 1 ("`now` never goes backwards") relies on.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock {
+pub struct Clock {
     epoch: Instant,
 }
 
 impl Clock {
     /// A clock whose epoch is this instant.
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         Clock {
             epoch: Instant::now(),
         }
     }
 
     /// The current time since the epoch.
-    pub(crate) fn now(&self) -> Time {
+    pub fn now(&self) -> Time {
         Time::from(self.epoch.elapsed())
     }
 
     /// The instant of `time`, or `None` if it lies beyond what `Instant` holds.
-    pub(crate) fn instant(&self, time: Time) -> Option<Instant> {
+    pub fn instant(&self, time: Time) -> Option<Instant> {
         self.epoch.checked_add(time.as_duration())
     }
 }
