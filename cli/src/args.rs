@@ -10,8 +10,6 @@ use std::path::PathBuf;
 /// The seed's port, and ours by default.
 pub(crate) const DEFAULT_PORT: u16 = 55555;
 
-/// The TLS port by default: the one after the plain one.
-pub(crate) const DEFAULT_TLS_PORT: u16 = 55556;
 /// `chat client --help`: what its exit code says.
 const CLIENT_EXIT_CODES: &str = "\
 Exit codes:
@@ -24,6 +22,8 @@ Exit codes:
      limit for choosing a nick passed
   4  piped: the session ended normally but the server refused lines you sent
      (each `error: ...` line is also written to stderr)";
+/// The TLS port by default: the one after the plain one.
+pub(crate) const DEFAULT_TLS_PORT: u16 = 55556;
 
 /// A TCP chat room: run a server, or join one.
 #[derive(Debug, Parser)]

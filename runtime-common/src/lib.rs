@@ -2,8 +2,9 @@
 //!
 //! What a TCP driver of `chat-core` must get right below the protocol,
 //! whatever its I/O model: the operating system around `accept` and
-//! reading, the clock, the step around the room, and TLS. Nothing here knows the protocol; the lines it writes (the
-//! refusals) come from `chat-core`.
+//! reading, the clock, the step around the room, and TLS. Nothing here
+//! knows the protocol; the lines it writes (the refusals) come from
+//! `chat-core`.
 //!
 //! - [`listener`]: binds with a listen backlog sized for `max_clients`
 //!   (std's `TcpListener::bind` always asks for 128), capped by the kernel's

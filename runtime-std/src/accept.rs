@@ -20,7 +20,8 @@ use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, Serv
 use chat_runtime_common::written::Counters;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -70,9 +71,10 @@ impl Acceptor {
                     client_waits = false;
                     let conn = ConnId(self.next_id.fetch_add(1, Ordering::Relaxed));
                     tracing::debug!(%conn, %peer, "accepted");
+                    let from = (conn, peer.ip());
                     let started = match &self.tls {
-                        None => self.start((conn, peer.ip()), stream, None),
-                        Some(tls) => self.start_tls((conn, peer.ip()), stream, tls),
+                        None => self.start(from, stream, None),
+                        Some(tls) => self.start_tls(from, stream, tls),
                     };
                     if started.is_err() {
                         return; // the room is gone
@@ -100,12 +102,12 @@ impl Acceptor {
     /// Starts the connection's threads; see [`conn::start`].
     fn start(
         &self,
-        id: (ConnId, IpAddr),
+        from: (ConnId, IpAddr),
         stream: TcpStream,
         tls: Option<TlsHalves>,
     ) -> Result<(), ()> {
         conn::start(
-            id,
+            from,
             stream,
             tls,
             &self.room,
@@ -121,10 +123,11 @@ impl Acceptor {
     /// [`chat_core::TLS_ONLY_LINE`] in clear and is closed.
     fn start_tls(
         &self,
-        (conn, peer): (ConnId, IpAddr),
+        from: (ConnId, IpAddr),
         stream: TcpStream,
         tls: &ServerTls,
     ) -> Result<(), ()> {
+        let conn = from.0;
         let handshake = Handshake::server(tls);
         let acceptor = Acceptor {
             room: self.room.clone(),
@@ -143,7 +146,7 @@ impl Acceptor {
             .stack_size(HANDSHAKE_STACK)
             .spawn(move || match blocking::run(&stream, handshake) {
                 Ok(halves) => {
-                    let _ = acceptor.start((conn, peer), stream, Some(halves));
+                    let _ = acceptor.start(from, stream, Some(halves));
                 }
                 Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
                     tracing::debug!(%conn, "plaintext on the TLS port; turned away");

@@ -34,6 +34,7 @@ pub(crate) fn target(host: &str, port: u16) -> String {
 
 /// Connects to the first address of `host` that accepts. The error names
 /// the host as typed and the last address's failure.
+///
 /// With `tls`, each connection speaks TLS and checks the server as it says.
 pub(crate) fn connect(
     kind: RuntimeKind,

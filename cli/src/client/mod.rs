@@ -117,6 +117,26 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     result
 }
 
+/// Where typed lines are kept across runs: `chat/history` in the user's
+/// data directory (`$XDG_DATA_HOME`, else `~/.local/share`), created if
+/// missing. `None` when there is no such directory.
+fn history_file() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
+    let dir = data.join("chat");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!("no input history: cannot create {}: {e}", dir.display());
+        return None;
+    }
+    Some(dir.join("history"))
+}
+
 /// What the client trusts, with `--tls`; warns loudly with `--tls-insecure`.
 fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
     if !args.speaks_tls() {
@@ -137,26 +157,6 @@ fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
     ClientTls::new(trust, connect::bare_host(&args.host))
         .map(Some)
         .map_err(|e| ClientError::Setup(format!("cannot set up TLS: {e}")))
-}
-
-/// Where typed lines are kept across runs: `chat/history` in the user's
-/// data directory (`$XDG_DATA_HOME`, else `~/.local/share`), created if
-/// missing. `None` when there is no such directory.
-fn history_file() -> Option<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|home| PathBuf::from(home).join(".local/share"))
-        })?;
-    let dir = data.join("chat");
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        tracing::warn!("no input history: cannot create {}: {e}", dir.display());
-        return None;
-    }
-    Some(dir.join("history"))
 }
 
 /// Reads the connection on its own thread until EOF or an error.
