@@ -94,6 +94,31 @@ mod tests {
     }
 }
 
+/// What a server does before it binds `endpoints`: refuses an empty list,
+/// raises the open-file limit and fits `config.max_clients` to it at
+/// `per_client` descriptors each (see
+/// [`open_files::fit_max_clients`](crate::open_files::fit_max_clients)).
+///
+/// # Errors
+/// When `endpoints` is empty.
+pub fn prepare(
+    endpoints: &[Endpoint],
+    config: chat_core::Config,
+    per_client: u64,
+) -> std::io::Result<chat_core::Config> {
+    if endpoints.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no address to listen on",
+        ));
+    }
+    let max_clients = crate::open_files::fit_max_clients(config.max_clients, per_client);
+    Ok(chat_core::Config {
+        max_clients,
+        ..config
+    })
+}
+
 /// One port a server listens on, and what it speaks there.
 #[derive(Clone, Debug)]
 pub enum Endpoint {

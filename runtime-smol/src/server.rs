@@ -7,11 +7,11 @@ use crate::room::Driver;
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use chat_core::Config;
+use chat_runtime_common::listener;
 use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::tls::ServerTls;
 use chat_runtime_common::written;
-use chat_runtime_common::{listener, open_files};
 use futures_lite::future;
 use smol::LocalExecutor;
 use std::cell::Cell;
@@ -72,17 +72,7 @@ impl Server {
     /// # Errors
     /// When `endpoints` is empty, or one of them cannot be bound.
     pub fn start_endpoints(endpoints: &[Endpoint], config: Config) -> io::Result<Server> {
-        if endpoints.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no address to listen on",
-            ));
-        }
-        let max_clients = open_files::fit_max_clients(config.max_clients, DESCRIPTORS_PER_CLIENT);
-        let config = Config {
-            max_clients,
-            ..config
-        };
+        let config = listener::prepare(endpoints, config, DESCRIPTORS_PER_CLIENT)?;
         let mut listeners = Vec::with_capacity(endpoints.len());
         let mut local_addrs = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
