@@ -578,7 +578,7 @@ pub enum LineKind<'a> {
 /// assert_eq!(classify("bob: hi"), LineKind::Message { nick: "bob" });
 /// assert_eq!(classify("* bob waves"), LineKind::Action { nick: "bob" });
 /// assert_eq!(classify("bob left the chat! (bye)"), LineKind::Notice { nick: "bob" });
-/// assert_eq!(classify("error: slow down"), LineKind::Error);
+/// assert_eq!(classify("error: nick is empty"), LineKind::Error);
 /// assert_eq!(classify("Online (1): bob"), LineKind::Other);
 /// ```
 pub fn classify(line: &str) -> LineKind<'_> {
