@@ -780,7 +780,10 @@ fn an_interrupted_join_sequence_is_caught() {
     fires(
         f.step(
             StepInput::Received(ConnId(1)),
-            &[send(1, "alice joined the chat\nerror: unknown command /x (try /help)\n")],
+            &[send(
+                1,
+                "alice joined the chat\nerror: unknown command /x (try /help)\n",
+            )],
         ),
         "join sequence",
     );
@@ -1042,7 +1045,10 @@ fn an_online_list_interrupted_is_caught() {
     fires(
         f.step(
             StepInput::Received(ConnId(1)),
-            &[send(1, "Online (2): alice\nerror: unknown command /x (try /help)\n")],
+            &[send(
+                1,
+                "Online (2): alice\nerror: unknown command /x (try /help)\n",
+            )],
         ),
         "online list is sent in one go",
     );
