@@ -1,5 +1,6 @@
-"""The seed's chat server (SEED.md, "TCP-Chat-Room" by Kayque Moreira), kept as it
-was, as the baseline for `chat bench --dialect seed`.
+"""The seed's chat server: the small Python program ("TCP-Chat-Room" by Kayque
+Moreira) this project grew from, kept as it was, as the baseline for
+`chat bench --dialect seed`.
 
 Its behaviour is the seed's, bugs included: it sends `alias?`, takes one
 recv(1024) as the alias, broadcasts every chunk it receives, raw and unframed,

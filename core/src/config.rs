@@ -1,8 +1,8 @@
-//! Server limits, with PROTOCOL.md's defaults.
+//! Server limits, with docs/protocol.md's defaults.
 
 use std::time::Duration;
 
-/// The limits of one room. `Config::default()` is PROTOCOL.md's table.
+/// The limits of one room. `Config::default()` is docs/protocol.md's table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Most connections at once, joined or not; one more gets `error: server full`.

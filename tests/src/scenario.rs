@@ -76,7 +76,7 @@ pub struct Cfg {
 }
 
 impl Default for Cfg {
-    /// PROTOCOL.md's defaults.
+    /// docs/protocol.md's defaults.
     fn default() -> Self {
         Cfg {
             max_clients: 10_000,

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// Valid nicks (PROTOCOL.md: 1–32 letters or digits, Unicode allowed, or
+/// Valid nicks (docs/protocol.md: 1–32 letters or digits, Unicode allowed, or
 /// `_-.[]{}|^`; not starting with `-`). Distinct even ignoring case; two
 /// pairs look alike (`aIice` and `alice`, `q-l` and `q-1`), so at most one
 /// of each pair can be in the room.
@@ -103,7 +103,7 @@ pub fn address(i: u32) -> std::net::IpAddr {
         .unwrap_or(std::net::IpAddr::from([198, 51, 100, 1]))
 }
 
-/// The longest nick PROTOCOL.md allows, in characters.
+/// The longest nick docs/protocol.md allows, in characters.
 pub const MAX_NICK_CHARS: usize = 32;
 
 /// A too-long nick of `33 + extra % 8` characters.
@@ -193,7 +193,7 @@ impl Token {
     }
 }
 
-/// Whether `nick` obeys PROTOCOL.md's nick rules (uniqueness aside).
+/// Whether `nick` obeys docs/protocol.md's nick rules (uniqueness aside).
 ///
 /// This is the checkers' oracle, not the core's rule: the core has its own.
 pub fn is_valid_nick(nick: &str) -> bool {

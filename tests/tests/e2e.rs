@@ -1,4 +1,4 @@
-//! End-to-end tests over real TCP: PROTOCOL.md checked byte for byte through
+//! End-to-end tests over real TCP: docs/protocol.md checked byte for byte through
 //! raw sockets, each body run against both runtimes on `127.0.0.1:0`.
 //!
 //! "Nothing else arrived" is checked by order, never by waiting: a sentinel

@@ -117,7 +117,7 @@ impl Feed {
         self.step(StepInput::Connected(ConnId(id)), &[send(id, "alias?")])
     }
 
-    /// `id` joins as `nick`, the way PROTOCOL.md says.
+    /// `id` joins as `nick`, the way docs/protocol.md says.
     fn join(&mut self, id: u64, nick: &str) -> Result<(), Violation> {
         self.c.sent_nick(ConnId(id), nick);
         self.joined.push((id, nick.to_string()));
@@ -726,7 +726,7 @@ fn a_line_no_one_asked_for_is_caught() {
         .expect("the transcript so far is good");
     fires(
         f.step(StepInput::Received(ConnId(1)), &[send(1, "Commands:\n")]),
-        "PROTOCOL.md names",
+        "docs/protocol.md names",
     );
 }
 

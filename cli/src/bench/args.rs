@@ -86,7 +86,7 @@ pub(crate) enum Scenario {
 /// Which server `chat bench` talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Dialect {
-    /// This project's protocol (PROTOCOL.md)
+    /// This project's protocol (docs/protocol.md)
     Framed,
     /// The seed's Python server: no framing, raw chunks
     Seed,

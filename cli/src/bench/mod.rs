@@ -1,4 +1,4 @@
-//! `chat bench`: a load generator for any server speaking PROTOCOL.md (or
+//! `chat bench`: a load generator for any server speaking docs/protocol.md (or
 //! the seed's dialect), for capacity planning on this machine.
 //!
 //! # Phases

@@ -1,4 +1,4 @@
-//! One test per rule of PROTOCOL.md, on the room alone.
+//! One test per rule of docs/protocol.md, on the room alone.
 
 use super::Room;
 use crate::event::{DisconnectReason, Event};

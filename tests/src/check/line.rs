@@ -1,4 +1,4 @@
-//! What kind of line the server sent: the checkers' reading of PROTOCOL.md's
+//! What kind of line the server sent: the checkers' reading of docs/protocol.md's
 //! texts. A line that fits no known shape is [`Line::Other`] (help text).
 
 use crate::words::{is_valid_nick, Token};
@@ -101,7 +101,7 @@ impl Line {
     }
 }
 
-/// The starts of every error line PROTOCOL.md and the brief list, plus the
+/// The starts of every error line docs/protocol.md lists, plus the
 /// core's `/nick` to one's own nick.
 pub const ERROR_PREFIXES: [&str; 9] = [
     "error: too many connections from your address",

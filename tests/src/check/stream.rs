@@ -346,7 +346,7 @@ impl Checker {
                             && !self.conns[&conn].read_stops.is_empty())) => {}
             _ => {
                 return self.fail(
-                    "every line is one PROTOCOL.md names",
+                    "every line is one docs/protocol.md names",
                     format!("to {conn} in phase {phase:?}: {text:?}"),
                 );
             }

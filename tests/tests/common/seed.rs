@@ -1,4 +1,5 @@
-//! A Rust stand-in for the seed's Python `server.py` (SEED.md), for testing
+//! A Rust stand-in for the seed's Python `server.py` (the small program this
+//! project grew from; `bench/seed_server.py` keeps it as it was), for testing
 //! `chat client --compat seed` without Python.
 //!
 //! It does what the seed does, byte for byte where it matters:

@@ -25,7 +25,7 @@ impl fmt::Display for Runtime {
     }
 }
 
-/// The limits tests start from: PROTOCOL.md's defaults with a short settle
+/// The limits tests start from: docs/protocol.md's defaults with a short settle
 /// time, so legacy (seed-style) clients join quickly.
 pub(crate) fn test_config() -> Config {
     Config {
