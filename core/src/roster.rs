@@ -65,6 +65,15 @@ impl Roster {
         Ok(())
     }
 
+    /// Checks `nick` ([`nick::validate`]) and that it is free for `except`
+    /// ([`check_free`](Roster::check_free)); its keys, to
+    /// [`insert`](Roster::insert) it with.
+    pub(crate) fn admit(&self, nick: &str, except: Option<ConnId>) -> Result<NickKeys, NickError> {
+        let keys = nick::validate(nick)?;
+        self.check_free(&keys, except)?;
+        Ok(keys)
+    }
+
     /// Adds `conn` as `nick` with its `keys`, which
     /// [`check_free`](Roster::check_free) admitted.
     pub(crate) fn insert(&mut self, conn: ConnId, nick: Arc<str>, keys: NickKeys) {

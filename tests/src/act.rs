@@ -27,18 +27,11 @@ impl Sim {
     pub(crate) fn run_op(&mut self, op: Op) -> Option<StepInput> {
         match op {
             Op::Connect { dialect, crlf } => {
-                let index = self.clients.len() as u32;
-                let conn = ConnId(u64::from(index) + 1);
-                self.clients.push(Client::new(index, conn, dialect, crlf));
-                self.net.connect(conn, dialect);
+                let (_, conn) = self.new_client(dialect, crlf);
                 return Some(StepInput::Connected(conn));
             }
             Op::Probe { tls } => {
-                let index = self.clients.len() as u32;
-                let conn = ConnId(u64::from(index) + 1);
-                self.clients
-                    .push(Client::new(index, conn, Dialect::Framed, false));
-                let c = self.net.connect(conn, Dialect::Framed);
+                let (c, conn) = self.new_client(Dialect::Framed, false);
                 let bytes = if tls {
                     words::TLS_HELLO
                 } else {
@@ -57,6 +50,14 @@ impl Sim {
             }
         }
         None
+    }
+
+    /// A new client and its link; its index and its connection id.
+    fn new_client(&mut self, dialect: Dialect, crlf: bool) -> (usize, ConnId) {
+        let index = self.clients.len() as u32;
+        let conn = ConnId(u64::from(index) + 1);
+        self.clients.push(Client::new(index, conn, dialect, crlf));
+        (self.net.connect(conn, dialect), conn)
     }
 
     fn client_op(&mut self, c: usize, op: Op, seq: u32) {

@@ -4,7 +4,7 @@ use super::Room;
 use crate::command::{self, Request};
 use crate::event::{DisconnectReason, Event};
 use crate::io::{CloseMode, ConnId};
-use crate::nick::{self, NickError};
+use crate::nick::NickError;
 use crate::text;
 use crate::time::Time;
 use crate::wire;
@@ -73,9 +73,7 @@ impl Room {
             self.send_error(conn, format_args!("you are already {old}"));
             return;
         }
-        let admitted = nick::validate(new)
-            .and_then(|keys| self.roster.check_free(&keys, Some(conn)).map(|()| keys));
-        let keys = match admitted {
+        let keys = match self.roster.admit(new, Some(conn)) {
             Ok(keys) => keys,
             Err(error) => {
                 self.send_error(conn, error);

@@ -22,7 +22,6 @@ use crate::conn::{Conn, MAX_HELD_READ_BYTES};
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
 use crate::io::{Action, CloseMode, ConnId, Payload};
-use crate::nick;
 use crate::sniff::{sniff, Sniff, SNIFF_LEN};
 use crate::time::Time;
 use crate::timer::TimerKind;
@@ -371,9 +370,7 @@ impl Room {
     /// Joins `conn` as the nick in `raw`, or says why not and asks again.
     fn try_join(&mut self, conn: ConnId, raw: &[u8], unframed: bool) {
         let nick = String::from_utf8_lossy(raw);
-        let admitted = nick::validate(&nick)
-            .and_then(|keys| self.roster.check_free(&keys, None).map(|()| keys));
-        let keys = match admitted {
+        let keys = match self.roster.admit(&nick, None) {
             Ok(keys) => keys,
             Err(error) => {
                 self.refuse_nick(conn, error_line(error));

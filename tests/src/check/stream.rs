@@ -129,6 +129,14 @@ impl ConnLog {
         self.pms.clear();
     }
 
+    /// `nick` is no longer in the room as this user's stream tells it:
+    /// out of its view, or, if the view never named it, one unnamed fewer.
+    fn forget(&mut self, nick: &str) {
+        if !self.view.remove(nick) {
+            self.unnamed = self.unnamed.saturating_sub(1);
+        }
+    }
+
     pub(super) fn nick(&self) -> Option<&str> {
         self.nick_history.last().map(|(_, n)| n.as_str())
     }
@@ -529,14 +537,10 @@ impl Checker {
                         log.view.insert(nick.clone());
                     }
                     Line::Renamed { old, new } => {
-                        if !log.view.remove(old) {
-                            log.unnamed = log.unnamed.saturating_sub(1);
-                        }
+                        log.forget(old);
                         log.view.insert(new.clone());
                     }
-                    Line::Left { nick, .. } if !log.view.remove(nick) => {
-                        log.unnamed = log.unnamed.saturating_sub(1);
-                    }
+                    Line::Left { nick, .. } => log.forget(nick),
                     _ => {}
                 }
                 if let Line::Renamed { old, new } = line {
