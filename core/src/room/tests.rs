@@ -553,17 +553,24 @@ fn a_private_message_that_closes_its_target_is_confirmed_before_the_leave() {
     );
 }
 
-#[test]
-fn flood_holds_lines_past_the_burst_and_says_them_at_the_rate() {
+/// alice and bob joined, their welcomes taken, in a room with this flood
+/// rate and burst.
+fn flood_room(flood_rate: u32, flood_burst: u32) -> Harness {
     let mut h = Harness::with(Config {
-        flood_rate: 2,
-        flood_burst: 3,
+        flood_rate,
+        flood_burst,
         ..Config::default()
     });
     h.join(1, "alice");
     h.join(2, "bob");
     h.take(1);
     h.take(2);
+    h
+}
+
+#[test]
+fn flood_holds_lines_past_the_burst_and_says_them_at_the_rate() {
+    let mut h = flood_room(2, 3);
     h.send(1, b"a\nb\nc\nd\ne\n");
     assert_eq!(h.take(1), "alice: a\nalice: b\nalice: c\n");
     assert_eq!(h.not_read, [1], "the driver stops reading alice");
@@ -583,15 +590,7 @@ fn flood_holds_lines_past_the_burst_and_says_them_at_the_rate() {
 
 #[test]
 fn a_read_under_way_waits_behind_the_held_lines_and_a_close_after_them() {
-    let mut h = Harness::with(Config {
-        flood_rate: 1,
-        flood_burst: 1,
-        ..Config::default()
-    });
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.take(1);
-    h.take(2);
+    let mut h = flood_room(1, 1);
     h.send(1, b"a\nb\n");
     // The driver had this read under way; then the peer closes.
     h.send(1, b"c\nunfinished");
@@ -609,14 +608,7 @@ fn a_read_under_way_waits_behind_the_held_lines_and_a_close_after_them() {
 
 #[test]
 fn a_driver_that_keeps_reading_a_flooder_closes_it() {
-    let mut h = Harness::with(Config {
-        flood_rate: 1,
-        flood_burst: 1,
-        ..Config::default()
-    });
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.take(2);
+    let mut h = flood_room(1, 1);
     h.send(1, b"a\nb\n");
     // `b\n` and three reads are held; a fourth passes the bound.
     let read = [b'x'; crate::MAX_READ];
