@@ -35,6 +35,7 @@ mod act;
 pub mod arbitrary;
 pub mod check;
 pub mod client;
+pub mod cluster;
 pub mod net;
 pub mod run;
 pub mod scenario;
