@@ -117,3 +117,46 @@ fn crash_reset_and_restart_from_a_snapshot() {
         ],
     ));
 }
+
+/// The generator reaches every fault and every report the checkers look
+/// for: a scenario family that never loses a node (say) would make the
+/// property pass for the wrong reason.
+#[test]
+fn scenarios_reach_every_fault() {
+    let mut g = Gen::from_size_and_seed(SIZE, 11);
+    let mut seen = [0u32; 8];
+    let names = [
+        "a node declared lost",
+        "a lost-contact error",
+        "a log-lost error",
+        "a not-sent report",
+        "a user closed as too slow",
+        "a node started from a snapshot",
+        "a refused claim",
+        "a (server lost) leave notice",
+    ];
+    for _ in 0..400 {
+        let s = ClusterScenario::arbitrary(&mut g);
+        let w = chat_tests::cluster::run::play(&s);
+        assert_eq!(w.violation, None, "{s:?}");
+        let readers = || w.clients.iter().map(|c| &c.reader);
+        let hits = [
+            w.epochs.iter().any(|e| !e.lost_at.is_empty()),
+            readers().any(|r| r.lost_error),
+            readers().any(|r| r.reset_error),
+            readers().any(|r| !r.not_sent.is_empty()),
+            w.clients
+                .iter()
+                .any(|c| c.closed == Some(chat_core::CloseMode::Abort)),
+            w.nodes.len() > usize::from(s.nodes) || w.nodes.iter().any(|n| n.incarnation > 1),
+            readers().any(|r| r.prompts > 1),
+            readers().any(|r| r.room_lines.iter().any(|l| l.ends_with("(server lost)"))),
+        ];
+        for (count, hit) in seen.iter_mut().zip(hits) {
+            *count += u32::from(hit);
+        }
+    }
+    for (name, count) in names.iter().zip(seen) {
+        assert!(count >= 3, "{name}: in {count} of 400 scenarios");
+    }
+}

@@ -28,10 +28,7 @@ pub fn after_step(w: &mut World) {
     if w.violation.is_some() {
         return;
     }
-    if let Err((checker, message)) = order(w)
-        .and_then(|()| nicks(w))
-        .and_then(|()| agreement(w))
-    {
+    if let Err((checker, message)) = order(w).and_then(|()| nicks(w)).and_then(|()| agreement(w)) {
         fail(w, checker, message);
     }
 }
@@ -53,7 +50,10 @@ fn order(w: &World) -> Check {
         let node = &w.nodes[c.node];
         let model = &w.epochs[c.epoch];
         if let Some(error) = &c.reader.view_error {
-            return Err(("2 leave notices", format!("{} on {}: {error}", c.conn, node.name)));
+            return Err((
+                "2 leave notices",
+                format!("{} on {}: {error}", c.conn, node.name),
+            ));
         }
         let Some(&joined_at) = model.joined_at.get(&c.conn) else {
             if c.reader.joined || !c.reader.room_lines.is_empty() {
@@ -128,7 +128,10 @@ fn nicks(w: &World) -> Check {
             if !seen.insert(fold(nick)) {
                 return Err((
                     "3 nicks",
-                    format!("{} has two users named {nick} ({conn} and another)", node.name),
+                    format!(
+                        "{} has two users named {nick} ({conn} and another)",
+                        node.name
+                    ),
                 ));
             }
         }
@@ -171,11 +174,23 @@ pub fn lost_users(w: &mut World, slot: usize, users: &[usize], lost: bool) {
         let c = &w.clients[i];
         let (conn, name) = (c.conn, w.nodes[slot].name.clone());
         if lost && c.closed.is_none() {
-            fail(w, "7 lost", format!("{conn} on {name} read its node's loss but is open"));
+            fail(
+                w,
+                "7 lost",
+                format!("{conn} on {name} read its node's loss but is open"),
+            );
         } else if lost && !c.reader.lost_error && c.closed != Some(CloseMode::Abort) {
-            fail(w, "7 lost", format!("{conn} on {name} was closed without the lost-contact error"));
+            fail(
+                w,
+                "7 lost",
+                format!("{conn} on {name} was closed without the lost-contact error"),
+            );
         } else if !lost && c.reader.lost_error {
-            fail(w, "7 lost", format!("{conn} on {name} got the lost-contact error but its node was not lost"));
+            fail(
+                w,
+                "7 lost",
+                format!("{conn} on {name} got the lost-contact error but its node was not lost"),
+            );
         }
     }
 }
@@ -188,9 +203,7 @@ pub fn reset_users(w: &mut World, users: &[usize]) {
         if c.closed.is_none() || !(c.reader.reset_error || c.closed == Some(CloseMode::Abort)) {
             let message = format!(
                 "{} is closed: {:?}, read the log-lost error: {}",
-                c.conn,
-                c.closed,
-                c.reader.reset_error
+                c.conn, c.closed, c.reader.reset_error
             );
             fail(w, "7 reset", message);
         }
@@ -221,7 +234,10 @@ pub fn at_quiet(w: &mut World) {
                 ));
                 break;
             }
-            if c.claim_node.as_ref().is_some_and(|id| model.lost_at.contains_key(id)) {
+            if c.claim_node
+                .as_ref()
+                .is_some_and(|id| model.lost_at.contains_key(id))
+            {
                 problem = Some((
                     "7 lost",
                     format!("{} on {} is open but its node was lost", c.conn, node.name),
@@ -236,12 +252,18 @@ pub fn at_quiet(w: &mut World) {
             if logged && told {
                 problem = Some((
                     "6 no silent loss",
-                    format!("{}'s {line:?} is in the log, yet it was told it was not sent", c.conn),
+                    format!(
+                        "{}'s {line:?} is in the log, yet it was told it was not sent",
+                        c.conn
+                    ),
                 ));
             } else if !logged && !told && !excused {
                 problem = Some((
                     "6 no silent loss",
-                    format!("{}'s {line:?} never reached the log and it was not told", c.conn),
+                    format!(
+                        "{}'s {line:?} never reached the log and it was not told",
+                        c.conn
+                    ),
                 ));
             }
         }

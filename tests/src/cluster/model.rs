@@ -80,9 +80,7 @@ impl EpochModel {
 
     /// The nick of `(node, conn)`, if a member now.
     pub fn nick_of(&self, node: &NodeId, conn: ConnId) -> Option<&str> {
-        self.members
-            .get(&(node.clone(), conn))
-            .map(String::as_str)
+        self.members.get(&(node.clone(), conn)).map(String::as_str)
     }
 
     /// Applies the next entry; `Err` if the model itself broke nick

@@ -17,8 +17,7 @@ pub const CONNECTED: &str = "You are connected to the server!";
 /// Users of a node the others declared lost get it, then are closed.
 pub const LOST_THE_ROOM: &str = "error: this server lost contact with the room; please reconnect";
 /// Users of a node whose log was lost get it, then are closed.
-pub const LOG_LOST: &str =
-    "error: the room's log was lost, lines may be missing; please reconnect";
+pub const LOG_LOST: &str = "error: the room's log was lost, lines may be missing; please reconnect";
 /// Before a line the log never got.
 pub const NOT_SENT: &str = "error: room unavailable, not sent: ";
 
@@ -117,9 +116,14 @@ impl Reader {
             } else if let Some(text) = line.strip_prefix(NOT_SENT) {
                 self.not_sent.insert(text.to_string());
             }
-        } else if ["[history] ", "[pm from ", "[pm to ", "server is shutting down"]
-            .iter()
-            .any(|p| line.starts_with(p))
+        } else if [
+            "[history] ",
+            "[pm from ",
+            "[pm to ",
+            "server is shutting down",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
         {
         } else {
             if self.joined && !self.expect_online {

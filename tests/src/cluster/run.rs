@@ -22,24 +22,26 @@ pub struct Outcome {
     pub streams: Vec<Vec<u8>>,
 }
 
-/// Runs one scenario; `Err` says what broke, with the last steps.
-pub fn run(s: &ClusterScenario) -> Result<Outcome, String> {
+/// Plays one scenario to its quiet end (or its first violation, in
+/// `World::violation`).
+pub fn play(s: &ClusterScenario) -> World {
     let mut w = World::new(s);
-    let report = |w: &World| {
-        w.violation
-            .as_ref()
-            .map(|v| format!("{v}\nlast steps:\n  {}", w.recent.join("\n  ")))
-    };
     for &op in &s.ops {
         w.op(op);
-        if let Some(report) = report(&w) {
-            return Err(report);
+        if w.violation.is_some() {
+            return w;
         }
     }
     w.heal_all();
     check::at_quiet(&mut w);
-    if let Some(report) = report(&w) {
-        return Err(report);
+    w
+}
+
+/// Runs one scenario; `Err` says what broke, with the last steps.
+pub fn run(s: &ClusterScenario) -> Result<Outcome, String> {
+    let w = play(s);
+    if let Some(v) = &w.violation {
+        return Err(format!("{v}\nlast steps:\n  {}", w.recent.join("\n  ")));
     }
     Ok(Outcome {
         log: w.log.iter().map(chat_core::Entry::encode).collect(),

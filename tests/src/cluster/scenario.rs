@@ -29,6 +29,14 @@ pub enum COp {
         /// Who.
         client: u8,
     },
+    /// The client sends `lines` long lines in one read (a slow reader's
+    /// send queue fills with them).
+    Flood {
+        /// Who.
+        client: u8,
+        /// How many.
+        lines: u8,
+    },
     /// `/me` with a fresh token.
     Me {
         /// Who.
@@ -188,7 +196,11 @@ fn op(g: &mut Gen, swarm: Swarm) -> COp {
                 client,
                 nick: below(g, 15) as u8,
             },
-            18..=39 => COp::Say { client },
+            18..=36 => COp::Say { client },
+            37..=39 => COp::Flood {
+                client,
+                lines: 5 + below(g, 45) as u8,
+            },
             40..=43 => COp::Me { client },
             44..=48 => COp::Msg {
                 client,
@@ -241,7 +253,7 @@ impl Arbitrary for ClusterScenario {
             })
             .collect();
         let send_queue = if chance(g, 1, 3) {
-            [512, 2048][below(g, 2) as usize]
+            [4096, 8192][below(g, 2) as usize]
         } else {
             DEFAULT_SEND_QUEUE
         };
@@ -250,10 +262,7 @@ impl Arbitrary for ClusterScenario {
         // Most scenarios start with users on two nodes.
         for i in 0..2 * u8::from(chance(g, 4, 5)) {
             ops.push(COp::Connect { node: i });
-            ops.push(COp::Nick {
-                client: i,
-                nick: i,
-            });
+            ops.push(COp::Nick { client: i, nick: i });
         }
         while ops.len() < len {
             ops.push(op(g, swarm));
@@ -322,7 +331,13 @@ pub fn candidates(s: &ClusterScenario) -> Vec<ClusterScenario> {
                 node,
                 notice_ms: notice_ms / 2,
             }),
-            COp::Me { client } | COp::Msg { client, .. } => Some(COp::Say { client }),
+            COp::Flood { client, lines } if lines > 1 => Some(COp::Flood {
+                client,
+                lines: lines / 2,
+            }),
+            COp::Me { client } | COp::Msg { client, .. } | COp::Flood { client, .. } => {
+                Some(COp::Say { client })
+            }
             _ => None,
         };
         if let Some(simpler) = simpler {

@@ -19,7 +19,7 @@ use super::reader::Reader;
 use super::scenario::{COp, ClusterScenario};
 use crate::words;
 use chat_core::{
-    Action, ClusterConfig, CloseMode, Config, ConnId, Entry, EntryKind, Input, NodeId, Room,
+    Action, CloseMode, ClusterConfig, Config, ConnId, Entry, EntryKind, Input, NodeId, Room,
     Snapshot, Time,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,7 +44,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] at {} ms: {}", self.checker, self.at_ms, self.message)
+        write!(
+            f,
+            "[{}] at {} ms: {}",
+            self.checker, self.at_ms, self.message
+        )
     }
 }
 
@@ -221,7 +225,8 @@ impl World {
         if self.recent.len() == 40 {
             self.recent.remove(0);
         }
-        self.recent.push(format!("{} ms: {what}", self.now.as_duration().as_millis()));
+        self.recent
+            .push(format!("{} ms: {what}", self.now.as_duration().as_millis()));
     }
 
     /// Hands `input` to node `slot`, drains it, and runs every checker.
@@ -318,7 +323,10 @@ impl World {
         let users = self.open_joined(slot);
         let entries = self.log[from..end].to_vec();
         self.nodes[slot].cursor = end;
-        self.note(format!("{} handed entries {from}..{end}", self.nodes[slot].name));
+        self.note(format!(
+            "{} handed entries {from}..{end}",
+            self.nodes[slot].name
+        ));
         self.input(slot, Input::Logged { entries: &entries });
         let lost = before.is_some_and(|id| {
             self.epochs[epoch]
@@ -466,7 +474,10 @@ impl World {
 
     fn send(&mut self, i: usize, line: &str) {
         let (slot, conn) = (self.clients[i].node, self.clients[i].conn);
-        self.note(format!("{conn} on {} sends {line:?}", self.nodes[slot].name));
+        self.note(format!(
+            "{conn} on {} sends {line:?}",
+            self.nodes[slot].name
+        ));
         let bytes = format!("{line}\n");
         self.input(
             slot,
@@ -536,6 +547,23 @@ impl World {
                 if let Some(i) = self.joined_client(client) {
                     let line = self.token(i, 's');
                     self.send_tracked(i, line);
+                }
+            }
+            COp::Flood { client, lines } => {
+                if let Some(i) = self.joined_client(client) {
+                    let lines: Vec<String> = (0..lines)
+                        .map(|_| format!("{} {}", self.token(i, 'f'), words::pad(7).repeat(3)))
+                        .collect();
+                    self.clients[i].lines_sent.extend(lines.iter().cloned());
+                    let (slot, conn) = (self.clients[i].node, self.clients[i].conn);
+                    self.note(format!("{conn} floods {} lines", lines.len()));
+                    let bytes: Vec<u8> = lines
+                        .iter()
+                        .flat_map(|l| format!("{l}\n").into_bytes())
+                        .collect();
+                    for chunk in bytes.chunks(chat_core::MAX_READ) {
+                        self.input(slot, Input::Received { conn, bytes: chunk });
+                    }
                 }
             }
             COp::Me { client } => {
@@ -674,7 +702,10 @@ impl World {
         let decoded = match Snapshot::decode(&snapshot.encode()) {
             Ok(decoded) if decoded == snapshot => decoded,
             other => {
-                self.fail("4 agreement", format!("a snapshot did not round-trip: {other:?}"));
+                self.fail(
+                    "4 agreement",
+                    format!("a snapshot did not round-trip: {other:?}"),
+                );
                 return;
             }
         };
