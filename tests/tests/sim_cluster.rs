@@ -160,3 +160,22 @@ fn scenarios_reach_every_fault() {
         assert!(count >= 3, "{name}: in {count} of 400 scenarios");
     }
 }
+
+/// A simulation regression: a node restarted in a crashed slot after a
+/// reset took an incarnation it had already used (the room takes a new
+/// one at a reset), which the log had declared lost.
+#[test]
+fn a_restart_after_a_reset_takes_a_fresh_incarnation() {
+    assert_cluster_passes(&ClusterScenario::plain(
+        2,
+        vec![
+            ResetLog,
+            Crash { node: 1 },
+            Wait { ms: 5_002 },
+            Restart { from: 0 },
+            Connect { node: 1 },
+            Nick { client: 0, nick: 0 },
+            Say { client: 0 },
+        ],
+    ));
+}

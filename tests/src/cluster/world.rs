@@ -59,7 +59,7 @@ pub struct Node {
     pub room: Option<Room>,
     /// Its name in the log.
     pub name: String,
-    /// The incarnation it was started with.
+    /// The incarnation it was started with (once stopped: the last it had).
     pub incarnation: u64,
     /// How long the log takes to hand it an entry.
     pub delay: Duration,
@@ -679,9 +679,14 @@ impl World {
         }
     }
 
-    /// The node's process is gone, and with it its users' connections.
+    /// The node's process is gone, and with it its users' connections. A
+    /// later start in this slot takes an incarnation the log never saw:
+    /// one past the last the room itself took (it takes a new one when it
+    /// reads its own loss or a reset).
     fn stop(&mut self, slot: usize) {
-        self.nodes[slot].room = None;
+        if let Some(id) = self.nodes[slot].room.take().and_then(|r| r.node().cloned()) {
+            self.nodes[slot].incarnation = id.incarnation;
+        }
         for c in self.clients.iter_mut().filter(|c| c.node == slot) {
             c.gone = true;
         }
