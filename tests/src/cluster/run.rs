@@ -52,7 +52,7 @@ pub fn run(s: &ClusterScenario) -> Result<Outcome, String> {
 /// Runs `s` with every check (twice, for one scenario in three).
 pub fn check_scenario(s: &ClusterScenario) -> Result<(), String> {
     let first = run(s)?;
-    if s.ops.len() % 3 == 0 && run(s)? != first {
+    if s.ops.len().is_multiple_of(3) && run(s)? != first {
         return Err("the same scenario run twice gave different logs or bytes".into());
     }
     Ok(())
