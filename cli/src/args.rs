@@ -2,8 +2,7 @@
 
 use crate::runtime::RuntimeKind;
 use crate::units::{ByteSize, HumanDuration};
-use chat_core::client::Compat;
-use chat_core::Config;
+use chat_core::{Config, Dialect};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -121,7 +120,7 @@ pub(crate) struct Limits {
     #[arg(long, value_name = "LINES", default_value_t = Config::default().flood_burst)]
     pub(crate) flood_burst: u32,
 
-    /// How long an unterminated nick waits before it is taken as a legacy (seed) client's nick
+    /// How long an unterminated nick waits before it is taken as a seed-dialect client's nick
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().settle))]
     pub(crate) settle: HumanDuration,
 
@@ -195,9 +194,9 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_enum, default_value_t = RuntimeKind::Smol)]
     pub(crate) runtime: RuntimeKind,
 
-    /// Talk to another dialect: `seed` is the original Python server
-    #[arg(long, value_enum, value_name = "DIALECT")]
-    pub(crate) compat: Option<CompatArg>,
+    /// framed: this project's protocol; seed: the seed dialect of the original Python server
+    #[arg(long, value_enum, default_value_t = DialectArg::Framed)]
+    pub(crate) dialect: DialectArg,
 
     /// Prefix received lines with the time (HH:MM:SS, local time: `TZ` or the system's)
     #[arg(long)]
@@ -217,11 +216,24 @@ pub(crate) struct ClientArgs {
     pub(crate) no_history: bool,
 }
 
-/// `--compat` values.
+/// `--dialect` values, for `chat client` and `chat bench`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum CompatArg {
-    /// The seed's Python server: no framing, own messages prefixed `NICK: `
+pub(crate) enum DialectArg {
+    /// This project's protocol (docs/protocol.md): lines end with `\n`
+    Framed,
+    /// The seed dialect of the original Python server: no framing, own
+    /// messages prefixed `NICK: `
     Seed,
+}
+
+impl DialectArg {
+    /// The dialect it names.
+    pub(crate) fn dialect(self) -> Dialect {
+        match self {
+            DialectArg::Framed => Dialect::Framed,
+            DialectArg::Seed => Dialect::Seed,
+        }
+    }
 }
 
 impl ClientArgs {
@@ -240,11 +252,8 @@ impl ClientArgs {
     }
 
     /// The dialect the session speaks.
-    pub(crate) fn compat(&self) -> Compat {
-        match self.compat {
-            None => Compat::Framed,
-            Some(CompatArg::Seed) => Compat::Seed,
-        }
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect.dialect()
     }
 }
 
@@ -333,7 +342,7 @@ mod tests {
             "client",
             "--nick",
             "alice",
-            "--compat",
+            "--dialect",
             "seed",
             "--timestamps",
             "--host",
@@ -344,7 +353,7 @@ mod tests {
             panic!("parsed as a server")
         };
         assert_eq!(args.nick.as_deref(), Some("alice"));
-        assert_eq!(args.compat(), Compat::Seed);
+        assert_eq!(args.dialect(), Dialect::Seed);
         assert!(args.timestamps);
         assert_eq!(args.host, "::1");
     }
@@ -389,7 +398,7 @@ mod tests {
             &["server", "--runtime", "tokio"],
             &["server", "--handshake-timeout", "soon"],
             &["server", "--send-queue", "lots"],
-            &["client", "--compat", "irc"],
+            &["client", "--dialect", "irc"],
             &["server", "--tls-cert", "c.pem"],
             &["server", "--no-plain"],
             &["client", "--ca", "ca.pem"],

@@ -1,6 +1,7 @@
 //! The state the room keeps for one connection.
 
 use crate::address::AddressGroup;
+use crate::dialect::Dialect;
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
 use crate::time::Time;
@@ -19,10 +20,10 @@ use std::sync::Arc;
 pub(crate) struct Conn {
     /// The nick, once joined.
     pub(crate) nick: Option<Arc<str>>,
-    /// Whether the connection is a legacy (unframed) peer: every read is one message.
-    pub(crate) unframed: bool,
-    /// For unframed peers, the `NICK: ` that their client puts before each message.
-    pub(crate) legacy_prefix: Box<[u8]>,
+    /// The dialect the peer joined in; in the seed dialect every read is one message.
+    pub(crate) dialect: Dialect,
+    /// In the seed dialect, the `NICK: ` that the client puts before each message.
+    pub(crate) seed_prefix: Box<[u8]>,
     /// Line assembly for framed peers (and for the nick during the handshake).
     pub(crate) lines: LineBuffer,
     /// Bytes sent to this connection that its socket has not taken yet.
@@ -43,7 +44,7 @@ pub(crate) struct Conn {
     /// Nicks refused so far, while not joined.
     pub(crate) nick_attempts: u8,
     /// While not joined: whether the unfinished line came in one read,
-    /// as a legacy client's nick does.
+    /// as a seed-dialect client's nick does.
     pub(crate) nick_in_one_read: bool,
     /// When flood control lets the first held line through.
     pub(crate) flood_deadline: Option<Time>,
@@ -79,8 +80,8 @@ impl Conn {
     pub(crate) fn new(handshake_deadline: Time) -> Self {
         Conn {
             nick: None,
-            unframed: false,
-            legacy_prefix: Box::default(),
+            dialect: Dialect::Framed,
+            seed_prefix: Box::default(),
             lines: LineBuffer::default(),
             unflushed: 0,
             held_seen: 0,

@@ -67,6 +67,7 @@ pub mod client;
 mod command;
 mod config;
 mod conn;
+mod dialect;
 mod event;
 mod flood;
 mod framing;
@@ -84,6 +85,7 @@ pub use config::{
     Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_MAX_LINE, MAX_NOTICE_HOLD, MIN_NOTICE_HOLD,
     MIN_SEND_QUEUE,
 };
+pub use dialect::Dialect;
 pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
 pub use room::Room;

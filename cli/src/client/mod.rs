@@ -108,7 +108,7 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     }
     .map_err(ClientError::Setup)?;
     spawn_reader(reader, tx)?;
-    let session = Session::new(args.compat(), args.nick.clone());
+    let session = Session::new(args.dialect(), args.nick.clone());
     let nick_from_input = args.nick.is_none() && !interactive;
     let mut client = Client::new(session, writer, ui, nicks, !args.no_bell);
     client.nick_from_input = nick_from_input;

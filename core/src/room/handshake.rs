@@ -1,12 +1,12 @@
 //! Accepting connections, reading their bytes, and the `alias?` handshake.
 //!
-//! A framed client answers `alias?` with `NICK\n`. A legacy client (the
-//! seed's) sends the nick with no terminator, in one packet, and each later
+//! A framed client answers `alias?` with `NICK\n`. A client of the seed
+//! dialect (the seed's own) sends the nick with no terminator, in one packet, and each later
 //! message as `NICK: text`, one packet each. So an unfinished nick that came
-//! in one read is a legacy nick when nothing more arrives for `settle` (if it
+//! in one read is a seed-dialect nick when nothing more arrives for `settle` (if it
 //! has two bytes or more: a single byte is more likely a first keystroke), or
-//! when the next read starts with it and `: `; then the connection becomes
-//! *unframed*: each later read is one message. A nick typed one key per read
+//! when the next read starts with it and `: `; then the connection speaks
+//! the seed dialect: each later read is one message. A nick typed one key per read
 //! waits for its newline.
 //!
 //! Before anything else, the first bytes of a connection are judged
@@ -19,6 +19,7 @@ use super::hold::Notice;
 use super::Room;
 use crate::address::{self, AddressGroup};
 use crate::conn::{Conn, MAX_HELD_READ_BYTES};
+use crate::dialect::Dialect;
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
 use crate::io::{Action, CloseMode, ConnId, Payload};
@@ -87,15 +88,15 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.unframed {
-            self.on_unframed_read(conn, bytes);
+        if c.dialect == Dialect::Seed {
+            self.on_seed_read(conn, bytes);
             return;
         }
         if !c.is_joined() {
             if !c.sniffed && self.on_first_bytes(conn, bytes) {
                 return;
             }
-            if self.on_legacy_message(conn, bytes) {
+            if self.on_seed_first_message(conn, bytes) {
                 return;
             }
         }
@@ -216,33 +217,33 @@ impl Room {
     }
 
     /// A read that starts with the unfinished nick and `: `, when that
-    /// nick came in one read, is a legacy client's first message: joins it
-    /// unframed and relays the message. Returns whether it was one.
-    fn on_legacy_message(&mut self, conn: ConnId, bytes: &[u8]) -> bool {
+    /// nick came in one read, is a seed-dialect client's first message: joins
+    /// it in the seed dialect and relays the message. Returns whether it was one.
+    fn on_seed_first_message(&mut self, conn: ConnId, bytes: &[u8]) -> bool {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
         let nick = c.lines.partial();
-        let is_legacy = c.nick_in_one_read
+        let is_seed = c.nick_in_one_read
             && !nick.is_empty()
             && bytes.starts_with(nick)
             && bytes[nick.len()..].starts_with(wire::SAYS.as_bytes());
-        if !is_legacy {
+        if !is_seed {
             return false;
         }
         let raw = c.lines.take_partial();
         c.nick_in_one_read = false;
         self.set_timer(conn, TimerKind::Settle, None);
-        self.try_join(conn, &raw, true);
+        self.try_join(conn, &raw, Dialect::Seed);
         if self.nick(conn).is_some() {
-            self.on_unframed_read(conn, bytes);
+            self.on_seed_read(conn, bytes);
         }
         // Refused: the message of a client without a nick has nowhere to go.
         true
     }
 
-    /// A legacy peer's read: one message, or several if it holds `\n`s.
-    fn on_unframed_read(&mut self, conn: ConnId, bytes: &[u8]) {
+    /// A seed-dialect peer's read: one message, or several if it holds `\n`s.
+    fn on_seed_read(&mut self, conn: ConnId, bytes: &[u8]) {
         let mut rest = bytes;
         // Bounded: every round consumes a piece of `rest` and its `\n`.
         loop {
@@ -254,7 +255,7 @@ impl Room {
                 return;
             };
             let line = piece.strip_suffix(b"\r").unwrap_or(piece);
-            let line = line.strip_prefix(&*c.legacy_prefix).unwrap_or(line);
+            let line = line.strip_prefix(&*c.seed_prefix).unwrap_or(line);
             let fate = if line.len() > self.config.max_line {
                 self.on_line_too_long(conn);
                 LineFate::Done
@@ -288,7 +289,7 @@ impl Room {
             held.peer_closed = true;
             return;
         }
-        if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
+        if c.is_joined() && c.dialect == Dialect::Framed && !c.lines.partial().is_empty() {
             let mut lines = std::mem::take(&mut c.lines);
             let mut end: &[u8] = b"\n";
             let fate = match lines.next_frame(&mut end, self.config.max_line) {
@@ -320,7 +321,7 @@ impl Room {
     fn on_line(&mut self, conn: ConnId, line: &[u8]) -> LineFate {
         match self.conns.get(&conn) {
             Some(c) if c.is_joined() => return self.on_user_line(conn, line),
-            Some(_) => self.try_join(conn, line, false),
+            Some(_) => self.try_join(conn, line, Dialect::Framed),
             None => {}
         }
         LineFate::Done
@@ -354,7 +355,7 @@ impl Room {
         }
     }
 
-    /// The settle time passed with a nick and no terminator: a legacy peer.
+    /// The settle time passed with a nick and no terminator: a seed-dialect peer.
     pub(super) fn on_settled(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -364,11 +365,11 @@ impl Room {
         }
         let raw = c.lines.take_partial();
         c.nick_in_one_read = false;
-        self.try_join(conn, &raw, true);
+        self.try_join(conn, &raw, Dialect::Seed);
     }
 
     /// Joins `conn` as the nick in `raw`, or says why not and asks again.
-    fn try_join(&mut self, conn: ConnId, raw: &[u8], unframed: bool) {
+    fn try_join(&mut self, conn: ConnId, raw: &[u8], dialect: Dialect) {
         let nick = String::from_utf8_lossy(raw);
         let keys = match self.roster.admit(&nick, None) {
             Ok(keys) => keys,
@@ -390,15 +391,15 @@ impl Room {
         };
         let display: Arc<str> = nick.as_ref().into();
         c.nick = Some(display.clone());
-        c.unframed = unframed;
-        if unframed {
-            c.legacy_prefix = [raw, b": "].concat().into();
+        c.dialect = dialect;
+        if dialect == Dialect::Seed {
+            c.seed_prefix = [raw, b": "].concat().into();
         }
         self.roster.insert(conn, display, keys);
         self.record(Event::Joined {
             conn,
             nick: nick.to_string(),
-            unframed,
+            dialect,
         });
         self.welcome(conn, &nick);
     }
