@@ -20,7 +20,17 @@ Exit codes:
      the server is full, too many connections from your address, or the time
      limit for choosing a nick passed
   4  piped: the session ended normally but the server refused lines you sent
-     (each `error: ...` line is also written to stderr)";
+     (each `error: ...` line is also written to stderr), or with --reconnect
+     lines read while offline were not sent (each is named on stderr)
+
+With --reconnect, a lost connection or a server shutdown is not the end: the
+client says `disconnected: REASON; reconnecting in N s…`, tries again (1 s,
+doubling to 30 s, a little less at random), rejoins with the same nick and
+says `reconnected as NICK`. Leaving (/quit, Ctrl-D, end of input) is final, and
+so is a first connection that never joined. A line typed while offline is not
+sent, then or later: a note shows it, and Up brings it back to send again. If
+the nick is still taken (the old connection not gone yet on the server), the
+rejoin is tried 3 times, then the nick is asked for as at the start.";
 /// The TLS port by default: the one after the plain one.
 pub(crate) const DEFAULT_TLS_PORT: u16 = 55556;
 
@@ -197,6 +207,13 @@ pub(crate) struct ClientArgs {
     /// framed: this project's protocol; seed: the seed dialect of the original Python server
     #[arg(long, value_enum, default_value_t = DialectArg::Framed)]
     pub(crate) dialect: DialectArg,
+
+    /// After a lost connection or a server shutdown, connect again (waiting
+    /// 1 s, doubling to 30 s) and rejoin with the same nick. Lines typed while
+    /// offline are not sent: a note says so and Up brings them back; piped,
+    /// each is reported on stderr and the exit code is 4
+    #[arg(long)]
+    pub(crate) reconnect: bool,
 
     /// Prefix received lines with the time (HH:MM:SS, local time: `TZ` or the system's)
     #[arg(long)]

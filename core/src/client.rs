@@ -26,6 +26,8 @@ use crate::command::{self, Request};
 use crate::{nick, text, wire};
 use std::collections::VecDeque;
 
+pub mod reconnect;
+
 /// The most bytes of an unfinished line kept before it is shown as it is.
 pub const MAX_PENDING: usize = 64 * 1024;
 
@@ -239,6 +241,11 @@ impl Session {
             if nick::validate(old).is_ok() && nick::validate(new).is_ok() {
                 self.remove_nick(old);
                 self.add_nick(new);
+                let mine = self.nick.as_deref().is_some_and(|me| me == old);
+                if mine && self.joined {
+                    // Our own `/nick`: a rejoin uses the new one.
+                    self.nick = Some(new.to_string());
+                }
             }
         } else if let Some((nick, _)) = line.split_once(wire::LEFT) {
             if nick::validate(nick).is_ok() {
@@ -504,6 +511,11 @@ fn names(text: &str, nick: &str) -> bool {
     false
 }
 
+/// Whether `line`, typed by the user, is a `/quit` (with or without a reason).
+pub fn is_quit(line: &str) -> bool {
+    matches!(command::parse(line.trim()), Request::Quit(_))
+}
+
 /// Tab completion: where the word before `pos` starts in `line`, and what
 /// it may become. The first word completes to a command when it starts with
 /// `/`, or to `NICK: `; any other word to a nick. Matching ignores case;
@@ -708,6 +720,18 @@ mod tests {
             Some(b"bye\n/QUIT  see you\n".to_vec())
         );
         assert!(!session.poll_close_write());
+    }
+
+    #[test]
+    fn our_own_rename_is_the_nick_a_rejoin_uses() {
+        let mut session = Session::new(Dialect::Framed, Some("bob".into()));
+        session.handle_received(b"alias?");
+        session.handle_received(b"bob joined the chat\nYou are connected to the server!\n");
+        session.handle_received(b"eve is now known as mallory\n");
+        assert_eq!(session.nick(), Some("bob"));
+        session.handle_received(b"bob is now known as rob\n");
+        assert_eq!(session.nick(), Some("rob"));
+        assert!(is_quit("/quit bye") && is_quit("  /quit") && !is_quit("quit"));
     }
 
     #[test]
