@@ -330,14 +330,19 @@ impl Room {
     /// Whether a user's append can be made now: the log is up and not too
     /// far behind. If not, `conn` is told that `line` was not sent.
     pub(super) fn can_append(&mut self, conn: ConnId, line: &str) -> bool {
-        let Some(shared) = self.shared.as_ref() else {
-            return true;
-        };
-        if shared.up && shared.pending.len() < MAX_PENDING {
+        if self.log_open() {
             return true;
         }
         self.send_error(conn, format_args!("{}{line}", wire::NOT_SENT));
         false
+    }
+
+    /// Whether users' appends can be made now: the room is not clustered,
+    /// or its log is up and not too far behind.
+    pub(super) fn log_open(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|shared| shared.up && shared.pending.len() < MAX_PENDING)
     }
 
     pub(super) fn on_log_up(&mut self) {

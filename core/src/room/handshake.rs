@@ -409,7 +409,7 @@ impl Room {
             self.join_member(Member::local(conn), &nick, keys, Some(conn));
             return;
         }
-        if !self.can_append(conn, "") {
+        if !self.log_open() {
             self.refuse_nick(conn, error_line(NickError::Unavailable));
             return;
         }
