@@ -47,18 +47,16 @@ pub(crate) struct Conn {
     pub(crate) nick_in_one_read: bool,
     /// When flood control lets the first held line through.
     pub(crate) flood_deadline: Option<Time>,
-    /// What flood control holds, from the driver being told to stop
-    /// reading it ([`Action::StopReading`]) until it is told to resume;
-    /// boxed, as most connections never need it. Between two inputs it is
-    /// `Some` exactly while `flood_deadline` is, and its reads are not empty.
+    /// What flood control (or a nick claim in the log) holds, from the
+    /// driver being told to stop reading it ([`Action::StopReading`]) until
+    /// it is told to resume; boxed, as most connections never need it.
+    /// Between two inputs it is `Some` exactly while `flood_deadline` is
+    /// (and its reads are not empty) or a claim waits.
     ///
     /// [`Action::StopReading`]: crate::Action::StopReading
     pub(crate) held_input: Option<Box<HeldInput>>,
     /// The address group it is counted in, unless exempt (loopback).
     pub(crate) group: Option<AddressGroup>,
-    /// In a clustered room: the nick it claimed in the log, until the log
-    /// says whether it won. Meanwhile its reads are held (`held_input`).
-    pub(crate) claim: Option<Box<Claim>>,
 }
 
 /// A nick claim waiting for the log.
@@ -79,6 +77,9 @@ pub(crate) struct HeldInput {
     pub(crate) bytes: usize,
     /// The peer closed meanwhile: it leaves once the reads are said.
     pub(crate) peer_closed: bool,
+    /// In a clustered room: the nick claim in the log that the reads wait
+    /// for, until the log says whether it won.
+    pub(crate) claim: Option<Claim>,
 }
 
 /// The most bytes of reads the room holds for one flooding user. A driver
@@ -105,12 +106,23 @@ impl Conn {
             flood_deadline: None,
             held_input: None,
             group: None,
-            claim: None,
         }
     }
 
     /// Whether the connection has joined the room.
     pub(crate) fn is_joined(&self) -> bool {
         self.nick.is_some()
+    }
+
+    /// Whether it waits for the log to decide its nick claim.
+    pub(crate) fn is_claiming(&self) -> bool {
+        self.held_input
+            .as_ref()
+            .is_some_and(|held| held.claim.is_some())
+    }
+
+    /// Takes its nick claim, if it has one.
+    pub(crate) fn take_claim(&mut self) -> Option<Claim> {
+        self.held_input.as_mut()?.claim.take()
     }
 }

@@ -176,7 +176,7 @@ impl Room {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.flood_deadline.is_some() || c.claim.is_some() {
+            if c.flood_deadline.is_some() || c.is_claiming() {
                 return;
             }
             let Some(held) = &mut c.held_input else {
@@ -246,7 +246,7 @@ impl Room {
         self.try_join(conn, &raw, true);
         if self.nick(conn).is_some() {
             self.on_unframed_read(conn, bytes);
-        } else if self.conns.get(&conn).is_some_and(|c| c.claim.is_some()) {
+        } else if self.conns.get(&conn).is_some_and(|c| c.is_claiming()) {
             self.hold_read(conn, bytes.to_vec(), None);
         }
         // Refused: the message of a client without a nick has nowhere to go.
@@ -336,7 +336,7 @@ impl Room {
             None => {}
         }
         match self.conns.get(&conn) {
-            Some(c) if c.claim.is_some() => LineFate::Claiming,
+            Some(c) if c.is_claiming() => LineFate::Claiming,
             _ => LineFate::Done,
         }
     }
@@ -380,7 +380,7 @@ impl Room {
         let raw = c.lines.take_partial();
         c.nick_in_one_read = false;
         self.try_join(conn, &raw, true);
-        if self.conns.get(&conn).is_some_and(|c| c.claim.is_some()) {
+        if self.conns.get(&conn).is_some_and(|c| c.is_claiming()) {
             self.hold_read(conn, Vec::new(), None);
         }
     }
@@ -397,16 +397,12 @@ impl Room {
                 return;
             }
         };
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let claim = Box::new(Claim {
-            unframed,
-            raw: raw.into(),
-        });
+        // Its bytes are needed only for a seed-dialect client's prefix.
+        let raw = if unframed { raw.into() } else { Box::default() };
+        let claim = Claim { unframed, raw };
         if self.shared.is_none() {
-            c.claim = Some(claim);
-            self.join_member(Member::local(conn), &nick, keys, Some(conn));
+            let member = Member::local(conn);
+            self.join_member(member, &nick, keys, Some((conn, claim)));
             return;
         }
         if !self.log_open() {
@@ -414,21 +410,25 @@ impl Room {
             return;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.claim = Some(claim);
+            let held = c.held_input.get_or_insert_with(|| {
+                self.actions.push_back(Action::StopReading { conn });
+                Box::default()
+            });
+            held.claim = Some(claim);
         }
         let nick = nick.to_string();
         self.append(EntryKind::Join { conn, nick }, OnLoss::Claim { conn });
     }
 
     /// `member` joins as `nick` (its `keys` admitted). `claimant` is its
-    /// connection if it is a user of this server that claimed the nick:
-    /// it gets the join sequence, and its held reads are read.
+    /// connection and claim if it is a user of this server that is still
+    /// here: it gets the join sequence, and its held reads are read.
     pub(super) fn join_member(
         &mut self,
         member: Member,
         nick: &str,
         keys: NickKeys,
-        claimant: Option<ConnId>,
+        claimant: Option<(ConnId, Claim)>,
     ) {
         if self.held_leaves || self.config.notice_hold(self.roster.len() + 1).is_none() {
             // Held leave notices, or all of them if this join's notice will
@@ -437,10 +437,7 @@ impl Room {
         }
         self.flush_room();
         let display: Arc<str> = nick.into();
-        let claim = claimant
-            .and_then(|conn| self.conns.get_mut(&conn))
-            .and_then(|c| c.claim.take());
-        let (Some(conn), Some(claim)) = (claimant, claim) else {
+        let Some((conn, claim)) = claimant.filter(|(conn, _)| self.conns.contains_key(conn)) else {
             // A user of another server, or one that left while claiming.
             self.roster.insert(member, display, keys);
             self.announce(Notice::Join, &[nick, wire::JOINED]);
@@ -476,7 +473,7 @@ impl Room {
     /// then what it sent meanwhile is read (a seed-dialect client's message
     /// is dropped, as its nick was refused).
     pub(super) fn claim_refused(&mut self, conn: ConnId, error: NickError) {
-        let Some(claim) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()) else {
+        let Some(claim) = self.conns.get_mut(&conn).and_then(|c| c.take_claim()) else {
             return;
         };
         if claim.unframed {
