@@ -48,15 +48,25 @@ pub(crate) struct Conn {
     pub(crate) nick_in_one_read: bool,
     /// When flood control lets the first held line through.
     pub(crate) flood_deadline: Option<Time>,
-    /// What flood control holds, from the driver being told to stop
-    /// reading it ([`Action::StopReading`]) until it is told to resume;
-    /// boxed, as most connections never need it. Between two inputs it is
-    /// `Some` exactly while `flood_deadline` is, and its reads are not empty.
+    /// What flood control (or a nick claim in the log) holds, from the
+    /// driver being told to stop reading it ([`Action::StopReading`]) until
+    /// it is told to resume; boxed, as most connections never need it.
+    /// Between two inputs it is `Some` exactly while `flood_deadline` is
+    /// (and its reads are not empty) or a claim waits.
     ///
     /// [`Action::StopReading`]: crate::Action::StopReading
     pub(crate) held_input: Option<Box<HeldInput>>,
     /// The address group it is counted in, unless exempt (loopback).
     pub(crate) group: Option<AddressGroup>,
+}
+
+/// A nick claim waiting for the log.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    /// The claimant's dialect.
+    pub(crate) dialect: crate::dialect::Dialect,
+    /// The nick's bytes as read, for a seed-dialect claimant (empty otherwise).
+    pub(crate) raw: Box<[u8]>,
 }
 
 /// The reads flood control holds for one user.
@@ -68,6 +78,9 @@ pub(crate) struct HeldInput {
     pub(crate) bytes: usize,
     /// The peer closed meanwhile: it leaves once the reads are said.
     pub(crate) peer_closed: bool,
+    /// In a clustered room: the nick claim in the log that the reads wait
+    /// for, until the log says whether it won.
+    pub(crate) claim: Option<Claim>,
 }
 
 /// The most bytes of reads the room holds for one flooding user. A driver
@@ -100,5 +113,17 @@ impl Conn {
     /// Whether the connection has joined the room.
     pub(crate) fn is_joined(&self) -> bool {
         self.nick.is_some()
+    }
+
+    /// Whether it waits for the log to decide its nick claim.
+    pub(crate) fn is_claiming(&self) -> bool {
+        self.held_input
+            .as_ref()
+            .is_some_and(|held| held.claim.is_some())
+    }
+
+    /// Takes its nick claim, if it has one.
+    pub(crate) fn take_claim(&mut self) -> Option<Claim> {
+        self.held_input.as_mut()?.claim.take()
     }
 }
