@@ -118,7 +118,7 @@ async fn join(local: &Local, id: u32) -> Result<(Async<TcpStream>, Session), Joi
         .get_ref()
         .set_nodelay(true)
         .map_err(JoinError::Connect)?;
-    let mut session = Session::new(shared.plan.compat, Some(Plan::nick(id)));
+    let mut session = Session::new(shared.plan.dialect, Some(Plan::nick(id)));
     let mut last_error = None;
     for _ in 0..MAX_HANDSHAKE_READS {
         let read = stream

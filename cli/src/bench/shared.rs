@@ -1,7 +1,7 @@
 //! What every bench thread shares: the plan of the run, the two signals
 //! from the coordinator, and the counters it watches.
 
-use chat_core::client::Compat;
+use chat_core::Dialect;
 use smol::channel::Receiver;
 use smol::lock::Semaphore;
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ pub(crate) struct Plan {
     /// The server (a loopback address).
     pub(crate) addr: SocketAddr,
     /// The server's dialect.
-    pub(crate) compat: Compat,
+    pub(crate) dialect: Dialect,
     /// Connections, each a user with its own nick.
     pub(crate) clients: u32,
     /// Clients `0..senders` send; every client receives.

@@ -69,7 +69,7 @@ impl Cluster {
                 }
                 Action::Append { entry } => {
                     if self.up[i] {
-                        self.log.push(entry);
+                        self.log.push(*entry);
                     }
                 }
                 Action::StopReading { .. } | Action::ResumeReading { .. } => {}
@@ -365,4 +365,49 @@ fn a_node_started_from_a_snapshot_holds_the_same_room() {
     c.join(2, 1, "carol");
     assert!(c.seen(2, 1).contains("Online (3): alice, bob, carol\n"));
     assert_eq!(c.rooms[0].snapshot(), c.rooms[2].snapshot());
+}
+
+#[test]
+fn a_join_while_the_log_is_down_is_asked_again() {
+    let mut c = Cluster::new(1, config());
+    c.input(0, Input::LogDown);
+    c.join(0, 1, "alice");
+    assert_eq!(
+        c.seen(0, 1),
+        "alias?error: room unavailable, try again\nalias?"
+    );
+    c.input(0, Input::LogUp);
+    c.say(0, 1, "alice");
+    assert!(c.seen(0, 1).ends_with("Online (1): alice\n"));
+}
+
+#[test]
+fn a_user_that_leaves_while_claiming_joins_and_leaves_in_the_log() {
+    let mut c = Cluster::new(2, config());
+    c.join(0, 1, "alice");
+    c.input(
+        1,
+        Input::Connected {
+            conn: ConnId(2),
+            peer: peer(),
+        },
+    );
+    c.input(
+        1,
+        Input::Received {
+            conn: ConnId(2),
+            bytes: b"bob\nhi there\n",
+        },
+    );
+    c.input(1, Input::Closed { conn: ConnId(2) });
+    c.sync();
+    // What it sent after its nick was held for the claim, then read.
+    assert!(
+        c.seen(0, 1)
+            .ends_with("bob joined the chat\nbob: hi there\nbob left the chat!\n"),
+        "{}",
+        c.seen(0, 1)
+    );
+    assert_eq!(c.rooms[0].members(), 1);
+    assert_eq!(c.rooms[0].snapshot(), c.rooms[1].snapshot());
 }
