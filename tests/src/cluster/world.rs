@@ -278,7 +278,7 @@ impl World {
                         self.clients[i].closed = Some(mode);
                     }
                 }
-                Action::Append { entry } => self.append(slot, entry),
+                Action::Append { entry } => self.append(slot, *entry),
                 Action::StopReading { .. } | Action::ResumeReading { .. } => {}
             }
         }
