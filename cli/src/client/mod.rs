@@ -12,7 +12,7 @@ mod ui;
 use crate::args::ClientArgs;
 use crate::runtime::{self, ConnReader, ConnWriter};
 use chat_core::client::{Attention, ClientEvent, Ending, Session};
-use chat_runtime_common::tls::{ClientTls, Trust};
+use chat_runtime_common::tls::ClientTls;
 use display::Style;
 use error::ClientError;
 use std::collections::VecDeque;
@@ -139,24 +139,9 @@ fn history_file() -> Option<PathBuf> {
 
 /// What the client trusts, with `--tls`; warns loudly with `--tls-insecure`.
 fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
-    if !args.speaks_tls() {
-        return Ok(None);
-    }
-    let trust = if args.tls_insecure {
-        crate::out::stderr_line(
-            "WARNING: --tls-insecure: the server's certificate is NOT checked; \
-             anyone on the path can read and change this chat",
-        );
-        Trust::Insecure
-    } else {
-        match &args.ca {
-            Some(path) => Trust::CaFile(path),
-            None => Trust::SystemRoots,
-        }
-    };
-    ClientTls::new(trust, connect::bare_host(&args.host))
-        .map(Some)
-        .map_err(|e| ClientError::Setup(format!("cannot set up TLS: {e}")))
+    args.tls
+        .client_tls(connect::bare_host(&args.host))
+        .map_err(ClientError::Setup)
 }
 
 /// Reads the connection on its own thread until EOF or an error.
