@@ -143,6 +143,10 @@ pub(crate) struct Limits {
     /// proxy, bench or test is one address for everyone)
     #[arg(long)]
     pub(crate) limit_loopback: bool,
+
+    /// Room lines a joiner is sent from before it joined, marked `[history] `; 0 keeps none
+    #[arg(long, value_name = "LINES", default_value_t = Config::default().history)]
+    pub(crate) history: usize,
 }
 
 impl Limits {
@@ -158,6 +162,7 @@ impl Limits {
             settle: self.settle.0,
             notice_hold_per_user: self.notice_hold_per_user.0,
             max_per_address: self.max_per_address,
+            history: self.history,
             connects_per_minute: self.connects_per_minute,
             limit_loopback: self.limit_loopback,
         }
@@ -292,6 +297,7 @@ mod tests {
             "--max-per-address=3",
             "--connects-per-minute=0",
             "--limit-loopback",
+            "--history=7",
             "--log-level=debug",
         ])
         .expect("valid flags");
@@ -314,6 +320,7 @@ mod tests {
                 max_per_address: 3,
                 connects_per_minute: 0,
                 limit_loopback: true,
+                history: 7,
             }
         );
     }

@@ -37,7 +37,13 @@ pub struct Config {
     /// Whether loopback addresses are limited too; by default they are
     /// exempt (a local proxy, bench or test is one address for everyone).
     pub limit_loopback: bool,
+    /// Room lines (what users say, and `/me`) a joiner is sent from
+    /// before it joined, marked as history; `0` keeps none.
+    pub history: usize,
 }
+
+/// The longest history [`Config::validate`] accepts, in lines.
+pub const MAX_HISTORY: usize = 10_000;
 
 /// Connections one address may open at once before `connects_per_minute`
 /// applies.
@@ -122,6 +128,9 @@ impl Config {
                 ),
             );
         }
+        if self.history > MAX_HISTORY {
+            return fail("history", format!("must be at most {MAX_HISTORY} lines"));
+        }
         Ok(())
     }
 
@@ -158,6 +167,7 @@ impl Default for Config {
             max_per_address: 16,
             connects_per_minute: 60,
             limit_loopback: false,
+            history: 0,
         }
     }
 }

@@ -56,6 +56,18 @@ pub(crate) struct Conn {
     pub(crate) held_input: Option<Box<HeldInput>>,
     /// The address group it is counted in, unless exempt (loopback).
     pub(crate) group: Option<AddressGroup>,
+    /// In a clustered room: the nick it claimed in the log, until the log
+    /// says whether it won. Meanwhile its reads are held (`held_input`).
+    pub(crate) claim: Option<Box<Claim>>,
+}
+
+/// A nick claim waiting for the log.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    /// Whether the claimant speaks the seed dialect (an unterminated nick).
+    pub(crate) unframed: bool,
+    /// The nick's bytes as read.
+    pub(crate) raw: Box<[u8]>,
 }
 
 /// The reads flood control holds for one user.
@@ -93,6 +105,7 @@ impl Conn {
             flood_deadline: None,
             held_input: None,
             group: None,
+            claim: None,
         }
     }
 

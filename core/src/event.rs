@@ -30,6 +30,10 @@ pub enum DisconnectReason {
     Flooding,
     /// The server shut down.
     Shutdown,
+    /// A clustered room declared this server lost.
+    NodeLost,
+    /// A clustered room's log lost entries.
+    LogLost,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -46,6 +50,8 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::NickAttempts => "too many failed nick attempts",
             DisconnectReason::Flooding => "flooding",
             DisconnectReason::Shutdown => "server shutdown",
+            DisconnectReason::NodeLost => "this server was declared lost",
+            DisconnectReason::LogLost => "the room's log was lost",
         })
     }
 }
@@ -80,6 +86,16 @@ pub enum Event {
         /// Why it ended.
         reason: DisconnectReason,
     },
+    /// A clustered room lost a server (or it shut down): its users left.
+    NodeLost {
+        /// The server, as `name/incarnation`.
+        node: String,
+        /// How many users it had.
+        users: usize,
+    },
+    /// A clustered room's log lost entries: this server closed its users
+    /// and started again in an empty room.
+    LogReset,
 }
 
 impl fmt::Display for Event {
@@ -110,6 +126,10 @@ impl fmt::Display for Event {
                 nick: None,
                 reason,
             } => write!(f, "{conn} disconnected: {reason}"),
+            Event::NodeLost { node, users } => {
+                write!(f, "server {node} left the room with its {users} users")
+            }
+            Event::LogReset => f.write_str("the room's log lost entries: starting again"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The vocabulary between a driver and the room: connection ids, shared
 //! payloads, inputs and actions.
 
+use crate::cluster::Entry;
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -108,6 +109,29 @@ pub enum Input<'a> {
     Tick,
     /// The server is asked to stop (SIGINT, SIGTERM).
     Shutdown,
+    /// Clustered rooms only: the next entries of the room's log, in the
+    /// log's order, each exactly once, with no gap since the start (or the
+    /// snapshot the room was made from). Entries this node appended come
+    /// back here too.
+    Logged {
+        /// Entries in log order.
+        entries: &'a [Entry],
+    },
+    /// Clustered rooms only: the log cannot be reached. From now until
+    /// [`Input::LogUp`], the driver appends nothing it was asked to append
+    /// before this input and not yet appended (those appends are lost;
+    /// the room tells their users). The room appends nothing meanwhile.
+    LogDown,
+    /// Clustered rooms only: the log can be reached, and every entry it
+    /// holds was handed in ([`Input::Logged`]). The first `LogUp` starts
+    /// the node serving the room.
+    LogUp,
+    /// Clustered rooms only: the log lost entries (it was emptied or
+    /// replaced: a new epoch). The users of this node may have missed room
+    /// lines, so they are closed with a reason, and the node starts again
+    /// as a new incarnation in an empty room. Entries handed in after it are
+    /// of the new log.
+    LogReset,
 }
 
 /// The most bytes a driver hands in with one [`Input::Received`]: the seed's `recv(1024)`.
@@ -151,16 +175,24 @@ pub enum Action {
         /// The connection to read from.
         conn: ConnId,
     },
+    /// Clustered rooms only: append `entry` to the room's log, after every
+    /// entry appended before it (see [`Input::LogDown`] for a log that
+    /// cannot be reached).
+    Append {
+        /// What to append.
+        entry: Entry,
+    },
 }
 
 impl Action {
-    /// The connection this action is for.
-    pub fn conn(&self) -> ConnId {
+    /// The connection this action is for; `None` for an append to the log.
+    pub fn conn(&self) -> Option<ConnId> {
         match self {
             Action::Send { conn, .. }
             | Action::Close { conn, .. }
             | Action::StopReading { conn }
-            | Action::ResumeReading { conn } => *conn,
+            | Action::ResumeReading { conn } => Some(*conn),
+            Action::Append { .. } => None,
         }
     }
 }

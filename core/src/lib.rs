@@ -34,6 +34,8 @@
 //!             Action::Close { .. } => {}
 //!             // Flood control: stop (then resume) reading that socket.
 //!             Action::StopReading { .. } | Action::ResumeReading { .. } => {}
+//!             // Only a clustered room appends to a log (`Room::clustered`).
+//!             Action::Append { .. } => unreachable!(),
 //!         }
 //!     }
 //! };
@@ -64,6 +66,7 @@
 mod address;
 mod batch;
 pub mod client;
+pub mod cluster;
 mod command;
 mod config;
 mod conn;
@@ -80,9 +83,10 @@ mod time;
 mod timer;
 mod wire;
 
+pub use cluster::{ClusterConfig, Entry, EntryKind, NodeId, Snapshot};
 pub use config::{
-    Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_MAX_LINE, MAX_NOTICE_HOLD, MIN_NOTICE_HOLD,
-    MIN_SEND_QUEUE,
+    Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_HISTORY, MAX_MAX_LINE, MAX_NOTICE_HOLD,
+    MIN_NOTICE_HOLD, MIN_SEND_QUEUE,
 };
 pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};

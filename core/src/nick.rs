@@ -50,6 +50,8 @@ pub(crate) enum NickError {
     Taken,
     /// Looks like the nick of this joined user.
     TooSimilar(String),
+    /// The room's log is down: no nick can be claimed now.
+    Unavailable,
 }
 
 impl fmt::Display for NickError {
@@ -68,6 +70,7 @@ impl fmt::Display for NickError {
             NickError::Reserved => f.write_str("nick is reserved"),
             NickError::Taken => f.write_str("nick is already taken"),
             NickError::TooSimilar(other) => write!(f, "nick is too similar to {other}"),
+            NickError::Unavailable => f.write_str("room unavailable, try again"),
         }
     }
 }

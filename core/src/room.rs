@@ -6,6 +6,7 @@
 //! [`hold`] (join and leave notices held back in large rooms).
 
 mod chat;
+mod cluster;
 mod delivery;
 mod handshake;
 mod hold;
@@ -16,7 +17,7 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Input, Payload};
-use crate::roster::Roster;
+use crate::roster::{Member, Roster};
 use crate::time::Time;
 use crate::timer::{TimerKind, TimerTable};
 use crate::wire;
@@ -83,6 +84,12 @@ pub struct Room {
     events: VecDeque<Event>,
     dropped_events: u64,
     shutting_down: bool,
+    /// The last `history` lines said in the room, oldest first.
+    history: VecDeque<Box<str>>,
+    /// `Some` when the room is shared through a log with other servers;
+    /// `None` when this server is the whole room (its log is in-process:
+    /// what users do changes the room at once).
+    shared: Option<Box<cluster::Shared>>,
 }
 
 /// Fixed texts, allocated once and shared by every send.
@@ -139,6 +146,8 @@ impl Room {
             events: VecDeque::new(),
             dropped_events: 0,
             shutting_down: false,
+            history: VecDeque::new(),
+            shared: None,
         }
     }
 
@@ -160,6 +169,10 @@ impl Room {
             Input::Closed { conn } => self.on_closed(conn),
             Input::Tick => {}
             Input::Shutdown => self.on_shutdown(),
+            Input::Logged { entries } => self.on_logged(entries),
+            Input::LogUp => self.on_log_up(),
+            Input::LogDown => self.on_log_down(),
+            Input::LogReset => self.on_log_reset(),
         }
         if self.held.len() > self.held_max() {
             self.release_held();
@@ -181,7 +194,8 @@ impl Room {
 
     /// When the driver must send the next [`Input::Tick`], if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        [self.timers.next_deadline(), self.held_until]
+        let beat = self.shared.as_ref().and_then(|shared| shared.beat_at);
+        [self.timers.next_deadline(), self.held_until, beat]
             .into_iter()
             .flatten()
             .min()
@@ -192,9 +206,18 @@ impl Room {
         self.conns.len()
     }
 
-    /// Joined users as `(conn, nick)`, ordered by nick ignoring case.
+    /// Joined users of this server as `(conn, nick)`, ordered by nick
+    /// ignoring case.
     pub fn joined(&self) -> impl Iterator<Item = (ConnId, &str)> + '_ {
-        self.roster.iter().map(|(conn, nick)| (conn, &**nick))
+        self.roster.iter().filter_map(|(member, nick)| {
+            let conn = member.local_conn()?;
+            self.conns.contains_key(&conn).then_some((conn, &**nick))
+        })
+    }
+
+    /// Users in the room, on every server: as many as `Online (N)` says.
+    pub fn members(&self) -> usize {
+        self.roster.len()
     }
 
     /// The nick of `conn`, if it has joined.
@@ -237,6 +260,7 @@ impl Room {
         if self.held_until.is_some_and(|due| due <= self.now) {
             self.release_held();
         }
+        self.on_beat();
         // Bounded: every iteration removes one deadline from the table.
         while let Some((conn, kind)) = self.timers.pop_due(self.now) {
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -270,6 +294,11 @@ impl Room {
             return;
         }
         self.shutting_down = true;
+        if self.shared.as_ref().is_some_and(|shared| shared.up) {
+            // One entry takes every user of this server out of the room.
+            let down = crate::cluster::EntryKind::Down;
+            self.append(down, cluster::OnLoss::Nothing);
+        }
         // Everyone is told the server is shutting down and closed: the held
         // join and leave notices are moot, and sending them could close
         // someone as too slow instead.
@@ -336,6 +365,7 @@ impl Room {
     /// inputs, and says which one is broken. O(connections): debug builds
     /// run it after every input; simulations call it after every step.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
+        self.check_shared()?;
         let joined = || self.conns.values().filter(|c| c.is_joined());
         let deadlines: usize = self
             .conns
@@ -353,11 +383,12 @@ impl Room {
                 "max_unflushed too low",
             ),
             (
-                joined().count() == self.roster.len()
-                    && joined().all(|c| {
-                        c.nick.as_deref().is_some_and(|n| {
-                            self.roster.get(n).is_some_and(|(_, shown)| *shown == *n)
-                        })
+                (self.shared.is_some() || joined().count() == self.roster.len())
+                    && self.conns.iter().all(|(&conn, c)| match c.nick.as_deref() {
+                        Some(n) => self.roster.get(n).is_some_and(|(member, shown)| {
+                            *shown == *n && member == Member::local(conn)
+                        }),
+                        None => true,
                     }),
                 "nick index out of step",
             ),
@@ -380,8 +411,23 @@ impl Room {
             ),
             (deadlines == self.timers.len(), "timer table out of step"),
             (
+                self.conns
+                    .values()
+                    .all(|c| c.claim.is_none() || !c.is_joined()),
+                "a joined user claims a nick",
+            ),
+            (
+                self.history.len() <= self.config.history,
+                "more history than configured",
+            ),
+            (
                 self.conns.values().all(|c| match &c.held_input {
-                    None => c.flood_deadline.is_none(),
+                    None => c.flood_deadline.is_none() && c.claim.is_none(),
+                    Some(held) if c.claim.is_some() => {
+                        c.flood_deadline.is_none()
+                            && held.bytes == held.reads.iter().map(|r| r.len()).sum::<usize>()
+                            && held.bytes <= crate::conn::MAX_HELD_READ_BYTES
+                    }
                     Some(held) => {
                         c.flood_deadline.is_some()
                             && c.is_joined()
@@ -422,3 +468,6 @@ impl Room {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cluster_tests;

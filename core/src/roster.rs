@@ -6,24 +6,58 @@
 //! - No two users share a key of either map: a nick is admitted only by
 //!   [`Roster::check_free`], which refuses any key already held by someone
 //!   else, so removing a user's keys never removes another's.
+//! - `by_member` maps each joined user to its folded nick; nothing else.
 
 use crate::io::ConnId;
 use crate::nick::{self, fold, NickError, NickKeys};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A joined user: its connection, its nick as shown, and that nick's
-/// look-alike keys.
-type Member = (ConnId, Arc<str>, Box<[String; 2]>);
+/// A server of the room, as this room numbers them: [`NodeIx::LOCAL`] is
+/// this one (the only one of a room that is not clustered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct NodeIx(pub(crate) u32);
+
+impl NodeIx {
+    /// This server.
+    pub(crate) const LOCAL: NodeIx = NodeIx(0);
+}
+
+/// A user of the room: its server and that server's connection id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Member {
+    pub(crate) node: NodeIx,
+    pub(crate) conn: ConnId,
+}
+
+impl Member {
+    /// A user of this server.
+    pub(crate) fn local(conn: ConnId) -> Self {
+        Member {
+            node: NodeIx::LOCAL,
+            conn,
+        }
+    }
+
+    /// Its connection, if it is a user of this server.
+    pub(crate) fn local_conn(self) -> Option<ConnId> {
+        (self.node == NodeIx::LOCAL).then_some(self.conn)
+    }
+}
+
+/// A joined user, its nick as shown, and that nick's look-alike keys.
+type Entry = (Member, Arc<str>, Box<[String; 2]>);
 
 /// The joined users' nicks.
 #[derive(Debug, Default)]
 pub(crate) struct Roster {
     /// Folded nick → its user, the nick as shown, and its look-alike keys
     /// (boxed: the online list walks this map, and they are rarely read).
-    by_fold: BTreeMap<String, Member>,
+    by_fold: BTreeMap<String, Entry>,
     /// Look-alike key → its user and the nick as shown.
-    by_look: BTreeMap<String, (ConnId, Arc<str>)>,
+    by_look: BTreeMap<String, (Member, Arc<str>)>,
+    /// User → its folded nick.
+    by_member: BTreeMap<Member, String>,
 }
 
 impl Roster {
@@ -33,14 +67,35 @@ impl Roster {
     }
 
     /// Every joined user and its nick, ordered by nick ignoring case.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Arc<str>)> + '_ {
-        self.by_fold.values().map(|(conn, nick, _)| (*conn, nick))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Member, &Arc<str>)> + '_ {
+        self.by_fold
+            .values()
+            .map(|(member, nick, _)| (*member, nick))
     }
 
     /// The user whose nick is `nick` ignoring case, and its nick as shown.
-    pub(crate) fn get(&self, nick: &str) -> Option<(ConnId, Arc<str>)> {
-        let (conn, shown, _) = self.by_fold.get(&fold(nick))?;
-        Some((*conn, shown.clone()))
+    pub(crate) fn get(&self, nick: &str) -> Option<(Member, Arc<str>)> {
+        let (member, shown, _) = self.by_fold.get(&fold(nick))?;
+        Some((*member, shown.clone()))
+    }
+
+    /// The nick of `member`, if it is joined.
+    pub(crate) fn nick_of(&self, member: Member) -> Option<&Arc<str>> {
+        let folded = self.by_member.get(&member)?;
+        self.by_fold.get(folded).map(|(_, nick, _)| nick)
+    }
+
+    /// Every joined user of server `node`.
+    pub(crate) fn members_of(&self, node: NodeIx) -> Vec<Member> {
+        let from = Member {
+            node,
+            conn: ConnId(0),
+        };
+        self.by_member
+            .range(from..)
+            .map(|(member, _)| *member)
+            .take_while(|member| member.node == node)
+            .collect()
     }
 
     /// `Ok` if no joined user but `except` has the nick with these `keys`
@@ -48,7 +103,7 @@ impl Roster {
     pub(crate) fn check_free(
         &self,
         keys: &NickKeys,
-        except: Option<ConnId>,
+        except: Option<Member>,
     ) -> Result<(), NickError> {
         if let Some((owner, _, _)) = self.by_fold.get(&keys.folded) {
             if Some(*owner) != except {
@@ -68,32 +123,34 @@ impl Roster {
     /// Checks `nick` ([`nick::validate`]) and that it is free for `except`
     /// ([`check_free`](Roster::check_free)); its keys, to
     /// [`insert`](Roster::insert) it with.
-    pub(crate) fn admit(&self, nick: &str, except: Option<ConnId>) -> Result<NickKeys, NickError> {
+    pub(crate) fn admit(&self, nick: &str, except: Option<Member>) -> Result<NickKeys, NickError> {
         let keys = nick::validate(nick)?;
         self.check_free(&keys, except)?;
         Ok(keys)
     }
 
-    /// Adds `conn` as `nick` with its `keys`, which
+    /// Adds `member` as `nick` with its `keys`, which
     /// [`check_free`](Roster::check_free) admitted.
-    pub(crate) fn insert(&mut self, conn: ConnId, nick: Arc<str>, keys: NickKeys) {
+    pub(crate) fn insert(&mut self, member: Member, nick: Arc<str>, keys: NickKeys) {
         for key in &keys.looks {
-            self.by_look.insert(key.clone(), (conn, nick.clone()));
+            self.by_look.insert(key.clone(), (member, nick.clone()));
         }
+        self.by_member.insert(member, keys.folded.clone());
         self.by_fold
-            .insert(keys.folded, (conn, nick, Box::new(keys.looks)));
+            .insert(keys.folded, (member, nick, Box::new(keys.looks)));
     }
 
     /// Removes the user joined as `nick` (ignoring case).
     pub(crate) fn remove(&mut self, nick: &str) {
-        let Some((conn, _, looks)) = self.by_fold.remove(&fold(nick)) else {
+        let Some((member, _, looks)) = self.by_fold.remove(&fold(nick)) else {
             return;
         };
+        self.by_member.remove(&member);
         for key in *looks {
             if self
                 .by_look
                 .get(&key)
-                .is_some_and(|(owner, _)| *owner == conn)
+                .is_some_and(|(owner, _)| *owner == member)
             {
                 self.by_look.remove(&key);
             }
@@ -104,14 +161,21 @@ impl Roster {
     pub(crate) fn clear(&mut self) {
         self.by_fold.clear();
         self.by_look.clear();
+        self.by_member.clear();
     }
 
     /// Whether the invariants hold: each user's keys, and nothing else,
     /// in both maps. O(users), with allocations: for checks only.
     pub(crate) fn is_consistent(&self) -> bool {
         let mut keys = 0;
-        for (folded, (conn, shown, looks)) in &self.by_fold {
-            if *folded != fold(shown) || **looks != nick::looks(shown) {
+        if self.by_member.len() != self.by_fold.len() {
+            return false;
+        }
+        for (folded, (member, shown, looks)) in &self.by_fold {
+            if *folded != fold(shown)
+                || **looks != nick::looks(shown)
+                || self.by_member.get(member) != Some(folded)
+            {
                 return false;
             }
             let mut own = looks.to_vec();
@@ -120,7 +184,7 @@ impl Roster {
             if !own.iter().all(|key| {
                 self.by_look
                     .get(key)
-                    .is_some_and(|(owner, _)| owner == conn)
+                    .is_some_and(|(owner, _)| owner == member)
             }) {
                 return false;
             }
@@ -144,7 +208,7 @@ mod tests {
         let mut roster = Roster::default();
         for (i, nick) in nicks.iter().enumerate() {
             assert_eq!(roster.check_free(&keys(nick), None), Ok(()), "{nick}");
-            roster.insert(ConnId(i as u64), (*nick).into(), keys(nick));
+            roster.insert(Member::local(ConnId(i as u64)), (*nick).into(), keys(nick));
         }
         assert!(roster.is_consistent());
         roster
@@ -171,8 +235,14 @@ mod tests {
     #[test]
     fn a_user_may_take_a_look_alike_of_its_own_nick() {
         let roster = roster(&["alice"]);
-        assert_eq!(roster.check_free(&keys("aIice"), Some(ConnId(0))), Ok(()));
-        assert_eq!(roster.check_free(&keys("Alice"), Some(ConnId(0))), Ok(()));
+        assert_eq!(
+            roster.check_free(&keys("aIice"), Some(Member::local(ConnId(0)))),
+            Ok(())
+        );
+        assert_eq!(
+            roster.check_free(&keys("Alice"), Some(Member::local(ConnId(0)))),
+            Ok(())
+        );
     }
 
     #[test]

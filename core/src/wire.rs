@@ -39,5 +39,17 @@ pub const ONLINE_LINE_MAX: usize = 1024;
 pub(crate) const PM_FROM: &str = "[pm from ";
 /// Before the recipient of our own private line (`[pm to NICK] TEXT`).
 pub(crate) const PM_TO: &str = "[pm to ";
+/// Before a line of the room's history a joiner gets (`[history] alice: hi`).
+pub(crate) const HISTORY: &str = "[history] ";
+/// After `error: `, before the line as typed: the room's log could not take it.
+pub(crate) const NOT_SENT: &str = "room unavailable, not sent: ";
+/// The leave notice of a user whose server stopped answering.
+pub(crate) const SERVER_LOST: &str = "server lost";
+/// The leave notice of a user whose server shut down.
+pub(crate) const SERVER_DOWN: &str = "server shut down";
+/// After `error: `: this server was declared lost by the others.
+pub(crate) const LOST_THE_ROOM: &str = "this server lost contact with the room; please reconnect";
+/// After `error: `: the room's log lost lines.
+pub(crate) const LOG_LOST: &str = "the room's log was lost, lines may be missing; please reconnect";
 /// Before the count of every online-list line (`Online (N): a, b`).
 pub(crate) const ONLINE: &str = "Online (";

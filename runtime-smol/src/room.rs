@@ -102,6 +102,9 @@ impl Connections for Links {
                     link.credit.give_back(bytes);
                 }
             }
+            Action::Append { entry } => {
+                tracing::error!(?entry, "a room that is not clustered appended to a log");
+            }
         }
     }
 

@@ -103,6 +103,9 @@ impl Connections for Outboxes {
                     outbox.give_back(bytes);
                 }
             }
+            Action::Append { entry } => {
+                tracing::error!(?entry, "a room that is not clustered appended to a log");
+            }
         }
     }
 

@@ -293,6 +293,8 @@ impl Sim {
                     (conn, stop).hash(&mut self.trace);
                     self.net.set_reading_stopped(link_index(*conn), stop);
                 }
+                // The checker refused it: this room is not clustered.
+                Action::Append { .. } => {}
             }
             if let Some(r) = self.current.as_mut() {
                 r.actions.push(action);

@@ -9,14 +9,26 @@
 //! - A send account over `send_queue` closes the user as too slow, right
 //!   after the line that took it over: the limit is passed by one line at most.
 
+use super::cluster::OnLoss;
 use super::hold::Notice;
 use super::Room;
 use crate::batch::Batch;
+use crate::cluster::EntryKind;
 use crate::conn::Conn;
 use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Payload};
 use crate::wire;
 use std::fmt::Display;
+
+/// Who a room line is said by, for the rules of when it is said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Speaker {
+    /// A user of this server in a room that is not clustered: the line is
+    /// said now, unless what the room owes first closes the user.
+    User(ConnId),
+    /// The log: the line is in the room's order already, and is said.
+    Log,
+}
 
 /// Which undelivered room lines a delivery takes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,18 +51,36 @@ impl Room {
     /// so a user it takes past the send queue is closed before the line
     /// exists; if that is the speaker, its line is not said (as if read
     /// after its close). The speaker's own earlier lines stay in the batch.
-    pub(super) fn say_to_room(&mut self, speaker: ConnId, parts: &[&str]) {
-        self.release_held();
-        if self.batch_speaker != Some(speaker) {
-            self.flush_room();
-        }
-        if !self.conns.contains_key(&speaker) {
-            return;
+    ///
+    /// Returns whether the line was said.
+    pub(super) fn say_to_room(&mut self, speaker: Speaker, parts: &[&str]) -> bool {
+        if let Speaker::User(speaker) = speaker {
+            self.release_held();
+            if self.batch_speaker != Some(speaker) {
+                self.flush_room();
+            }
+            if !self.conns.contains_key(&speaker) {
+                return false;
+            }
+            self.batch_speaker = Some(speaker);
+        } else {
+            self.batch_speaker = None;
         }
         self.batch.push_line(parts);
-        self.batch_speaker = Some(speaker);
         if self.max_unflushed + self.batch.len() > self.config.send_queue {
             self.flush_room();
+        }
+        true
+    }
+
+    /// Says a user's line (or `/me`) to the room, as
+    /// [`say_to_room`](Room::say_to_room), and keeps it in the history.
+    pub(super) fn say_line(&mut self, speaker: Speaker, parts: &[&str]) {
+        if self.say_to_room(speaker, parts) && self.config.history > 0 {
+            if self.history.len() == self.config.history {
+                self.history.pop_front();
+            }
+            self.history.push_back(parts.concat().into());
         }
     }
 
@@ -237,21 +267,53 @@ impl Room {
         }
         self.actions.push_back(Action::Close { conn, mode });
         let nick = c.nick.map(|nick| nick.to_string());
-        if let Some(nick) = &nick {
-            self.roster.remove(nick);
-            let line: &[&str] = match notice {
-                Some(notice) => &[nick, wire::LEFT, " (", notice, ")"],
-                None => &[nick, wire::LEFT],
-            };
-            if reason == DisconnectReason::TooSlow {
-                // Closed in the middle of a delivery: its notice goes out in
-                // that delivery, so a cascade of such closes (a notice that
-                // takes another user over) ends before the next line is read.
-                self.push_notice(line);
-            } else {
-                self.announce(Notice::Leave, line);
+        if self.shared.is_some() {
+            // The room hears of it from the log (a claim may yet win).
+            if nick.is_some() || c.claim.is_some() {
+                let notice = notice.map(str::to_string);
+                let leave = EntryKind::Leave { conn, notice };
+                self.append(leave.clone(), OnLoss::Again(leave));
             }
+        } else if let Some(nick) = &nick {
+            // Closed in the middle of a delivery: its notice goes out in
+            // that delivery, so a cascade of such closes (a notice that
+            // takes another user over) ends before the next line is read.
+            let cascade = reason == DisconnectReason::TooSlow;
+            self.leave_member(nick, notice, cascade);
         }
+        self.record(Event::Disconnected { conn, nick, reason });
+    }
+
+    /// The user joined as `nick` leaves the room: its leave notice (with
+    /// `(notice)` when given) is a room line, in the delivery under way
+    /// if `cascade`.
+    pub(super) fn leave_member(&mut self, nick: &str, notice: Option<&str>, cascade: bool) {
+        self.roster.remove(nick);
+        let line: &[&str] = match notice {
+            Some(notice) => &[nick, wire::LEFT, " (", notice, ")"],
+            None => &[nick, wire::LEFT],
+        };
+        if cascade {
+            self.push_notice(line);
+        } else {
+            self.announce(Notice::Leave, line);
+        }
+    }
+
+    /// Forgets and closes `conn` without a word to the room: for a server
+    /// whose users the log already took out of the room.
+    pub(super) fn forget_conn(&mut self, conn: ConnId, reason: DisconnectReason, mode: CloseMode) {
+        self.set_timer(conn, crate::timer::TimerKind::Handshake, None);
+        self.set_timer(conn, crate::timer::TimerKind::Settle, None);
+        self.set_timer(conn, crate::timer::TimerKind::Flood, None);
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(group) = c.group {
+            self.addresses.release(group, self.now);
+        }
+        self.actions.push_back(Action::Close { conn, mode });
+        let nick = c.nick.map(|nick| nick.to_string());
         self.record(Event::Disconnected { conn, nick, reason });
     }
 }

@@ -15,13 +15,17 @@
 //! connection refused [`MAX_NICK_ATTEMPTS`] nicks is closed.
 
 use super::chat::LineFate;
+use super::cluster::OnLoss;
 use super::hold::Notice;
 use super::Room;
 use crate::address::{self, AddressGroup};
-use crate::conn::{Conn, MAX_HELD_READ_BYTES};
+use crate::cluster::EntryKind;
+use crate::conn::{Claim, Conn, MAX_HELD_READ_BYTES};
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
 use crate::io::{Action, CloseMode, ConnId, Payload};
+use crate::nick::{NickError, NickKeys};
+use crate::roster::Member;
 use crate::sniff::{sniff, Sniff, SNIFF_LEN};
 use crate::time::Time;
 use crate::timer::TimerKind;
@@ -111,7 +115,8 @@ impl Room {
         while let Some(frame) = lines.next_frame(&mut input, max_line) {
             let fate = match frame {
                 Frame::Line(line) => match self.on_line(conn, line) {
-                    LineFate::Held(at) => Some((at, [line, b"\n", input].concat())),
+                    LineFate::Held(at) => Some((Some(at), [line, b"\n", input].concat())),
+                    LineFate::Claiming => Some((None, input.to_vec())),
                     LineFate::Done => None,
                 },
                 Frame::TooLong => {
@@ -140,10 +145,11 @@ impl Room {
         self.set_timer(conn, TimerKind::Settle, settle);
     }
 
-    /// Holds `rest`, the rest of a read that starts with a line flood
-    /// control lets through at `at`, before any other held read, and stops
-    /// reading the connection until its held reads are said.
-    fn hold_read(&mut self, conn: ConnId, rest: Vec<u8>, at: Time) {
+    /// Holds `rest`, the rest of a read, before any other held read, and
+    /// stops reading the connection until its held reads are said: `rest`
+    /// starts with a line flood control lets through at `at`, or (`None`)
+    /// follows a nick claimed in the log.
+    fn hold_read(&mut self, conn: ConnId, rest: Vec<u8>, at: Option<Time>) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -151,9 +157,13 @@ impl Room {
             self.actions.push_back(Action::StopReading { conn });
             Box::default()
         });
-        held.bytes += rest.len();
-        held.reads.push_front(rest.into());
-        self.set_timer(conn, TimerKind::Flood, Some(at));
+        if !rest.is_empty() {
+            held.bytes += rest.len();
+            held.reads.push_front(rest.into());
+        }
+        if at.is_some() {
+            self.set_timer(conn, TimerKind::Flood, at);
+        }
     }
 
     /// Flood control lets `conn`'s first held line through: says its held
@@ -166,7 +176,7 @@ impl Room {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.flood_deadline.is_some() {
+            if c.flood_deadline.is_some() || c.claim.is_some() {
                 return;
             }
             let Some(held) = &mut c.held_input else {
@@ -236,6 +246,8 @@ impl Room {
         self.try_join(conn, &raw, true);
         if self.nick(conn).is_some() {
             self.on_unframed_read(conn, bytes);
+        } else if self.conns.get(&conn).is_some_and(|c| c.claim.is_some()) {
+            self.hold_read(conn, bytes.to_vec(), None);
         }
         // Refused: the message of a client without a nick has nowhere to go.
         true
@@ -266,7 +278,7 @@ impl Room {
                     Some(next) => [piece, b"\n", next].concat(),
                     None => piece.to_vec(),
                 };
-                self.hold_read(conn, held, at);
+                self.hold_read(conn, held, Some(at));
                 return;
             }
             match next {
@@ -293,8 +305,8 @@ impl Room {
             let mut end: &[u8] = b"\n";
             let fate = match lines.next_frame(&mut end, self.config.max_line) {
                 Some(Frame::Line(line)) => match self.on_line(conn, line) {
-                    LineFate::Held(at) => Some((at, [line, b"\n"].concat())),
-                    LineFate::Done => None,
+                    LineFate::Held(at) => Some((Some(at), [line, b"\n"].concat())),
+                    LineFate::Claiming | LineFate::Done => None,
                 },
                 Some(Frame::TooLong) => {
                     self.on_line_too_long(conn);
@@ -323,7 +335,10 @@ impl Room {
             Some(_) => self.try_join(conn, line, false),
             None => {}
         }
-        LineFate::Done
+        match self.conns.get(&conn) {
+            Some(c) if c.claim.is_some() => LineFate::Claiming,
+            _ => LineFate::Done,
+        }
     }
 
     fn on_line_too_long(&mut self, conn: ConnId) {
@@ -365,9 +380,14 @@ impl Room {
         let raw = c.lines.take_partial();
         c.nick_in_one_read = false;
         self.try_join(conn, &raw, true);
+        if self.conns.get(&conn).is_some_and(|c| c.claim.is_some()) {
+            self.hold_read(conn, Vec::new(), None);
+        }
     }
 
     /// Joins `conn` as the nick in `raw`, or says why not and asks again.
+    /// In a clustered room, claims the nick in the log instead: the join
+    /// happens when the claim comes back and wins.
     fn try_join(&mut self, conn: ConnId, raw: &[u8], unframed: bool) {
         let nick = String::from_utf8_lossy(raw);
         let keys = match self.roster.admit(&nick, None) {
@@ -377,34 +397,117 @@ impl Room {
                 return;
             }
         };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let claim = Box::new(Claim {
+            unframed,
+            raw: raw.into(),
+        });
+        if self.shared.is_none() {
+            c.claim = Some(claim);
+            self.join_member(Member::local(conn), &nick, keys, Some(conn));
+            return;
+        }
+        if !self.log_open() {
+            self.refuse_nick(conn, error_line(NickError::Unavailable));
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.claim = Some(claim);
+        }
+        let nick = nick.to_string();
+        self.append(EntryKind::Join { conn, nick }, OnLoss::Claim { conn });
+    }
+
+    /// `member` joins as `nick` (its `keys` admitted). `claimant` is its
+    /// connection if it is a user of this server that claimed the nick:
+    /// it gets the join sequence, and its held reads are read.
+    pub(super) fn join_member(
+        &mut self,
+        member: Member,
+        nick: &str,
+        keys: NickKeys,
+        claimant: Option<ConnId>,
+    ) {
         if self.held_leaves || self.config.notice_hold(self.roster.len() + 1).is_none() {
             // Held leave notices, or all of them if this join's notice will
             // not be held, go first, while the joiner is not in the room yet.
             self.release_held();
         }
         self.flush_room();
+        let display: Arc<str> = nick.into();
+        let claim = claimant
+            .and_then(|conn| self.conns.get_mut(&conn))
+            .and_then(|c| c.claim.take());
+        let (Some(conn), Some(claim)) = (claimant, claim) else {
+            // A user of another server, or one that left while claiming.
+            self.roster.insert(member, display, keys);
+            self.announce(Notice::Join, &[nick, wire::JOINED]);
+            return;
+        };
         self.set_timer(conn, TimerKind::Handshake, None);
         self.set_timer(conn, TimerKind::Settle, None);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let display: Arc<str> = nick.as_ref().into();
         c.nick = Some(display.clone());
-        c.unframed = unframed;
-        if unframed {
-            c.legacy_prefix = [raw, b": "].concat().into();
+        c.unframed = claim.unframed;
+        if claim.unframed {
+            c.legacy_prefix = [&claim.raw[..], b": "].concat().into();
         }
-        self.roster.insert(conn, display, keys);
+        self.roster.insert(member, display, keys);
         self.record(Event::Joined {
             conn,
             nick: nick.to_string(),
-            unframed,
+            unframed: claim.unframed,
         });
-        self.welcome(conn, &nick);
+        self.welcome(conn, nick);
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.held_input.is_some())
+        {
+            self.on_flood_ready(conn);
+        }
+    }
+
+    /// The log refused `conn`'s nick claim: it is told why and asked again,
+    /// then what it sent meanwhile is read (a seed-dialect client's message
+    /// is dropped, as its nick was refused).
+    pub(super) fn claim_refused(&mut self, conn: ConnId, error: NickError) {
+        let Some(claim) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()) else {
+            return;
+        };
+        if claim.unframed {
+            if let Some(held) = self
+                .conns
+                .get_mut(&conn)
+                .and_then(|c| c.held_input.as_mut())
+            {
+                held.reads.clear();
+                held.bytes = 0;
+            }
+        }
+        if error == NickError::Unavailable {
+            self.send(conn, error_line(error));
+            let prompt = self.canned.prompt.clone();
+            self.send(conn, prompt);
+        } else {
+            self.refuse_nick(conn, error_line(error));
+        }
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.held_input.is_some())
+        {
+            self.on_flood_ready(conn);
+        }
     }
 
     /// The join sequence: `NICK joined the chat` to the room, then
-    /// `You are connected…` and `Online (N): …` to the joiner, in one piece:
+    /// `You are connected…`, the history and `Online (N): …` to the
+    /// joiner, in one piece:
     /// another user that the join notice takes past its send queue is closed
     /// after the whole sequence (its notice cannot cut it in two).
     fn welcome(&mut self, conn: ConnId, nick: &str) {
@@ -430,12 +533,42 @@ impl Room {
         };
         // The joiner itself is closed as soon as a line takes it over.
         let connected = self.canned.connected.clone();
+        let history = self.history_payload();
         if !too_slow.contains(&conn)
-            && (self.enqueue(conn, connected) || self.enqueue(conn, online))
+            && (self.enqueue(conn, connected)
+                || history.is_some_and(|history| self.enqueue(conn, history))
+                || self.enqueue(conn, online))
         {
             too_slow.push(conn);
         }
         self.kick(too_slow);
+    }
+
+    /// The room's history for a joiner, each line marked `[history] `: the
+    /// most recent lines that fit in a quarter of the send queue, oldest
+    /// first. `None` when there is none.
+    fn history_payload(&self) -> Option<Payload> {
+        let budget = self.config.send_queue / 4;
+        let mut size = 0;
+        let fit = self
+            .history
+            .iter()
+            .rev()
+            .take_while(|line| {
+                size += wire::HISTORY.len() + line.len() + 1;
+                size <= budget
+            })
+            .count();
+        if fit == 0 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(size);
+        for line in self.history.iter().skip(self.history.len() - fit) {
+            out.extend_from_slice(wire::HISTORY.as_bytes());
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        Some(Payload::from(out))
     }
 
     /// The online list: `Online (N): a, b, c`, nicks ordered ignoring

@@ -41,7 +41,9 @@ impl Harness {
     fn input(&mut self, input: Input<'_>) {
         self.room.handle(self.now, input);
         while let Some(action) = self.room.poll_action() {
-            let conn = action.conn();
+            let Some(conn) = action.conn() else {
+                panic!("a room that is not clustered appended {action:?}");
+            };
             assert!(
                 !self.closed.contains_key(&conn.0),
                 "action after close: {action:?}"
@@ -73,6 +75,7 @@ impl Harness {
                     assert!(self.not_read.contains(&conn.0), "resumed unstopped");
                     self.not_read.retain(|&c| c != conn.0);
                 }
+                Action::Append { .. } => {}
             }
         }
         self.events

@@ -209,7 +209,12 @@ impl Checker {
 
     /// One action the core emitted in this step.
     pub fn on_action(&mut self, action: &Action) -> Result<(), Violation> {
-        let conn = action.conn();
+        let Some(conn) = action.conn() else {
+            return self.fail(
+                "a room that is not clustered appends to no log",
+                format!("{action:?}"),
+            );
+        };
         let Some(log) = self.conns.get(&conn) else {
             return self.fail(
                 "action for a connection the driver never opened",
@@ -227,6 +232,7 @@ impl Checker {
             Action::Close { mode, .. } => self.on_close(conn, *mode),
             Action::StopReading { .. } => self.on_stop_reading(conn),
             Action::ResumeReading { .. } => self.on_resume_reading(conn),
+            Action::Append { .. } => Ok(()),
         }
     }
 

@@ -204,6 +204,9 @@ impl Checker {
                 Event::Disconnected { conn, .. } => disconnected.push(*conn),
                 Event::Joined { conn, nick, .. } => joined.push((*conn, nick.clone())),
                 Event::Renamed { .. } => {}
+                Event::NodeLost { .. } | Event::LogReset => {
+                    return self.fail("only a clustered room loses servers", format!("{event:?}"));
+                }
             }
         }
         let mut closed: Vec<ConnId> = self.closes.iter().map(|(c, _)| *c).collect();
