@@ -17,7 +17,7 @@ pub struct Config {
     pub flood_rate: u32,
     /// Lines a user may send at once before the rate applies.
     pub flood_burst: u32,
-    /// How long a nick with no terminator waits before it is taken as a legacy nick.
+    /// How long a nick with no terminator waits before it is taken as a seed-dialect nick.
     pub settle: Duration,
     /// How long join and leave notices may wait, per joined user, so that
     /// one write carries many of them; `0` sends each at once. Holds shorter

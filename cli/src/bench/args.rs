@@ -1,8 +1,7 @@
 //! `chat bench`'s flags.
 
-use crate::args::DEFAULT_PORT;
+use crate::args::{DialectArg, DEFAULT_PORT};
 use crate::units::HumanDuration;
-use chat_core::client::Compat;
 use clap::{Args, ValueEnum};
 use std::time::Duration;
 
@@ -60,8 +59,8 @@ pub(crate) struct BenchArgs {
     pub(crate) json: bool,
 
     /// framed: this project's protocol; seed: the original Python server
-    #[arg(long, value_enum, default_value_t = Dialect::Framed)]
-    pub(crate) dialect: Dialect,
+    #[arg(long, value_enum, default_value_t = DialectArg::Framed)]
+    pub(crate) dialect: DialectArg,
 
     /// Worker threads of the load generator [default: 1 with --rate, where a
     /// second thread's cross-thread wake-ups double the latency measured;
@@ -92,33 +91,6 @@ pub(crate) enum Scenario {
     Handshake,
 }
 
-/// Which server `chat bench` talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Dialect {
-    /// This project's protocol (docs/protocol.md)
-    Framed,
-    /// The seed's Python server: no framing, raw chunks
-    Seed,
-}
-
-impl Dialect {
-    /// The client session's dialect.
-    pub(crate) fn compat(self) -> Compat {
-        match self {
-            Dialect::Framed => Compat::Framed,
-            Dialect::Seed => Compat::Seed,
-        }
-    }
-
-    /// Its flag value.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Dialect::Framed => "framed",
-            Dialect::Seed => "seed",
-        }
-    }
-}
-
 impl Scenario {
     /// Its flag value.
     pub(crate) fn name(self) -> &'static str {
@@ -141,7 +113,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{Cli, Command};
+    use crate::args::{Cli, Command, DialectArg};
     use clap::Parser;
 
     fn bench(args: &[&str]) -> Result<super::BenchArgs, clap::Error> {
@@ -172,7 +144,7 @@ mod tests {
         assert_eq!(args.rate, Some(2.5));
         assert_eq!(args.timeout.0.as_secs(), 90);
         assert_eq!(args.scenario, super::Scenario::Idle);
-        assert_eq!(args.dialect, super::Dialect::Seed);
+        assert_eq!(args.dialect, DialectArg::Seed);
         assert_eq!(
             (args.server_pid, args.threads, args.port),
             (Some(42), Some(3), 4000)
@@ -195,7 +167,7 @@ mod tests {
     fn bench_defaults() {
         let args = bench(&[]).expect("no flags is valid");
         assert_eq!(args.scenario, super::Scenario::Fanout);
-        assert_eq!(args.dialect, super::Dialect::Framed);
+        assert_eq!(args.dialect, DialectArg::Framed);
         assert_eq!(args.rate, None);
         assert_eq!(args.host, "127.0.0.1");
     }

@@ -1,5 +1,5 @@
 //! `chat bench`: a load generator for any server speaking docs/protocol.md (or
-//! the seed's dialect), for capacity planning on this machine.
+//! the seed dialect), for capacity planning on this machine.
 //!
 //! # Phases
 //! 1. **Join**: C clients connect and join with nicks `bench0`, `bench1`, ...
@@ -131,7 +131,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, String> {
         addr,
         scenario: args.scenario,
         tls,
-        compat: args.dialect.compat(),
+        dialect: args.dialect.dialect(),
         clients: args.clients,
         senders,
         messages,
@@ -334,7 +334,7 @@ fn report(
     let failures = shared.failures.lock().unwrap_or_else(|e| e.into_inner());
     Report {
         scenario: args.scenario,
-        dialect: args.dialect,
+        dialect: args.dialect.dialect(),
         server: plan.addr,
         tls: plan.tls.is_some(),
         clients: plan.clients,

@@ -1,7 +1,8 @@
 //! The result of a run: a table for people, one JSON object for scripts.
 
-use super::args::{Dialect, Scenario};
+use super::args::Scenario;
 use super::tally::Counts;
+use chat_core::Dialect;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::fmt::Write as _;

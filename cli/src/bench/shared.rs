@@ -2,7 +2,7 @@
 //! from the coordinator, and the counters it watches.
 
 use super::args::Scenario;
-use chat_core::client::Compat;
+use chat_core::Dialect;
 use chat_runtime_common::tls::ClientTls;
 use smol::channel::Receiver;
 use smol::lock::Semaphore;
@@ -17,7 +17,7 @@ pub(crate) struct Plan {
     /// The server (a loopback address).
     pub(crate) addr: SocketAddr,
     /// The server's dialect.
-    pub(crate) compat: Compat,
+    pub(crate) dialect: Dialect,
     /// What the run measures.
     pub(crate) scenario: Scenario,
     /// With `--tls`: what every connection trusts.
