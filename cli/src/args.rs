@@ -189,17 +189,8 @@ pub(crate) struct ClientArgs {
     #[arg(long, short)]
     pub(crate) port: Option<u16>,
 
-    /// Speak TLS, checking the server's certificate against the system's roots (or --ca)
-    #[arg(long)]
-    pub(crate) tls: bool,
-
-    /// Trust only the CA certificates in this PEM file (with --tls)
-    #[arg(long, value_name = "FILE", requires = "tls")]
-    pub(crate) ca: Option<PathBuf>,
-
-    /// Speak TLS without checking the server's certificate at all (unsafe: for tests)
-    #[arg(long, conflicts_with = "ca")]
-    pub(crate) tls_insecure: bool,
+    #[command(flatten)]
+    pub(crate) tls: crate::tls::TlsFlags,
 
     /// Nick to join with; asked for when missing (when piped: the first input line)
     #[arg(long, short)]
@@ -261,7 +252,7 @@ impl DialectArg {
 impl ClientArgs {
     /// Whether the connection speaks TLS.
     pub(crate) fn speaks_tls(&self) -> bool {
-        self.tls || self.tls_insecure
+        self.tls.speaks_tls()
     }
 
     /// The port to connect to: the one given, or the default for the transport.

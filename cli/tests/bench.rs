@@ -1,8 +1,11 @@
 //! `chat bench` end to end: a real `chat server` on a free port, a small
-//! fanout run with `--json`, the counts checked. Every wait is bounded.
+//! fanout run with `--json`, the counts checked; the same over TLS (with a
+//! CA and certificate made here), and TLS handshakes up to the prompt.
+//! Every wait is bounded.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -26,6 +29,11 @@ impl Drop for Server {
 
 /// Starts `chat server --port 0` on `runtime` and reads the port it prints.
 fn server(runtime: &str) -> Server {
+    server_with(runtime, &[])
+}
+
+/// As [`server`], with `extra` flags; the port is the first one printed.
+fn server_with(runtime: &str, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
         .args([
             "server",
@@ -36,6 +44,7 @@ fn server(runtime: &str) -> Server {
             "--runtime",
             runtime,
         ])
+        .args(extra)
         .args(["--log-level", "warn"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -179,4 +188,189 @@ fn a_payload_too_small_for_its_marker_is_refused() {
     let (code, _, stderr) = bench(&["--port", "9", "--size", "8"]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("--size 8 is out of range"), "{stderr}");
+}
+
+/// A CA and a server certificate for 127.0.0.1 it signed, as PEM files in
+/// a fresh directory, removed when dropped.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(test: &str) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let dir =
+            std::env::temp_dir().join(format!("chat-bench-tls-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("the CA");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("a server key");
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("server parameters")
+            .signed_by(&key, &issuer)
+            .expect("the server certificate");
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca.pem");
+        std::fs::write(dir.join("cert.pem"), cert.pem()).expect("write cert.pem");
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("write key.pem");
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        path_str(&self.dir.join(name)).to_string()
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+/// A server that serves TLS only (`--no-plain`), so the port it prints is
+/// the TLS port.
+fn tls_server(runtime: &str, pki: &Pki) -> Server {
+    let (cert, key) = (pki.path("cert.pem"), pki.path("key.pem"));
+    server_with(
+        runtime,
+        &[
+            "--no-plain",
+            "--tls-port",
+            "0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+    )
+}
+
+fn tls_fanout_counts_every_delivery(runtime: &str) {
+    let pki = Pki::new(&format!("fanout-{runtime}"));
+    let server = tls_server(runtime, &pki);
+    let port = server.port.to_string();
+    let ca = pki.path("ca.pem");
+    let (code, stdout, stderr) = bench(&[
+        "--port",
+        &port,
+        "--tls",
+        "--ca",
+        &ca,
+        "--clients",
+        "3",
+        "--messages",
+        "200",
+        "--json",
+        "--timeout",
+        "30s",
+    ]);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(report["tls"], true, "{report}");
+    assert_eq!(report["joined"], 3, "{report}");
+    assert_eq!(report["expected"], 3 * 200 * 3, "{report}");
+    assert_eq!(report["received"], 1800, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["duplicated"], 0, "{report}");
+    assert_eq!(report["out_of_order"], 0, "{report}");
+    assert_eq!(report["malformed"], 0, "{report}");
+    assert_eq!(report["drain_end"], "complete", "{report}");
+}
+
+#[test]
+fn tls_fanout_against_the_smol_server_loses_nothing() {
+    tls_fanout_counts_every_delivery("smol");
+}
+
+#[test]
+fn tls_fanout_against_the_std_server_loses_nothing() {
+    tls_fanout_counts_every_delivery("std");
+}
+
+#[test]
+fn tls_fanout_at_a_fixed_rate_measures_every_delivery() {
+    let pki = Pki::new("rate");
+    let server = tls_server("smol", &pki);
+    let port = server.port.to_string();
+    let ca = pki.path("ca.pem");
+    let (code, stdout, stderr) = bench(&[
+        "--port",
+        &port,
+        "--tls",
+        "--ca",
+        &ca,
+        "--clients",
+        "4",
+        "--messages",
+        "5",
+        "--rate",
+        "20",
+        "--json",
+        "--timeout",
+        "30s",
+    ]);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(report["received"], 4 * 5 * 4, "{report}");
+    assert_eq!(report["latency_us"]["samples"], 80, "{report}");
+}
+
+#[test]
+fn tls_handshakes_up_to_the_prompt_are_counted() {
+    let pki = Pki::new("handshake");
+    let server = tls_server("smol", &pki);
+    let port = server.port.to_string();
+    let ca = pki.path("ca.pem");
+    let (code, stdout, stderr) = bench(&[
+        "--port",
+        &port,
+        "--tls",
+        "--ca",
+        &ca,
+        "--scenario",
+        "handshake",
+        "--clients",
+        "30",
+        "--json",
+        "--timeout",
+        "30s",
+    ]);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(report["scenario"], "handshake", "{report}");
+    assert_eq!(report["joined"], 30, "{report}");
+    assert_eq!(report["join_failures"], 0, "{report}");
+    assert_eq!(report["latency_us"]["samples"], 30, "{report}");
+    assert!(report["joins_per_second"].as_f64() > Some(0.0), "{report}");
+}
+
+#[test]
+fn tls_without_the_ca_rejects_the_server() {
+    let pki = Pki::new("no-ca");
+    let server = tls_server("smol", &pki);
+    let port = server.port.to_string();
+    let (code, stdout, stderr) = bench(&[
+        "--port",
+        &port,
+        "--tls",
+        "--clients",
+        "2",
+        "--messages",
+        "1",
+        "--json",
+        "--timeout",
+        "30s",
+    ]);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(report["joined"], 0, "{report}");
+    assert_eq!(report["join_failures"], 2, "{report}");
+    let why = report["join_failure"].as_str().unwrap_or_default();
+    assert!(why.contains("invalid peer certificate"), "{report}");
 }

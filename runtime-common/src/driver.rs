@@ -7,9 +7,11 @@
 //! count) and its own way of waiting (a channel with a timeout, a future);
 //! the bookkeeping in between is here, once.
 
+use crate::admission::Admission;
 use crate::clock::Clock;
 use crate::written::Reports;
 use chat_core::{Action, Config, ConnId, Event, Input, Room, Time};
+use std::sync::Arc;
 
 /// What a driver keeps per connection, as the step needs it.
 pub trait Connections {
@@ -35,23 +37,28 @@ pub trait Connections {
     }
 }
 
-/// The room, and the clock it is fed by.
+/// The room, the clock it is fed by, and the admission it reports its
+/// connections to.
 ///
 /// # Invariants
 /// Every input is handled at `clock.now()`, which never goes backwards;
-/// after every input, no action and no event is left in the room.
+/// after every input, no action and no event is left in the room, and
+/// `admission` holds the room's connection count.
 #[derive(Debug)]
 pub struct Stepper {
     room: Room,
     clock: Clock,
+    admission: Arc<Admission>,
 }
 
 impl Stepper {
-    /// A fresh room, and a clock whose epoch is now.
-    pub fn new(config: Config) -> Self {
+    /// A fresh room, and a clock whose epoch is now. The room's connection
+    /// count goes to `admission` after every step, for the TLS ports.
+    pub fn new(config: Config, admission: Arc<Admission>) -> Self {
         Stepper {
             room: Room::new(config),
             clock: Clock::start(),
+            admission,
         }
     }
 
@@ -84,6 +91,7 @@ impl Stepper {
         while let Some(event) = self.room.poll_event() {
             conns.event(event);
         }
+        self.admission.set_room_connections(self.room.connections());
     }
 
     /// Feeds every write the sockets took since the last call, one

@@ -17,6 +17,7 @@ use crate::link::Link;
 use async_channel::Receiver;
 use async_io::Timer;
 use chat_core::{Action, Config, ConnId, Event, Input, Time};
+use chat_runtime_common::admission::Admission;
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::Reports;
@@ -24,6 +25,7 @@ use futures_lite::future;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The most inputs the room task handles in a row before it lets the other
 /// tasks run. With hundreds of clients sending at once, a room that never
@@ -138,9 +140,10 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(config: Config, reports: Reports) -> Self {
+    /// A driver whose room reports its connection count to `admission`.
+    pub(crate) fn new(config: Config, reports: Reports, admission: Arc<Admission>) -> Self {
         Driver {
-            stepper: Stepper::new(config),
+            stepper: Stepper::new(config, admission),
             links: Links::default(),
             shutting_down: false,
             timer: Timer::never(),

@@ -7,6 +7,7 @@ use crate::room::Driver;
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use chat_core::Config;
+use chat_runtime_common::admission::Admission;
 use chat_runtime_common::listener;
 use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::refuse::SpareDescriptor;
@@ -186,7 +187,9 @@ async fn serve(
         counters,
         live: Rc::clone(&live),
         next_id: Rc::new(Cell::new(1)),
+        admission: Admission::new(config.max_clients),
     };
+    let admission = Arc::clone(&shared.admission);
     let acceptors: Vec<_> = listeners
         .into_iter()
         .map(|(listener, spare, tls)| {
@@ -194,7 +197,9 @@ async fn serve(
         })
         .collect();
     drop(shared);
-    Driver::new(config, reports).run(inbox, requests).await;
+    Driver::new(config, reports, admission)
+        .run(inbox, requests)
+        .await;
     // Stops accepting and closes the listeners.
     for acceptor in acceptors {
         let _ = acceptor.cancel().await;

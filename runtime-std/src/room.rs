@@ -18,6 +18,7 @@
 use crate::conn::Outbox;
 use crate::pace::{self, Pace};
 use chat_core::{Action, CloseMode, Config, ConnId, Event, Input};
+use chat_runtime_common::admission::Admission;
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::Reports;
@@ -137,9 +138,15 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(config: Config, reports: Reports, pace: Arc<Pace>) -> Self {
+    /// A driver whose room reports its connection count to `admission`.
+    pub(crate) fn new(
+        config: Config,
+        reports: Reports,
+        pace: Arc<Pace>,
+        admission: Arc<Admission>,
+    ) -> Self {
         Driver {
-            stepper: Stepper::new(config),
+            stepper: Stepper::new(config, admission),
             outboxes: Outboxes::default(),
             shutting_down: false,
             reports,

@@ -6,6 +6,7 @@ use crate::live::Live;
 use crate::pace::Pace;
 use crate::room::{Driver, Msg};
 use chat_core::Config;
+use chat_runtime_common::admission::Admission;
 use chat_runtime_common::listener;
 use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::refuse::SpareDescriptor;
@@ -92,13 +93,15 @@ impl Server {
         let pace = Arc::new(Pace::default());
         let room_pace = Arc::clone(&pace);
         let next_id = Arc::new(AtomicU64::new(1));
+        let admission = Admission::new(config.max_clients);
+        let room_admission = Arc::clone(&admission);
 
         let room_stop = Arc::clone(&stop);
         let wake_addrs = local_addrs.clone();
         let room = thread::Builder::new()
             .name("chat-room".into())
             .spawn(move || {
-                Driver::new(config, reports, room_pace).run(&inbox);
+                Driver::new(config, reports, room_pace, room_admission).run(&inbox);
                 drop(inbox); // senders fail from now on
                 room_stop.store(true, Ordering::Release);
                 for addr in wake_addrs {
@@ -115,6 +118,7 @@ impl Server {
                 stop: Arc::clone(&stop),
                 live: Arc::clone(&live),
                 next_id: Arc::clone(&next_id),
+                admission: Arc::clone(&admission),
                 tls,
             };
             let guard = live.enter();

@@ -17,7 +17,9 @@ pub(crate) struct BenchArgs {
     pub(crate) port: u16,
 
     /// fanout: everyone joins, then everyone sends and receives everything;
-    /// idle: join the clients, measure join time and server memory
+    /// idle: join the clients, measure join time and server memory;
+    /// handshake: connect (and handshake, with --tls) up to the prompt, then
+    /// close: connections or TLS handshakes per second
     #[arg(long, value_enum, default_value_t = Scenario::Fanout)]
     pub(crate) scenario: Scenario,
 
@@ -66,6 +68,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) threads: Option<u32>,
 
+    #[command(flatten)]
+    pub(crate) tls: crate::tls::TlsFlags,
+
     /// Most connections in the handshake at once (keeps the server's accept
     /// backlog from overflowing)
     #[arg(long, value_name = "N", default_value_t = 100,
@@ -80,6 +85,10 @@ pub(crate) enum Scenario {
     Fanout,
     /// Clients join and stay; one probe message checks they are served
     Idle,
+    /// Clients connect (and with --tls complete the TLS handshake) until
+    /// the server's `alias?` prompt, then close: connections (or TLS
+    /// handshakes) per second
+    Handshake,
 }
 
 impl Scenario {
@@ -88,6 +97,7 @@ impl Scenario {
         match self {
             Scenario::Fanout => "fanout",
             Scenario::Idle => "idle",
+            Scenario::Handshake => "handshake",
         }
     }
 }
@@ -143,6 +153,17 @@ mod tests {
     }
 
     #[test]
+    fn bench_tls_flags_parse() {
+        let args = bench(&["--tls", "--ca=ca.pem", "--scenario=handshake"]).expect("valid flags");
+        assert!(args.tls.speaks_tls());
+        assert_eq!(args.tls.ca.as_deref(), Some(std::path::Path::new("ca.pem")));
+        assert_eq!(args.scenario, super::Scenario::Handshake);
+        let args = bench(&["--tls-insecure"]).expect("valid flags");
+        assert!(args.tls.speaks_tls() && args.tls.tls_insecure);
+        assert!(!bench(&[]).expect("no flags is valid").tls.speaks_tls());
+    }
+
+    #[test]
     fn bench_defaults() {
         let args = bench(&[]).expect("no flags is valid");
         assert_eq!(args.scenario, super::Scenario::Fanout);
@@ -162,6 +183,9 @@ mod tests {
             &["--scenario=storm"],
             &["--dialect=irc"],
             &["--threads=0"],
+            &["--ca=ca.pem"],
+            &["--tls-insecure", "--tls", "--ca=ca.pem"],
+            &["--scenario=handshakes"],
         ] {
             assert!(bench(bad).is_err(), "{bad:?} was accepted");
         }

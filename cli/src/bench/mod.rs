@@ -5,11 +5,13 @@
 //! 1. **Join**: C clients connect and join with nicks `bench0`, `bench1`, ...
 //!    (at most `--join-window` in the handshake at once), each through a
 //!    `chat_core::client::Session`. Ends when every client joined or failed,
-//!    or at `--timeout`.
+//!    or at `--timeout`. In `handshake`, each client's join ends at the
+//!    server's `alias?` prompt, and it closes its connection there.
 //! 2. **Go** (the barrier): every client the server confirmed is in the room,
 //!    so every line sent from now on reaches all of them. Senders start:
 //!    in `fanout` every client sends M payloads of S bytes (full speed, or
-//!    `--rate` per second each); in `idle` client 0 sends one probe.
+//!    `--rate` per second each); in `idle` client 0 sends one probe; in
+//!    `handshake` nobody sends.
 //! 3. **Drain**: until every expected delivery arrived, every client lost
 //!    its connection, nothing new arrived for `--stall` (lost messages never
 //!    come), or `--timeout` passed. Then every connection closes.
@@ -17,7 +19,13 @@
 //! Each payload carries its sender, sequence number and send time (see
 //! `payload`); every client counts what it receives from every sender
 //! (`tally`): lost, duplicated, out of order, and the latency of each
-//! delivery into an hdrhistogram.
+//! delivery into an hdrhistogram (in `handshake`: the time from connect
+//! to the prompt).
+//!
+//! With `--tls` every connection speaks TLS: the handshake runs after the
+//! connect (`chat_runtime_smol::tls::run`), reads are decrypted in place
+//! into the same per-thread buffer, and writes are sealed before they go
+//! out; the plain path is the same code as without TLS.
 //!
 //! # Threads
 //! A few worker threads (`worker`), each a `smol::LocalExecutor` with one
@@ -100,6 +108,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, String> {
     let (senders, messages) = match args.scenario {
         Scenario::Fanout => (args.clients, args.messages),
         Scenario::Idle => (1, 1),
+        Scenario::Handshake => (0, 0),
     };
     let min = payload::min_size(senders, messages);
     if args.size < min || args.size > MAX_SIZE {
@@ -117,8 +126,11 @@ fn plan(args: &BenchArgs) -> Result<Plan, String> {
             MAX_ACCOUNT_BYTES >> 20
         ));
     }
+    let tls = args.tls.client_tls(&args.host)?;
     Ok(Plan {
         addr,
+        scenario: args.scenario,
+        tls,
         dialect: args.dialect.dialect(),
         clients: args.clients,
         senders,
@@ -324,6 +336,7 @@ fn report(
         scenario: args.scenario,
         dialect: args.dialect.dialect(),
         server: plan.addr,
+        tls: plan.tls.is_some(),
         clients: plan.clients,
         senders: plan.senders,
         messages: plan.messages,

@@ -14,6 +14,8 @@ pub(crate) struct Report {
     pub(crate) scenario: Scenario,
     pub(crate) dialect: Dialect,
     pub(crate) server: SocketAddr,
+    /// Whether every connection spoke TLS.
+    pub(crate) tls: bool,
     pub(crate) clients: u32,
     /// Clients that send (fanout: all; idle: one probe).
     pub(crate) senders: u32,
@@ -111,6 +113,12 @@ impl Report {
         per_second(self.counts.unique as f64, self.elapsed_seconds)
     }
 
+    /// Joins (in `handshake`: connections up to the prompt, TLS handshake
+    /// included with `--tls`) per second, over the join phase.
+    pub(crate) fn joins_per_second(&self) -> f64 {
+        per_second(f64::from(self.joined), self.join_seconds.unwrap_or(0.0))
+    }
+
     /// Room messages per second: deliveries per second over the recipients.
     pub(crate) fn messages_per_second(&self) -> f64 {
         self.deliveries_per_second() / f64::from(self.clients)
@@ -130,6 +138,7 @@ impl Report {
             "scenario": self.scenario.name(),
             "dialect": self.dialect.name(),
             "server": self.server.to_string(),
+            "tls": self.tls,
             "clients": self.clients,
             "senders": self.senders,
             "messages": self.messages,
@@ -140,6 +149,7 @@ impl Report {
             "join_failures": self.join_failed,
             "join_failure": self.join_failure,
             "join_seconds": self.join_seconds,
+            "joins_per_second": self.joins_per_second(),
             "expected": c.expected,
             "received": c.unique,
             "lost": c.lost(),
@@ -184,26 +194,36 @@ impl Report {
         row(
             "scenario",
             format!(
-                "{} against {} ({} dialect), {} threads",
+                "{} against {}{} ({} dialect), {} threads",
                 self.scenario.name(),
                 self.server,
+                if self.tls { " over TLS" } else { "" },
                 self.dialect.name(),
                 self.threads
             ),
         );
-        row(
-            "load",
-            format!(
+        let load = match self.scenario {
+            Scenario::Handshake => format!(
+                "{} clients, each connects up to the prompt and closes",
+                self.clients
+            ),
+            Scenario::Fanout | Scenario::Idle => format!(
                 "{} clients, {} sending {} × {} B, {pace}",
                 self.clients, self.senders, self.messages, self.size
             ),
-        );
+        };
+        row("load", load);
         let join_time = self
             .join_seconds
             .map_or("-".into(), |s| format!("{:.3} s", s));
         row(
             "joined",
-            format!("{}/{} in {join_time}", self.joined, self.clients),
+            format!(
+                "{}/{} in {join_time}, {:.0}/s",
+                self.joined,
+                self.clients,
+                self.joins_per_second()
+            ),
         );
         if let Some(why) = &self.join_failure {
             row(
@@ -211,6 +231,46 @@ impl Report {
                 format!("{} (first: {why})", self.join_failed),
             );
         }
+        if self.scenario != Scenario::Handshake {
+            self.delivery_rows(&mut row);
+        }
+        if let Some(l) = self.latency {
+            let name = match self.scenario {
+                Scenario::Handshake => "to the prompt",
+                Scenario::Fanout | Scenario::Idle => "latency",
+            };
+            row(
+                name,
+                format!(
+                    "p50 {} p90 {} p99 {} p99.9 {} max {} ({} samples)",
+                    micros(l.p50),
+                    micros(l.p90),
+                    micros(l.p99),
+                    micros(l.p999),
+                    micros(l.max),
+                    l.samples
+                ),
+            );
+        }
+        if let Some(r) = self.rss {
+            let per = self
+                .rss_per_connection()
+                .map_or("-".into(), |b| format!("{:.0} B", b));
+            row(
+                "server RSS",
+                format!(
+                    "{} KiB before, {} KiB joined, {} KiB at the end; {per} per connection",
+                    r.before, r.joined, r.end
+                ),
+            );
+        }
+        t
+    }
+}
+
+impl Report {
+    /// The rows about deliveries: counts, anomalies, time, throughput.
+    fn delivery_rows(&self, row: &mut impl FnMut(&str, String)) {
         let c = &self.counts;
         row(
             "deliveries",
@@ -253,33 +313,6 @@ impl Report {
                 self.messages_per_second()
             ),
         );
-        if let Some(l) = self.latency {
-            row(
-                "latency",
-                format!(
-                    "p50 {} p90 {} p99 {} p99.9 {} max {} ({} samples)",
-                    micros(l.p50),
-                    micros(l.p90),
-                    micros(l.p99),
-                    micros(l.p999),
-                    micros(l.max),
-                    l.samples
-                ),
-            );
-        }
-        if let Some(r) = self.rss {
-            let per = self
-                .rss_per_connection()
-                .map_or("-".into(), |b| format!("{:.0} B", b));
-            row(
-                "server RSS",
-                format!(
-                    "{} KiB before, {} KiB joined, {} KiB at the end; {per} per connection",
-                    r.before, r.joined, r.end
-                ),
-            );
-        }
-        t
     }
 }
 
@@ -310,6 +343,7 @@ mod tests {
             scenario: Scenario::Fanout,
             dialect: Dialect::Framed,
             server: "127.0.0.1:55555".parse().expect("valid address"),
+            tls: false,
             clients: 4,
             senders: 4,
             messages: 10,
@@ -365,6 +399,22 @@ mod tests {
         let table = report().to_table();
         assert!(table.contains("10 lost, 2 duplicated"), "{table}");
         assert!(table.contains("stalled at 5.500 s"), "{table}");
+    }
+
+    #[test]
+    fn a_handshake_run_reports_joins_per_second_not_deliveries() {
+        let r = Report {
+            scenario: Scenario::Handshake,
+            tls: true,
+            join_seconds: Some(0.5),
+            ..report()
+        };
+        assert_eq!(r.joins_per_second(), 8.0);
+        let table = r.to_table();
+        assert!(table.contains("over TLS"), "{table}");
+        assert!(table.contains("4/4 in 0.500 s, 8/s"), "{table}");
+        assert!(!table.contains("deliveries"), "{table}");
+        assert_eq!(r.to_json()["tls"], true);
     }
 
     #[test]

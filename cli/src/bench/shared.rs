@@ -1,7 +1,9 @@
 //! What every bench thread shares: the plan of the run, the two signals
 //! from the coordinator, and the counters it watches.
 
+use super::args::Scenario;
 use chat_core::Dialect;
+use chat_runtime_common::tls::ClientTls;
 use smol::channel::Receiver;
 use smol::lock::Semaphore;
 use std::net::SocketAddr;
@@ -16,6 +18,10 @@ pub(crate) struct Plan {
     pub(crate) addr: SocketAddr,
     /// The server's dialect.
     pub(crate) dialect: Dialect,
+    /// What the run measures.
+    pub(crate) scenario: Scenario,
+    /// With `--tls`: what every connection trusts.
+    pub(crate) tls: Option<ClientTls>,
     /// Connections, each a user with its own nick.
     pub(crate) clients: u32,
     /// Clients `0..senders` send; every client receives.

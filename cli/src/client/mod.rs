@@ -15,7 +15,7 @@ use crate::runtime::{self, ConnWriter};
 use chat_core::client::reconnect::{Next, Rejoin};
 use chat_core::client::{self as protocol, Attention, ClientEvent, Ending, Session};
 use chat_core::Dialect;
-use chat_runtime_common::tls::{ClientTls, Trust};
+use chat_runtime_common::tls::ClientTls;
 use display::Style;
 use error::ClientError;
 use link::{ConnId, Connected};
@@ -151,24 +151,9 @@ fn history_file() -> Option<PathBuf> {
 
 /// What the client trusts, with `--tls`; warns loudly with `--tls-insecure`.
 fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
-    if !args.speaks_tls() {
-        return Ok(None);
-    }
-    let trust = if args.tls_insecure {
-        crate::out::stderr_line(
-            "WARNING: --tls-insecure: the server's certificate is NOT checked; \
-             anyone on the path can read and change this chat",
-        );
-        Trust::Insecure
-    } else {
-        match &args.ca {
-            Some(path) => Trust::CaFile(path),
-            None => Trust::SystemRoots,
-        }
-    };
-    ClientTls::new(trust, connect::bare_host(&args.host))
-        .map(Some)
-        .map_err(|e| ClientError::Setup(format!("cannot set up TLS: {e}")))
+    args.tls
+        .client_tls(connect::bare_host(&args.host))
+        .map_err(ClientError::Setup)
 }
 
 /// Something the client loop is waiting for, with a bound.
