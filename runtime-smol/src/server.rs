@@ -187,7 +187,7 @@ async fn serve(
         counters,
         live: Rc::clone(&live),
         next_id: Rc::new(Cell::new(1)),
-        admission: Admission::new(config.max_clients),
+        admission: Admission::new(&config),
     };
     let admission = Arc::clone(&shared.admission);
     let acceptors: Vec<_> = listeners

@@ -93,7 +93,7 @@ impl Server {
         let pace = Arc::new(Pace::default());
         let room_pace = Arc::clone(&pace);
         let next_id = Arc::new(AtomicU64::new(1));
-        let admission = Admission::new(config.max_clients);
+        let admission = Admission::new(&config);
         let room_admission = Arc::clone(&admission);
 
         let room_stop = Arc::clone(&stop);
