@@ -17,7 +17,7 @@
 
 use super::LogEvent;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Where the adapter's threads hand the room what the log says. Blocking
 /// is fine (it is how the room slows a reader that is ahead).
@@ -102,13 +102,13 @@ impl Link {
     }
 
     /// Declares the log up in generation `gen`, unless it went down since.
-    pub(crate) fn declare_up(&self, gen: u64) -> bool {
+    pub(crate) fn declare_up(&self, gen: u64, epoch: Arc<str>) -> bool {
         let _order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
         if self.gen() != gen {
             return false;
         }
         self.up.store(true, Ordering::Release);
-        self.deliver(LogEvent::Up { gen })
+        self.deliver(LogEvent::Up { gen, epoch })
     }
 
     pub(crate) fn set_writer_ok(&self, ok: bool) {

@@ -87,6 +87,8 @@ pub enum LogEvent {
     Up {
         /// Appends are tagged with it (see [`RedisLog::append`]).
         gen: u64,
+        /// The epoch of the stream (snapshots are stored in it).
+        epoch: Arc<str>,
     },
     /// The log is down from generation `gen` on.
     Down {

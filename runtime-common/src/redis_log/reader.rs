@@ -109,7 +109,11 @@ impl Reader {
             if self.up_gen != Some(gen) && self.link.writer_ready(gen) {
                 // Read to the end, then declare up (unless it went down meanwhile).
                 while self.read(&mut con, None)? > 0 {}
-                if self.link.declare_up(gen) {
+                let epoch = self
+                    .epoch
+                    .clone()
+                    .ok_or_else(|| Failure::Reply("no epoch".into()))?;
+                if self.link.declare_up(gen, epoch) {
                     self.up_gen = Some(gen);
                     tracing::info!(epoch = ?self.epoch, "serving the room from its log");
                 }
