@@ -206,7 +206,8 @@ impl Stepper {
             return;
         };
         let due = log.fresh >= SNAPSHOT_ENTRIES || (log.fresh > 0 && now >= log.snapshot_at);
-        let (true, true, Some(last), Some(epoch)) = (due, log.up, log.last, log.epoch.clone()) else {
+        let (true, true, Some(last), Some(epoch)) = (due, log.up, log.last, log.epoch.clone())
+        else {
             return;
         };
         let Some(snapshot) = self.room.snapshot() else {

@@ -9,8 +9,8 @@ use async_io::{Async, Timer};
 use chat_core::Config;
 use chat_runtime_common::driver::Stepper;
 use chat_runtime_common::listener;
-use chat_runtime_common::redis_log::{ClusterOptions, LogEvent, RedisLog};
 use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::redis_log::{ClusterOptions, LogEvent, RedisLog};
 use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::tls::ServerTls;
 use chat_runtime_common::written;
@@ -239,7 +239,9 @@ async fn serve(
         })
         .collect();
     drop(shared);
-    Driver::new(stepper, reports, log).run(inbox, requests).await;
+    Driver::new(stepper, reports, log)
+        .run(inbox, requests)
+        .await;
     // Stops accepting and closes the listeners.
     for acceptor in acceptors {
         let _ = acceptor.cancel().await;

@@ -138,7 +138,16 @@ mod tests {
         let c: StreamPos = "1700000000001-0".parse().expect("an id");
         assert!(StreamPos::START < a && a < b && b < c);
         assert_eq!(a.to_string(), "1700000000000-3");
-        for bad in ["", "1", "1-", "-1", "a-1", "1-+2", "1-2-3", "99999999999999999999-0"] {
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-+2",
+            "1-2-3",
+            "99999999999999999999-0",
+        ] {
             assert!(bad.parse::<StreamPos>().is_err(), "{bad:?}");
         }
     }

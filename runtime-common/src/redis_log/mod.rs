@@ -180,10 +180,7 @@ impl ClusterOptions {
     /// The node's configuration, once the server listens on `local`: a new
     /// incarnation (the time in ms) on every start.
     pub fn cluster_config(&self, local: SocketAddr) -> ClusterConfig {
-        let name = self
-            .node_name
-            .clone()
-            .unwrap_or_else(|| local.to_string());
+        let name = self.node_name.clone().unwrap_or_else(|| local.to_string());
         let incarnation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or_else(|_| keys::random_u64(), |d| d.as_millis() as u64);
@@ -308,7 +305,10 @@ impl Flush {
     /// Whether everything queued before the flush was written or dropped.
     pub fn is_done(&mut self) -> bool {
         if !self.sent {
-            match self.outbox.try_send(WriterMsg::Flush(Arc::clone(&self.done))) {
+            match self
+                .outbox
+                .try_send(WriterMsg::Flush(Arc::clone(&self.done)))
+            {
                 Ok(()) => self.sent = true,
                 Err(TrySendError::Full(_)) => return false,
                 Err(TrySendError::Disconnected(_)) => return true,

@@ -161,17 +161,19 @@ impl Reader {
                 .query(con)?;
         let ours = epoch.is_some() && epoch.as_deref() == self.epoch.as_deref();
         let snapshot = match (id, state) {
-            (Some(id), Some(state)) if ours => match (id.parse::<StreamPos>(), Snapshot::decode(&state)) {
-                (Ok(id), Ok(snapshot)) => Some((id, snapshot)),
-                (Err(error), _) => {
-                    tracing::error!(%error, "the stored snapshot has a bad id; reading the stream from its start");
-                    None
+            (Some(id), Some(state)) if ours => {
+                match (id.parse::<StreamPos>(), Snapshot::decode(&state)) {
+                    (Ok(id), Ok(snapshot)) => Some((id, snapshot)),
+                    (Err(error), _) => {
+                        tracing::error!(%error, "the stored snapshot has a bad id; reading the stream from its start");
+                        None
+                    }
+                    (_, Err(error)) => {
+                        tracing::error!(%error, "the stored snapshot does not decode; reading the stream from its start");
+                        None
+                    }
                 }
-                (_, Err(error)) => {
-                    tracing::error!(%error, "the stored snapshot does not decode; reading the stream from its start");
-                    None
-                }
-            },
+            }
             _ => None,
         };
         let (from, snapshot) = match snapshot {
@@ -192,7 +194,11 @@ impl Reader {
 
     /// Reads the entries after `last` (waiting up to `block` for some),
     /// hands them in, and checks the trim mark. Returns how many were read.
-    fn read(&mut self, con: &mut redis::Connection, block: Option<Duration>) -> Result<usize, Failure> {
+    fn read(
+        &mut self,
+        con: &mut redis::Connection,
+        block: Option<Duration>,
+    ) -> Result<usize, Failure> {
         let mut xread = redis::cmd("XREAD");
         if let Some(block) = block {
             xread.arg("BLOCK").arg(block.as_millis().to_string());
@@ -223,14 +229,19 @@ impl Reader {
                     .parse()
                     .map_err(|e| Failure::Reply(format!("{e}")))?;
                 if id <= self.last {
-                    return Err(Failure::Reply(format!("entry {id} is not after {}", self.last)));
+                    return Err(Failure::Reply(format!(
+                        "entry {id} is not after {}",
+                        self.last
+                    )));
                 }
                 self.last = id;
                 read += 1;
                 match item.map.get(ENTRY_FIELD) {
                     Some(Value::BulkString(bytes)) => match Entry::decode(bytes) {
                         Ok(entry) => entries.push(entry),
-                        Err(error) => tracing::warn!(%id, %error, "skipping a log entry that does not decode"),
+                        Err(error) => {
+                            tracing::warn!(%id, %error, "skipping a log entry that does not decode")
+                        }
                     },
                     _ => tracing::warn!(%id, "skipping a log entry without an `e` field"),
                 }
