@@ -243,8 +243,15 @@ fn history_crosses_servers_and_a_late_server_starts_from_the_snapshot(rt: Runtim
         assert!(Instant::now() < deadline, "no snapshot stored");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (mut late, addr) = node(other(rt), &redis.url(), &["--history", "3"]);
-    late.stderr_line_containing("restored the room from its snapshot");
+    let url = redis.url();
+    let args = ["--cluster", &url, "--history", "3"];
+    let (mut late, addr) = ChatProcess::server(&other(rt).to_string(), &args);
+    // Two threads log these: in either order.
+    let mut waiting = vec!["restored the room from its snapshot", SERVING];
+    while !waiting.is_empty() {
+        let line = late.stderr_line_containing("");
+        waiting.retain(|needle| !line.contains(needle));
+    }
     nodes.push((late, addr));
 
     let mut bob = Peer::connect("bob", addr);
