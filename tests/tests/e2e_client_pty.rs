@@ -237,14 +237,34 @@ fn type_ahead_is_not_left_to_the_shell() {
 }
 
 /// Types a line of 120 characters (two rows at 80 columns, one at 130,
-/// three at 60)
-/// after bob's three lines, resizes the terminal to each size in turn with
-/// `resize`, and checks after each that bob's lines are all still there and
-/// the typed line is shown once, whole, on the last rows.
-fn resize_with_a_multi_row_input_line(resize: fn(&mut PtyChat, u16, u16)) {
+/// three at 60) after bob's three lines, resizes the terminal to each size
+/// in turn as a reflowing terminal's resize, or xterm's (`xterm`: the client is told it
+/// is in xterm, and the screen is not reflowed), and checks after each that
+/// bob's lines are all still there and the typed line is shown once, whole,
+/// on the last rows.
+fn resize_with_a_multi_row_input_line(xterm: bool) {
     let (_server, addr) = ChatProcess::server("smol", &[]);
     let mut bob = Peer::join("bob", addr);
-    let mut alice = alice_at_terminal(addr, &[]);
+    let mut alice = if xterm {
+        let port = addr.port().to_string();
+        let args = [
+            "client",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--nick",
+            "alice",
+        ];
+        let alice = PtyChat::spawn_as_xterm(&args, true);
+        alice.wait_for("the prompt after the join", |rows| {
+            rows.iter().any(|r| r.starts_with("Online ("))
+                && rows.last().is_some_and(|r| r.starts_with('>'))
+        });
+        alice
+    } else {
+        alice_at_terminal(addr, &[])
+    };
     bob.expect_line("alice joined the chat");
     for n in 1..=3 {
         bob.send(format!("line {n}\n"));
@@ -258,7 +278,11 @@ fn resize_with_a_multi_row_input_line(resize: fn(&mut PtyChat, u16, u16)) {
     });
     let typed = format!("> {long}");
     for (rows, columns) in [(24, 130), (24, 60), (24, 100), (24, 50), (24, 80)] {
-        resize(&mut alice, rows, columns);
+        if xterm {
+            alice.resize_without_reflow(rows, columns);
+        } else {
+            alice.resize(rows, columns);
+        }
         // The editor draws the input line again for the new width; give it
         // time to, then read the screen it settled on.
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -291,10 +315,10 @@ fn resize_with_a_multi_row_input_line(resize: fn(&mut PtyChat, u16, u16)) {
 
 #[test]
 fn resizing_with_a_multi_row_input_line_keeps_the_received_lines() {
-    resize_with_a_multi_row_input_line(PtyChat::resize);
+    resize_with_a_multi_row_input_line(false);
 }
 
 #[test]
 fn resizing_a_terminal_that_does_not_reflow_keeps_the_received_lines() {
-    resize_with_a_multi_row_input_line(PtyChat::resize_without_reflow);
+    resize_with_a_multi_row_input_line(true);
 }

@@ -25,6 +25,13 @@ struct Received {
     raw: Vec<u8>,
 }
 
+/// The `chat` run on the terminal: `CHAT_CLIENT_BIN` when set (another
+/// build, e.g. an older client to compare with), else the fresh one the
+/// servers run.
+fn client_bin() -> PathBuf {
+    std::env::var_os("CHAT_CLIENT_BIN").map_or_else(|| chat_bin().to_path_buf(), PathBuf::from)
+}
+
 /// A `chat` process whose stdin, stdout and stderr are one pseudo-terminal.
 pub(crate) struct PtyChat {
     child: Child,
@@ -49,9 +56,24 @@ impl PtyChat {
         chat
     }
 
+    /// As [`spawn`](PtyChat::spawn), in a terminal that says it is xterm
+    /// (`XTERM_VERSION` set, as xterm sets it), one that does not reflow.
+    pub(crate) fn spawn_as_xterm(args: &[&str], no_color: bool) -> PtyChat {
+        let dir = std::env::temp_dir().join(format!(
+            "chat-pty-xterm-{}-{}",
+            std::process::id(),
+            args.join("-").len()
+        ));
+        let mut command = Command::new(client_bin());
+        command.args(args).env("XTERM_VERSION", "XTerm(390)");
+        let mut chat = PtyChat::spawn_command(command, no_color, &dir);
+        chat.owned_data_home = Some(dir);
+        chat
+    }
+
     /// As [`spawn`](PtyChat::spawn), with `XDG_DATA_HOME` set to `data_home`.
     pub(crate) fn spawn_with_data_home(args: &[&str], no_color: bool, data_home: &Path) -> PtyChat {
-        let mut command = Command::new(chat_bin());
+        let mut command = Command::new(client_bin());
         command.args(args);
         PtyChat::spawn_command(command, no_color, data_home)
     }
@@ -70,13 +92,15 @@ impl PtyChat {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        if !command.get_envs().any(|(key, _)| key == "XTERM_VERSION") {
+            // Set by xterm itself; the client must not take this terminal,
+            // which reflows on `resize`, for one that does not.
+            command.env_remove("XTERM_VERSION");
+        }
         let pty = openpty(Some(&size), None).expect("openpty");
         let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup the pty"));
         command
             .env_remove("RUST_LOG")
-            // Set by xterm itself; the client must not take this terminal
-            // for one that does not reflow.
-            .env_remove("XTERM_VERSION")
             .env("TERM", "xterm")
             .env("XDG_DATA_HOME", data_home)
             .stdin(slave(&pty.slave))
