@@ -10,7 +10,7 @@
 //! server is always this tree's): a case it cannot do is drawn as far as it
 //! got, with a note. Every wait is bounded.
 
-#[allow(dead_code, unused_macros)]
+#[allow(unused_macros)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -216,9 +216,7 @@ impl Hinter for ChatHelper {
     /// Never a hint; called right before every redraw, it records the line
     /// and, after a width change, corrects the cursor (see [`Drawn`]).
     fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
-        let Some(columns) = terminal_columns() else {
-            return None;
-        };
+        let columns = terminal_columns()?;
         let mut drawn = self.drawn.borrow_mut();
         if let Some(last) = drawn.as_ref() {
             // A resize changes neither the text nor the cursor: a changed
