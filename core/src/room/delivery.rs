@@ -256,16 +256,9 @@ impl Room {
         notice: Option<&str>,
         mode: CloseMode,
     ) {
-        self.set_timer(conn, crate::timer::TimerKind::Handshake, None);
-        self.set_timer(conn, crate::timer::TimerKind::Settle, None);
-        self.set_timer(conn, crate::timer::TimerKind::Flood, None);
-        let Some(c) = self.conns.remove(&conn) else {
+        let Some(c) = self.take_conn(conn, mode) else {
             return;
         };
-        if let Some(group) = c.group {
-            self.addresses.release(group, self.now);
-        }
-        self.actions.push_back(Action::Close { conn, mode });
         let claiming = c.is_claiming();
         let nick = c.nick.map(|nick| nick.to_string());
         if self.shared.is_some() {
@@ -304,17 +297,24 @@ impl Room {
     /// Forgets and closes `conn` without a word to the room: for a server
     /// whose users the log already took out of the room.
     pub(super) fn forget_conn(&mut self, conn: ConnId, reason: DisconnectReason, mode: CloseMode) {
+        let Some(c) = self.take_conn(conn, mode) else {
+            return;
+        };
+        let nick = c.nick.map(|nick| nick.to_string());
+        self.record(Event::Disconnected { conn, nick, reason });
+    }
+
+    /// Takes `conn` out of the room's connections, its deadlines and its
+    /// address count, and closes it; its state, if it was open.
+    fn take_conn(&mut self, conn: ConnId, mode: CloseMode) -> Option<Conn> {
         self.set_timer(conn, crate::timer::TimerKind::Handshake, None);
         self.set_timer(conn, crate::timer::TimerKind::Settle, None);
         self.set_timer(conn, crate::timer::TimerKind::Flood, None);
-        let Some(c) = self.conns.remove(&conn) else {
-            return;
-        };
+        let c = self.conns.remove(&conn)?;
         if let Some(group) = c.group {
             self.addresses.release(group, self.now);
         }
         self.actions.push_back(Action::Close { conn, mode });
-        let nick = c.nick.map(|nick| nick.to_string());
-        self.record(Event::Disconnected { conn, nick, reason });
+        Some(c)
     }
 }
