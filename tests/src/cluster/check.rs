@@ -84,7 +84,13 @@ fn order(w: &World, quiet: bool) -> Check {
         let upto = if same_epoch { node.cursor } else { model.len() };
         let expected = model.lines_between(joined_at, upto);
         let seen = &c.reader.room_lines;
-        if let Some(i) = (0..seen.len()).find(|&i| expected.get(i) != Some(&seen[i])) {
+        let (key, verified) = c.verified.get();
+        let from = if key == (c.epoch, joined_at) {
+            verified.min(seen.len())
+        } else {
+            0
+        };
+        if let Some(i) = (from..seen.len()).find(|&i| expected.get(i) != Some(&seen[i])) {
             let late = model.late_entries(joined_at, upto);
             return Err((
                 "1 order",
@@ -97,6 +103,7 @@ fn order(w: &World, quiet: bool) -> Check {
                 ),
             ));
         }
+        c.verified.set(((c.epoch, joined_at), seen.len()));
         let missing = expected.get(seen.len()..).unwrap_or_default();
         let held = !quiet
             && missing.iter().all(|line| is_notice(line))
@@ -165,13 +172,21 @@ fn agreement(w: &World) -> Check {
         .iter()
         .filter(|n| n.room.as_ref().is_some_and(|r| !r.is_shutting_down()))
         .collect();
+    // Each node's snapshot at most once per check.
+    let snapshots: Vec<std::cell::OnceCell<Option<chat_core::Snapshot>>> =
+        live.iter().map(|_| std::cell::OnceCell::new()).collect();
+    let snapshot = |i: usize| {
+        snapshots[i]
+            .get_or_init(|| live[i].room.as_ref().and_then(|r| r.snapshot()))
+            .clone()
+    };
     for (i, a) in live.iter().enumerate() {
-        for b in &live[i + 1..] {
+        for (j, b) in live.iter().enumerate().skip(i + 1) {
             if (a.epoch, a.cursor) != (b.epoch, b.cursor) {
                 continue;
             }
             let (ra, rb) = (a.room.as_ref(), b.room.as_ref());
-            let (sa, sb) = (ra.and_then(|r| r.snapshot()), rb.and_then(|r| r.snapshot()));
+            let (sa, sb) = (snapshot(i), snapshot(j));
             if sa != sb || ra.map(|r| r.members()) != rb.map(|r| r.members()) {
                 return Err((
                     "4 agreement",

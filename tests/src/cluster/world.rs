@@ -163,6 +163,10 @@ pub struct Client {
     pub claim_node: Option<NodeId>,
     /// Lines it sent that must reach the log or be reported (checker 6).
     pub lines_sent: Vec<String>,
+    /// How many of its room lines checker 1 already found in order, for
+    /// the `(epoch, joined_at)` it checked them against: those lines never
+    /// change, nor do the log's lines they were compared with.
+    pub verified: std::cell::Cell<((usize, usize), usize)>,
     seq: u32,
 }
 
@@ -799,6 +803,7 @@ impl World {
             nicks_sent: 0,
             claim_node: None,
             lines_sent: Vec::new(),
+            verified: std::cell::Cell::new(((0, 0), 0)),
             seq: 0,
         });
         let peer = std::net::IpAddr::from([198, 51, (conn.0 >> 8) as u8, conn.0 as u8]);
