@@ -124,7 +124,7 @@ fn crash_reset_and_restart_from_a_snapshot() {
 #[test]
 fn scenarios_reach_every_fault() {
     let mut g = Gen::from_size_and_seed(SIZE, 11);
-    let mut seen = [0u32; 9];
+    let mut seen = [0u32; 10];
     let names = [
         "a node declared lost",
         "a lost-contact error",
@@ -135,6 +135,7 @@ fn scenarios_reach_every_fault() {
         "a refused claim",
         "a (server lost) leave notice",
         "an entry of a lost incarnation after its loss",
+        "a user's notices held back",
     ];
     for _ in 0..400 {
         let s = ClusterScenario::arbitrary(&mut g);
@@ -153,6 +154,7 @@ fn scenarios_reach_every_fault() {
             readers().any(|r| r.prompts > 1),
             readers().any(|r| r.room_lines.iter().any(|l| l.ends_with("(server lost)"))),
             w.epochs.iter().any(|e| !e.late.is_empty()),
+            w.held_gaps.get() > 0,
         ];
         for (count, hit) in seen.iter_mut().zip(hits) {
             *count += u32::from(hit);
@@ -261,4 +263,6 @@ fn a_crowd_holds_notices_in_order() {
         )
     };
     assert_cluster_passes(&s);
+    let w = chat_tests::cluster::run::play(&s);
+    assert!(w.held_gaps.get() > 0, "no notice was held");
 }

@@ -112,6 +112,9 @@ fn order(w: &World, quiet: bool) -> Check {
                 .as_ref()
                 .and_then(|r| r.poll_timeout())
                 .is_some_and(|at| at <= w.now + MAX_NOTICE_HOLD);
+        if held && c.is_open() && same_epoch && !missing.is_empty() {
+            w.held_gaps.set(w.held_gaps.get() + 1);
+        }
         if c.is_open() && same_epoch && seen.len() != expected.len() && !held {
             return Err((
                 "1 order",

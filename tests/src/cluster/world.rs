@@ -204,6 +204,8 @@ pub struct World {
     pub violation: Option<Violation>,
     /// The last inputs, for the report.
     pub recent: Vec<String>,
+    /// How often checker 1 found a user's held notices not sent yet.
+    pub held_gaps: std::cell::Cell<u64>,
 }
 
 impl World {
@@ -234,6 +236,7 @@ impl World {
             steps: 0,
             violation: None,
             recent: Vec::new(),
+            held_gaps: std::cell::Cell::new(0),
         };
         for _ in 0..s.nodes.clamp(2, 4) {
             let slot = world.nodes.len();
