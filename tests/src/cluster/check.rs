@@ -178,11 +178,8 @@ fn agreement(w: &World) -> Check {
     // Each node's snapshot at most once per check.
     let snapshots: Vec<std::cell::OnceCell<Option<chat_core::Snapshot>>> =
         live.iter().map(|_| std::cell::OnceCell::new()).collect();
-    let snapshot = |i: usize| {
-        snapshots[i]
-            .get_or_init(|| live[i].room.as_ref().and_then(|r| r.snapshot()))
-            .clone()
-    };
+    let snapshot =
+        |i: usize| snapshots[i].get_or_init(|| live[i].room.as_ref().and_then(|r| r.snapshot()));
     for (i, a) in live.iter().enumerate() {
         for (j, b) in live.iter().enumerate().skip(i + 1) {
             if (a.epoch, a.cursor) != (b.epoch, b.cursor) {

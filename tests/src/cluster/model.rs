@@ -106,13 +106,24 @@ impl EpochModel {
         }
         self.line_start.push(self.lines.len());
         self.count_after.push(self.members.len());
-        let nicks: Vec<&String> = self.members.values().collect();
-        for (i, a) in nicks.iter().enumerate() {
-            if let Some(b) = nicks[i + 1..].iter().find(|b| looks_alike(a, b)) {
-                return Err(format!("the model holds {a} and {b} at once"));
-            }
+        // Only a join or a rename gives a member a new nick: checking it
+        // against the others keeps the whole room checked.
+        let conn = match &entry.kind {
+            EntryKind::Join { conn, .. } | EntryKind::Rename { conn, .. } => *conn,
+            _ => return Ok(()),
+        };
+        let key = (entry.node.clone(), conn);
+        let Some(a) = self.members.get(&key) else {
+            return Ok(());
+        };
+        let other = self
+            .members
+            .iter()
+            .find(|(k, b)| **k != key && looks_alike(a, b));
+        match other {
+            Some((_, b)) => Err(format!("the model holds {a} and {b} at once")),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn apply_live(&mut self, pos: usize, entry: &Entry) {
