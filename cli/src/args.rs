@@ -78,7 +78,33 @@ pub(crate) struct ServerArgs {
     pub(crate) tls: ServerTlsArgs,
 
     #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+
+    #[command(flatten)]
     pub(crate) limits: Limits,
+}
+
+/// The cluster flags of `chat server`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Cluster")]
+pub(crate) struct ClusterArgs {
+    /// Serve one room with every server started with the same Redis and --room,
+    /// through a Redis stream (e.g. redis://127.0.0.1:6379)
+    #[arg(long, value_name = "URL")]
+    pub(crate) cluster: Option<String>,
+
+    /// The room's name in that Redis
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "lobby",
+        requires = "cluster"
+    )]
+    pub(crate) room: String,
+
+    /// This server's name in the cluster, unique there [default: the address it listens on]
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub(crate) node_name: Option<String>,
 }
 
 /// The TLS port of `chat server`.
@@ -407,6 +433,32 @@ mod tests {
     }
 
     #[test]
+    fn cluster_flags_parse() {
+        let cli = parse(&[
+            "server",
+            "--cluster",
+            "redis://127.0.0.1:6379",
+            "--node-name",
+            "a",
+        ])
+        .expect("valid flags");
+        let Command::Server(args) = cli.command else {
+            panic!("parsed as a client")
+        };
+        assert_eq!(
+            args.cluster.cluster.as_deref(),
+            Some("redis://127.0.0.1:6379")
+        );
+        assert_eq!(args.cluster.room, "lobby");
+        assert_eq!(args.cluster.node_name.as_deref(), Some("a"));
+        let cli = parse(&["server"]).expect("valid flags");
+        let Command::Server(args) = cli.command else {
+            panic!("parsed as a client")
+        };
+        assert!(args.cluster.cluster.is_none());
+    }
+
+    #[test]
     fn bad_flags_are_rejected() {
         for bad in [
             &["server", "--port", "70000"][..],
@@ -419,6 +471,8 @@ mod tests {
             &["client", "--ca", "ca.pem"],
             &["client", "--tls-insecure", "--ca", "ca.pem"],
             &["server", "--log-level", "=[="],
+            &["server", "--node-name", "a"],
+            &["server", "--room", "r"],
             &["serve"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");

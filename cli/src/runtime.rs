@@ -4,6 +4,7 @@
 
 use chat_core::Config;
 use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::redis_log::ClusterOptions;
 use chat_runtime_common::tls::ClientTls;
 use clap::ValueEnum;
 use std::fmt;
@@ -47,19 +48,23 @@ pub(crate) enum Server {
 }
 
 impl Server {
-    /// Binds every endpoint and starts serving; returns once the sockets listen.
+    /// Binds every endpoint and starts serving (clustered with `cluster`);
+    /// returns once the sockets listen.
     pub(crate) fn start(
         kind: RuntimeKind,
         endpoints: &[Endpoint],
         config: Config,
+        cluster: Option<&ClusterOptions>,
     ) -> io::Result<Self> {
-        Ok(match kind {
-            RuntimeKind::Std => Server::Std(chat_runtime_std::Server::start_endpoints(
-                endpoints, config,
-            )?),
-            RuntimeKind::Smol => Server::Smol(chat_runtime_smol::Server::start_endpoints(
-                endpoints, config,
-            )?),
+        use chat_runtime_smol::Server as Smol;
+        use chat_runtime_std::Server as Std;
+        Ok(match (kind, cluster) {
+            (RuntimeKind::Std, None) => Server::Std(Std::start_endpoints(endpoints, config)?),
+            (RuntimeKind::Std, Some(c)) => Server::Std(Std::start_clustered(endpoints, config, c)?),
+            (RuntimeKind::Smol, None) => Server::Smol(Smol::start_endpoints(endpoints, config)?),
+            (RuntimeKind::Smol, Some(c)) => {
+                Server::Smol(Smol::start_clustered(endpoints, config, c)?)
+            }
         })
     }
 

@@ -1,9 +1,12 @@
 //! `chat server`: start a runtime, print where it listens, stop on a signal.
 
-use crate::args::ServerArgs;
+use crate::args::{ClusterArgs, ServerArgs};
 use crate::out;
 use crate::runtime::{self, Server, ShutdownHandle};
+use chat_core::cluster::MAX_NODE_NAME;
+use chat_core::NodeId;
 use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::redis_log::{ClusterOptions, LogConfig, LogConfigError};
 use chat_runtime_common::tls::ServerTls;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -20,7 +23,14 @@ pub(crate) fn run(args: &ServerArgs) -> ExitCode {
         out::stderr_line(&format!("error: --{flag}: {error}"));
         return ExitCode::from(2);
     }
-    match serve(args) {
+    let cluster = match cluster_options(&args.cluster) {
+        Ok(cluster) => cluster,
+        Err(message) => {
+            out::stderr_line(&format!("error: {message}"));
+            return ExitCode::from(2);
+        }
+    };
+    match serve(args, cluster.as_ref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             out::stderr_line(&format!("error: {message}"));
@@ -29,7 +39,29 @@ pub(crate) fn run(args: &ServerArgs) -> ExitCode {
     }
 }
 
-fn serve(args: &ServerArgs) -> Result<(), String> {
+/// The cluster flags, checked: `None` without `--cluster`.
+fn cluster_options(args: &ClusterArgs) -> Result<Option<ClusterOptions>, String> {
+    let Some(url) = &args.cluster else {
+        return Ok(None);
+    };
+    let log = LogConfig::new(url, &args.room).map_err(|error| match error {
+        LogConfigError::Room => format!("--room: {error}"),
+        LogConfigError::Url(_) => format!("--cluster: {error}"),
+    })?;
+    if let Some(name) = &args.node_name {
+        if !NodeId::is_valid_name(name) {
+            return Err(format!(
+                "--node-name: a node name is 1 to {MAX_NODE_NAME} bytes with no whitespace"
+            ));
+        }
+    }
+    Ok(Some(ClusterOptions {
+        log,
+        node_name: args.node_name.clone(),
+    }))
+}
+
+fn serve(args: &ServerArgs, cluster: Option<&ClusterOptions>) -> Result<(), String> {
     let tls = match (&args.tls.tls_cert, &args.tls.tls_key) {
         (Some(cert), Some(key)) => Some(Arc::new(
             ServerTls::load(cert, key).map_err(|e| format!("cannot use {e}"))?,
@@ -47,7 +79,7 @@ fn serve(args: &ServerArgs) -> Result<(), String> {
     let config = args.limits.to_config();
     tracing::debug!(?config, "starting");
     let wanted: Vec<String> = endpoints.iter().map(|e| e.addr().to_string()).collect();
-    let server = Server::start(args.runtime, &endpoints, config).map_err(|e| {
+    let server = Server::start(args.runtime, &endpoints, config, cluster).map_err(|e| {
         format!(
             "cannot listen on {}: {}",
             wanted.join(" and "),

@@ -134,6 +134,13 @@ impl Config {
         Ok(())
     }
 
+    /// The group `peer` is counted in by the per-address limits, or `None`
+    /// if it is exempt (loopback, unless `limit_loopback`).
+    pub fn address_group(&self, peer: std::net::IpAddr) -> Option<crate::AddressGroup> {
+        let exempt = !self.limit_loopback && crate::address::is_loopback(peer);
+        (!exempt).then(|| crate::AddressGroup::of(peer))
+    }
+
     /// The per-address limits, as the room applies them.
     pub(crate) fn address_limits(&self) -> crate::address::AddressLimits {
         crate::address::AddressLimits {

@@ -6,11 +6,16 @@
 //! bytes for a connection's writer, close it, and read its unreported
 //! count) and its own way of waiting (a channel with a timeout, a future);
 //! the bookkeeping in between is here, once.
+//!
+//! A clustered room's stepper also holds its log ([`RedisLog`]): the
+//! room's appends go there, and the runtime hands the log's
+//! [`LogEvent`]s to [`Stepper::log_event`].
 
 use crate::admission::Admission;
 use crate::clock::Clock;
+use crate::redis_log::{Flush, LogEvent, RedisLog, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY};
 use crate::written::Reports;
-use chat_core::{Action, Config, ConnId, Event, Input, Room, Time};
+use chat_core::{Action, ClusterConfig, Config, ConnId, Event, Input, Room, Time};
 use std::sync::Arc;
 
 /// What a driver keeps per connection, as the step needs it.
@@ -49,17 +54,64 @@ pub struct Stepper {
     room: Room,
     clock: Clock,
     admission: Arc<Admission>,
+    log: Option<Clustered>,
+}
+
+/// A clustered room's log, as the stepper keeps it.
+///
+/// # Invariants
+/// `gen` is the latest generation the room was told of (by a `Down`, an
+/// `Up` or an overflow); `up` whether the last of those was an `Up`.
+/// `last` is the stream id of the last entry handed in (or of the restored
+/// snapshot); `fresh` counts the entries handed in since the last snapshot.
+#[derive(Debug)]
+struct Clustered {
+    log: RedisLog,
+    gen: u64,
+    up: bool,
+    epoch: Option<Arc<str>>,
+    last: Option<StreamPos>,
+    fresh: usize,
+    snapshot_at: Time,
 }
 
 impl Stepper {
     /// A fresh room, and a clock whose epoch is now. The room's connection
-    /// count goes to `admission` after every step, for the TLS ports.
-    pub fn new(config: Config, admission: Arc<Admission>) -> Self {
+    /// count goes to its [`admission`](Stepper::admission) after every
+    /// step, for the TLS ports.
+    pub fn new(config: Config) -> Self {
         Stepper {
+            admission: Admission::new(&config),
             room: Room::new(config),
             clock: Clock::start(),
-            admission,
+            log: None,
         }
+    }
+
+    /// A clustered room, node `cluster.node`, sharing `log`. It serves
+    /// nobody until the log is up.
+    pub fn clustered(config: Config, cluster: ClusterConfig, log: RedisLog) -> Self {
+        Stepper {
+            admission: Admission::new(&config),
+            room: Room::clustered(config, cluster, None),
+            clock: Clock::start(),
+            log: Some(Clustered {
+                log,
+                gen: 0,
+                up: false,
+                epoch: None,
+                last: None,
+                fresh: 0,
+                snapshot_at: Time::ZERO + SNAPSHOT_EVERY,
+            }),
+        }
+    }
+
+    /// What bounds the TLS handshakes in progress: the accept loops take
+    /// their slots from it, and the stepper reports the room's connections
+    /// to it.
+    pub fn admission(&self) -> Arc<Admission> {
+        Arc::clone(&self.admission)
     }
 
     /// The clock inputs are handled at.
@@ -85,13 +137,107 @@ impl Stepper {
     /// Feeds one input, then carries out every action and hands over every event.
     pub fn step(&mut self, conns: &mut impl Connections, input: Input<'_>) {
         self.room.handle(self.clock.now(), input);
+        let mut overflow = None;
         while let Some(action) = self.room.poll_action() {
-            conns.act(action);
+            match (action, &mut self.log) {
+                (Action::Append { entry }, Some(log)) => {
+                    // After an overflow the rest is dropped: the room is
+                    // told `LogDown` below, and appends made before it
+                    // must not reach the log.
+                    if overflow.is_none() {
+                        overflow = log.log.append(log.gen, &entry).err();
+                    }
+                }
+                (Action::Append { entry }, None) => {
+                    tracing::error!(?entry, "a room that is not clustered appended to a log");
+                }
+                (action, _) => conns.act(action),
+            }
         }
         while let Some(event) = self.room.poll_event() {
             conns.event(event);
         }
         self.admission.set_room_connections(self.room.connections());
+        if let (Some(overflow), Some(log)) = (overflow, &mut self.log) {
+            log.gen = log.gen.max(overflow.gen);
+            log.up = false;
+            // Bounded: a room that is down appends nothing.
+            self.step(conns, Input::LogDown);
+        }
+    }
+
+    /// Hands the room what its log says.
+    pub fn log_event(&mut self, conns: &mut impl Connections, event: LogEvent) {
+        let Some(log) = self.log.as_mut() else {
+            tracing::error!(?event, "a log event for a room that is not clustered");
+            return;
+        };
+        match event {
+            LogEvent::Logged { entries, last } => {
+                log.last = Some(last);
+                log.fresh += entries.len();
+                self.step(conns, Input::Logged { entries: &entries });
+                self.maybe_snapshot();
+            }
+            LogEvent::Up { gen, epoch } => {
+                if gen < log.gen {
+                    return; // went down since; a later `Up` follows
+                }
+                log.gen = gen;
+                log.up = true;
+                log.epoch = Some(epoch);
+                self.step(conns, Input::LogUp);
+            }
+            LogEvent::Down { gen } => {
+                log.gen = log.gen.max(gen);
+                log.up = false;
+                self.step(conns, Input::LogDown);
+            }
+            LogEvent::Restart {
+                reset,
+                snapshot,
+                from,
+            } => {
+                log.last = Some(from);
+                log.fresh = 0;
+                if reset {
+                    self.step(conns, Input::LogReset);
+                }
+                if let Some(snapshot) = snapshot {
+                    if self.room.restore_snapshot(&snapshot) {
+                        tracing::info!(%from, users = snapshot.members(), "restored the room from its snapshot");
+                    } else {
+                        tracing::error!(%from, "the room refused its snapshot");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores a snapshot when one is due: only while up (every entry up to
+    /// `last` was handed in), and only if entries came since the last one.
+    fn maybe_snapshot(&mut self) {
+        let now = self.clock.now();
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let due = log.fresh >= SNAPSHOT_ENTRIES || (log.fresh > 0 && now >= log.snapshot_at);
+        let (true, true, Some(last), Some(epoch)) = (due, log.up, log.last, log.epoch.clone())
+        else {
+            return;
+        };
+        let Some(snapshot) = self.room.snapshot() else {
+            return;
+        };
+        log.log.store_snapshot(epoch, last, &snapshot);
+        log.fresh = 0;
+        log.snapshot_at = now + SNAPSHOT_EVERY;
+    }
+
+    /// For a clustered room: a flush of the appends queued so far (the
+    /// shutdown's `Down`), to wait for before the process exits.
+    pub fn flush_log(&self) -> Option<Flush> {
+        Some(self.log.as_ref()?.log.flush())
     }
 
     /// Feeds every write the sockets took since the last call, one

@@ -45,6 +45,7 @@ pub mod driver;
 pub mod listener;
 pub mod open_files;
 pub mod read_pause;
+pub mod redis_log;
 pub mod refuse;
 pub mod tls;
 pub mod written;

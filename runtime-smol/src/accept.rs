@@ -84,7 +84,7 @@ pub(crate) async fn accept_loop(
                             return; // the room is gone
                         }
                     }
-                    Some(tls) => match shared.admission.begin_handshake() {
+                    Some(tls) => match shared.admission.begin_handshake(peer.ip()) {
                         Some(slot) => {
                             let handshake = Handshake::server(tls);
                             let from = (conn, peer.ip());

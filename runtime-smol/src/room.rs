@@ -16,16 +16,31 @@
 use crate::link::Link;
 use async_channel::Receiver;
 use async_io::Timer;
-use chat_core::{Action, Config, ConnId, Event, Input, Time};
-use chat_runtime_common::admission::Admission;
+use chat_core::{Action, ConnId, Event, Input, Time};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
+use chat_runtime_common::redis_log::{LogEvent, LogSink};
 use chat_runtime_common::written::Reports;
 use futures_lite::future;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a clustered room waits, once stopped, for its last appends
+/// (the `Down` of the shutdown) to reach the log.
+const LOG_FLUSH: Duration = Duration::from_secs(2);
+
+/// Hands a clustered room's log events to the room task (from the log's
+/// own threads).
+#[derive(Debug)]
+pub(crate) struct LogToRoom(pub(crate) async_channel::Sender<LogEvent>);
+
+impl LogSink for LogToRoom {
+    fn deliver(&self, event: LogEvent) -> bool {
+        self.0.send_blocking(event).is_ok()
+    }
+}
 
 /// The most inputs the room task handles in a row before it lets the other
 /// tasks run. With hundreds of clients sending at once, a room that never
@@ -63,6 +78,7 @@ pub(crate) enum Msg {
 /// What the room task waits for.
 enum Wake {
     Msg(Msg),
+    Log(LogEvent),
     Shutdown,
     Tick,
     /// Every sender is gone.
@@ -102,9 +118,7 @@ impl Connections for Links {
                     link.credit.give_back(bytes);
                 }
             }
-            Action::Append { entry } => {
-                tracing::error!(?entry, "a room that is not clustered appended to a log");
-            }
+            Action::Append { .. } => {} // the stepper's, never passed on
         }
     }
 
@@ -137,19 +151,21 @@ pub(crate) struct Driver {
     reports: Reports,
     /// Inputs handled since the room task last yielded.
     burst: usize,
+    /// A clustered room's log events.
+    log: Option<Receiver<LogEvent>>,
 }
 
 impl Driver {
-    /// A driver whose room reports its connection count to `admission`.
-    pub(crate) fn new(config: Config, reports: Reports, admission: Arc<Admission>) -> Self {
+    pub(crate) fn new(stepper: Stepper, reports: Reports, log: Option<Receiver<LogEvent>>) -> Self {
         Driver {
-            stepper: Stepper::new(config, admission),
+            stepper,
             links: Links::default(),
             shutting_down: false,
             timer: Timer::never(),
             armed: None,
             reports,
             burst: 0,
+            log,
         }
     }
 
@@ -169,6 +185,7 @@ impl Driver {
             self.stepper.report_written(&mut self.links, &self.reports);
             match wake {
                 Wake::Msg(msg) => self.handle(msg),
+                Wake::Log(event) => self.stepper.log_event(&mut self.links, event),
                 Wake::Tick => self.step(Input::Tick),
                 Wake::Shutdown => {
                     tracing::info!("shutting down");
@@ -189,6 +206,16 @@ impl Driver {
         for (conn, link) in self.links.map.drain() {
             tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
             link.close(chat_core::CloseMode::Abort);
+        }
+        if let Some(mut flush) = self.stepper.flush_log() {
+            let deadline = Instant::now() + LOG_FLUSH;
+            while !flush.is_done() {
+                if Instant::now() >= deadline {
+                    tracing::warn!("the last appends did not reach the log in time");
+                    break;
+                }
+                Timer::after(Duration::from_millis(10)).await;
+            }
         }
     }
 
@@ -218,12 +245,23 @@ impl Driver {
                 Err(_) => Wake::Done,
             }
         };
+        // Before the clients' messages: the log's events are bounded by
+        // its reader, and a room waiting for its log refuses every line.
+        let log = async {
+            match &self.log {
+                Some(log) => match log.recv().await {
+                    Ok(event) => Wake::Log(event),
+                    Err(_) => future::pending().await,
+                },
+                None => future::pending().await,
+            }
+        };
         let timer = &mut self.timer;
         let tick = async {
             timer.await;
             Wake::Tick
         };
-        let wake = future::or(stop, future::or(msg, tick)).await;
+        let wake = future::or(stop, future::or(log, future::or(msg, tick))).await;
         if matches!(wake, Wake::Tick) {
             self.armed = None; // a fired timer never fires again
         }

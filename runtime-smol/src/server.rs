@@ -3,13 +3,14 @@
 use crate::accept::{accept_loop, Shared};
 use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
-use crate::room::Driver;
+use crate::room::{Driver, LogToRoom};
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use chat_core::Config;
-use chat_runtime_common::admission::Admission;
+use chat_runtime_common::driver::Stepper;
 use chat_runtime_common::listener;
 use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::redis_log::{ClusterOptions, LogEvent, RedisLog};
 use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::tls::ServerTls;
 use chat_runtime_common::written;
@@ -27,6 +28,10 @@ use std::time::Duration;
 /// Each reader has at most one read waiting (see `ReadCredit`), so this only
 /// matters with thousands of connections.
 const INBOX_CAPACITY: usize = 4096;
+
+/// Log events (batches of up to 512 entries) waiting for the room task
+/// before the log's reader waits.
+const LOG_EVENTS: usize = 64;
 
 /// How long the server waits for connection tasks after the room stopped:
 /// the writers' own flush bound plus a margin.
@@ -73,6 +78,29 @@ impl Server {
     /// # Errors
     /// When `endpoints` is empty, or one of them cannot be bound.
     pub fn start_endpoints(endpoints: &[Endpoint], config: Config) -> io::Result<Server> {
+        Server::start_inner(endpoints, config, None)
+    }
+
+    /// As [`start_endpoints`](Server::start_endpoints), serving one room
+    /// with the other servers of `cluster` through its Redis log. Redis
+    /// need not be reachable: until it is, joiners are told the room is
+    /// unavailable, and the server keeps trying.
+    ///
+    /// # Errors
+    /// As `start_endpoints`; or the log's threads cannot be started.
+    pub fn start_clustered(
+        endpoints: &[Endpoint],
+        config: Config,
+        cluster: &ClusterOptions,
+    ) -> io::Result<Server> {
+        Server::start_inner(endpoints, config, Some(cluster))
+    }
+
+    fn start_inner(
+        endpoints: &[Endpoint],
+        config: Config,
+        cluster: Option<&ClusterOptions>,
+    ) -> io::Result<Server> {
         let config = listener::prepare(endpoints, config, DESCRIPTORS_PER_CLIENT)?;
         let mut listeners = Vec::with_capacity(endpoints.len());
         let mut local_addrs = Vec::with_capacity(endpoints.len());
@@ -83,11 +111,21 @@ impl Server {
             let spare = SpareDescriptor::open()?;
             listeners.push((listener, spare, endpoint.tls().cloned()));
         }
+        let (stepper, log) = match cluster {
+            None => (Stepper::new(config), None),
+            Some(cluster) => {
+                let node = cluster.cluster_config(local_addrs[0]);
+                tracing::info!(node = %node.node, room = cluster.log.room(), "clustered");
+                let (events, log) = async_channel::bounded(LOG_EVENTS);
+                let redis = RedisLog::start(&cluster.log, LogToRoom(events))?;
+                (Stepper::clustered(config, node, redis), Some(log))
+            }
+        };
         // One slot: a request already waiting makes another one redundant.
         let (tx, requests) = async_channel::bounded(1);
         let thread = thread::Builder::new()
             .name("chat-smol".into())
-            .spawn(move || serve_on_this_thread(listeners, config, requests))?;
+            .spawn(move || serve_on_this_thread(listeners, stepper, log, requests))?;
         for local_addr in &local_addrs {
             tracing::info!(%local_addr, "listening");
         }
@@ -165,9 +203,14 @@ type Listening = (
 );
 
 /// The server thread: one single-threaded executor runs every task.
-fn serve_on_this_thread(listeners: Vec<Listening>, config: Config, requests: Receiver<()>) {
+fn serve_on_this_thread(
+    listeners: Vec<Listening>,
+    stepper: Stepper,
+    log: Option<Receiver<LogEvent>>,
+    requests: Receiver<()>,
+) {
     let executor = Rc::new(LocalExecutor::new());
-    let serve = serve(Rc::clone(&executor), listeners, config, requests);
+    let serve = serve(Rc::clone(&executor), listeners, stepper, log, requests);
     smol::block_on(executor.run(serve));
     // Dropping the executor cancels any straggler task, closing its socket.
 }
@@ -175,7 +218,8 @@ fn serve_on_this_thread(listeners: Vec<Listening>, config: Config, requests: Rec
 async fn serve(
     executor: Rc<LocalExecutor<'static>>,
     listeners: Vec<Listening>,
-    config: Config,
+    stepper: Stepper,
+    log: Option<Receiver<LogEvent>>,
     requests: Receiver<()>,
 ) {
     let (tx, inbox) = async_channel::bounded(INBOX_CAPACITY);
@@ -187,9 +231,8 @@ async fn serve(
         counters,
         live: Rc::clone(&live),
         next_id: Rc::new(Cell::new(1)),
-        admission: Admission::new(config.max_clients),
+        admission: stepper.admission(),
     };
-    let admission = Arc::clone(&shared.admission);
     let acceptors: Vec<_> = listeners
         .into_iter()
         .map(|(listener, spare, tls)| {
@@ -197,7 +240,7 @@ async fn serve(
         })
         .collect();
     drop(shared);
-    Driver::new(config, reports, admission)
+    Driver::new(stepper, reports, log)
         .run(inbox, requests)
         .await;
     // Stops accepting and closes the listeners.

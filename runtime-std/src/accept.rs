@@ -136,7 +136,7 @@ impl Acceptor {
         tls: &ServerTls,
     ) -> Result<(), ()> {
         let conn = from.0;
-        let Some(slot) = self.admission.begin_handshake() else {
+        let Some(slot) = self.admission.begin_handshake(from.1) else {
             tracing::debug!(%conn, "TLS port full; closed before the handshake");
             refuse::close_silently(&stream);
             return Ok(());

@@ -17,16 +17,20 @@
 
 use crate::conn::Outbox;
 use crate::pace::{self, Pace};
-use chat_core::{Action, CloseMode, Config, ConnId, Event, Input};
-use chat_runtime_common::admission::Admission;
+use chat_core::{Action, CloseMode, ConnId, Event, Input};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
+use chat_runtime_common::redis_log::{LogEvent, LogSink};
 use chat_runtime_common::written::Reports;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a clustered room waits, once stopped, for its last appends
+/// (the `Down` of the shutdown) to reach the log.
+const LOG_FLUSH: Duration = Duration::from_secs(2);
 
 /// The most messages the room thread handles, while more keep coming,
 /// before it hands what it sent to the writers: this bounds how long a line
@@ -60,6 +64,18 @@ pub(crate) enum Msg {
     },
     /// Stop the server (from a [`ShutdownHandle`](crate::ShutdownHandle)).
     Shutdown,
+    /// What a clustered room's log says (from its reader and writer threads).
+    Log(LogEvent),
+}
+
+/// Hands a clustered room's log events to the room thread, through its inbox.
+#[derive(Debug)]
+pub(crate) struct LogToRoom(pub(crate) SyncSender<Msg>);
+
+impl LogSink for LogToRoom {
+    fn deliver(&self, event: LogEvent) -> bool {
+        self.0.send(Msg::Log(event)).is_ok()
+    }
 }
 
 /// The driver's view of the room's connections.
@@ -103,9 +119,7 @@ impl Connections for Outboxes {
                     outbox.give_back(bytes);
                 }
             }
-            Action::Append { entry } => {
-                tracing::error!(?entry, "a room that is not clustered appended to a log");
-            }
+            Action::Append { .. } => {} // the stepper's, never passed on
         }
     }
 
@@ -138,15 +152,9 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    /// A driver whose room reports its connection count to `admission`.
-    pub(crate) fn new(
-        config: Config,
-        reports: Reports,
-        pace: Arc<Pace>,
-        admission: Arc<Admission>,
-    ) -> Self {
+    pub(crate) fn new(stepper: Stepper, reports: Reports, pace: Arc<Pace>) -> Self {
         Driver {
-            stepper: Stepper::new(config, admission),
+            stepper,
             outboxes: Outboxes::default(),
             shutting_down: false,
             reports,
@@ -172,6 +180,16 @@ impl Driver {
         for (conn, outbox) in self.outboxes.map.drain() {
             tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
             outbox.abort();
+        }
+        if let Some(mut flush) = self.stepper.flush_log() {
+            let deadline = Instant::now() + LOG_FLUSH;
+            while !flush.is_done() {
+                if Instant::now() >= deadline {
+                    tracing::warn!("the last appends did not reach the log in time");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 
@@ -259,6 +277,7 @@ impl Driver {
                 }
             }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),
+            Msg::Log(event) => self.stepper.log_event(&mut self.outboxes, event),
             Msg::Shutdown if self.shutting_down => {}
             Msg::Shutdown => {
                 tracing::info!("shutting down");

@@ -4,11 +4,12 @@ use crate::accept;
 use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::pace::Pace;
-use crate::room::{Driver, Msg};
+use crate::room::{Driver, LogToRoom, Msg};
 use chat_core::Config;
-use chat_runtime_common::admission::Admission;
+use chat_runtime_common::driver::Stepper;
 use chat_runtime_common::listener;
 use chat_runtime_common::listener::Endpoint;
+use chat_runtime_common::redis_log::{ClusterOptions, RedisLog};
 use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::written;
 use std::io;
@@ -73,6 +74,29 @@ impl Server {
     /// # Errors
     /// When `endpoints` is empty, or one of them cannot be bound.
     pub fn start_endpoints(endpoints: &[Endpoint], config: Config) -> io::Result<Server> {
+        Server::start_inner(endpoints, config, None)
+    }
+
+    /// As [`start_endpoints`](Server::start_endpoints), serving one room
+    /// with the other servers of `cluster` through its Redis log. Redis
+    /// need not be reachable: until it is, joiners are told the room is
+    /// unavailable, and the server keeps trying.
+    ///
+    /// # Errors
+    /// As `start_endpoints`; or the log's threads cannot be started.
+    pub fn start_clustered(
+        endpoints: &[Endpoint],
+        config: Config,
+        cluster: &ClusterOptions,
+    ) -> io::Result<Server> {
+        Server::start_inner(endpoints, config, Some(cluster))
+    }
+
+    fn start_inner(
+        endpoints: &[Endpoint],
+        config: Config,
+        cluster: Option<&ClusterOptions>,
+    ) -> io::Result<Server> {
         let config = listener::prepare(endpoints, config, DESCRIPTORS_PER_CLIENT)?;
         let mut bound = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
@@ -93,15 +117,23 @@ impl Server {
         let pace = Arc::new(Pace::default());
         let room_pace = Arc::clone(&pace);
         let next_id = Arc::new(AtomicU64::new(1));
-        let admission = Admission::new(config.max_clients);
-        let room_admission = Arc::clone(&admission);
 
+        let stepper = match cluster {
+            None => Stepper::new(config),
+            Some(cluster) => {
+                let node = cluster.cluster_config(local_addrs[0]);
+                tracing::info!(node = %node.node, room = cluster.log.room(), "clustered");
+                let log = RedisLog::start(&cluster.log, LogToRoom(tx.clone()))?;
+                Stepper::clustered(config, node, log)
+            }
+        };
+        let admission = stepper.admission();
         let room_stop = Arc::clone(&stop);
         let wake_addrs = local_addrs.clone();
         let room = thread::Builder::new()
             .name("chat-room".into())
             .spawn(move || {
-                Driver::new(config, reports, room_pace, room_admission).run(&inbox);
+                Driver::new(stepper, reports, room_pace).run(&inbox);
                 drop(inbox); // senders fail from now on
                 room_stop.store(true, Ordering::Release);
                 for addr in wake_addrs {

@@ -236,38 +236,89 @@ fn type_ahead_is_not_left_to_the_shell() {
     let _ = std::fs::remove_dir_all(&data_home);
 }
 
-#[test]
-fn resizing_with_a_multi_row_input_line_keeps_the_received_lines() {
+/// Types a line of 120 characters (two rows at 80 columns, one at 130,
+/// three at 60) after bob's three lines, resizes the terminal to each size
+/// in turn as a reflowing terminal's resize, or xterm's (`xterm`: the client is told it
+/// is in xterm, and the screen is not reflowed), and checks after each that
+/// bob's lines are all still there and the typed line is shown once, whole,
+/// on the last rows.
+fn resize_with_a_multi_row_input_line(xterm: bool) {
     let (_server, addr) = ChatProcess::server("smol", &[]);
     let mut bob = Peer::join("bob", addr);
-    let mut alice = alice_at_terminal(addr, &[]);
+    let mut alice = if xterm {
+        let port = addr.port().to_string();
+        let args = [
+            "client",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--nick",
+            "alice",
+        ];
+        let alice = PtyChat::spawn_as_xterm(&args, true);
+        alice.wait_for("the prompt after the join", |rows| {
+            rows.iter().any(|r| r.starts_with("Online ("))
+                && rows.last().is_some_and(|r| r.starts_with('>'))
+        });
+        alice
+    } else {
+        alice_at_terminal(addr, &[])
+    };
     bob.expect_line("alice joined the chat");
     for n in 1..=3 {
         bob.send(format!("line {n}\n"));
     }
     alice.wait_for_row("bob: line 3");
-    // 120 characters after the prompt: two rows of 80, three of 60.
     let long: String = (0..12).map(|n| format!("word{n:02}....")).collect();
     alice.type_keys(&long);
     alice.wait_for("the long line on two rows", |rows| {
         rows.iter().any(|r| r.starts_with("> word00"))
             && rows.last().is_some_and(|r| r.ends_with("word11...."))
     });
-    for (rows, columns) in [(24, 60), (24, 100), (24, 50)] {
-        alice.resize(rows, columns);
-        // The editor redraws the input line for the new width; the lines
-        // received before it stay where they were.
-        let screen = alice.wait_for("the input line redrawn", |rows| {
-            rows.last().is_some_and(|r| r.ends_with("word11...."))
-        });
+    let typed = format!("> {long}");
+    for (rows, columns) in [(24, 130), (24, 60), (24, 100), (24, 50), (24, 80)] {
+        if xterm {
+            alice.resize_without_reflow(rows, columns);
+        } else {
+            alice.resize(rows, columns);
+        }
+        // The editor draws the input line again for the new width; give it
+        // time to, then read the screen it settled on.
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let screen_after = alice.text_rows();
+        let screen = alice.wait_for("the input line drawn again", |rows| {
+            rows.concat().ends_with("word11....")
+        });
         for n in 1..=3 {
             let line = format!("bob: line {n}");
             assert!(
-                screen_after.contains(&line),
-                "{line:?} erased by the resize to {columns} columns: {screen_after:#?} (first redraw: {screen:#?})"
+                screen.contains(&line),
+                "{line:?} erased by the resize to {columns} columns: {screen:#?}"
             );
         }
+        let first = screen
+            .iter()
+            .position(|r| r.starts_with("> word00"))
+            .unwrap_or(screen.len());
+        assert_eq!(
+            screen[first..].concat(),
+            typed,
+            "the typed line, once and whole, last, at {columns} columns: {screen:#?}"
+        );
+        assert_eq!(
+            screen.iter().filter(|r| r.contains("word00")).count(),
+            1,
+            "a piece of the typed line left behind at {columns} columns: {screen:#?}"
+        );
     }
+}
+
+#[test]
+fn resizing_with_a_multi_row_input_line_keeps_the_received_lines() {
+    resize_with_a_multi_row_input_line(false);
+}
+
+#[test]
+fn resizing_a_terminal_that_does_not_reflow_keeps_the_received_lines() {
+    resize_with_a_multi_row_input_line(true);
 }

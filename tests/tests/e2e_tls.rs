@@ -543,3 +543,49 @@ fn half_open_handshakes_count_against_max_clients_smol() {
 fn half_open_handshakes_count_against_max_clients_std() {
     half_open_handshakes_count_against_max_clients("std");
 }
+
+/// One address may hold at most `--max-per-address` TLS handshakes in
+/// progress, however many the server has room for.
+fn one_address_holds_at_most_max_per_address_handshakes(runtime: &str) {
+    let pki = pki(&format!("per-address-{runtime}"));
+    let flags = [
+        "--max-clients",
+        "100",
+        "--max-per-address",
+        "2",
+        "--limit-loopback",
+    ];
+    let (mut server, _plain, tls_addr) = tls_chat_server_with(runtime, &pki, &flags);
+    let raw: Vec<TcpStream> = (0..5)
+        .map(|i| {
+            TcpStream::connect_timeout(&tls_addr, WAIT)
+                .unwrap_or_else(|e| panic!("raw connection {i}: {e}"))
+        })
+        .collect();
+    let mut closed = vec![false; raw.len()];
+    let deadline = Instant::now() + PROMPTLY;
+    while closed.iter().filter(|c| **c).count() < 3 && Instant::now() < deadline {
+        for (stream, closed) in raw.iter().zip(closed.iter_mut()) {
+            *closed = *closed || is_closed(stream);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let count = closed.iter().filter(|c| **c).count();
+    assert_eq!(
+        count, 3,
+        "{runtime}: of 5 half-open handshakes from one address with 2 allowed, closed within {PROMPTLY:?}: {closed:?}"
+    );
+    drop(raw);
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn one_address_holds_at_most_max_per_address_handshakes_smol() {
+    one_address_holds_at_most_max_per_address_handshakes("smol");
+}
+
+#[test]
+fn one_address_holds_at_most_max_per_address_handshakes_std() {
+    one_address_holds_at_most_max_per_address_handshakes("std");
+}

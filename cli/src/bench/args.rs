@@ -3,6 +3,8 @@
 use crate::args::{DialectArg, DEFAULT_PORT};
 use crate::units::HumanDuration;
 use clap::{Args, ValueEnum};
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// `chat bench`.
@@ -12,9 +14,13 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: String,
 
-    /// Server port
-    #[arg(long, short, default_value_t = DEFAULT_PORT)]
-    pub(crate) port: u16,
+    /// Server port, or a comma-separated list of the ports of several
+    /// servers that serve one room together (`chat server --cluster`):
+    /// client i connects to the (i mod n)-th. Deliveries are expected as in
+    /// one room; servers that are separate rooms show as lost deliveries
+    #[arg(long, short, value_name = "PORT[,PORT...]",
+          default_value_t = List(vec![DEFAULT_PORT]), value_parser = parse_list::<u16>)]
+    pub(crate) port: List<u16>,
 
     /// fanout: everyone joins, then everyone sends and receives everything;
     /// idle: join the clients, measure join time and server memory;
@@ -50,9 +56,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Duration::from_secs(5)))]
     pub(crate) stall: HumanDuration,
 
-    /// The server's process id, to report its memory (VmRSS) before and after
-    #[arg(long, value_name = "PID")]
-    pub(crate) server_pid: Option<u32>,
+    /// The server's process id, to report its memory (VmRSS) before and
+    /// after; with several ports, one pid per port in the same order, and
+    /// the memory reported is their sum
+    #[arg(long, value_name = "PID[,PID...]", value_parser = parse_list::<u32>)]
+    pub(crate) server_pid: Option<List<u32>>,
 
     /// Print one JSON object instead of the table
     #[arg(long)]
@@ -102,6 +110,43 @@ impl Scenario {
     }
 }
 
+/// A comma-separated list of numbers (ports, pids).
+///
+/// # Invariants
+/// Never empty, and no value occurs twice (`parse_list` refuses both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct List<T>(pub(crate) Vec<T>);
+
+impl<T: fmt::Display> fmt::Display for List<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, value) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `A,B,...`: at least one value, each parsed as a `T`, none repeated.
+fn parse_list<T>(s: &str) -> Result<List<T>, String>
+where
+    T: FromStr + PartialEq + fmt::Display,
+    T::Err: fmt::Display,
+{
+    let mut values: Vec<T> = Vec::new();
+    for word in s.split(',') {
+        let word = word.trim();
+        let value = word.parse::<T>().map_err(|e| format!("`{word}`: {e}"))?;
+        if values.contains(&value) {
+            return Err(format!("{value} is listed twice"));
+        }
+        values.push(value);
+    }
+    Ok(List(values))
+}
+
 /// A positive, finite number of messages per second.
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -147,7 +192,11 @@ mod tests {
         assert_eq!(args.dialect, DialectArg::Seed);
         assert_eq!(
             (args.server_pid, args.threads, args.port),
-            (Some(42), Some(3), 4000)
+            (
+                Some(super::List(vec![42])),
+                Some(3),
+                super::List(vec![4000])
+            )
         );
         assert!(args.json);
     }
@@ -170,6 +219,16 @@ mod tests {
         assert_eq!(args.dialect, DialectArg::Framed);
         assert_eq!(args.rate, None);
         assert_eq!(args.host, "127.0.0.1");
+        assert_eq!(args.port, super::List(vec![crate::args::DEFAULT_PORT]));
+        assert_eq!(args.server_pid, None);
+    }
+
+    #[test]
+    fn ports_and_pids_take_lists() {
+        let args = bench(&["--port=55555,55556, 55557", "--server-pid=7,8,9"]).expect("lists");
+        assert_eq!(args.port, super::List(vec![55555, 55556, 55557]));
+        assert_eq!(args.server_pid, Some(super::List(vec![7, 8, 9])));
+        assert_eq!(args.port.to_string(), "55555,55556,55557");
     }
 
     #[test]
@@ -186,6 +245,14 @@ mod tests {
             &["--ca=ca.pem"],
             &["--tls-insecure", "--tls", "--ca=ca.pem"],
             &["--scenario=handshakes"],
+            &["--port="],
+            &["--port=1,"],
+            &["--port=1,,2"],
+            &["--port=1,1"],
+            &["--port=70000"],
+            &["--port=a"],
+            &["--server-pid=1,x"],
+            &["--server-pid=3,3"],
         ] {
             assert!(bench(bad).is_err(), "{bad:?} was accepted");
         }

@@ -14,7 +14,7 @@
 
 use super::args::Scenario;
 use super::payload::{self, Marker};
-use super::shared::{Plan, Shared};
+use super::shared::{server_of, Plan, Shared};
 use super::tally::Tally;
 use super::worker::{Local, READ_SIZE};
 use chat_core::client::{classify, ClientEvent, LineKind, Session};
@@ -116,11 +116,12 @@ pub(crate) async fn client(local: Rc<Local>, id: u32) {
         return; // the connection closes here, at the prompt
     }
     let mut tally = Tally::new(plan.senders, plan.messages);
+    let server = server_of(id, plan.servers());
     let stop = shared.stop.clone();
     let receiving = async {
         match reader {
-            None => receive(&local, &stream, &mut tally).await,
-            Some(mut reader) => receive_tls(&local, &stream, &mut reader, &mut tally).await,
+            None => receive(&local, &stream, server, &mut tally).await,
+            Some(mut reader) => receive_tls(&local, &stream, &mut reader, server, &mut tally).await,
         }
     };
     let end = async {
@@ -152,7 +153,7 @@ async fn join(local: &Local, id: u32) -> Result<Joined, JoinError> {
     let plan = &shared.plan;
     let _slot = shared.join_slots.acquire().await;
     let started_ns = plan.now_ns();
-    let stream = Async::<TcpStream>::connect(plan.addr)
+    let stream = Async::<TcpStream>::connect(plan.addr_of(id))
         .await
         .map_err(JoinError::Connect)?;
     stream
@@ -250,14 +251,15 @@ async fn read_tls(
     }
 }
 
-/// Reads and counts markers until the connection ends. After a short read
+/// Reads and counts markers until the connection ends; `server` is the
+/// index of the server the client is connected to. After a short read
 /// it waits for readiness instead of trying again (a read that would block
 /// costs a syscall for nothing); after a full one it yields, so one busy
 /// connection cannot starve the others on its thread.
-async fn receive(local: &Local, stream: &Async<TcpStream>, tally: &mut Tally) -> End {
+async fn receive(local: &Local, stream: &Async<TcpStream>, server: u32, tally: &mut Tally) -> End {
     let mut carry = super::scan::Carry::default();
     loop {
-        match local.read_and_count(stream.get_ref(), &mut carry, tally) {
+        match local.read_and_count(stream.get_ref(), server, &mut carry, tally) {
             Ok(0) => return End::Lost,
             Ok(n) if n == READ_SIZE => {
                 future::yield_now().await;
@@ -280,11 +282,12 @@ async fn receive_tls(
     local: &Local,
     stream: &Async<TcpStream>,
     tls: &mut TlsReader,
+    server: u32,
     tally: &mut Tally,
 ) -> End {
     let mut carry = super::scan::Carry::default();
     loop {
-        match local.read_and_count_tls(stream.get_ref(), tls, &mut carry, tally) {
+        match local.read_and_count_tls(stream.get_ref(), tls, server, &mut carry, tally) {
             Ok(None) => return End::Lost,
             Ok(Some(n)) if n == READ_SIZE => {
                 future::yield_now().await;

@@ -22,6 +22,14 @@
 //! delivery into an hdrhistogram (in `handshake`: the time from connect
 //! to the prompt).
 //!
+//! # Several servers
+//! With `--port A,B,...` (n ports) client i connects to the (i mod n)-th
+//! port. The run still expects one room across all of them, as servers
+//! started with `--cluster` serve: every client must receive every
+//! message, so servers that are separate rooms show lost deliveries.
+//! Besides the overall latency, the deliveries whose sender is on another
+//! server than the recipient have a histogram of their own.
+//!
 //! With `--tls` every connection speaks TLS: the handshake runs after the
 //! connect (`chat_runtime_smol::tls::run`), reads are decrypted in place
 //! into the same per-thread buffer, and writes are sealed before they go
@@ -94,16 +102,33 @@ pub(crate) fn run(args: &BenchArgs) -> ExitCode {
 
 /// Checks the flags and fixes the run.
 fn plan(args: &BenchArgs) -> Result<Plan, String> {
-    if args.port == 0 {
+    let ports = &args.port.0;
+    if ports.contains(&0) {
         return Err("--port 0 names no server".into());
     }
-    let addr = crate::runtime::resolve(&args.host, args.port)?;
-    if !addr.ip().is_loopback() {
-        return Err(format!(
-            "refusing {} ({}): chat bench only loads a server on this machine; use a loopback address such as 127.0.0.1",
-            args.host,
-            addr.ip()
-        ));
+    if u32::try_from(ports.len()).is_err() {
+        return Err("--port lists too many servers".into());
+    }
+    if let Some(pids) = &args.server_pid {
+        if pids.0.len() != ports.len() {
+            return Err(format!(
+                "--server-pid lists {} pids for {} ports: give one per port, in the same order",
+                pids.0.len(),
+                ports.len()
+            ));
+        }
+    }
+    let mut addrs = Vec::with_capacity(ports.len());
+    for &port in ports {
+        let addr = crate::runtime::resolve(&args.host, port)?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "refusing {} ({}): chat bench only loads a server on this machine; use a loopback address such as 127.0.0.1",
+                args.host,
+                addr.ip()
+            ));
+        }
+        addrs.push(addr);
     }
     let (senders, messages) = match args.scenario {
         Scenario::Fanout => (args.clients, args.messages),
@@ -128,7 +153,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, String> {
     }
     let tls = args.tls.client_tls(&args.host)?;
     Ok(Plan {
-        addr,
+        addrs,
         scenario: args.scenario,
         tls,
         dialect: args.dialect.dialect(),
@@ -158,7 +183,7 @@ struct Phases {
 fn bench(args: &BenchArgs) -> Result<Report, String> {
     let plan = plan(args)?;
     limits::ensure_open_files(u64::from(plan.clients) + SPARE_FDS)?;
-    let rss_before = args.server_pid.map(rss::read).transpose()?;
+    let rss_before = args.server_pid.as_ref().map(rss::read_sum).transpose()?;
     let threads = args
         .threads
         .unwrap_or_else(|| default_threads(args))
@@ -194,7 +219,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     stop.close();
     let (latency, counts) = collect(workers)?;
     let phases = phases?;
-    Ok(report(args, &shared, threads, phases, latency, counts))
+    Ok(report(args, &shared, threads, phases, &latency, counts))
 }
 
 /// Worker threads when `--threads` is absent. At a fixed rate one thread
@@ -220,7 +245,11 @@ fn drive(
 ) -> Phases {
     let plan = &shared.plan;
     let p = &shared.progress;
-    let rss_now = || args.server_pid.and_then(|pid| rss::read(pid).ok());
+    let rss_now = || {
+        args.server_pid
+            .as_ref()
+            .and_then(|pids| rss::read_sum(pids).ok())
+    };
     let bar = Bar::new();
 
     bar.phase("joining", u64::from(plan.clients));
@@ -295,17 +324,32 @@ fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The merged latencies of every worker.
+#[derive(Debug)]
+struct Latencies {
+    /// Every distinct delivery (in `handshake`: every connect to the prompt).
+    all: LatencyHistogram,
+    /// The distinct deliveries that crossed servers.
+    cross_server: LatencyHistogram,
+}
+
 /// Joins the workers and merges what they measured.
-fn collect(workers: Vec<JoinHandle<ThreadReport>>) -> Result<(LatencyHistogram, Counts), String> {
-    let mut latency = worker::histogram();
+fn collect(workers: Vec<JoinHandle<ThreadReport>>) -> Result<(Latencies, Counts), String> {
+    let mut latency = Latencies {
+        all: worker::histogram(),
+        cross_server: worker::histogram(),
+    };
     let mut counts = Counts::default();
     let mut panicked = false;
+    let merge = |into: &mut LatencyHistogram, from: &LatencyHistogram| {
+        into.add(from)
+            .map_err(|e| format!("cannot merge latencies: {e}"))
+    };
     for handle in workers {
         match handle.join() {
             Ok(report) => {
-                latency
-                    .add(&report.latency)
-                    .map_err(|e| format!("cannot merge latencies: {e}"))?;
+                merge(&mut latency.all, &report.latency)?;
+                merge(&mut latency.cross_server, &report.cross_latency)?;
                 counts.add(&report.counts);
             }
             Err(_) => panicked = true,
@@ -325,7 +369,7 @@ fn report(
     shared: &Shared,
     threads: u32,
     phases: Phases,
-    latency: LatencyHistogram,
+    latency: &Latencies,
     mut counts: Counts,
 ) -> Report {
     let plan = &shared.plan;
@@ -335,7 +379,7 @@ fn report(
     Report {
         scenario: args.scenario,
         dialect: args.dialect.dialect(),
-        server: plan.addr,
+        servers: plan.addrs.clone(),
         tls: plan.tls.is_some(),
         clients: plan.clients,
         senders: plan.senders,
@@ -353,7 +397,8 @@ fn report(
         drain_end: phases.drain_end,
         elapsed_seconds: phases.elapsed_seconds,
         waited_seconds: phases.waited_seconds,
-        latency: Latency::of(&latency),
+        latency: Latency::of(&latency.all),
+        cross_server_latency: Latency::of(&latency.cross_server),
         rss: phases.rss,
     }
 }

@@ -7,7 +7,7 @@
 
 use super::conn;
 use super::scan::{self, Carry};
-use super::shared::Shared;
+use super::shared::{is_cross_server, Shared};
 use super::tally::{Counts, Delivery, Tally};
 use chat_runtime_common::tls::session::RAW_READ;
 use chat_runtime_common::tls::{Plain, TlsReader};
@@ -30,6 +30,10 @@ const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
 pub(crate) struct ThreadReport {
     /// Latency of every distinct delivery, in nanoseconds.
     pub(crate) latency: Histogram<u64>,
+    /// The latency of the distinct deliveries that crossed servers (the
+    /// sender's server is not the recipient's), a subset of `latency`;
+    /// empty with one server.
+    pub(crate) cross_latency: Histogram<u64>,
     /// Counts summed over the thread's clients.
     pub(crate) counts: Counts,
 }
@@ -42,7 +46,7 @@ pub(crate) fn histogram() -> Histogram<u64> {
 /// Per-thread state every client task on the thread uses.
 ///
 /// # Invariants
-/// `buf`, `raw` and `latency` are borrowed only inside synchronous calls
+/// `buf`, `raw`, `latency` and `cross_latency` are borrowed only inside synchronous calls
 /// (never across an `.await`), so the tasks of the thread never contend for
 /// them. `raw` stays empty in plain runs.
 #[derive(Debug)]
@@ -52,6 +56,8 @@ pub(crate) struct Local {
     /// TLS records as read, before they are decrypted into `buf`.
     raw: RefCell<Vec<u8>>,
     latency: RefCell<Histogram<u64>>,
+    /// What `latency` records of the deliveries that crossed servers.
+    cross_latency: RefCell<Histogram<u64>>,
     counts: RefCell<Counts>,
 }
 
@@ -62,6 +68,7 @@ impl Local {
             buf: RefCell::new(vec![0; scan::MAX_CARRY + READ_SIZE]),
             raw: RefCell::new(Vec::new()),
             latency: RefCell::new(histogram()),
+            cross_latency: RefCell::new(histogram()),
             counts: RefCell::new(Counts::default()),
         }
     }
@@ -83,10 +90,12 @@ impl Local {
 
     /// One read from `socket` after the bytes carried from the last one;
     /// counts every marker in `tally` and each new delivery's latency.
+    /// `server` is the index of the server the reader is connected to.
     /// Returns the byte count read (0 at end of stream).
     pub(crate) fn read_and_count(
         &self,
         mut socket: &TcpStream,
+        server: u32,
         carry: &mut Carry,
         tally: &mut Tally,
     ) -> io::Result<usize> {
@@ -97,7 +106,7 @@ impl Local {
         if n == 0 {
             return Ok(0);
         }
-        self.count(&buf[..kept + n], carry, tally);
+        self.count(&buf[..kept + n], server, carry, tally);
         Ok(n)
     }
 
@@ -111,10 +120,11 @@ impl Local {
         &self,
         mut socket: &TcpStream,
         tls: &mut TlsReader,
+        server: u32,
         carry: &mut Carry,
         tally: &mut Tally,
     ) -> io::Result<Option<usize>> {
-        if self.count_plain(tls, carry, tally)? == Plain::Closed {
+        if self.count_plain(tls, server, carry, tally)? == Plain::Closed {
             return Ok(None);
         }
         let mut raw = self.raw.borrow_mut();
@@ -125,12 +135,12 @@ impl Local {
         }
         for slice in raw[..n].chunks(RAW_READ) {
             tls.feed(slice)?;
-            if self.count_plain(tls, carry, tally)? == Plain::Closed {
+            if self.count_plain(tls, server, carry, tally)? == Plain::Closed {
                 return Ok(None);
             }
         }
         if n == 0 {
-            return Ok(match self.count_plain(tls, carry, tally)? {
+            return Ok(match self.count_plain(tls, server, carry, tally)? {
                 Plain::Closed => None,
                 _ => Some(0),
             });
@@ -144,6 +154,7 @@ impl Local {
     fn count_plain(
         &self,
         tls: &mut TlsReader,
+        server: u32,
         carry: &mut Carry,
         tally: &mut Tally,
     ) -> io::Result<Plain> {
@@ -164,7 +175,7 @@ impl Local {
                 }
             }
             if filled > kept {
-                self.count(&buf[..filled], carry, tally);
+                self.count(&buf[..filled], server, carry, tally);
             }
             if filled < end {
                 return Ok(last);
@@ -174,16 +185,23 @@ impl Local {
 
     /// Counts every marker in `bytes` (the carried bytes, then the new
     /// ones) in `tally`, and each new delivery's latency; keeps the
-    /// unfinished tail in `carry`.
-    fn count(&self, bytes: &[u8], carry: &mut Carry, tally: &mut Tally) {
+    /// unfinished tail in `carry`. `server` is the reader's server: a new
+    /// delivery from a sender on another one also goes to `cross_latency`.
+    fn count(&self, bytes: &[u8], server: u32, carry: &mut Carry, tally: &mut Tally) {
         let plan = &self.shared.plan;
         let now = plan.now_ns();
         let before = tally.counts().unique;
+        let servers = plan.servers();
         let mut latency = self.latency.borrow_mut();
+        let mut cross_latency = self.cross_latency.borrow_mut();
         let mut malformed = 0;
         let tail = scan::scan(bytes, &mut malformed, |m| {
             if tally.record(m.sender, m.seq) == Delivery::New {
-                latency.saturating_record(now.saturating_sub(m.sent_ns));
+                let ns = now.saturating_sub(m.sent_ns);
+                latency.saturating_record(ns);
+                if servers > 1 && is_cross_server(m.sender, server, servers) {
+                    cross_latency.saturating_record(ns);
+                }
             }
         });
         carry.set(tail);
@@ -231,6 +249,7 @@ pub(crate) fn spawn(
             let local = Rc::into_inner(local).expect("every task has ended");
             ThreadReport {
                 latency: local.latency.into_inner(),
+                cross_latency: local.cross_latency.into_inner(),
                 counts: local.counts.into_inner(),
             }
         })

@@ -1,7 +1,9 @@
 //! The line editor's configuration: Ctrl-C clears a typed line, Tab
 //! completes commands and nicks (the candidates are the session's, see
-//! `chat_core::client::complete`), and a repaint counter that tells the
-//! client loop when the editor has drawn what it was given.
+//! `chat_core::client::complete`), a repaint counter that tells the
+//! client loop when the editor has drawn what it was given, and the
+//! cursor put back where the editor expects it after a terminal resize
+//! reflowed a multi-row input line (see [`Drawn`]).
 
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
@@ -13,9 +15,12 @@ use rustyline::{
     EventContext, EventHandler, Helper, KeyEvent, Movement, RepeatCount,
 };
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use unicode_width::UnicodeWidthChar;
 
 /// Counts the editor's repaints. After an external print the editor
 /// repaints the prompt, so a repaint later than a print means that print is
@@ -47,17 +52,145 @@ impl Repaints {
     }
 }
 
-/// The editor's helper: completion and the repaint counter.
+/// The editor's helper: completion, the repaint counter, and the resize
+/// correction.
 pub(crate) struct ChatHelper {
     repaints: Repaints,
     /// The nicks the session knows, kept current by the client loop.
     nicks: Arc<Mutex<Vec<String>>>,
+    /// What the editor last drew; `None` until the first draw of a line.
+    drawn: RefCell<Option<Drawn>>,
+    /// The last prompt the editor drew.
+    prompt: RefCell<String>,
+    /// Whether the terminal wraps soft-wrapped rows again when its width
+    /// changes (see [`terminal_reflows`]).
+    reflows: bool,
 }
 
 impl ChatHelper {
     pub(crate) fn new(repaints: Repaints, nicks: Arc<Mutex<Vec<String>>>) -> ChatHelper {
-        ChatHelper { repaints, nicks }
+        ChatHelper {
+            repaints,
+            nicks,
+            drawn: RefCell::new(None),
+            prompt: RefCell::new(String::new()),
+            reflows: terminal_reflows(),
+        }
     }
+
+    /// A new line is about to be read: nothing of it is drawn yet.
+    pub(crate) fn new_line(&mut self) {
+        *self.drawn.get_mut() = None;
+    }
+}
+
+/// The input line as the editor (rustyline) last laid it out: its text, the
+/// cursor's byte offset in it, and the terminal width it was laid out for.
+///
+/// Why: on SIGWINCH rustyline reads the new width, then clears the input
+/// line by moving up the rows it computed for the *old* width and draws it
+/// again from there. A terminal that reflows (VTE, kitty, alacritty, tmux,
+/// iTerm2, Windows Terminal, Konsole) has already joined the input's
+/// soft-wrapped rows and wrapped them again at the new width, so the cursor
+/// is on another row of the input than rustyline thinks: going up the old
+/// count lands above the input when the line now takes fewer rows (the
+/// clear erases received lines there) or inside it when it takes more (a
+/// piece of it is left behind). The editor asks for a hint right before
+/// that redraw, and the hint is where this is corrected ([`correction`]).
+///
+/// # Invariants
+/// - A multi-row input line is drawn whole on every change (see
+///   `highlight_char`), so its rows are soft-wrapped ones the terminal
+///   joins, except after a last full row (handled in [`correction`]).
+/// - Updated at every hint (each edit and each redraw) and at every cursor
+///   move (`highlight_char`), so it is what the editor's own layout holds.
+/// - `None` at the start of each line (see [`ChatHelper::new_line`]): a
+///   layout of an earlier line is never corrected for.
+#[derive(Debug)]
+struct Drawn {
+    line: String,
+    pos: usize,
+    columns: usize,
+}
+
+/// Whether the terminal is taken to reflow on a width change: yes, except
+/// xterm itself (it sets `XTERM_VERSION`) and the Linux console
+/// (`TERM=linux`), which keep rows as they were (cut or padded); rustyline's
+/// own redraw is right for those.
+fn terminal_reflows() -> bool {
+    let xterm = std::env::var_os("XTERM_VERSION").is_some();
+    let console = std::env::var("TERM").is_ok_and(|term| term == "linux");
+    !xterm && !console
+}
+
+/// The terminal's width now (stdout's, as rustyline reads it).
+fn terminal_columns() -> Option<usize> {
+    let size = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    Some(usize::from(size.ws_col)).filter(|&columns| columns > 0)
+}
+
+/// Where `text` ends when drawn from `(row, col)` on a terminal `columns`
+/// wide, as rustyline computes it: a character that does not fit goes to
+/// the next row, and an end on the last column is the start of the next row.
+fn position(text: &str, columns: usize, start: (usize, usize)) -> (usize, usize) {
+    let (mut row, mut col) = start;
+    for c in text.chars() {
+        if c == '\n' {
+            row += 1;
+            col = 0;
+            continue;
+        }
+        let width = c.width().unwrap_or(0);
+        col += width;
+        if col > columns {
+            row += 1;
+            col = width;
+        }
+    }
+    if col == columns {
+        row += 1;
+        col = 0;
+    }
+    (row, col)
+}
+
+/// What to write before rustyline redraws `prompt` and `line` (cursor at
+/// byte `pos`, a char boundary) laid out for `old` columns, now that a
+/// reflowing terminal is `new` columns wide; empty when nothing is needed.
+///
+/// It goes to the input's first row (up the cursor's row at the new width),
+/// clears from there to the end of the screen (below the input's first row
+/// there is only the input), makes sure the rows rustyline walks exist
+/// (newlines scroll at the bottom), and stops on the row rustyline believes
+/// the cursor is on, so that its walk up the old row count ends on the
+/// input's first row and the received lines above are never touched.
+fn correction(prompt: &str, line: &str, pos: usize, old: usize, new: usize) -> String {
+    let (before, after) = line.split_at(pos.min(line.len()));
+    let prompt_end = position(prompt, old, (0, 0));
+    let old_cursor = position(before, old, prompt_end);
+    let old_end = position(after, old, old_cursor);
+    let width: usize = prompt
+        .chars()
+        .chain(before.chars())
+        .map(|c| c.width().unwrap_or(0))
+        .sum();
+    let mut row = position(before, new, position(prompt, new, (0, 0))).0;
+    if after.is_empty() && old_end.1 == 0 {
+        // rustyline ended the last full row with a newline of its own: the
+        // cursor is on a row after the reflowed text, not inside it.
+        row = width.div_ceil(new);
+    }
+    let mut out = String::new();
+    if row > 0 {
+        let _ = write!(out, "\x1b[{row}A");
+    }
+    out.push_str("\r\x1b[J");
+    out.push_str(&"\n".repeat(old_end.0));
+    let back = old_end.0 - old_cursor.0;
+    if back > 0 {
+        let _ = write!(out, "\x1b[{back}A");
+    }
+    out
 }
 
 impl Completer for ChatHelper {
@@ -79,6 +212,29 @@ impl Completer for ChatHelper {
 
 impl Hinter for ChatHelper {
     type Hint = String;
+
+    /// Never a hint; called right before every redraw, it records the line
+    /// and, after a width change, corrects the cursor (see [`Drawn`]).
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        let columns = terminal_columns()?;
+        let mut drawn = self.drawn.borrow_mut();
+        if let Some(last) = drawn.as_ref() {
+            // A resize changes neither the text nor the cursor: a changed
+            // line is an edit, laid out at the width the editor already had.
+            if self.reflows && last.columns != columns && last.line == line && last.pos == pos {
+                let fix = correction(&self.prompt.borrow(), line, pos, last.columns, columns);
+                if !fix.is_empty() {
+                    crate::out::stdout_text(&fix);
+                }
+            }
+        }
+        *drawn = Some(Drawn {
+            line: line.to_string(),
+            pos,
+            columns,
+        });
+        None
+    }
 }
 
 impl Highlighter for ChatHelper {
@@ -88,7 +244,36 @@ impl Highlighter for ChatHelper {
         _default: bool,
     ) -> Cow<'b, str> {
         self.repaints.repainted();
+        let mut last = self.prompt.borrow_mut();
+        if *last != prompt {
+            prompt.clone_into(&mut last);
+        }
         Cow::Borrowed(prompt)
+    }
+
+    /// Records a cursor move (the editor moves the cursor without a hint).
+    /// Asks for a full redraw once the input takes more than one row: the
+    /// editor's shortcut for a key typed at the end writes just that key,
+    /// and after a redraw that ended on a row's last column (the editor
+    /// then starts the next row with a newline of its own) those keys
+    /// would sit on a row a reflowing terminal does not join to the one
+    /// above. A full redraw wraps every row on its own (see [`Drawn`]).
+    fn highlight_char(&self, line: &str, pos: usize, _kind: rustyline::highlight::CmdKind) -> bool {
+        let mut drawn = self.drawn.borrow_mut();
+        let Some(drawn) = drawn.as_mut() else {
+            return false;
+        };
+        if drawn.line == line {
+            drawn.pos = pos;
+        }
+        let width: usize = self
+            .prompt
+            .borrow()
+            .chars()
+            .chain(line.chars())
+            .map(|c| c.width().unwrap_or(0))
+            .sum();
+        self.reflows && width >= drawn.columns
     }
 }
 

@@ -289,6 +289,9 @@ impl Drop for Terminal {
 /// Reads one line. Chat lines (not nicks) go into the history, and into
 /// its file at once: the client may end while the editor waits for keys.
 fn read_one(editor: &mut ChatEditor, request: &LineRequest, history: Option<&Path>) -> InputEvent {
+    if let Some(helper) = editor.helper_mut() {
+        helper.new_line();
+    }
     match editor.readline(&request.prompt) {
         Ok(line) => {
             if request.erase_after && !line.trim().is_empty() {

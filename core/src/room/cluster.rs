@@ -256,6 +256,30 @@ impl Room {
         })
     }
 
+    /// Starts the shared state from `snapshot`, as [`Room::clustered`]
+    /// does, for a driver that could read the snapshot only after making
+    /// the room: before the first [`Input::LogUp`](crate::Input::LogUp), or
+    /// after an [`Input::LogReset`](crate::Input::LogReset) while the log is
+    /// down. The driver then hands in the entries after the snapshot.
+    ///
+    /// Returns whether it was applied: `false` (and nothing changes) when
+    /// the room is serving from the log, knows other nodes or holds users
+    /// or history, or is not clustered.
+    pub fn restore_snapshot(&mut self, snapshot: &Snapshot) -> bool {
+        let Some(shared) = self.shared.as_ref() else {
+            return false;
+        };
+        let fresh = !shared.up
+            && shared.nodes.id_of.len() == 1
+            && shared.nodes.lost.is_empty()
+            && self.roster.len() == 0
+            && self.history.is_empty();
+        if fresh {
+            self.restore(snapshot);
+        }
+        fresh
+    }
+
     fn restore(&mut self, snapshot: &Snapshot) {
         let Some(shared) = self.shared.as_mut() else {
             return;

@@ -411,3 +411,28 @@ fn a_user_that_leaves_while_claiming_joins_and_leaves_in_the_log() {
     assert_eq!(c.rooms[0].members(), 1);
     assert_eq!(c.rooms[0].snapshot(), c.rooms[1].snapshot());
 }
+
+#[test]
+fn a_snapshot_read_after_the_room_was_made_restores_it() {
+    let mut c = Cluster::new(2, config());
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    let snapshot = c.rooms[0].snapshot().expect("clustered");
+    let mut late = Room::clustered(config(), ClusterConfig::new(NodeId::new("n2", 1)), None);
+    assert!(late.restore_snapshot(&snapshot));
+    c.rooms.push(late);
+    c.up.push(true);
+    c.cursor.push(c.log.len());
+    c.input(2, Input::LogUp);
+    c.sync();
+    // Serving now: a second snapshot is refused.
+    assert!(!c.rooms[2].restore_snapshot(&snapshot));
+    c.join(2, 1, "carol");
+    assert!(c.seen(2, 1).contains("Online (3): alice, bob, carol\n"));
+    assert_eq!(c.rooms[0].snapshot(), c.rooms[2].snapshot());
+    // After a reset, while down, the new log's snapshot applies.
+    c.input(2, Input::LogDown);
+    c.input(2, Input::LogReset);
+    assert!(c.rooms[2].restore_snapshot(&snapshot));
+    assert_eq!(c.rooms[2].members(), 2);
+}

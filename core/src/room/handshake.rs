@@ -18,7 +18,6 @@ use super::chat::LineFate;
 use super::cluster::OnLoss;
 use super::hold::Notice;
 use super::Room;
-use crate::address::{self, AddressGroup};
 use crate::cluster::EntryKind;
 use crate::conn::{Claim, Conn, MAX_HELD_READ_BYTES};
 use crate::dialect::Dialect;
@@ -44,8 +43,7 @@ impl Room {
             debug_assert!(false, "driver reused {conn}");
             return;
         }
-        let exempt = !self.config.limit_loopback && address::is_loopback(peer);
-        let group = (!exempt).then(|| AddressGroup::of(peer));
+        let group = self.config.address_group(peer);
         if self.shutting_down {
             let notice = self.canned.shutting_down.clone();
             self.turn_away(conn, notice, DisconnectReason::Shutdown);

@@ -9,6 +9,7 @@
 pub(crate) mod bin;
 pub(crate) mod peer;
 pub(crate) mod pty;
+pub(crate) mod redis;
 pub(crate) mod seed;
 pub(crate) mod server;
 

@@ -25,6 +25,13 @@ struct Received {
     raw: Vec<u8>,
 }
 
+/// The `chat` run on the terminal: `CHAT_CLIENT_BIN` when set (another
+/// build, e.g. an older client to compare with), else the fresh one the
+/// servers run.
+fn client_bin() -> PathBuf {
+    std::env::var_os("CHAT_CLIENT_BIN").map_or_else(|| chat_bin().to_path_buf(), PathBuf::from)
+}
+
 /// A `chat` process whose stdin, stdout and stderr are one pseudo-terminal.
 pub(crate) struct PtyChat {
     child: Child,
@@ -49,9 +56,24 @@ impl PtyChat {
         chat
     }
 
+    /// As [`spawn`](PtyChat::spawn), in a terminal that says it is xterm
+    /// (`XTERM_VERSION` set, as xterm sets it), one that does not reflow.
+    pub(crate) fn spawn_as_xterm(args: &[&str], no_color: bool) -> PtyChat {
+        let dir = std::env::temp_dir().join(format!(
+            "chat-pty-xterm-{}-{}",
+            std::process::id(),
+            args.join("-").len()
+        ));
+        let mut command = Command::new(client_bin());
+        command.args(args).env("XTERM_VERSION", "XTerm(390)");
+        let mut chat = PtyChat::spawn_command(command, no_color, &dir);
+        chat.owned_data_home = Some(dir);
+        chat
+    }
+
     /// As [`spawn`](PtyChat::spawn), with `XDG_DATA_HOME` set to `data_home`.
     pub(crate) fn spawn_with_data_home(args: &[&str], no_color: bool, data_home: &Path) -> PtyChat {
-        let mut command = Command::new(chat_bin());
+        let mut command = Command::new(client_bin());
         command.args(args);
         PtyChat::spawn_command(command, no_color, data_home)
     }
@@ -70,6 +92,11 @@ impl PtyChat {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        if !command.get_envs().any(|(key, _)| key == "XTERM_VERSION") {
+            // Set by xterm itself; the client must not take this terminal,
+            // which reflows on `resize`, for one that does not.
+            command.env_remove("XTERM_VERSION");
+        }
         let pty = openpty(Some(&size), None).expect("openpty");
         let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup the pty"));
         command
@@ -111,19 +138,38 @@ impl PtyChat {
             .expect("type on the pty");
     }
 
-    /// Resizes the terminal to `rows`×`columns`, as a window being resized
-    /// does: the new size on the pty, then SIGWINCH to the process.
+    /// Resizes the terminal to `rows`×`columns` as the terminals most people
+    /// use do (VTE, kitty, alacritty, tmux, iTerm2, Windows Terminal):
+    /// soft-wrapped rows are joined and wrapped again at the new width (see
+    /// [`reflow`]), then the new size goes on the pty and SIGWINCH to the
+    /// process.
     pub(crate) fn resize(&mut self, rows: u16, columns: u16) {
+        {
+            let mut received = lock(&self.received);
+            received.parser = reflow(received.parser.screen(), rows, columns);
+        }
+        self.tell_size(rows, columns);
+    }
+
+    /// Resizes the terminal to `rows`×`columns` as xterm and the Linux
+    /// console do: rows keep their cells (cut at the new width), nothing is
+    /// wrapped again.
+    pub(crate) fn resize_without_reflow(&mut self, rows: u16, columns: u16) {
+        lock(&self.received)
+            .parser
+            .screen_mut()
+            .set_size(rows, columns);
+        self.tell_size(rows, columns);
+    }
+
+    /// The new size on the pty, then SIGWINCH to the process.
+    fn tell_size(&mut self, rows: u16, columns: u16) {
         let size = rustix::termios::Winsize {
             ws_row: rows,
             ws_col: columns,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        lock(&self.received)
-            .parser
-            .screen_mut()
-            .set_size(rows, columns);
         rustix::termios::tcsetwinsize(&self.keyboard, size).expect("resize the pty");
         let pid = i32::try_from(self.child.id())
             .ok()
@@ -216,6 +262,113 @@ fn lock(received: &Mutex<Received>) -> std::sync::MutexGuard<'_, Received> {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
     }
+}
+
+/// A new emulator of `rows`×`columns` showing `screen` reflowed as a
+/// reflowing terminal shows it after a resize:
+/// - rows that wrapped on their own (`Screen::row_wrapped`) form one logical
+///   line with the row below; each logical line is wrapped again at the new
+///   width (a wide character that does not fit moves to the next row);
+/// - the cursor keeps its place in its logical line (a cursor past the end
+///   of its line's text keeps the blank cells before it);
+/// - the content stays anchored at the top, and when it needs more rows
+///   than the screen has, the top rows go (into the scrollback, as tmux and
+///   VTE do; this emulator keeps none); blank lines below the cursor are
+///   dropped first.
+///
+/// Colours and attributes are not carried over (the tests read text).
+fn reflow(screen: &vt100::Screen, rows: u16, columns: u16) -> vt100::Parser {
+    let (old_rows, old_columns) = screen.size();
+    let (cursor_row, cursor_col) = screen.cursor_position();
+    // Logical lines: each a list of (text, width in cells) per character.
+    let mut lines: Vec<Vec<(String, u16)>> = vec![Vec::new()];
+    let mut cursor = (0, 0);
+    for row in 0..old_rows {
+        let mut cells = Vec::new();
+        for col in 0..old_columns {
+            let Some(cell) = screen.cell(row, col) else {
+                break;
+            };
+            if cell.is_wide_continuation() {
+                continue;
+            }
+            let text = if cell.has_contents() {
+                cell.contents().to_string()
+            } else {
+                " ".to_string()
+            };
+            cells.push((text, if cell.is_wide() { 2 } else { 1 }));
+        }
+        let wrapped = screen.row_wrapped(row);
+        if !wrapped {
+            // Trailing blanks are not text, except up to the cursor.
+            let keep = if row == cursor_row {
+                usize::from(cursor_col)
+            } else {
+                0
+            };
+            while cells.len() > keep && cells.last().is_some_and(|(t, _)| t == " ") {
+                cells.pop();
+            }
+        }
+        let line = lines.len() - 1;
+        if row == cursor_row {
+            let before: u16 = lines[line].iter().map(|&(_, w)| w).sum();
+            cursor = (line, before + cursor_col);
+        }
+        lines[line].extend(cells);
+        if !wrapped {
+            lines.push(Vec::new());
+        }
+    }
+    while lines.len() > cursor.0 + 1 && lines.last().is_some_and(Vec::is_empty) {
+        lines.pop();
+    }
+    // Where each character lands at the new width, and the cursor. The
+    // cursor's offset is never past its line's cells (blanks up to it are
+    // kept above).
+    let mut text = String::new();
+    let mut total_rows: usize = 0;
+    let mut new_cursor = (0, 0);
+    for (index, line) in lines.iter().enumerate() {
+        let (mut row, mut col) = (0usize, 0u16);
+        let mut offset = 0u16;
+        for (cell, width) in line {
+            if col + width > columns {
+                row += 1;
+                col = 0;
+            }
+            if index == cursor.0 && offset == cursor.1 {
+                new_cursor = (total_rows + row, col);
+            }
+            text.push_str(cell);
+            col += width;
+            offset += width;
+            if col == columns {
+                row += 1;
+                col = 0;
+            }
+        }
+        if index == cursor.0 && offset == cursor.1 {
+            new_cursor = (total_rows + row, col);
+        }
+        total_rows += if col == 0 && row > 0 { row } else { row + 1 };
+        if index + 1 < lines.len() {
+            text.push_str("\r\n");
+        }
+    }
+    // A cursor after a line that fills its last row is on the row below.
+    for _ in total_rows..=new_cursor.0 {
+        text.push_str("\r\n");
+    }
+    let needed = total_rows.max(new_cursor.0 + 1);
+    let dropped = needed.saturating_sub(usize::from(rows));
+    let mut parser = vt100::Parser::new(rows, columns, 0);
+    parser.process(text.as_bytes());
+    let row = new_cursor.0 - dropped;
+    let col = new_cursor.1.min(columns - 1);
+    parser.process(format!("\x1b[{};{}H", row + 1, col + 1).as_bytes());
+    parser
 }
 
 /// Feeds the terminal's output to the emulator until the pty closes, and

@@ -1,0 +1,331 @@
+//! The room's log in a Redis stream, for a clustered room: written once
+//! for both runtimes, on two threads of its own with Redis's blocking
+//! client.
+//!
+//! - The **reader** thread reads the stream with `XREAD BLOCK` and hands
+//!   the room ([`LogSink`]) every entry in stream order, exactly once
+//!   ([`LogEvent::Logged`]); it declares the log down when Redis cannot be
+//!   reached and up once it has read to the end again.
+//! - The **writer** thread appends the room's entries (`XADD`, pipelined on
+//!   one connection, in order) and stores snapshots.
+//! - The room side ([`RedisLog`]) queues appends and snapshots for the
+//!   writer on a bounded channel; when it is full, the log counts as down
+//!   ([`AppendOverflow`]).
+//!
+//! # Keys (room `R`)
+//! - `chat:{R}:log`: the stream; each entry's bytes in field `e`.
+//! - `chat:{R}:epoch`: a random value set (`SET NX`) when the stream
+//!   starts. A node compares it at every connect: a new value means Redis
+//!   lost the stream (restarted without persistence, keys deleted), and
+//!   the room is reset.
+//! - `chat:{R}:snapshot`: a hash: the latest snapshot (`state`), the last
+//!   stream id it covers (`id`), its `epoch`, and `trimmed`: the stream
+//!   holds no entry before it.
+//!
+//! # Snapshots and trimming
+//! Every [`SNAPSHOT_EVERY`] (or [`SNAPSHOT_ENTRIES`] entries) a serving
+//! node stores its snapshot with a script that keeps only the newest one
+//! (by id, in the current epoch) and trims the stream (`XTRIM MINID ~`) to
+//! [`TRIM_LAG`] before the snapshot's id. So every trimmed entry is covered
+//! by the stored snapshot (a starting node reads the snapshot, then the
+//! stream after its id), and a node that is less than `TRIM_LAG` behind
+//! loses nothing. A node further behind sees the `trimmed` mark pass its
+//! position after a read and starts again from the snapshot, as after a
+//! lost log: its users may have missed lines.
+//!
+//! Liveness is the room's (heartbeats in the log); this module only moves
+//! entries.
+
+mod keys;
+mod link;
+mod reader;
+mod writer;
+
+pub use keys::{BadStreamPos, StreamPos};
+pub use link::LogSink;
+
+use chat_core::{ClusterConfig, Entry, NodeId, Snapshot};
+use keys::Keys;
+use link::Link;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+use writer::WriterMsg;
+
+/// The bound on connecting and on each command that does not block.
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How far behind a stored snapshot the stream is trimmed.
+pub const TRIM_LAG: Duration = Duration::from_secs(10);
+
+/// How often a serving node stores a snapshot (when entries came since).
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
+
+/// Entries after which a serving node stores a snapshot sooner.
+pub const SNAPSHOT_ENTRIES: usize = 10_000;
+
+/// Messages the writer may have waiting: the room's own bound on appends
+/// not yet seen in the log, plus room for snapshots and flushes.
+const OUTBOX: usize = 16_384 + 64;
+
+/// What the adapter tells the room, in order.
+#[derive(Debug)]
+pub enum LogEvent {
+    /// The next entries of the stream (those that decode), and the id of
+    /// the last one read.
+    Logged {
+        /// In stream order.
+        entries: Vec<Entry>,
+        /// The last stream id read (decoded or skipped).
+        last: StreamPos,
+    },
+    /// The log is up in generation `gen`: every entry was handed in.
+    Up {
+        /// Appends are tagged with it (see [`RedisLog::append`]).
+        gen: u64,
+        /// The epoch of the stream (snapshots are stored in it).
+        epoch: Arc<str>,
+    },
+    /// The log is down from generation `gen` on.
+    Down {
+        /// The new generation.
+        gen: u64,
+    },
+    /// The room starts again: after a reset of the log (`reset`), and/or
+    /// from `snapshot`; the entries that follow are those after `from`.
+    Restart {
+        /// The log lost entries: the room is to be reset first.
+        reset: bool,
+        /// The stored snapshot to restore, if any.
+        snapshot: Option<Snapshot>,
+        /// Where reading goes on (the snapshot's id, or `0-0`).
+        from: StreamPos,
+    },
+}
+
+/// Where the log is, and which room in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    url: String,
+    room: String,
+}
+
+/// A `--cluster` URL or room name that cannot be used.
+#[derive(Debug)]
+pub enum LogConfigError {
+    /// The URL does not parse as a Redis URL.
+    Url(String),
+    /// The room name is empty, too long, or has whitespace.
+    Room,
+}
+
+impl fmt::Display for LogConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogConfigError::Url(why) => write!(f, "not a Redis URL (redis://HOST:PORT): {why}"),
+            LogConfigError::Room => write!(
+                f,
+                "a room name is 1 to {} bytes with no whitespace",
+                chat_core::cluster::MAX_NODE_NAME
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LogConfigError {}
+
+impl LogConfig {
+    /// The room `room` in the Redis at `url` (`redis://HOST:PORT[/DB]`).
+    ///
+    /// # Errors
+    /// The URL does not parse, or the room name is not a valid name (the
+    /// rules of a node name: 1 to 255 bytes, no whitespace).
+    pub fn new(url: &str, room: &str) -> Result<Self, LogConfigError> {
+        redis::Client::open(url).map_err(|e| LogConfigError::Url(e.to_string()))?;
+        if !NodeId::is_valid_name(room) {
+            return Err(LogConfigError::Room);
+        }
+        Ok(LogConfig {
+            url: url.to_string(),
+            room: room.to_string(),
+        })
+    }
+
+    /// The URL, as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The room's name.
+    pub fn room(&self) -> &str {
+        &self.room
+    }
+}
+
+/// How a server takes part in a cluster: where the log is, and the name it
+/// goes by (by default, the address it listens on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// The log.
+    pub log: LogConfig,
+    /// The node's name; `None` for the first listening address.
+    pub node_name: Option<String>,
+}
+
+impl ClusterOptions {
+    /// The node's configuration, once the server listens on `local`: a new
+    /// incarnation (the time in ms) on every start.
+    pub fn cluster_config(&self, local: SocketAddr) -> ClusterConfig {
+        let name = self.node_name.clone().unwrap_or_else(|| local.to_string());
+        let incarnation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or_else(|_| keys::random_u64(), |d| d.as_millis() as u64);
+        ClusterConfig::new(NodeId::new(&name, incarnation))
+    }
+}
+
+/// The writer's outbox was full: the log counts as down, in generation `gen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendOverflow {
+    /// The new generation.
+    pub gen: u64,
+}
+
+/// The room side of the adapter. Dropping it stops its threads (within
+/// about a second; they are not joined).
+#[derive(Debug)]
+pub struct RedisLog {
+    link: Arc<Link>,
+    outbox: SyncSender<WriterMsg>,
+}
+
+impl RedisLog {
+    /// Starts the reader and writer threads for `config`, delivering to
+    /// `sink`. It does not wait for Redis: until it is reached the room is
+    /// down (joiners are told the room is unavailable) and the threads keep
+    /// trying, with a backoff from 100 ms to 5 s.
+    ///
+    /// # Errors
+    /// A thread cannot be started.
+    pub fn start(config: &LogConfig, sink: impl LogSink) -> std::io::Result<RedisLog> {
+        let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
+        let keys = Keys::new(&config.room);
+        let link = Arc::new(Link::new(Box::new(sink)));
+        let (outbox, inbox) = mpsc::sync_channel(OUTBOX);
+        let writer = writer::Writer {
+            link: Arc::clone(&link),
+            client: client.clone(),
+            keys: keys.clone(),
+            inbox,
+        };
+        thread::Builder::new()
+            .name("chat-log-write".into())
+            .spawn(move || writer.run())?;
+        let reader = reader::Reader {
+            link: Arc::clone(&link),
+            client,
+            keys,
+            url: config.url.clone(),
+            epoch: None,
+            last: StreamPos::START,
+            up_gen: None,
+        };
+        let spawned = thread::Builder::new()
+            .name("chat-log-read".into())
+            .spawn(move || reader.run());
+        if let Err(error) = spawned {
+            link.stop();
+            return Err(error);
+        }
+        Ok(RedisLog { link, outbox })
+    }
+
+    /// Queues `entry` for the writer, made in generation `gen` (the last
+    /// one the room was told of).
+    ///
+    /// # Errors
+    /// The outbox is full: the log is declared down (a new generation);
+    /// the caller hands the room `LogDown` itself.
+    pub fn append(&self, gen: u64, entry: &Entry) -> Result<(), AppendOverflow> {
+        let msg = WriterMsg::Append {
+            gen,
+            bytes: entry.encode(),
+        };
+        match self.outbox.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(AppendOverflow {
+                gen: self.link.overflowed(),
+            }),
+        }
+    }
+
+    /// Queues a snapshot covering the stream up to `id` in `epoch`; dropped
+    /// when the outbox is full (the next one will do).
+    pub fn store_snapshot(&self, epoch: Arc<str>, id: StreamPos, snapshot: &Snapshot) {
+        let msg = WriterMsg::Snapshot {
+            epoch,
+            id,
+            state: snapshot.encode(),
+        };
+        if self.outbox.try_send(msg).is_err() {
+            tracing::debug!("the log's outbox is full; snapshot skipped");
+        }
+    }
+
+    /// Asks the writer to report once everything queued so far was written
+    /// (or dropped); poll [`Flush::is_done`].
+    pub fn flush(&self) -> Flush {
+        Flush {
+            outbox: self.outbox.clone(),
+            done: Arc::new(AtomicBool::new(false)),
+            sent: false,
+        }
+    }
+}
+
+impl Drop for RedisLog {
+    fn drop(&mut self) {
+        self.link.stop();
+    }
+}
+
+/// A flush of the writer's outbox under way.
+#[derive(Debug)]
+pub struct Flush {
+    outbox: SyncSender<WriterMsg>,
+    done: Arc<AtomicBool>,
+    sent: bool,
+}
+
+impl Flush {
+    /// Whether everything queued before the flush was written or dropped.
+    pub fn is_done(&mut self) -> bool {
+        if !self.sent {
+            match self
+                .outbox
+                .try_send(WriterMsg::Flush(Arc::clone(&self.done)))
+            {
+                Ok(()) => self.sent = true,
+                Err(TrySendError::Full(_)) => return false,
+                Err(TrySendError::Disconnected(_)) => return true,
+            }
+        }
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+/// A connection with every command bounded by `read_timeout` (reads) and
+/// [`IO_TIMEOUT`] (connecting, writing).
+pub(crate) fn connect(
+    client: &redis::Client,
+    read_timeout: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let con = client.get_connection_with_timeout(IO_TIMEOUT)?;
+    con.set_read_timeout(Some(read_timeout))?;
+    con.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(con)
+}
