@@ -124,7 +124,7 @@ fn crash_reset_and_restart_from_a_snapshot() {
 #[test]
 fn scenarios_reach_every_fault() {
     let mut g = Gen::from_size_and_seed(SIZE, 11);
-    let mut seen = [0u32; 8];
+    let mut seen = [0u32; 10];
     let names = [
         "a node declared lost",
         "a lost-contact error",
@@ -134,6 +134,8 @@ fn scenarios_reach_every_fault() {
         "a node started from a snapshot",
         "a refused claim",
         "a (server lost) leave notice",
+        "an entry of a lost incarnation after its loss",
+        "a user's notices held back",
     ];
     for _ in 0..400 {
         let s = ClusterScenario::arbitrary(&mut g);
@@ -151,6 +153,8 @@ fn scenarios_reach_every_fault() {
             w.nodes.len() > usize::from(s.nodes) || w.nodes.iter().any(|n| n.incarnation > 1),
             readers().any(|r| r.prompts > 1),
             readers().any(|r| r.room_lines.iter().any(|l| l.ends_with("(server lost)"))),
+            w.epochs.iter().any(|e| !e.late.is_empty()),
+            w.held_gaps.get() > 0,
         ];
         for (count, hit) in seen.iter_mut().zip(hits) {
             *count += u32::from(hit);
@@ -178,4 +182,87 @@ fn a_restart_after_a_reset_takes_a_fresh_incarnation() {
             Say { client: 0 },
         ],
     ));
+}
+
+/// A node is paused past the loss bound while its user types a line: when
+/// it resumes, its overdue heartbeat and that line are appended after the
+/// log declared it lost, and only then does it read the log. Nobody reads
+/// the late line; the paused node reads its own loss, closes its user with
+/// the lost-contact error and carries on, so a new user joins it.
+#[test]
+fn a_paused_node_is_lost_and_its_late_entries_ignored() {
+    let s = ClusterScenario::plain(
+        2,
+        vec![
+            Connect { node: 0 },
+            Nick { client: 0, nick: 0 },
+            Connect { node: 1 },
+            Nick { client: 1, nick: 1 },
+            Say { client: 1 },
+            Pause { node: 1, ms: 7_000 },
+            Wait { ms: 100 },
+            Say { client: 1 },
+            Wait { ms: 8_000 },
+            Connect { node: 1 },
+            Nick { client: 2, nick: 1 },
+            Say { client: 2 },
+        ],
+    );
+    assert_cluster_passes(&s);
+    let w = chat_tests::cluster::run::play(&s);
+    let model = &w.epochs[0];
+    assert!(
+        model.late.len() >= 2,
+        "the heartbeat and the line after the loss: {:?}",
+        model.late
+    );
+    let (watcher, paused, newcomer) = (&w.clients[0], &w.clients[1], &w.clients[2]);
+    let late = format!("s{}.2", paused.conn.0);
+    assert!(w.archive.contains(&(paused.conn, late.clone())));
+    assert!(!watcher.reader.room_lines.iter().any(|l| l.contains(&late)));
+    assert!(watcher
+        .reader
+        .room_lines
+        .iter()
+        .any(|l| l.ends_with("(server lost)")));
+    assert!(paused.reader.lost_error && paused.closed.is_some());
+    assert!(newcomer.reader.joined && newcomer.is_open());
+    assert_eq!(
+        w.nodes[1]
+            .room
+            .as_ref()
+            .and_then(|r| r.node())
+            .map(|n| n.incarnation),
+        Some(2)
+    );
+}
+
+/// A crowd of users on one node holds join and leave notices back; they
+/// reach everyone late but in the log's order.
+#[test]
+fn a_crowd_holds_notices_in_order() {
+    let s = ClusterScenario {
+        hold: true,
+        ..ClusterScenario::plain(
+            2,
+            vec![
+                Connect { node: 0 },
+                Nick { client: 0, nick: 0 },
+                Connect { node: 1 },
+                Nick { client: 1, nick: 1 },
+                Crowd { node: 0, users: 24 },
+                Say { client: 1 },
+                Crowd { node: 1, users: 3 },
+                Quit { client: 5 },
+                Close { client: 9 },
+                Wait { ms: 300 },
+                Say { client: 0 },
+                Pause { node: 0, ms: 6_000 },
+                Wait { ms: 7_000 },
+            ],
+        )
+    };
+    assert_cluster_passes(&s);
+    let w = chat_tests::cluster::run::play(&s);
+    assert!(w.held_gaps.get() > 0, "no notice was held");
 }

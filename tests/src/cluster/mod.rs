@@ -6,8 +6,12 @@
 //! `Burst` op holds it), scripted framed clients, and virtual time that
 //! moves by the rooms' `poll_timeout`, the log's deliveries and the
 //! script's waits. Faults: a node crashes, is cut off from the log and
-//! healed, shuts down; the log loses every entry (a reset); a node starts
-//! from another's snapshot. [`model`] reads the log independently;
+//! healed, shuts down, is paused (a stopped process: no input at all, then
+//! its overdue tick and its users' lines before the log it missed, so a
+//! lost incarnation's entries reach the log after its loss); the log loses
+//! every entry (a reset); a node starts from another's snapshot. Some
+//! scenarios run with the core's default notice hold and a crowd of users
+//! on one node, so join and leave notices are held back. [`model`] reads the log independently;
 //! [`check`] compares what every user was sent with it after every input.
 //!
 //! A [`scenario::ClusterScenario`] is plain data; quickcheck generates and

@@ -44,6 +44,9 @@ pub struct EpochModel {
     pub lost_at: BTreeMap<NodeId, usize>,
     /// Nodes that ever appended an entry that counted.
     pub seen: BTreeSet<NodeId>,
+    /// Positions of the entries ignored because their incarnation was lost
+    /// (or shut down) before them.
+    pub late: Vec<usize>,
 }
 
 impl EpochModel {
@@ -73,6 +76,14 @@ impl EpochModel {
         &self.lines[self.line_start[from]..self.line_start[to]]
     }
 
+    /// How many entries in `from..to` were ignored as a lost incarnation's.
+    pub fn late_entries(&self, from: usize, to: usize) -> usize {
+        self.late
+            .iter()
+            .filter(|&&p| (from..to).contains(&p))
+            .count()
+    }
+
     /// Whether `node` was lost or went down before position `upto`.
     pub fn lost_before(&self, node: &NodeId, upto: usize) -> bool {
         self.lost_at.get(node).is_some_and(|&at| at < upto)
@@ -87,18 +98,32 @@ impl EpochModel {
     /// uniqueness (which would make it a bad oracle).
     pub fn apply(&mut self, entry: &Entry) -> Result<(), String> {
         let pos = self.len();
-        if !self.lost_at.contains_key(&entry.node) {
+        if self.lost_at.contains_key(&entry.node) {
+            // The rule: a lost incarnation's later entries are ignored.
+            self.late.push(pos);
+        } else {
             self.apply_live(pos, entry);
         }
         self.line_start.push(self.lines.len());
         self.count_after.push(self.members.len());
-        let nicks: Vec<&String> = self.members.values().collect();
-        for (i, a) in nicks.iter().enumerate() {
-            if let Some(b) = nicks[i + 1..].iter().find(|b| looks_alike(a, b)) {
-                return Err(format!("the model holds {a} and {b} at once"));
-            }
+        // Only a join or a rename gives a member a new nick: checking it
+        // against the others keeps the whole room checked.
+        let conn = match &entry.kind {
+            EntryKind::Join { conn, .. } | EntryKind::Rename { conn, .. } => *conn,
+            _ => return Ok(()),
+        };
+        let key = (entry.node.clone(), conn);
+        let Some(a) = self.members.get(&key) else {
+            return Ok(());
+        };
+        let other = self
+            .members
+            .iter()
+            .find(|(k, b)| **k != key && looks_alike(a, b));
+        match other {
+            Some((_, b)) => Err(format!("the model holds {a} and {b} at once")),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn apply_live(&mut self, pos: usize, entry: &Entry) {
@@ -184,6 +209,16 @@ impl EpochModel {
         }
         self.lost_at.insert(node.clone(), pos);
     }
+}
+
+/// Whether a room line is a join or leave notice (what a large room may
+/// hold back).
+pub fn is_notice(line: &str) -> bool {
+    let one_word = |nick: &str| !nick.is_empty() && !nick.contains([' ', ':']);
+    line.strip_suffix(" joined the chat").is_some_and(one_word)
+        || line
+            .split_once(" left the chat!")
+            .is_some_and(|(nick, _)| one_word(nick))
 }
 
 /// `NICK left the chat!`, with ` (NOTICE)` when given.

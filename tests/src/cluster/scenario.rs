@@ -127,6 +127,27 @@ pub enum COp {
         /// Which node.
         node: u8,
     },
+    /// The node's process is stopped (SIGSTOP, a long GC pause): it is
+    /// handed no input at all for `ms` while the others go on; what its
+    /// users send meanwhile waits in their sockets. Then it is ticked (its
+    /// overdue heartbeat is appended), it reads what its users sent, and
+    /// only then is it handed the entries it missed. Past the loss bound
+    /// this puts entries of a lost incarnation in the log after its loss.
+    Pause {
+        /// Which node.
+        node: u8,
+        /// For how long, in ms.
+        ms: u32,
+    },
+    /// `users` new clients connect to the node and each claims a nick of
+    /// its own (`u` and its connection id): a room large enough to hold
+    /// join and leave notices back.
+    Crowd {
+        /// Which node.
+        node: u8,
+        /// How many.
+        users: u8,
+    },
 }
 
 /// Everything one cluster run does.
@@ -139,6 +160,9 @@ pub struct ClusterScenario {
     pub delays: Vec<u16>,
     /// The send queue, in bytes (small ones make stalled readers too slow).
     pub send_queue: u32,
+    /// Whether join and leave notices are held back in large rooms (the
+    /// core's default `notice_hold_per_user`); otherwise they go at once.
+    pub hold: bool,
     /// The script.
     pub ops: Vec<COp>,
 }
@@ -150,6 +174,7 @@ impl ClusterScenario {
             nodes,
             delays: Vec::new(),
             send_queue: DEFAULT_SEND_QUEUE,
+            hold: false,
             ops,
         }
     }
@@ -184,6 +209,18 @@ struct Swarm {
     restart: bool,
     stall: bool,
     shutdown: bool,
+    pause: bool,
+    crowd: bool,
+}
+
+/// A pause longer than the loss bound (5 heartbeats of 1 s) most of the
+/// time, shorter now and then.
+fn pause_ms(g: &mut Gen) -> u32 {
+    if chance(g, 1, 5) {
+        1_000 + below(g, 4_000)
+    } else {
+        5_500 + below(g, 3_500)
+    }
 }
 
 fn op(g: &mut Gen, swarm: Swarm) -> COp {
@@ -229,6 +266,14 @@ fn op(g: &mut Gen, swarm: Swarm) -> COp {
             90 if swarm.reset => COp::ResetLog,
             91..=92 if swarm.restart => COp::Restart { from: node },
             93 if swarm.shutdown => COp::Shutdown { node },
+            94..=96 if swarm.pause => COp::Pause {
+                node,
+                ms: pause_ms(g),
+            },
+            97 if swarm.crowd => COp::Crowd {
+                node,
+                users: 20 + below(g, 8) as u8,
+            },
             _ => continue,
         };
     }
@@ -243,7 +288,10 @@ impl Arbitrary for ClusterScenario {
             restart: bool::arbitrary(g),
             stall: bool::arbitrary(g),
             shutdown: chance(g, 1, 4),
+            pause: chance(g, 1, 3),
+            crowd: chance(g, 1, 4),
         };
+        let hold = swarm.crowd || chance(g, 1, 4);
         let nodes = 2 + below(g, 3) as u8;
         let delays = (0..below(g, 5))
             .map(|_| match below(g, 4) {
@@ -264,6 +312,20 @@ impl Arbitrary for ClusterScenario {
             ops.push(COp::Connect { node: i });
             ops.push(COp::Nick { client: i, nick: i });
         }
+        // A crowd on one node: notices are held from then on.
+        if swarm.crowd && chance(g, 2, 3) {
+            ops.push(COp::Crowd {
+                node: below(g, 2) as u8,
+                users: 20 + below(g, 8) as u8,
+            });
+        }
+        // Then a pause, early enough that the node has users to lose.
+        if swarm.pause && chance(g, 1, 2) {
+            ops.push(COp::Pause {
+                node: below(g, 2) as u8,
+                ms: pause_ms(g),
+            });
+        }
         while ops.len() < len {
             ops.push(op(g, swarm));
         }
@@ -271,6 +333,7 @@ impl Arbitrary for ClusterScenario {
             nodes,
             delays,
             send_queue,
+            hold,
             ops,
         }
     }
@@ -323,10 +386,21 @@ pub fn candidates(s: &ClusterScenario) -> Vec<ClusterScenario> {
             ..s.clone()
         });
     }
+    if s.hold {
+        out.push(ClusterScenario {
+            hold: false,
+            ..s.clone()
+        });
+    }
     for (i, op) in s.ops.iter().enumerate() {
         let simpler = match *op {
             COp::Wait { ms } if ms > 0 => Some(COp::Wait { ms: ms / 2 }),
             COp::Burst { node, ms } if ms > 0 => Some(COp::Burst { node, ms: ms / 2 }),
+            COp::Pause { node, ms } if ms > 5_500 => Some(COp::Pause {
+                node,
+                ms: 5_500 + (ms - 5_500) / 2,
+            }),
+            COp::Crowd { node, users } if users > 20 => Some(COp::Crowd { node, users: 20 }),
             COp::Cut { node, notice_ms } if notice_ms > 0 => Some(COp::Cut {
                 node,
                 notice_ms: notice_ms / 2,

@@ -12,6 +12,10 @@
 //!   current one) and has applied exactly the entries of `log`.
 //! - A node's `cursor` counts the entries of its `epoch` it was handed.
 //! - Connection ids are unique in the whole simulation.
+//! - A paused node (`paused_until` is `Some`) is handed no input: what its
+//!   users do waits in `queued`, in order, and nothing else is fed to it
+//!   (the ops that would are no-ops on it). When the pause ends it is
+//!   ticked, then fed `queued`, then handed the log as any other node.
 
 use super::check;
 use super::model::EpochModel;
@@ -29,7 +33,7 @@ use std::time::Duration;
 /// At most this many node slots (restarts add slots).
 const MAX_SLOTS: usize = 6;
 /// At most this many clients.
-const MAX_CLIENTS: usize = 40;
+const MAX_CLIENTS: usize = 100;
 
 /// A broken rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +79,63 @@ pub struct Node {
     pub down_fed: bool,
     /// When its driver notices it is cut off.
     pub down_at: Option<Time>,
+    /// Its process is stopped until then (a pause).
+    pub paused_until: Option<Time>,
+    /// What its users did while it was paused, in order.
+    queued: Vec<Queued>,
+}
+
+/// An input that waits for a paused node (a socket event the stopped
+/// process has not read yet).
+#[derive(Clone, Debug)]
+enum Queued {
+    Connected {
+        conn: ConnId,
+        peer: std::net::IpAddr,
+    },
+    Received {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    Written {
+        conn: ConnId,
+        len: usize,
+    },
+    Closed {
+        conn: ConnId,
+    },
+}
+
+impl Queued {
+    /// The input to wait with, if a socket event; `None` for the driver's
+    /// own inputs, which are never made to a paused node.
+    fn of(input: &Input<'_>) -> Option<Queued> {
+        Some(match *input {
+            Input::Connected { conn, peer } => Queued::Connected { conn, peer },
+            Input::Received { conn, bytes } => Queued::Received {
+                conn,
+                bytes: bytes.to_vec(),
+            },
+            Input::Written { conn, len } => Queued::Written { conn, len },
+            Input::Closed { conn } => Queued::Closed { conn },
+            _ => return None,
+        })
+    }
+
+    fn input(&self) -> Input<'_> {
+        match self {
+            Queued::Connected { conn, peer } => Input::Connected {
+                conn: *conn,
+                peer: *peer,
+            },
+            Queued::Received { conn, bytes } => Input::Received { conn: *conn, bytes },
+            Queued::Written { conn, len } => Input::Written {
+                conn: *conn,
+                len: *len,
+            },
+            Queued::Closed { conn } => Input::Closed { conn: *conn },
+        }
+    }
 }
 
 /// One scripted client.
@@ -102,6 +163,10 @@ pub struct Client {
     pub claim_node: Option<NodeId>,
     /// Lines it sent that must reach the log or be reported (checker 6).
     pub lines_sent: Vec<String>,
+    /// How many of its room lines checker 1 already found in order, for
+    /// the `(epoch, joined_at)` it checked them against: those lines never
+    /// change, nor do the log's lines they were compared with.
+    pub verified: std::cell::Cell<((usize, usize), usize)>,
     seq: u32,
 }
 
@@ -139,13 +204,19 @@ pub struct World {
     pub violation: Option<Violation>,
     /// The last inputs, for the report.
     pub recent: Vec<String>,
+    /// How often checker 1 found a user's held notices not sent yet.
+    pub held_gaps: std::cell::Cell<u64>,
 }
 
 impl World {
     /// The cluster a scenario starts with: every node up on an empty log.
     pub fn new(s: &ClusterScenario) -> Self {
         let config = Config {
-            notice_hold_per_user: Duration::ZERO,
+            notice_hold_per_user: if s.hold {
+                Config::default().notice_hold_per_user
+            } else {
+                Duration::ZERO
+            },
             send_queue: s.send_queue as usize,
             history: 3,
             ..Config::default()
@@ -165,6 +236,7 @@ impl World {
             steps: 0,
             violation: None,
             recent: Vec::new(),
+            held_gaps: std::cell::Cell::new(0),
         };
         for _ in 0..s.nodes.clamp(2, 4) {
             let slot = world.nodes.len();
@@ -200,6 +272,8 @@ impl World {
             cut: false,
             down_fed: false,
             down_at: None,
+            paused_until: None,
+            queued: Vec::new(),
         };
         if slot < self.nodes.len() {
             self.nodes[slot] = node;
@@ -229,9 +303,20 @@ impl World {
             .push(format!("{} ms: {what}", self.now.as_duration().as_millis()));
     }
 
-    /// Hands `input` to node `slot`, drains it, and runs every checker.
+    /// Hands `input` to node `slot`, drains it, and runs every checker; if
+    /// the node is paused, a socket event waits for the pause's end.
     pub fn input(&mut self, slot: usize, input: Input<'_>) {
         let now = self.now;
+        if self.nodes[slot].paused_until.is_some() {
+            match Queued::of(&input) {
+                Some(queued) => self.nodes[slot].queued.push(queued),
+                None => {
+                    let name = self.nodes[slot].name.clone();
+                    self.fail("sim", format!("{name} was fed {input:?} while paused"));
+                }
+            }
+            return;
+        }
         let Some(room) = self.nodes[slot].room.as_mut() else {
             return;
         };
@@ -351,12 +436,41 @@ impl World {
         self.nodes[slot].room.is_some()
     }
 
+    fn paused(&self, slot: usize) -> bool {
+        self.nodes[slot].paused_until.is_some()
+    }
+
+    /// The pause of `slot` ends: if the log was reset meanwhile its driver
+    /// finds the new epoch first; then the overdue tick, then what its
+    /// users sent meanwhile (all appended after whatever the log decided
+    /// while it was stopped). The entries it missed come after, from
+    /// `run_due`.
+    fn end_pause(&mut self, slot: usize) {
+        self.nodes[slot].paused_until = None;
+        self.note(format!("{} resumes", self.nodes[slot].name));
+        if !self.nodes[slot].cut && self.nodes[slot].epoch + 1 != self.epochs.len() {
+            self.reset_node(slot);
+        }
+        self.input(slot, Input::Tick);
+        let queued = std::mem::take(&mut self.nodes[slot].queued);
+        for q in &queued {
+            self.input(slot, q.input());
+        }
+    }
+
     /// Runs everything due now; whether anything was.
     fn run_due(&mut self) -> bool {
         let mut progressed = false;
         for slot in 0..self.nodes.len() {
             if !self.live(slot) {
                 continue;
+            }
+            if let Some(until) = self.nodes[slot].paused_until {
+                if until > self.now {
+                    continue;
+                }
+                self.end_pause(slot);
+                progressed = true;
             }
             if self.nodes[slot].down_at.is_some_and(|at| at <= self.now) {
                 self.nodes[slot].down_at = None;
@@ -392,6 +506,10 @@ impl World {
         let mut next: Option<Time> = None;
         let mut consider = |t: Time| next = Some(next.map_or(t, |n| n.min(t)));
         for node in self.nodes.iter().filter(|n| n.room.is_some()) {
+            if let Some(t) = node.paused_until {
+                consider(t);
+                continue;
+            }
             if let Some(t) = node.room.as_ref().and_then(Room::poll_timeout) {
                 consider(t);
             }
@@ -433,7 +551,7 @@ impl World {
     }
 
     fn heal(&mut self, slot: usize) {
-        if !self.live(slot) || !self.nodes[slot].cut {
+        if !self.live(slot) || !self.nodes[slot].cut || self.paused(slot) {
             return;
         }
         self.feed_down(slot);
@@ -507,30 +625,7 @@ impl World {
         let node = |n: u8| usize::from(n) % slots;
         match op {
             COp::Connect { node: n } => {
-                let slot = node(n);
-                if !self.live(slot) || self.clients.len() >= MAX_CLIENTS {
-                    return;
-                }
-                let conn = ConnId(self.next_conn);
-                self.next_conn += 1;
-                self.by_conn.insert(conn, self.clients.len());
-                self.clients.push(Client {
-                    node: slot,
-                    conn,
-                    epoch: self.nodes[slot].epoch,
-                    reader: Reader::default(),
-                    unwritten: 0,
-                    stalled: false,
-                    closed: None,
-                    gone: false,
-                    nicks_sent: 0,
-                    claim_node: None,
-                    lines_sent: Vec::new(),
-                    seq: 0,
-                });
-                let peer = std::net::IpAddr::from([198, 51, (conn.0 >> 8) as u8, conn.0 as u8]);
-                self.note(format!("{conn} connects to {}", self.nodes[slot].name));
-                self.input(slot, Input::Connected { conn, peer });
+                self.connect(node(n));
             }
             COp::Nick { client, nick } => {
                 let Some(i) = self.client_of(client) else {
@@ -648,15 +743,37 @@ impl World {
                 self.log.clear();
                 self.times.clear();
                 for slot in 0..slots {
-                    if self.live(slot) && !self.nodes[slot].cut {
+                    if self.live(slot) && !self.nodes[slot].cut && !self.paused(slot) {
                         self.reset_node(slot);
                     }
                 }
             }
             COp::Restart { from } => self.restart(node(from)),
+            COp::Pause { node: n, ms } => {
+                let slot = node(n);
+                if self.live(slot) && !self.paused(slot) {
+                    self.note(format!("{} is paused for {ms} ms", self.nodes[slot].name));
+                    self.nodes[slot].paused_until =
+                        Some(self.now + Duration::from_millis(ms.into()));
+                }
+            }
+            COp::Crowd { node: n, users } => {
+                let slot = node(n);
+                for _ in 0..users {
+                    let Some(i) = self.connect(slot) else {
+                        break;
+                    };
+                    let c = &self.clients[i];
+                    if c.reader.prompts > c.nicks_sent {
+                        let nick = format!("u{}", c.conn.0);
+                        self.clients[i].nicks_sent += 1;
+                        self.send(i, &nick);
+                    }
+                }
+            }
             COp::Shutdown { node: n } => {
                 let slot = node(n);
-                if self.live(slot) {
+                if self.live(slot) && !self.paused(slot) {
                     self.note(format!("{} shuts down", self.nodes[slot].name));
                     self.input(slot, Input::Shutdown);
                     self.stop(slot);
@@ -667,6 +784,35 @@ impl World {
         if !self.advance_to(now) {
             self.fail("liveness", "what is due now never ends".into());
         }
+    }
+
+    /// A new client of `slot`, if the node is up and there is room for one.
+    fn connect(&mut self, slot: usize) -> Option<usize> {
+        if !self.live(slot) || self.clients.len() >= MAX_CLIENTS {
+            return None;
+        }
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.by_conn.insert(conn, self.clients.len());
+        self.clients.push(Client {
+            node: slot,
+            conn,
+            epoch: self.nodes[slot].epoch,
+            reader: Reader::default(),
+            unwritten: 0,
+            stalled: false,
+            closed: None,
+            gone: false,
+            nicks_sent: 0,
+            claim_node: None,
+            lines_sent: Vec::new(),
+            verified: std::cell::Cell::new(((0, 0), 0)),
+            seq: 0,
+        });
+        let peer = std::net::IpAddr::from([198, 51, (conn.0 >> 8) as u8, conn.0 as u8]);
+        self.note(format!("{conn} connects to {}", self.nodes[slot].name));
+        self.input(slot, Input::Connected { conn, peer });
+        Some(self.clients.len() - 1)
     }
 
     fn resume(&mut self, i: usize) {
@@ -687,6 +833,8 @@ impl World {
         if let Some(id) = self.nodes[slot].room.take().and_then(|r| r.node().cloned()) {
             self.nodes[slot].incarnation = id.incarnation;
         }
+        self.nodes[slot].paused_until = None;
+        self.nodes[slot].queued.clear();
         for c in self.clients.iter_mut().filter(|c| c.node == slot) {
             c.gone = true;
         }
@@ -694,6 +842,9 @@ impl World {
 
     fn restart(&mut self, from: usize) {
         let current = self.epochs.len() - 1;
+        if self.paused(from) {
+            return;
+        }
         let Some(room) = self.nodes[from].room.as_ref() else {
             return;
         };
@@ -731,6 +882,12 @@ impl World {
     /// time passes (dead nodes are declared lost), then every node is
     /// handed the whole log.
     pub fn heal_all(&mut self) {
+        let paused = self.nodes.iter().filter_map(|n| n.paused_until).max();
+        if let Some(until) = paused {
+            if !self.advance_to(until) {
+                self.fail("liveness", "time would not advance".into());
+            }
+        }
         for i in 0..self.clients.len() {
             self.resume(i);
         }
@@ -747,6 +904,11 @@ impl World {
                 .filter(|&s| self.live(s) && self.nodes[s].cursor < self.log.len())
                 .collect();
             if behind.is_empty() {
+                // Held notices go out within the longest hold.
+                let target = self.now + chat_core::MAX_NOTICE_HOLD;
+                if !self.advance_to(target) {
+                    self.fail("liveness", "time would not advance".into());
+                }
                 return;
             }
             for slot in behind {
