@@ -3,7 +3,7 @@ Moreira) this project grew from, kept as it was, as the baseline for
 `chat bench --dialect seed`.
 
 Its behaviour is the seed's, bugs included: it sends `alias?`, takes one
-recv(1024) as the alias, broadcasts every chunk it receives, raw and unframed,
+recv(1024) as the alias, broadcasts every chunk it receives, raw, with no framing,
 to every client from one thread per client, and announces joins and leaves in
 Portuguese (`b'NICK' esta conectado ao chat`: the alias is bytes, so Python
 prints its repr). A client that closes makes recv() return b'' for ever, so its

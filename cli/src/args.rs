@@ -2,8 +2,7 @@
 
 use crate::runtime::RuntimeKind;
 use crate::units::{ByteSize, HumanDuration};
-use chat_core::client::Compat;
-use chat_core::Config;
+use chat_core::{Config, Dialect};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -21,7 +20,17 @@ Exit codes:
      the server is full, too many connections from your address, or the time
      limit for choosing a nick passed
   4  piped: the session ended normally but the server refused lines you sent
-     (each `error: ...` line is also written to stderr)";
+     (each `error: ...` line is also written to stderr), or with --reconnect
+     lines read while offline were not sent (each is named on stderr)
+
+With --reconnect, a lost connection or a server shutdown is not the end: the
+client says `disconnected: REASON; reconnecting in N s…`, tries again (1 s,
+doubling to 30 s, a little less at random), rejoins with the same nick and
+says `reconnected as NICK`. Leaving (/quit, Ctrl-D, end of input) is final, and
+so is a first connection that never joined. A line typed while offline is not
+sent, then or later: a note shows it, and Up brings it back to send again. If
+the nick is still taken (the old connection not gone yet on the server), the
+rejoin is tried 3 times, then the nick is asked for as at the start.";
 /// The TLS port by default: the one after the plain one.
 pub(crate) const DEFAULT_TLS_PORT: u16 = 55556;
 
@@ -147,7 +156,7 @@ pub(crate) struct Limits {
     #[arg(long, value_name = "LINES", default_value_t = Config::default().flood_burst)]
     pub(crate) flood_burst: u32,
 
-    /// How long an unterminated nick waits before it is taken as a legacy (seed) client's nick
+    /// How long an unterminated nick waits before it is taken as a seed-dialect client's nick
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().settle))]
     pub(crate) settle: HumanDuration,
 
@@ -206,17 +215,8 @@ pub(crate) struct ClientArgs {
     #[arg(long, short)]
     pub(crate) port: Option<u16>,
 
-    /// Speak TLS, checking the server's certificate against the system's roots (or --ca)
-    #[arg(long)]
-    pub(crate) tls: bool,
-
-    /// Trust only the CA certificates in this PEM file (with --tls)
-    #[arg(long, value_name = "FILE", requires = "tls")]
-    pub(crate) ca: Option<PathBuf>,
-
-    /// Speak TLS without checking the server's certificate at all (unsafe: for tests)
-    #[arg(long, conflicts_with = "ca")]
-    pub(crate) tls_insecure: bool,
+    #[command(flatten)]
+    pub(crate) tls: crate::tls::TlsFlags,
 
     /// Nick to join with; asked for when missing (when piped: the first input line)
     #[arg(long, short)]
@@ -226,9 +226,16 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_enum, default_value_t = RuntimeKind::Smol)]
     pub(crate) runtime: RuntimeKind,
 
-    /// Talk to another dialect: `seed` is the original Python server
-    #[arg(long, value_enum, value_name = "DIALECT")]
-    pub(crate) compat: Option<CompatArg>,
+    /// framed: this project's protocol; seed: the seed dialect of the original Python server
+    #[arg(long, value_enum, default_value_t = DialectArg::Framed)]
+    pub(crate) dialect: DialectArg,
+
+    /// After a lost connection or a server shutdown, connect again (waiting
+    /// 1 s, doubling to 30 s) and rejoin with the same nick. Lines typed while
+    /// offline are not sent: a note says so and Up brings them back; piped,
+    /// each is reported on stderr and the exit code is 4
+    #[arg(long)]
+    pub(crate) reconnect: bool,
 
     /// Prefix received lines with the time (HH:MM:SS, local time: `TZ` or the system's)
     #[arg(long)]
@@ -248,17 +255,30 @@ pub(crate) struct ClientArgs {
     pub(crate) no_history: bool,
 }
 
-/// `--compat` values.
+/// `--dialect` values, for `chat client` and `chat bench`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum CompatArg {
-    /// The seed's Python server: no framing, own messages prefixed `NICK: `
+pub(crate) enum DialectArg {
+    /// This project's protocol (docs/protocol.md): lines end with `\n`
+    Framed,
+    /// The seed dialect of the original Python server: no framing, own
+    /// messages prefixed `NICK: `
     Seed,
+}
+
+impl DialectArg {
+    /// The dialect it names.
+    pub(crate) fn dialect(self) -> Dialect {
+        match self {
+            DialectArg::Framed => Dialect::Framed,
+            DialectArg::Seed => Dialect::Seed,
+        }
+    }
 }
 
 impl ClientArgs {
     /// Whether the connection speaks TLS.
     pub(crate) fn speaks_tls(&self) -> bool {
-        self.tls || self.tls_insecure
+        self.tls.speaks_tls()
     }
 
     /// The port to connect to: the one given, or the default for the transport.
@@ -271,11 +291,8 @@ impl ClientArgs {
     }
 
     /// The dialect the session speaks.
-    pub(crate) fn compat(&self) -> Compat {
-        match self.compat {
-            None => Compat::Framed,
-            Some(CompatArg::Seed) => Compat::Seed,
-        }
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect.dialect()
     }
 }
 
@@ -366,7 +383,7 @@ mod tests {
             "client",
             "--nick",
             "alice",
-            "--compat",
+            "--dialect",
             "seed",
             "--timestamps",
             "--host",
@@ -377,7 +394,7 @@ mod tests {
             panic!("parsed as a server")
         };
         assert_eq!(args.nick.as_deref(), Some("alice"));
-        assert_eq!(args.compat(), Compat::Seed);
+        assert_eq!(args.dialect(), Dialect::Seed);
         assert!(args.timestamps);
         assert_eq!(args.host, "::1");
     }
@@ -448,7 +465,7 @@ mod tests {
             &["server", "--runtime", "tokio"],
             &["server", "--handshake-timeout", "soon"],
             &["server", "--send-queue", "lots"],
-            &["client", "--compat", "irc"],
+            &["client", "--dialect", "irc"],
             &["server", "--tls-cert", "c.pem"],
             &["server", "--no-plain"],
             &["client", "--ca", "ca.pem"],

@@ -13,6 +13,7 @@ mod logging;
 mod out;
 mod runtime;
 mod server;
+mod tls;
 mod units;
 
 use args::{Cli, Command};

@@ -57,7 +57,7 @@ fn client_help_lists_its_options() {
     let help = stdout(&out);
     for flag in [
         "--nick",
-        "--compat",
+        "--dialect",
         "--timestamps",
         "--runtime",
         "--host",
@@ -72,7 +72,7 @@ fn bad_flags_are_clap_errors() {
     for args in [
         &["server", "--send-queue", "lots"][..],
         &["server", "--runtime", "tokio"],
-        &["client", "--compat", "irc"],
+        &["client", "--dialect", "irc"],
         &["dance"],
     ] {
         let out = chat(args);

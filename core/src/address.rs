@@ -13,9 +13,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The group an address is counted in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum AddressGroup {
+/// The group an address is counted in by the per-address limits: public so
+/// that a driver bounding what happens before the room hears of a
+/// connection (a TLS handshake) groups addresses the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AddressGroup {
     /// One IPv4 address.
     V4([u8; 4]),
     /// The first 64 bits of an IPv6 address.
@@ -24,7 +26,7 @@ pub(crate) enum AddressGroup {
 
 impl AddressGroup {
     /// The group of `addr`.
-    pub(crate) fn of(addr: IpAddr) -> Self {
+    pub fn of(addr: IpAddr) -> Self {
         match addr {
             IpAddr::V4(v4) => AddressGroup::V4(v4.octets()),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

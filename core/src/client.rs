@@ -2,9 +2,9 @@
 //! the user types, splits what the server sends into lines.
 //!
 //! ```
-//! use chat_core::client::{ClientEvent, Compat, Session};
+//! use chat_core::client::{ClientEvent, Dialect, Session};
 //!
-//! let mut session = Session::new(Compat::Framed, Some("alice".to_string()));
+//! let mut session = Session::new(Dialect::Framed, Some("alice".to_string()));
 //! session.handle_received(b"alias?");
 //! assert_eq!(session.poll_event(), Some(ClientEvent::NickSent("alice".into())));
 //! assert_eq!(session.poll_transmit().as_deref(), Some(&b"alice\n"[..]));
@@ -26,18 +26,12 @@ use crate::command::{self, Request};
 use crate::{nick, text, wire};
 use std::collections::VecDeque;
 
+pub mod reconnect;
+
 /// The most bytes of an unfinished line kept before it is shown as it is.
 pub const MAX_PENDING: usize = 64 * 1024;
 
-/// Which server dialect the session speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compat {
-    /// This project's protocol: lines end with `\n`.
-    Framed,
-    /// The seed's Python server: nick and messages sent with no terminator,
-    /// own messages prefixed `NICK: `, every received chunk is one line.
-    Seed,
-}
+pub use crate::dialect::Dialect;
 
 /// What the session has to tell the user interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +91,7 @@ pub enum Ending {
 /// One client connection's protocol state.
 #[derive(Debug)]
 pub struct Session {
-    compat: Compat,
+    dialect: Dialect,
     /// The nick to answer the next `alias?` with, taken when used.
     next_nick: Option<String>,
     /// The nick last sent.
@@ -131,9 +125,9 @@ pub struct Session {
 
 impl Session {
     /// A session that will answer the first `alias?` with `nick`, if given.
-    pub fn new(compat: Compat, nick: Option<String>) -> Self {
+    pub fn new(dialect: Dialect, nick: Option<String>) -> Self {
         Session {
-            compat,
+            dialect,
             next_nick: nick,
             nick: None,
             received: Vec::new(),
@@ -155,9 +149,9 @@ impl Session {
 
     /// Feeds bytes read from the server.
     pub fn handle_received(&mut self, bytes: &[u8]) {
-        match self.compat {
-            Compat::Framed => self.received_framed(bytes),
-            Compat::Seed => self.received_seed(bytes),
+        match self.dialect {
+            Dialect::Framed => self.received_framed(bytes),
+            Dialect::Seed => self.received_seed(bytes),
         }
     }
 
@@ -247,6 +241,11 @@ impl Session {
             if nick::validate(old).is_ok() && nick::validate(new).is_ok() {
                 self.remove_nick(old);
                 self.add_nick(new);
+                let mine = self.nick.as_deref().is_some_and(|me| me == old);
+                if mine && self.joined {
+                    // Our own `/nick`: a rejoin uses the new one.
+                    self.nick = Some(new.to_string());
+                }
             }
         } else if let Some((nick, _)) = line.split_once(wire::LEFT) {
             if nick::validate(nick).is_ok() {
@@ -335,7 +334,7 @@ impl Session {
     pub fn send_nick(&mut self, nick: &str) {
         self.prompt_open = false;
         self.transmit.extend_from_slice(nick.as_bytes());
-        if self.compat == Compat::Framed {
+        if self.dialect == Dialect::Framed {
             self.transmit.push(b'\n');
         }
         self.nick = Some(nick.to_string());
@@ -369,12 +368,12 @@ impl Session {
                 },
                 None => line,
             };
-            match self.compat {
-                Compat::Framed => {
+            match self.dialect {
+                Dialect::Framed => {
                     self.transmit.extend_from_slice(line.as_bytes());
                     self.transmit.push(b'\n');
                 }
-                Compat::Seed => {
+                Dialect::Seed => {
                     let nick = self.nick.as_deref().unwrap_or_default();
                     let message = format!("{nick}{}{line}", wire::SAYS);
                     self.transmit.extend_from_slice(message.as_bytes());
@@ -394,12 +393,12 @@ impl Session {
 
     fn quit_with(&mut self, quit_line: &str) {
         self.leaving = true;
-        match self.compat {
-            Compat::Framed => {
+        match self.dialect {
+            Dialect::Framed => {
                 self.transmit.extend_from_slice(quit_line.trim().as_bytes());
                 self.transmit.push(b'\n');
             }
-            Compat::Seed => self.close_write = true,
+            Dialect::Seed => self.close_write = true,
         }
     }
 
@@ -445,7 +444,7 @@ impl Session {
             .filter(|_| self.refused_since_prompt)
         {
             Ending::Refused(line.clone())
-        } else if self.prompted && self.compat == Compat::Framed {
+        } else if self.prompted && self.dialect == Dialect::Framed {
             Ending::HandshakeTimeLimit
         } else {
             Ending::Closed
@@ -470,8 +469,8 @@ impl Session {
     }
 
     /// The dialect this session speaks.
-    pub fn compat(&self) -> Compat {
-        self.compat
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// The nick last sent to the server, if any.
@@ -510,6 +509,11 @@ fn names(text: &str, nick: &str) -> bool {
         from = start + text[start..].chars().next().map_or(1, char::len_utf8);
     }
     false
+}
+
+/// Whether `line`, typed by the user, is a `/quit` (with or without a reason).
+pub fn is_quit(line: &str) -> bool {
+    matches!(command::parse(line.trim()), Request::Quit(_))
 }
 
 /// Tab completion: where the word before `pos` starts in `line`, and what
@@ -631,7 +635,7 @@ mod tests {
 
     #[test]
     fn prompt_split_across_reads_is_answered_once() {
-        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        let mut session = Session::new(Dialect::Framed, Some("bob".into()));
         session.handle_received(b"ali");
         assert_eq!(lines(&mut session), []);
         session.handle_received(b"as?");
@@ -641,7 +645,7 @@ mod tests {
 
     #[test]
     fn rejected_nick_asks_the_user_again() {
-        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        let mut session = Session::new(Dialect::Framed, Some("bob".into()));
         session.handle_received(b"alias?");
         session.handle_received(b"error: nick is already taken\nalias?");
         assert_eq!(
@@ -660,7 +664,7 @@ mod tests {
 
     #[test]
     fn received_lines_are_scrubbed_and_split() {
-        let mut session = Session::new(Compat::Framed, None);
+        let mut session = Session::new(Dialect::Framed, None);
         session.handle_received(b"a: \x1b[2Jhi\r\nb: y");
         session.handle_received(b"o\n");
         assert_eq!(
@@ -674,7 +678,7 @@ mod tests {
 
     #[test]
     fn unfinished_line_is_shown_at_eof_and_when_too_long() {
-        let mut session = Session::new(Compat::Framed, None);
+        let mut session = Session::new(Dialect::Framed, None);
         session.handle_received(b"server is shut");
         session.handle_eof();
         assert_eq!(
@@ -689,7 +693,7 @@ mod tests {
 
     #[test]
     fn seed_dialect_sends_no_terminators_and_prefixes_the_nick() {
-        let mut session = Session::new(Compat::Seed, Some("kay".into()));
+        let mut session = Session::new(Dialect::Seed, Some("kay".into()));
         session.handle_received(b"alias?");
         assert_eq!(session.poll_transmit(), Some(b"kay".to_vec()));
         session.handle_received(b"b'kay' esta conectado ao chat");
@@ -707,7 +711,7 @@ mod tests {
 
     #[test]
     fn quit_is_sent_once_and_marks_the_session_leaving() {
-        let mut session = Session::new(Compat::Framed, None);
+        let mut session = Session::new(Dialect::Framed, None);
         session.send_line("bye\n/QUIT  see you\nafter");
         session.quit();
         assert!(session.is_leaving());
@@ -719,8 +723,20 @@ mod tests {
     }
 
     #[test]
+    fn our_own_rename_is_the_nick_a_rejoin_uses() {
+        let mut session = Session::new(Dialect::Framed, Some("bob".into()));
+        session.handle_received(b"alias?");
+        session.handle_received(b"bob joined the chat\nYou are connected to the server!\n");
+        session.handle_received(b"eve is now known as mallory\n");
+        assert_eq!(session.nick(), Some("bob"));
+        session.handle_received(b"bob is now known as rob\n");
+        assert_eq!(session.nick(), Some("rob"));
+        assert!(is_quit("/quit bye") && is_quit("  /quit") && !is_quit("quit"));
+    }
+
+    #[test]
     fn quit_to_the_seed_server_closes_the_sending_side() {
-        let mut session = Session::new(Compat::Seed, Some("kay".into()));
+        let mut session = Session::new(Dialect::Seed, Some("kay".into()));
         session.handle_received(b"alias?");
         session.poll_transmit();
         session.send_line("/quit");
@@ -759,14 +775,14 @@ mod tests {
 
     #[test]
     fn typed_text_is_framed_line_by_line() {
-        let mut session = Session::new(Compat::Framed, None);
+        let mut session = Session::new(Dialect::Framed, None);
         session.send_line("one\ntwo\n\n");
         assert_eq!(session.poll_transmit(), Some(b"one\ntwo\n".to_vec()));
         assert_eq!(session.poll_transmit(), None);
     }
 
     fn joined(nick: &str) -> Session {
-        let mut session = Session::new(Compat::Framed, Some(nick.into()));
+        let mut session = Session::new(Dialect::Framed, Some(nick.into()));
         session.handle_received(b"alias?");
         session.handle_received(
             format!("{nick} joined the chat\nYou are connected to the server!\nOnline (2): bob, {nick}\n")
@@ -794,7 +810,7 @@ mod tests {
 
     #[test]
     fn silent_close_while_asked_for_a_nick_is_the_handshake_time_limit() {
-        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        let mut session = Session::new(Dialect::Framed, Some("bob".into()));
         session.handle_received(b"alias?");
         session.handle_received(b"error: nick is already taken\nalias?");
         assert_eq!(
@@ -804,14 +820,14 @@ mod tests {
         session.handle_eof();
         assert_eq!(session.ending(), Ending::HandshakeTimeLimit);
 
-        let mut never_asked = Session::new(Compat::Framed, None);
+        let mut never_asked = Session::new(Dialect::Framed, None);
         never_asked.handle_eof();
         assert_eq!(never_asked.ending(), Ending::Closed);
     }
 
     #[test]
     fn refusal_before_the_join_is_the_reason() {
-        let mut session = Session::new(Compat::Framed, Some("bob".into()));
+        let mut session = Session::new(Dialect::Framed, Some("bob".into()));
         session.handle_received(b"error: server full\n");
         session.handle_eof();
         assert_eq!(
@@ -836,14 +852,14 @@ mod tests {
 
     #[test]
     fn nick_offered_before_the_prompt_answers_it() {
-        let mut session = Session::new(Compat::Framed, None);
+        let mut session = Session::new(Dialect::Framed, None);
         session.offer_nick("carol");
         assert_eq!(session.poll_transmit(), None);
         session.handle_received(b"alias?");
         assert_eq!(lines(&mut session), [ClientEvent::NickSent("carol".into())]);
         assert_eq!(session.poll_transmit(), Some(b"carol\n".to_vec()));
 
-        let mut late = Session::new(Compat::Framed, None);
+        let mut late = Session::new(Dialect::Framed, None);
         late.handle_received(b"alias?");
         assert_eq!(lines(&mut late), [ClientEvent::NickWanted]);
         late.offer_nick("dave");

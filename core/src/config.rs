@@ -17,7 +17,7 @@ pub struct Config {
     pub flood_rate: u32,
     /// Lines a user may send at once before the rate applies.
     pub flood_burst: u32,
-    /// How long a nick with no terminator waits before it is taken as a legacy nick.
+    /// How long a nick with no terminator waits before it is taken as a seed-dialect nick.
     pub settle: Duration,
     /// How long join and leave notices may wait, per joined user, so that
     /// one write carries many of them; `0` sends each at once. Holds shorter
@@ -132,6 +132,13 @@ impl Config {
             return fail("history", format!("must be at most {MAX_HISTORY} lines"));
         }
         Ok(())
+    }
+
+    /// The group `peer` is counted in by the per-address limits, or `None`
+    /// if it is exempt (loopback, unless `limit_loopback`).
+    pub fn address_group(&self, peer: std::net::IpAddr) -> Option<crate::AddressGroup> {
+        let exempt = !self.limit_loopback && crate::address::is_loopback(peer);
+        (!exempt).then(|| crate::AddressGroup::of(peer))
     }
 
     /// The per-address limits, as the room applies them.

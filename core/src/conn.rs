@@ -1,6 +1,7 @@
 //! The state the room keeps for one connection.
 
 use crate::address::AddressGroup;
+use crate::dialect::Dialect;
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
 use crate::time::Time;
@@ -19,10 +20,10 @@ use std::sync::Arc;
 pub(crate) struct Conn {
     /// The nick, once joined.
     pub(crate) nick: Option<Arc<str>>,
-    /// Whether the connection is a legacy (unframed) peer: every read is one message.
-    pub(crate) unframed: bool,
-    /// For unframed peers, the `NICK: ` that their client puts before each message.
-    pub(crate) legacy_prefix: Box<[u8]>,
+    /// The dialect the peer joined in; in the seed dialect every read is one message.
+    pub(crate) dialect: Dialect,
+    /// In the seed dialect, the `NICK: ` that the client puts before each message.
+    pub(crate) seed_prefix: Box<[u8]>,
     /// Line assembly for framed peers (and for the nick during the handshake).
     pub(crate) lines: LineBuffer,
     /// Bytes sent to this connection that its socket has not taken yet.
@@ -43,30 +44,28 @@ pub(crate) struct Conn {
     /// Nicks refused so far, while not joined.
     pub(crate) nick_attempts: u8,
     /// While not joined: whether the unfinished line came in one read,
-    /// as a legacy client's nick does.
+    /// as a seed-dialect client's nick does.
     pub(crate) nick_in_one_read: bool,
     /// When flood control lets the first held line through.
     pub(crate) flood_deadline: Option<Time>,
-    /// What flood control holds, from the driver being told to stop
-    /// reading it ([`Action::StopReading`]) until it is told to resume;
-    /// boxed, as most connections never need it. Between two inputs it is
-    /// `Some` exactly while `flood_deadline` is, and its reads are not empty.
+    /// What flood control (or a nick claim in the log) holds, from the
+    /// driver being told to stop reading it ([`Action::StopReading`]) until
+    /// it is told to resume; boxed, as most connections never need it.
+    /// Between two inputs it is `Some` exactly while `flood_deadline` is
+    /// (and its reads are not empty) or a claim waits.
     ///
     /// [`Action::StopReading`]: crate::Action::StopReading
     pub(crate) held_input: Option<Box<HeldInput>>,
     /// The address group it is counted in, unless exempt (loopback).
     pub(crate) group: Option<AddressGroup>,
-    /// In a clustered room: the nick it claimed in the log, until the log
-    /// says whether it won. Meanwhile its reads are held (`held_input`).
-    pub(crate) claim: Option<Box<Claim>>,
 }
 
 /// A nick claim waiting for the log.
 #[derive(Debug)]
 pub(crate) struct Claim {
-    /// Whether the claimant speaks the seed dialect (an unterminated nick).
-    pub(crate) unframed: bool,
-    /// The nick's bytes as read.
+    /// The claimant's dialect.
+    pub(crate) dialect: crate::dialect::Dialect,
+    /// The nick's bytes as read, for a seed-dialect claimant (empty otherwise).
     pub(crate) raw: Box<[u8]>,
 }
 
@@ -79,6 +78,9 @@ pub(crate) struct HeldInput {
     pub(crate) bytes: usize,
     /// The peer closed meanwhile: it leaves once the reads are said.
     pub(crate) peer_closed: bool,
+    /// In a clustered room: the nick claim in the log that the reads wait
+    /// for, until the log says whether it won.
+    pub(crate) claim: Option<Claim>,
 }
 
 /// The most bytes of reads the room holds for one flooding user. A driver
@@ -91,8 +93,8 @@ impl Conn {
     pub(crate) fn new(handshake_deadline: Time) -> Self {
         Conn {
             nick: None,
-            unframed: false,
-            legacy_prefix: Box::default(),
+            dialect: Dialect::Framed,
+            seed_prefix: Box::default(),
             lines: LineBuffer::default(),
             unflushed: 0,
             held_seen: 0,
@@ -105,12 +107,23 @@ impl Conn {
             flood_deadline: None,
             held_input: None,
             group: None,
-            claim: None,
         }
     }
 
     /// Whether the connection has joined the room.
     pub(crate) fn is_joined(&self) -> bool {
         self.nick.is_some()
+    }
+
+    /// Whether it waits for the log to decide its nick claim.
+    pub(crate) fn is_claiming(&self) -> bool {
+        self.held_input
+            .as_ref()
+            .is_some_and(|held| held.claim.is_some())
+    }
+
+    /// Takes its nick claim, if it has one.
+    pub(crate) fn take_claim(&mut self) -> Option<Claim> {
+        self.held_input.as_mut()?.claim.take()
     }
 }

@@ -1,5 +1,6 @@
 //! What happened in the room, for the driver's log. Not part of the wire.
 
+use crate::dialect::Dialect;
 use crate::io::ConnId;
 use std::fmt;
 
@@ -65,8 +66,8 @@ pub enum Event {
         conn: ConnId,
         /// Its nick.
         nick: String,
-        /// Whether it is a legacy (unframed) peer such as the seed's client.
-        unframed: bool,
+        /// The dialect it joined in ([`Dialect::Seed`] for the seed's client).
+        dialect: Dialect,
     },
     /// A joined user changed nick.
     Renamed {
@@ -104,14 +105,14 @@ impl fmt::Display for Event {
             Event::Joined {
                 conn,
                 nick,
-                unframed: false,
+                dialect: Dialect::Framed,
             } => write!(f, "{conn} joined as {nick}"),
             Event::Joined {
                 conn,
                 nick,
-                unframed: true,
+                dialect: Dialect::Seed,
             } => {
-                write!(f, "{conn} joined as {nick} (legacy, unframed)")
+                write!(f, "{conn} joined as {nick} (seed dialect)")
             }
             Event::Renamed { conn, old, new } => write!(f, "{conn} renamed {old} to {new}"),
             Event::Disconnected {

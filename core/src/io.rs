@@ -179,8 +179,8 @@ pub enum Action {
     /// entry appended before it (see [`Input::LogDown`] for a log that
     /// cannot be reached).
     Append {
-        /// What to append.
-        entry: Entry,
+        /// What to append (boxed: it is rare, and the other actions small).
+        entry: Box<Entry>,
     },
 }
 

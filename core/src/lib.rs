@@ -70,6 +70,7 @@ pub mod cluster;
 mod command;
 mod config;
 mod conn;
+mod dialect;
 mod event;
 mod flood;
 mod framing;
@@ -83,11 +84,13 @@ mod time;
 mod timer;
 mod wire;
 
+pub use address::AddressGroup;
 pub use cluster::{ClusterConfig, Entry, EntryKind, NodeId, Snapshot};
 pub use config::{
     Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_HISTORY, MAX_MAX_LINE, MAX_NOTICE_HOLD,
     MIN_NOTICE_HOLD, MIN_SEND_QUEUE,
 };
+pub use dialect::Dialect;
 pub use event::{DisconnectReason, Event};
 pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
 pub use room::Room;

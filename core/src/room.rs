@@ -413,7 +413,7 @@ impl Room {
             (
                 self.conns
                     .values()
-                    .all(|c| c.claim.is_none() || !c.is_joined()),
+                    .all(|c| !c.is_claiming() || !c.is_joined()),
                 "a joined user claims a nick",
             ),
             (
@@ -422,8 +422,8 @@ impl Room {
             ),
             (
                 self.conns.values().all(|c| match &c.held_input {
-                    None => c.flood_deadline.is_none() && c.claim.is_none(),
-                    Some(held) if c.claim.is_some() => {
+                    None => c.flood_deadline.is_none() && !c.is_claiming(),
+                    Some(held) if c.is_claiming() => {
                         c.flood_deadline.is_none()
                             && held.bytes == held.reads.iter().map(|r| r.len()).sum::<usize>()
                             && held.bytes <= crate::conn::MAX_HELD_READ_BYTES

@@ -6,7 +6,9 @@
 //! - No two users share a key of either map: a nick is admitted only by
 //!   [`Roster::check_free`], which refuses any key already held by someone
 //!   else, so removing a user's keys never removes another's.
-//! - `by_member` maps each joined user to its folded nick; nothing else.
+//! - When `by_member` is kept (a clustered room looks users up by id), it
+//!   maps each joined user to its folded nick, and nothing else; otherwise
+//!   it is empty.
 
 use crate::io::ConnId;
 use crate::nick::{self, fold, NickError, NickKeys};
@@ -56,11 +58,21 @@ pub(crate) struct Roster {
     by_fold: BTreeMap<String, Entry>,
     /// Look-alike key → its user and the nick as shown.
     by_look: BTreeMap<String, (Member, Arc<str>)>,
-    /// User → its folded nick.
+    /// User → its folded nick, if `keep_members`.
     by_member: BTreeMap<Member, String>,
+    keep_members: bool,
 }
 
 impl Roster {
+    /// A roster that also finds users by id ([`nick_of`](Roster::nick_of),
+    /// [`members_of`](Roster::members_of)).
+    pub(crate) fn by_member() -> Self {
+        Roster {
+            keep_members: true,
+            ..Roster::default()
+        }
+    }
+
     /// How many users are joined.
     pub(crate) fn len(&self) -> usize {
         self.by_fold.len()
@@ -135,7 +147,9 @@ impl Roster {
         for key in &keys.looks {
             self.by_look.insert(key.clone(), (member, nick.clone()));
         }
-        self.by_member.insert(member, keys.folded.clone());
+        if self.keep_members {
+            self.by_member.insert(member, keys.folded.clone());
+        }
         self.by_fold
             .insert(keys.folded, (member, nick, Box::new(keys.looks)));
     }
@@ -168,13 +182,19 @@ impl Roster {
     /// in both maps. O(users), with allocations: for checks only.
     pub(crate) fn is_consistent(&self) -> bool {
         let mut keys = 0;
-        if self.by_member.len() != self.by_fold.len() {
+        if self.by_member.len()
+            != if self.keep_members {
+                self.by_fold.len()
+            } else {
+                0
+            }
+        {
             return false;
         }
         for (folded, (member, shown, looks)) in &self.by_fold {
             if *folded != fold(shown)
                 || **looks != nick::looks(shown)
-                || self.by_member.get(member) != Some(folded)
+                || (self.keep_members && self.by_member.get(member) != Some(folded))
             {
                 return false;
             }

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 pub(crate) enum TimerKind {
     /// The connection must have joined by then.
     Handshake,
-    /// A nick with no terminator is taken as a legacy nick then.
+    /// A nick with no terminator is taken as a seed-dialect nick then.
     Settle,
     /// Flood control lets the user's first held line through then.
     Flood,

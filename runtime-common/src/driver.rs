@@ -11,6 +11,7 @@
 //! room's appends go there, and the runtime hands the log's
 //! [`LogEvent`]s to [`Stepper::log_event`].
 
+use crate::admission::Admission;
 use crate::clock::Clock;
 use crate::redis_log::{Flush, LogEvent, RedisLog, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY};
 use crate::written::Reports;
@@ -41,15 +42,18 @@ pub trait Connections {
     }
 }
 
-/// The room, and the clock it is fed by.
+/// The room, the clock it is fed by, and the admission it reports its
+/// connections to.
 ///
 /// # Invariants
 /// Every input is handled at `clock.now()`, which never goes backwards;
-/// after every input, no action and no event is left in the room.
+/// after every input, no action and no event is left in the room, and
+/// `admission` holds the room's connection count.
 #[derive(Debug)]
 pub struct Stepper {
     room: Room,
     clock: Clock,
+    admission: Arc<Admission>,
     log: Option<Clustered>,
 }
 
@@ -72,9 +76,12 @@ struct Clustered {
 }
 
 impl Stepper {
-    /// A fresh room, and a clock whose epoch is now.
+    /// A fresh room, and a clock whose epoch is now. The room's connection
+    /// count goes to its [`admission`](Stepper::admission) after every
+    /// step, for the TLS ports.
     pub fn new(config: Config) -> Self {
         Stepper {
+            admission: Admission::new(&config),
             room: Room::new(config),
             clock: Clock::start(),
             log: None,
@@ -85,6 +92,7 @@ impl Stepper {
     /// nobody until the log is up.
     pub fn clustered(config: Config, cluster: ClusterConfig, log: RedisLog) -> Self {
         Stepper {
+            admission: Admission::new(&config),
             room: Room::clustered(config, cluster, None),
             clock: Clock::start(),
             log: Some(Clustered {
@@ -97,6 +105,13 @@ impl Stepper {
                 snapshot_at: Time::ZERO + SNAPSHOT_EVERY,
             }),
         }
+    }
+
+    /// What bounds the TLS handshakes in progress: the accept loops take
+    /// their slots from it, and the stepper reports the room's connections
+    /// to it.
+    pub fn admission(&self) -> Arc<Admission> {
+        Arc::clone(&self.admission)
     }
 
     /// The clock inputs are handled at.
@@ -142,6 +157,7 @@ impl Stepper {
         while let Some(event) = self.room.poll_event() {
             conns.event(event);
         }
+        self.admission.set_room_connections(self.room.connections());
         if let (Some(overflow), Some(log)) = (overflow, &mut self.log) {
             log.gen = log.gen.max(overflow.gen);
             log.up = false;

@@ -22,6 +22,9 @@
 //! - [`clock`]: the one conversion from `Instant` to the core's `Time`.
 //! - [`driver`] and [`written`]: the step around the room (input, actions,
 //!   events, `Written` reports) and the counters writers leave for it.
+//! - [`admission`]: TLS handshakes in progress counted with the room's
+//!   connections against `max_clients`, so that half-open handshakes cannot
+//!   pile up unbounded before the room hears of them.
 //! - [`tls`]: TLS over rustls, sans-IO: certificate loading, a stepwise
 //!   handshake, and the reading and writing halves of a session, so both
 //!   runtimes serve (and connect with) TLS through the same code and only
@@ -36,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod admission;
 pub mod clock;
 pub mod driver;
 pub mod listener;

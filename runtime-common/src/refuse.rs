@@ -51,6 +51,23 @@ pub fn turn_away_with(stream: &TcpStream, line: &str) {
     let _ = stream.set_nonblocking(true);
     let mut socket = stream;
     let _ = socket.write(line.as_bytes());
+    close_cleanly(stream);
+}
+
+/// Closes our side of `stream` without a word, never blocking: what a TLS
+/// port does with a connection it has no room for, since before the
+/// handshake nothing can be said that a TLS client would read. What the
+/// client already sent (its ClientHello, say) is read and dropped first, so
+/// that it sees the end of the stream rather than a reset where it can.
+pub fn close_silently(stream: &TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    close_cleanly(stream);
+}
+
+/// Shuts down our direction of the (non-blocking) `stream`, then takes in
+/// what the client already sent, at most [`MAX_DRAIN_READS`] reads.
+fn close_cleanly(stream: &TcpStream) {
+    let mut socket = stream;
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; 1024];
     for _ in 0..MAX_DRAIN_READS {

@@ -18,6 +18,7 @@ use async_channel::Sender;
 use async_io::{Async, Timer};
 use async_net::TcpStream;
 use chat_core::ConnId;
+use chat_runtime_common::admission::{Admission, HandshakeSlot};
 use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
 use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
@@ -42,6 +43,9 @@ pub(crate) struct Shared {
     pub(crate) live: Rc<Live>,
     /// The next connection id, for every listener of the server.
     pub(crate) next_id: Rc<Cell<u64>>,
+    /// Counts the TLS handshakes in progress with the room's connections
+    /// against `max_clients`.
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// Accepts until cancelled or the room is gone. Ids start at 1 and are never
@@ -80,11 +84,18 @@ pub(crate) async fn accept_loop(
                             return; // the room is gone
                         }
                     }
-                    Some(tls) => {
-                        let handshake = Handshake::server(tls);
-                        let task = start_tls(shared.clone(), (conn, peer.ip()), socket, handshake);
-                        shared.executor.spawn(task).detach();
-                    }
+                    Some(tls) => match shared.admission.begin_handshake(peer.ip()) {
+                        Some(slot) => {
+                            let handshake = Handshake::server(tls);
+                            let from = (conn, peer.ip());
+                            let task = start_tls(shared.clone(), from, socket, handshake, slot);
+                            shared.executor.spawn(task).detach();
+                        }
+                        None => {
+                            tracing::debug!(%conn, "TLS port full; closed before the handshake");
+                            refuse::close_silently(socket.get_ref());
+                        }
+                    },
                 }
             }
             Err(error) if refuse::is_out_of_descriptors(&error) => {
@@ -137,6 +148,8 @@ async fn start(
 
 /// Runs a TLS connection's handshake, then [`start`]s it. A plaintext
 /// client gets [`chat_core::TLS_ONLY_LINE`] in clear and is closed.
+/// `slot` counts the handshake until the room was told of the connection
+/// or the handshake failed.
 ///
 /// Not counted in [`Live`]: the room has not heard of the connection, and a
 /// handshake still running when the server stops is cancelled with the executor.
@@ -145,6 +158,7 @@ async fn start_tls(
     (conn, peer): (ConnId, IpAddr),
     socket: Socket,
     handshake: Handshake,
+    slot: HandshakeSlot,
 ) {
     match crate::tls::run(&socket, handshake).await {
         Ok(halves) => {
@@ -158,6 +172,7 @@ async fn start_tls(
             tracing::debug!(%conn, error = %std::io::Error::from(error), "TLS handshake failed");
         }
     }
+    drop(slot);
 }
 
 /// Waits until a client waits to be accepted. Returns `false`, after a

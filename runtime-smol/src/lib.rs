@@ -55,6 +55,8 @@
 //! `MAX_READ` plaintext bytes) and the writer seals through `TlsWriter`,
 //! reporting plaintext as `Written` once the records carrying it were
 //! written. The TLS logic is that crate's; this one only moves raw bytes.
+//! [`tls::run`] drives a handshake on any `async-io` socket, for async
+//! clients too.
 //!
 //! # Logging
 //! With `tracing`: every room `Event` (joins, leaves) at info, accepts and
@@ -87,7 +89,7 @@ mod live;
 mod outbox;
 mod room;
 mod server;
-mod tls;
+pub mod tls;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};

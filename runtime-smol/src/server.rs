@@ -231,6 +231,7 @@ async fn serve(
         counters,
         live: Rc::clone(&live),
         next_id: Rc::new(Cell::new(1)),
+        admission: stepper.admission(),
     };
     let acceptors: Vec<_> = listeners
         .into_iter()

@@ -1,18 +1,25 @@
 //! The TLS handshake on the executor: the shared stepwise [`Handshake`]
-//! driven with async reads and writes, within the handshake timeout.
+//! driven with async reads and writes, within the handshake timeout. The
+//! server's TLS port runs it, and so does any async client on `async-io`
+//! (`chat bench --tls`).
 
-use crate::conn::{Socket, TlsHalves};
-use async_io::Timer;
+use async_io::{Async, Timer};
 use chat_runtime_common::tls::session::RAW_READ;
-use chat_runtime_common::tls::{Handshake, HandshakeFailure, Step, HANDSHAKE_TIMEOUT};
+use chat_runtime_common::tls::{
+    Handshake, HandshakeFailure, Step, TlsReader, TlsWriter, HANDSHAKE_TIMEOUT,
+};
 use futures_lite::future;
 use std::io::{self, Read, Write};
 
-/// Runs `handshake` to its end on `socket`.
-pub(crate) async fn run(
-    socket: &Socket,
+/// Runs `handshake` (a server's or a client's) to its end on the
+/// non-blocking `socket`, within [`HANDSHAKE_TIMEOUT`].
+///
+/// # Errors
+/// What the handshake found wrong, a socket error, or `TimedOut`.
+pub async fn run(
+    socket: &Async<std::net::TcpStream>,
     handshake: Handshake,
-) -> Result<TlsHalves, HandshakeFailure> {
+) -> Result<(TlsReader, TlsWriter), HandshakeFailure> {
     future::or(steps(socket, handshake), async {
         Timer::after(HANDSHAKE_TIMEOUT).await;
         Err(HandshakeFailure::Io(io::ErrorKind::TimedOut.into()))
@@ -20,7 +27,10 @@ pub(crate) async fn run(
     .await
 }
 
-async fn steps(socket: &Socket, mut handshake: Handshake) -> Result<TlsHalves, HandshakeFailure> {
+async fn steps(
+    socket: &Async<std::net::TcpStream>,
+    mut handshake: Handshake,
+) -> Result<(TlsReader, TlsWriter), HandshakeFailure> {
     let mut raw = vec![0u8; RAW_READ];
     loop {
         match handshake.step() {

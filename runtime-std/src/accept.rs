@@ -13,6 +13,7 @@ use crate::live::{Live, LiveGuard};
 use crate::pace::Pace;
 use crate::room::Msg;
 use chat_core::ConnId;
+use chat_runtime_common::admission::{Admission, HandshakeSlot};
 use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
 use chat_runtime_common::tls::blocking;
@@ -49,6 +50,9 @@ pub(crate) struct Acceptor {
     pub(crate) live: Arc<Live>,
     /// The next connection id, shared by every listener of the server.
     pub(crate) next_id: Arc<AtomicU64>,
+    /// Counts this server's TLS handshakes in progress with its room's
+    /// connections against `max_clients`.
+    pub(crate) admission: Arc<Admission>,
     /// Set on a TLS port.
     pub(crate) tls: Option<Arc<ServerTls>>,
 }
@@ -121,6 +125,10 @@ impl Acceptor {
     /// client up to the handshake timeout), then starts the connection as
     /// [`start`](Acceptor::start) does. A plaintext client gets
     /// [`chat_core::TLS_ONLY_LINE`] in clear and is closed.
+    ///
+    /// When the handshakes in progress and the room's connections already
+    /// reach `max_clients` ([`Admission`]), the connection is closed at
+    /// once instead, without a handshake and without a thread.
     fn start_tls(
         &self,
         from: (ConnId, IpAddr),
@@ -128,6 +136,11 @@ impl Acceptor {
         tls: &ServerTls,
     ) -> Result<(), ()> {
         let conn = from.0;
+        let Some(slot) = self.admission.begin_handshake(from.1) else {
+            tracing::debug!(%conn, "TLS port full; closed before the handshake");
+            refuse::close_silently(&stream);
+            return Ok(());
+        };
         let handshake = Handshake::server(tls);
         let acceptor = Acceptor {
             room: self.room.clone(),
@@ -136,6 +149,7 @@ impl Acceptor {
             stop: Arc::clone(&self.stop),
             live: Arc::clone(&self.live),
             next_id: Arc::clone(&self.next_id),
+            admission: Arc::clone(&self.admission),
             tls: None,
         };
         // Not counted in `live`: the room has not heard of the connection,
@@ -144,23 +158,37 @@ impl Acceptor {
         let spawned = thread::Builder::new()
             .name(format!("chat-tls{}", conn.0))
             .stack_size(HANDSHAKE_STACK)
-            .spawn(move || match blocking::run(&stream, handshake) {
-                Ok(halves) => {
-                    let _ = acceptor.start(from, stream, Some(halves));
-                }
-                Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
-                    tracing::debug!(%conn, "plaintext on the TLS port; turned away");
-                    refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
-                }
-                Err(error) => {
-                    tracing::debug!(%conn, error = %io::Error::from(error), "TLS handshake failed");
-                }
-            });
+            .spawn(move || handshake_then_start(acceptor, from, stream, handshake, slot));
         if let Err(error) = spawned {
             tracing::warn!(%conn, %error, "cannot spawn a handshake thread");
         }
         Ok(())
     }
+}
+
+/// The handshake thread of [`Acceptor::start_tls`]: `slot` is held until
+/// the room was told of the connection, or the handshake failed.
+fn handshake_then_start(
+    acceptor: Acceptor,
+    from: (ConnId, IpAddr),
+    stream: TcpStream,
+    handshake: Handshake,
+    slot: HandshakeSlot,
+) {
+    let conn = from.0;
+    match blocking::run(&stream, handshake) {
+        Ok(halves) => {
+            let _ = acceptor.start(from, stream, Some(halves));
+        }
+        Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
+            tracing::debug!(%conn, "plaintext on the TLS port; turned away");
+            refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
+        }
+        Err(error) => {
+            tracing::debug!(%conn, error = %io::Error::from(error), "TLS handshake failed");
+        }
+    }
+    drop(slot);
 }
 
 /// Blocks until a client waits to be accepted (or the acceptor is woken).

@@ -127,6 +127,7 @@ impl Server {
                 Stepper::clustered(config, node, log)
             }
         };
+        let admission = stepper.admission();
         let room_stop = Arc::clone(&stop);
         let wake_addrs = local_addrs.clone();
         let room = thread::Builder::new()
@@ -149,6 +150,7 @@ impl Server {
                 stop: Arc::clone(&stop),
                 live: Arc::clone(&live),
                 next_id: Arc::clone(&next_id),
+                admission: Arc::clone(&admission),
                 tls,
             };
             let guard = live.enter();

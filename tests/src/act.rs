@@ -117,7 +117,7 @@ impl Sim {
         self.checker.sent_nick(conn, &text);
         // The seed's client types its alias once: only a nick that answers a
         // prompt becomes the prefix of its messages.
-        if self.clients[c].dialect == Dialect::Legacy && !self.checker.has_joined(conn) {
+        if self.clients[c].dialect == Dialect::Seed && !self.checker.has_joined(conn) {
             self.clients[c].alias.clone_from(&text);
         }
         if let Some(end) = self.transmit(c, &bytes, 1) {
@@ -216,7 +216,7 @@ impl Sim {
         let client = &self.clients[c];
         let room_for = match client.dialect {
             Dialect::Framed => total,
-            Dialect::Legacy => total.min(MAX_READ - client.alias.len() - 2),
+            Dialect::Seed => total.min(MAX_READ - client.alias.len() - 2),
         };
         body.extend(std::iter::repeat_n(
             'x',
@@ -241,7 +241,7 @@ impl Sim {
     fn at_limit(&mut self, c: usize, t: Token) {
         let client = &self.clients[c];
         let mut len = self.cfg.max_line as usize;
-        if client.dialect == Dialect::Legacy {
+        if client.dialect == Dialect::Seed {
             len = len.min(MAX_READ - client.alias.len() - 2);
         }
         let mut body = format!("{t} ");
@@ -273,7 +273,7 @@ impl Sim {
                     at_close: true,
                     ..room(t, "")
                 },
-                (Dialect::Legacy, _) => Sent {
+                (Dialect::Seed, _) => Sent {
                     exact: None,
                     weight: usize::MAX,
                     ..room(t, "")
@@ -281,7 +281,7 @@ impl Sim {
             };
             let bytes = match client.dialect {
                 Dialect::Framed => body,
-                Dialect::Legacy => client.message(&body),
+                Dialect::Seed => client.message(&body),
             };
             if let Some(end) = self.transmit(c, &bytes, 0) {
                 self.register(c, sent, end);
@@ -298,7 +298,7 @@ impl Sim {
             let t = client.token(seq);
             let line = match client.dialect {
                 Dialect::Framed => client.frame(t.to_string().as_bytes()),
-                Dialect::Legacy => {
+                Dialect::Seed => {
                     let mut l = if bytes.is_empty() {
                         Vec::new()
                     } else {
@@ -308,20 +308,20 @@ impl Sim {
                     l
                 }
             };
-            if bytes.len() + line.len() > MAX_READ && client.dialect == Dialect::Legacy {
+            if bytes.len() + line.len() > MAX_READ && client.dialect == Dialect::Seed {
                 break;
             }
             bytes.extend(line);
             ends.push((t, bytes.len() as u64));
         }
         let base = self.net.links[c].sent;
-        let legacy = client.dialect == Dialect::Legacy;
+        let seed_dialect = client.dialect == Dialect::Seed;
         let count = ends.len() as u32;
         if self.transmit(c, &bytes, count).is_some() {
             for (t, end) in ends {
                 let sent = Sent {
-                    exact: (!legacy).then(|| t.to_string()),
-                    weight: if legacy {
+                    exact: (!seed_dialect).then(|| t.to_string()),
+                    weight: if seed_dialect {
                         usize::MAX
                     } else {
                         t.to_string().len()
@@ -339,7 +339,7 @@ impl Sim {
         let bytes = client.message(body);
         match client.dialect {
             Dialect::Framed => sent.weight = sent.weight.max(client.line_len(body.len())),
-            Dialect::Legacy => {
+            Dialect::Seed => {
                 // The core strips `JOIN_NICK: `; any other prefix stays, and a
                 // command behind it is just text.
                 if self.checker.join_nick(client.conn) != Some(client.alias.as_str()) {
@@ -387,7 +387,7 @@ impl Sim {
             return None;
         }
         self.checker.sent_lines(conn, lines);
-        if self.clients[c].dialect == Dialect::Legacy {
+        if self.clients[c].dialect == Dialect::Seed {
             self.clients[c].last_chunk = Some(self.now);
         }
         Some(self.net.links[c].sent)

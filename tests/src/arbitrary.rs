@@ -148,7 +148,7 @@ fn connect(g: &mut Gen, ops: &mut Vec<Op>, clients: &mut u32) {
         return;
     }
     let dialect = if chance(g, 3, 10) {
-        Dialect::Legacy
+        Dialect::Seed
     } else {
         Dialect::Framed
     };
@@ -382,7 +382,7 @@ fn simpler(op: &Op) -> Vec<Op> {
                     crlf: false,
                 });
             }
-            if dialect == Dialect::Legacy {
+            if dialect == Dialect::Seed {
                 v.push(Op::Connect {
                     dialect: Dialect::Framed,
                     crlf: false,

@@ -1,6 +1,6 @@
 //! A scripted client: how it frames what it sends, and its token counter.
 //!
-//! A framed client ends each line with `\n` (or `\r\n`). A legacy client
+//! A framed client ends each line with `\n` (or `\r\n`). A seed-dialect client
 //! behaves like the seed's Python client: it sends its nick with no
 //! terminator, then each message as one chunk `ALIAS: TEXT` with no
 //! terminator, where ALIAS is the nick its user last typed.
@@ -20,9 +20,9 @@ pub struct Client {
     pub dialect: Dialect,
     /// Framed only: lines end with `\r\n`.
     pub crlf: bool,
-    /// Legacy only: the nick its user typed last, which prefixes its messages.
+    /// Seed dialect only: the nick its user typed last, which prefixes its messages.
     pub alias: String,
-    /// When it last sent a chunk (legacy clients pause between chunks).
+    /// When it last sent a chunk (seed-dialect clients pause between chunks).
     pub last_chunk: Option<Time>,
     next_seq: u32,
 }
@@ -56,7 +56,7 @@ impl Client {
         }
     }
 
-    /// The bytes of one line (framed) or one bare chunk (legacy).
+    /// The bytes of one line (framed) or one bare chunk (seed dialect).
     pub fn frame(&self, body: &[u8]) -> Vec<u8> {
         let mut bytes = body.to_vec();
         if self.dialect == Dialect::Framed {
@@ -68,11 +68,11 @@ impl Client {
         bytes
     }
 
-    /// The bytes of one message or command: a legacy client prefixes `ALIAS: `.
+    /// The bytes of one message or command: a seed-dialect client prefixes `ALIAS: `.
     pub fn message(&self, body: &[u8]) -> Vec<u8> {
         match self.dialect {
             Dialect::Framed => self.frame(body),
-            Dialect::Legacy => {
+            Dialect::Seed => {
                 let mut bytes = format!("{}: ", self.alias).into_bytes();
                 bytes.extend_from_slice(body);
                 bytes

@@ -3,7 +3,7 @@
 //! The harness has the shape of the thing it tests: a [`sim::Sim`] owns a
 //! real [`chat_core::Room`], a virtual clock starting at `Time::ZERO`, a
 //! simulated TCP network ([`net::Net`]) and scripted clients (framed ones,
-//! and legacy ones that talk like the seed's Python client). A
+//! and seed-dialect ones that talk like the seed's Python client). A
 //! [`scenario::Scenario`] is plain data that decides everything a run does;
 //! quickcheck generates and shrinks it, so a failure ends as a short script
 //! (its `Debug` is Rust: paste it into a named `#[test]`). The checkers in
@@ -15,7 +15,7 @@
 //! let scenario = Scenario::plain(vec![
 //!     Connect { dialect: Framed, crlf: false },
 //!     Nick { client: 0, nick: Valid(0) },
-//!     Connect { dialect: Legacy, crlf: false },
+//!     Connect { dialect: Seed, crlf: false },
 //!     Nick { client: 1, nick: Valid(1) },
 //!     Say { client: 0, pad: 2 },
 //! ]);
@@ -35,6 +35,7 @@ mod act;
 pub mod arbitrary;
 pub mod check;
 pub mod client;
+pub mod cluster;
 pub mod net;
 pub mod run;
 pub mod scenario;

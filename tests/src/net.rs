@@ -7,7 +7,7 @@
 //!
 //! # Fault rules, in their fixed order
 //! Client → server (a read, `Input::Received`):
-//! 1. **Legacy chunks** are never cut: each chunk is exactly one read, with
+//! 1. **Seed-dialect chunks** are never cut: each chunk is exactly one read, with
 //!    no delay (each chunk is one message in that dialect, and the client
 //!    waits longer than the settle time between chunks).
 //! 2. **Cut** (`faults.cut`): a framed read takes the next size from the
@@ -18,7 +18,7 @@
 //!    by the `recuts` tape into pieces delivered back to back at the same time.
 //! 4. **Delay** (`faults.delay`): the first read of newly sent bytes waits the
 //!    next `delays` value; a read of what is still pending waits at most half
-//!    the settle time, so a framed line is never mistaken for a legacy nick.
+//!    the settle time, so a framed line is never mistaken for a seed-dialect nick.
 //! 5. **Reset**: after the last pending byte, the core gets `Closed`.
 //! 6. **Stopped reading**: from the core's `StopReading` to its
 //!    `ResumeReading`, nothing of the link is read (not its reset either);
@@ -189,7 +189,7 @@ impl Net {
         }
     }
 
-    /// Link `i`'s client sends `bytes` at `now` (a legacy client: one chunk).
+    /// Link `i`'s client sends `bytes` at `now` (a seed-dialect client: one chunk).
     /// Returns `false` if they go nowhere (the client is dead or the core
     /// closed the connection).
     pub fn send(&mut self, i: usize, bytes: &[u8], now: Time) -> bool {
@@ -198,13 +198,13 @@ impl Net {
             return false;
         }
         let delay = match link.dialect {
-            Dialect::Legacy => Duration::ZERO,
+            Dialect::Seed => Duration::ZERO,
             Dialect::Framed => self.delay(),
         };
         let link = &mut self.links[i];
         match link.dialect {
-            Dialect::Legacy => {
-                debug_assert!(bytes.len() <= MAX_READ, "a legacy chunk is one read");
+            Dialect::Seed => {
+                debug_assert!(bytes.len() <= MAX_READ, "a seed-dialect chunk is one read");
                 link.chunks.push_back(bytes.to_vec());
             }
             Dialect::Framed => link.up.extend(bytes),
@@ -288,7 +288,7 @@ impl Net {
     pub fn read(&mut self, i: usize, now: Time) -> Vec<Vec<u8>> {
         let link = &self.links[i];
         let bytes = match link.dialect {
-            Dialect::Legacy => self.links[i].chunks.pop_front().unwrap_or_default(),
+            Dialect::Seed => self.links[i].chunks.pop_front().unwrap_or_default(),
             Dialect::Framed => {
                 let pending = link.up.len().min(MAX_READ);
                 let n = if self.faults.cut {

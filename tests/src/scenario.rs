@@ -138,7 +138,7 @@ pub enum Dialect {
     /// The seed's client: nick with no terminator, then each message as one
     /// chunk `NICK: TEXT` with no terminator, each after a pause longer than
     /// the settle time; every chunk arrives as exactly one read.
-    Legacy,
+    Seed,
 }
 
 /// Which nick a client sends.
@@ -155,7 +155,7 @@ pub enum NickKind {
     TooLong(u8),
 }
 
-/// A command line (framed: `/…\n`; legacy: `NICK: /…`).
+/// A command line (framed: `/…\n`; seed dialect: `NICK: /…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cmd {
     /// `/nick NEW`.

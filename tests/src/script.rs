@@ -97,7 +97,7 @@ impl Notes {
             self.clients += 1;
             self.seqs.push(0);
             let how = match (dialect, crlf) {
-                (Dialect::Legacy, _) => "legacy",
+                (Dialect::Seed, _) => "seed dialect",
                 (Dialect::Framed, true) => "framed, CRLF",
                 (Dialect::Framed, false) => "framed",
             };

@@ -194,7 +194,7 @@ impl Sim {
         best.map(|(t, _, n)| (t, n))
     }
 
-    /// When the next op may run: after the previous op, and for a legacy
+    /// When the next op may run: after the previous op, and for a seed-dialect
     /// client's chunk, longer than the settle time after its last chunk.
     fn op_ready_at(&self) -> Time {
         let op = &self.ops[self.next_op];
@@ -204,7 +204,7 @@ impl Sim {
         };
         let client = &self.clients[c];
         match client.last_chunk {
-            Some(last) if client.dialect == Dialect::Legacy && sends_bytes(op) => {
+            Some(last) if client.dialect == Dialect::Seed && sends_bytes(op) => {
                 at.max(last + self.cfg.settle() + Duration::from_millis(10))
             }
             _ => at,
@@ -409,7 +409,7 @@ pub(crate) fn link_index(conn: ConnId) -> usize {
     (conn.0 - 1) as usize
 }
 
-/// Whether an op makes a legacy client send a chunk.
+/// Whether an op makes a seed-dialect client send a chunk.
 fn sends_bytes(op: &Op) -> bool {
     !matches!(
         op,

@@ -1,5 +1,5 @@
 //! End-to-end tests of the real `chat` binary: `chat server` and piped
-//! `chat client`s, on both runtimes; `chat client --compat seed` against the
+//! `chat client`s, on both runtimes; `chat client --dialect seed` against the
 //! seed server's stand-in; the one-line errors and exit codes.
 
 #[macro_use]
@@ -25,7 +25,7 @@ on_both_runtimes!(
     refused_lines_are_reported_on_stderr_and_exit_4,
     server_and_client_speak_ipv6,
     bracketed_ipv6_host_is_accepted,
-    compat_seed_client_talks_to_the_seed_server,
+    seed_dialect_client_talks_to_the_seed_server,
 );
 
 /// `chat client` with a nick, on `addr`.
@@ -309,7 +309,7 @@ fn bracketed_ipv6_host_is_accepted(rt: Runtime) {
     assert!(server.wait_exit().success(), "server's exit status");
 }
 
-fn compat_seed_client_talks_to_the_seed_server(rt: Runtime) {
+fn seed_dialect_client_talks_to_the_seed_server(rt: Runtime) {
     let seed = SeedServer::start();
 
     // dave runs the seed's own client: a raw socket, no terminators.
@@ -326,7 +326,7 @@ fn compat_seed_client_talks_to_the_seed_server(rt: Runtime) {
         "carol",
         seed.addr(),
         &rt.to_string(),
-        &["--nick", "carol", "--compat", "seed"],
+        &["--nick", "carol", "--dialect", "seed"],
     );
     let joined = dave.read_until(b"ao chat");
     assert_eq!(

@@ -235,3 +235,39 @@ fn type_ahead_is_not_left_to_the_shell() {
     shell.wait_exit();
     let _ = std::fs::remove_dir_all(&data_home);
 }
+
+#[test]
+fn resizing_with_a_multi_row_input_line_keeps_the_received_lines() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    for n in 1..=3 {
+        bob.send(format!("line {n}\n"));
+    }
+    alice.wait_for_row("bob: line 3");
+    // 120 characters after the prompt: two rows of 80, three of 60.
+    let long: String = (0..12).map(|n| format!("word{n:02}....")).collect();
+    alice.type_keys(&long);
+    alice.wait_for("the long line on two rows", |rows| {
+        rows.iter().any(|r| r.starts_with("> word00"))
+            && rows.last().is_some_and(|r| r.ends_with("word11...."))
+    });
+    for (rows, columns) in [(24, 60), (24, 100), (24, 50)] {
+        alice.resize(rows, columns);
+        // The editor redraws the input line for the new width; the lines
+        // received before it stay where they were.
+        let screen = alice.wait_for("the input line redrawn", |rows| {
+            rows.last().is_some_and(|r| r.ends_with("word11...."))
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let screen_after = alice.text_rows();
+        for n in 1..=3 {
+            let line = format!("bob: line {n}");
+            assert!(
+                screen_after.contains(&line),
+                "{line:?} erased by the resize to {columns} columns: {screen_after:#?} (first redraw: {screen:#?})"
+            );
+        }
+    }
+}

@@ -9,6 +9,9 @@
 //! - The real binary serves TLS and joins over it (with `--ca`); without
 //!   `--ca` the client rejects the unknown issuer; a bad certificate file
 //!   stops the server with one error line; Python's `ssl` module joins.
+//! - Connections in their TLS handshake count against `--max-clients` with
+//!   the room's: the ones beyond it are closed at once, not after the
+//!   handshake timeout, and a TLS client joins once the others are gone.
 
 #[macro_use]
 mod common;
@@ -18,14 +21,15 @@ use common::bin::ChatProcess;
 use common::peer::Peer;
 use common::server::{test_config, Runtime, TestServer};
 use common::WAIT;
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 on_both_runtimes!(
     tls_and_plain_clients_share_a_room,
@@ -107,6 +111,11 @@ impl TlsPeer {
     fn connect(name: &str, addr: SocketAddr, tls: &ClientTls) -> TlsPeer {
         let conn = chat_runtime_std::ClientConn::connect_tls(addr, WAIT, tls)
             .unwrap_or_else(|e| panic!("{name}: TLS connect to {addr} failed: {e}"));
+        TlsPeer::over(name, conn)
+    }
+
+    /// A peer over a connection whose handshake is done.
+    fn over(name: &str, conn: chat_runtime_std::ClientConn) -> TlsPeer {
         let (mut reader, writer) = conn.split();
         let (tx, lines) = mpsc::channel();
         let stop_reading = Arc::new(AtomicBool::new(false));
@@ -333,8 +342,17 @@ fn python_ssl_client_joins(runtime: Runtime) {
 
 /// `chat server` with a TLS port: its two `listening on` lines, parsed.
 fn tls_chat_server(runtime: &str, pki: &Pki) -> (ChatProcess, SocketAddr, SocketAddr) {
+    tls_chat_server_with(runtime, pki, &[])
+}
+
+/// As [`tls_chat_server`], with `extra` flags.
+fn tls_chat_server_with(
+    runtime: &str,
+    pki: &Pki,
+    extra: &[&str],
+) -> (ChatProcess, SocketAddr, SocketAddr) {
     let (cert, key) = (path_str(&pki.cert), path_str(&pki.key));
-    let args = [
+    let mut args = vec![
         "server",
         "--port",
         "0",
@@ -347,6 +365,7 @@ fn tls_chat_server(runtime: &str, pki: &Pki) -> (ChatProcess, SocketAddr, Socket
         "--tls-key",
         key,
     ];
+    args.extend_from_slice(extra);
     let mut server = ChatProcess::spawn("server", &args);
     let plain = listening_addr(&server.next_line(), &format!("(runtime {runtime})"));
     let tls = listening_addr(&server.next_line(), &format!("(runtime {runtime}, TLS)"));
@@ -431,4 +450,142 @@ fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
         "the line names the file: {stderr:?}"
     );
     assert!(server.rest_of_stdout().is_empty());
+}
+
+/// Well under the handshake timeout (10 s): a connection the server closes
+/// this soon was refused, not timed out.
+const PROMPTLY: Duration = Duration::from_secs(5);
+
+/// Whether the server closed `stream` (end of stream or a reset), without
+/// waiting. Panics if the server sent anything: nothing was asked.
+fn is_closed(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).expect("non-blocking");
+    let mut byte = [0u8; 1];
+    match (&*stream).read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => panic!("the server spoke first on the TLS port"),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        Err(_) => true,
+    }
+}
+
+/// With `--max-clients 3` and one plain client in the room, five raw TCP
+/// connections to the TLS port that never send a ClientHello: two are held
+/// in their handshakes, three are closed promptly. A TLS client cannot get
+/// in while they are held, and joins once they are gone.
+fn half_open_handshakes_count_against_max_clients(runtime: &str) {
+    let pki = pki(&format!("half-open-{runtime}"));
+    let (mut server, plain, tls_addr) =
+        tls_chat_server_with(runtime, &pki, &["--max-clients", "3"]);
+    let mut alice = Peer::join("alice", plain);
+    let raw: Vec<TcpStream> = (0..5)
+        .map(|i| {
+            TcpStream::connect_timeout(&tls_addr, WAIT)
+                .unwrap_or_else(|e| panic!("raw connection {i}: {e}"))
+        })
+        .collect();
+    let mut closed = vec![false; raw.len()];
+    let deadline = Instant::now() + PROMPTLY;
+    while closed.iter().filter(|c| **c).count() < 3 && Instant::now() < deadline {
+        for (stream, closed) in raw.iter().zip(closed.iter_mut()) {
+            *closed = *closed || is_closed(stream);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let count = |closed: &[bool]| closed.iter().filter(|c| **c).count();
+    assert_eq!(
+        count(&closed),
+        3,
+        "{runtime}: of 5 half-open handshakes with room for 2, closed within {PROMPTLY:?}: {closed:?}"
+    );
+    thread::sleep(Duration::from_millis(200));
+    for (stream, closed) in raw.iter().zip(closed.iter_mut()) {
+        *closed = *closed || is_closed(stream);
+    }
+    assert_eq!(
+        count(&closed),
+        3,
+        "{runtime}: the two admitted are held: {closed:?}"
+    );
+
+    let tls = client_tls(&pki);
+    assert!(
+        chat_runtime_std::ClientConn::connect_tls(tls_addr, WAIT, &tls).is_err(),
+        "{runtime}: a TLS handshake was completed beyond --max-clients"
+    );
+    drop(raw);
+    // The server sees the two held ones end, then has room again.
+    let mut conn = None;
+    for _ in 0..100 {
+        match chat_runtime_std::ClientConn::connect_tls(tls_addr, WAIT, &tls) {
+            Ok(ok) => {
+                conn = Some(ok);
+                break;
+            }
+            Err(_) => thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    let conn = conn.unwrap_or_else(|| panic!("{runtime}: no TLS handshake after the others left"));
+    let mut bob = TlsPeer::over("bob", conn);
+    bob.send("bob\n");
+    bob.expect_line("alias?bob joined the chat");
+    alice.expect_line("bob joined the chat");
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn half_open_handshakes_count_against_max_clients_smol() {
+    half_open_handshakes_count_against_max_clients("smol");
+}
+
+#[test]
+fn half_open_handshakes_count_against_max_clients_std() {
+    half_open_handshakes_count_against_max_clients("std");
+}
+
+/// One address may hold at most `--max-per-address` TLS handshakes in
+/// progress, however many the server has room for.
+fn one_address_holds_at_most_max_per_address_handshakes(runtime: &str) {
+    let pki = pki(&format!("per-address-{runtime}"));
+    let flags = [
+        "--max-clients",
+        "100",
+        "--max-per-address",
+        "2",
+        "--limit-loopback",
+    ];
+    let (mut server, _plain, tls_addr) = tls_chat_server_with(runtime, &pki, &flags);
+    let raw: Vec<TcpStream> = (0..5)
+        .map(|i| {
+            TcpStream::connect_timeout(&tls_addr, WAIT)
+                .unwrap_or_else(|e| panic!("raw connection {i}: {e}"))
+        })
+        .collect();
+    let mut closed = vec![false; raw.len()];
+    let deadline = Instant::now() + PROMPTLY;
+    while closed.iter().filter(|c| **c).count() < 3 && Instant::now() < deadline {
+        for (stream, closed) in raw.iter().zip(closed.iter_mut()) {
+            *closed = *closed || is_closed(stream);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let count = closed.iter().filter(|c| **c).count();
+    assert_eq!(
+        count, 3,
+        "{runtime}: of 5 half-open handshakes from one address with 2 allowed, closed within {PROMPTLY:?}: {closed:?}"
+    );
+    drop(raw);
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn one_address_holds_at_most_max_per_address_handshakes_smol() {
+    one_address_holds_at_most_max_per_address_handshakes("smol");
+}
+
+#[test]
+fn one_address_holds_at_most_max_per_address_handshakes_std() {
+    one_address_holds_at_most_max_per_address_handshakes("std");
 }

@@ -141,7 +141,7 @@ impl Feed {
         let event = Event::Joined {
             conn: ConnId(id),
             nick: nick.to_string(),
-            unframed: false,
+            dialect: chat_core::Dialect::Framed,
         };
         self.step_with(StepInput::Received(ConnId(id)), &actions, &[event], |_| {})
     }
@@ -867,7 +867,7 @@ fn bob_held_for_alice() -> Feed {
     let joined = Event::Joined {
         conn: ConnId(2),
         nick: "bob".to_string(),
-        unframed: false,
+        dialect: chat_core::Dialect::Framed,
     };
     f.tweak = Some(hold_deadline);
     f.step_with(

@@ -12,9 +12,9 @@ fn framed() -> Op {
 }
 
 /// A client that talks like the seed's (no newlines) connects.
-fn legacy() -> Op {
+fn seed_dialect() -> Op {
     Connect {
-        dialect: Legacy,
+        dialect: Seed,
         crlf: false,
     }
 }
@@ -96,7 +96,7 @@ fn nick_with_a_control_character_is_refused_by_slash_nick_too() {
     ]));
 }
 
-/// Two legacy nicks settle on the same Tick; the second join's notice
+/// Two seed-dialect nicks settle on the same Tick; the second join's notice
 /// pushes the first user (whose three join lines are not written yet) over a
 /// 128-byte send queue, and its `alice left the chat! (too slow)` reaches the
 /// second joiner between its own join line and its `You are connected…` and
@@ -114,17 +114,17 @@ fn a_kick_during_a_join_does_not_split_the_join_sequence() {
                 crlf: false,
             }, // c0 connects (framed)
             Connect {
-                dialect: Legacy,
+                dialect: Seed,
                 crlf: false,
-            }, // c1 connects (legacy)
+            }, // c1 connects (seed dialect)
             Nick {
                 client: 1,
                 nick: Valid(0),
             }, // c1 sends nick "alice"
             Connect {
-                dialect: Legacy,
+                dialect: Seed,
                 crlf: false,
-            }, // c2 connects (legacy)
+            }, // c2 connects (seed dialect)
             Nick {
                 client: 2,
                 nick: Valid(12),
@@ -133,7 +133,7 @@ fn a_kick_during_a_join_does_not_split_the_join_sequence() {
     });
 }
 
-/// Three legacy nicks settle on one Tick in a room that holds join notices,
+/// Three seed-dialect nicks settle on one Tick in a room that holds join notices,
 /// and the held notices pass the end-of-input limit (a quarter of the
 /// 128-byte send queue): releasing them takes the first joiner past its
 /// send queue, and its leave notice was left in the batch, never sent.
@@ -149,27 +149,27 @@ fn a_user_closed_by_a_release_of_held_notices_gets_its_leave_notice() {
             ..Cfg::default()
         },
         ..Scenario::plain(vec![
-            legacy(), // c0 connects (legacy)
+            seed_dialect(), // c0 connects (seed dialect)
             Nick {
                 client: 0,
                 nick: Valid(238),
             }, // c0 sends nick "Ärger"
-            framed(), // c1 connects (framed)
+            framed(),       // c1 connects (framed)
             Nick {
                 client: 1,
                 nick: Valid(126),
             }, // c1 sends nick "{w}"
-            framed(), // c2 connects (framed)
+            framed(),       // c2 connects (framed)
             Nick {
                 client: 2,
                 nick: Valid(163),
             }, // c2 sends nick "a.b_c"
-            legacy(), // c3 connects (legacy)
+            seed_dialect(), // c3 connects (seed dialect)
             Nick {
                 client: 3,
                 nick: Valid(0),
             }, // c3 sends nick "alice"
-            legacy(), // c4 connects (legacy)
+            seed_dialect(), // c4 connects (seed dialect)
             Nick {
                 client: 4,
                 nick: Valid(15),
@@ -199,17 +199,17 @@ fn a_private_message_to_a_user_it_closes_is_confirmed_before_the_leave() {
             ..Cfg::default()
         },
         ..Scenario::plain(vec![
-            framed(), // c0 connects (framed)
-            legacy(), // c1 connects (legacy)
-            legacy(), // c2 connects (legacy)
-            framed(), // c3 connects (framed)
+            framed(),       // c0 connects (framed)
+            seed_dialect(), // c1 connects (seed dialect)
+            seed_dialect(), // c2 connects (seed dialect)
+            framed(),       // c3 connects (framed)
             Nick {
                 client: 1,
                 nick: Valid(255),
             }, // c1 sends nick "z|y^"
-            legacy(), // c4 connects (legacy)
+            seed_dialect(), // c4 connects (seed dialect)
             Stall { client: 1 }, // c1 stops reading
-            framed(), // c5 connects (framed)
+            framed(),       // c5 connects (framed)
             Nick {
                 client: 5,
                 nick: Valid(223),
@@ -218,14 +218,14 @@ fn a_private_message_to_a_user_it_closes_is_confirmed_before_the_leave() {
                 client: 4,
                 nick: Valid(253),
             }, // c4 sends nick "[x]"
-            framed(), // c6 connects (framed)
+            framed(),       // c6 connects (framed)
             Nick {
                 client: 9,
                 nick: Valid(0),
             }, // c2 sends nick "alice"
             Say { client: 2, pad: 4 }, // c2 says "#2.0 emoji 🙂 ok"
             Say { client: 4, pad: 1 }, // c4 says "#4.0 hello"
-            framed(), // c7 connects (framed)
+            framed(),       // c7 connects (framed)
             Nick {
                 client: 10,
                 nick: Valid(0),
@@ -234,7 +234,7 @@ fn a_private_message_to_a_user_it_closes_is_confirmed_before_the_leave() {
                 client: 4,
                 cmd: Msg(1),
             }, // c4 sends "/msg (c1's nick) #4.1"
-            framed(), // c8 connects (framed)
+            framed(),       // c8 connects (framed)
         ])
     });
 }
@@ -389,7 +389,7 @@ fn shutdown_tells_everyone_even_with_notices_held() {
     });
 }
 
-/// A legacy user who stopped reading sends a line while a join notice is
+/// A seed-dialect user who stopped reading sends a line while a join notice is
 /// held: the line released the held notice, which took the speaker past its
 /// send queue, and its line, already in the batch, was relayed after
 /// `alice left the chat! (too slow)`. Held notices now go out before a line
@@ -414,7 +414,7 @@ fn a_speaker_closed_by_held_notices_says_nothing_after_its_leave() {
             ..Cfg::default()
         },
         ..Scenario::plain(vec![
-            legacy(),
+            seed_dialect(),
             Nick {
                 client: 0,
                 nick: Valid(0),

@@ -1,15 +1,17 @@
 //! `chat bench`: a load generator for any server speaking docs/protocol.md (or
-//! the seed's dialect), for capacity planning on this machine.
+//! the seed dialect), for capacity planning on this machine.
 //!
 //! # Phases
 //! 1. **Join**: C clients connect and join with nicks `bench0`, `bench1`, ...
 //!    (at most `--join-window` in the handshake at once), each through a
 //!    `chat_core::client::Session`. Ends when every client joined or failed,
-//!    or at `--timeout`.
+//!    or at `--timeout`. In `handshake`, each client's join ends at the
+//!    server's `alias?` prompt, and it closes its connection there.
 //! 2. **Go** (the barrier): every client the server confirmed is in the room,
 //!    so every line sent from now on reaches all of them. Senders start:
 //!    in `fanout` every client sends M payloads of S bytes (full speed, or
-//!    `--rate` per second each); in `idle` client 0 sends one probe.
+//!    `--rate` per second each); in `idle` client 0 sends one probe; in
+//!    `handshake` nobody sends.
 //! 3. **Drain**: until every expected delivery arrived, every client lost
 //!    its connection, nothing new arrived for `--stall` (lost messages never
 //!    come), or `--timeout` passed. Then every connection closes.
@@ -17,7 +19,21 @@
 //! Each payload carries its sender, sequence number and send time (see
 //! `payload`); every client counts what it receives from every sender
 //! (`tally`): lost, duplicated, out of order, and the latency of each
-//! delivery into an hdrhistogram.
+//! delivery into an hdrhistogram (in `handshake`: the time from connect
+//! to the prompt).
+//!
+//! # Several servers
+//! With `--port A,B,...` (n ports) client i connects to the (i mod n)-th
+//! port. The run still expects one room across all of them, as servers
+//! started with `--cluster` serve: every client must receive every
+//! message, so servers that are separate rooms show lost deliveries.
+//! Besides the overall latency, the deliveries whose sender is on another
+//! server than the recipient have a histogram of their own.
+//!
+//! With `--tls` every connection speaks TLS: the handshake runs after the
+//! connect (`chat_runtime_smol::tls::run`), reads are decrypted in place
+//! into the same per-thread buffer, and writes are sealed before they go
+//! out; the plain path is the same code as without TLS.
 //!
 //! # Threads
 //! A few worker threads (`worker`), each a `smol::LocalExecutor` with one
@@ -86,20 +102,38 @@ pub(crate) fn run(args: &BenchArgs) -> ExitCode {
 
 /// Checks the flags and fixes the run.
 fn plan(args: &BenchArgs) -> Result<Plan, String> {
-    if args.port == 0 {
+    let ports = &args.port.0;
+    if ports.contains(&0) {
         return Err("--port 0 names no server".into());
     }
-    let addr = crate::runtime::resolve(&args.host, args.port)?;
-    if !addr.ip().is_loopback() {
-        return Err(format!(
-            "refusing {} ({}): chat bench only loads a server on this machine; use a loopback address such as 127.0.0.1",
-            args.host,
-            addr.ip()
-        ));
+    if u32::try_from(ports.len()).is_err() {
+        return Err("--port lists too many servers".into());
+    }
+    if let Some(pids) = &args.server_pid {
+        if pids.0.len() != ports.len() {
+            return Err(format!(
+                "--server-pid lists {} pids for {} ports: give one per port, in the same order",
+                pids.0.len(),
+                ports.len()
+            ));
+        }
+    }
+    let mut addrs = Vec::with_capacity(ports.len());
+    for &port in ports {
+        let addr = crate::runtime::resolve(&args.host, port)?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "refusing {} ({}): chat bench only loads a server on this machine; use a loopback address such as 127.0.0.1",
+                args.host,
+                addr.ip()
+            ));
+        }
+        addrs.push(addr);
     }
     let (senders, messages) = match args.scenario {
         Scenario::Fanout => (args.clients, args.messages),
         Scenario::Idle => (1, 1),
+        Scenario::Handshake => (0, 0),
     };
     let min = payload::min_size(senders, messages);
     if args.size < min || args.size > MAX_SIZE {
@@ -117,9 +151,12 @@ fn plan(args: &BenchArgs) -> Result<Plan, String> {
             MAX_ACCOUNT_BYTES >> 20
         ));
     }
+    let tls = args.tls.client_tls(&args.host)?;
     Ok(Plan {
-        addr,
-        compat: args.dialect.compat(),
+        addrs,
+        scenario: args.scenario,
+        tls,
+        dialect: args.dialect.dialect(),
         clients: args.clients,
         senders,
         messages,
@@ -146,7 +183,7 @@ struct Phases {
 fn bench(args: &BenchArgs) -> Result<Report, String> {
     let plan = plan(args)?;
     limits::ensure_open_files(u64::from(plan.clients) + SPARE_FDS)?;
-    let rss_before = args.server_pid.map(rss::read).transpose()?;
+    let rss_before = args.server_pid.as_ref().map(rss::read_sum).transpose()?;
     let threads = args
         .threads
         .unwrap_or_else(|| default_threads(args))
@@ -182,7 +219,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     stop.close();
     let (latency, counts) = collect(workers)?;
     let phases = phases?;
-    Ok(report(args, &shared, threads, phases, latency, counts))
+    Ok(report(args, &shared, threads, phases, &latency, counts))
 }
 
 /// Worker threads when `--threads` is absent. At a fixed rate one thread
@@ -208,7 +245,11 @@ fn drive(
 ) -> Phases {
     let plan = &shared.plan;
     let p = &shared.progress;
-    let rss_now = || args.server_pid.and_then(|pid| rss::read(pid).ok());
+    let rss_now = || {
+        args.server_pid
+            .as_ref()
+            .and_then(|pids| rss::read_sum(pids).ok())
+    };
     let bar = Bar::new();
 
     bar.phase("joining", u64::from(plan.clients));
@@ -283,17 +324,32 @@ fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The merged latencies of every worker.
+#[derive(Debug)]
+struct Latencies {
+    /// Every distinct delivery (in `handshake`: every connect to the prompt).
+    all: LatencyHistogram,
+    /// The distinct deliveries that crossed servers.
+    cross_server: LatencyHistogram,
+}
+
 /// Joins the workers and merges what they measured.
-fn collect(workers: Vec<JoinHandle<ThreadReport>>) -> Result<(LatencyHistogram, Counts), String> {
-    let mut latency = worker::histogram();
+fn collect(workers: Vec<JoinHandle<ThreadReport>>) -> Result<(Latencies, Counts), String> {
+    let mut latency = Latencies {
+        all: worker::histogram(),
+        cross_server: worker::histogram(),
+    };
     let mut counts = Counts::default();
     let mut panicked = false;
+    let merge = |into: &mut LatencyHistogram, from: &LatencyHistogram| {
+        into.add(from)
+            .map_err(|e| format!("cannot merge latencies: {e}"))
+    };
     for handle in workers {
         match handle.join() {
             Ok(report) => {
-                latency
-                    .add(&report.latency)
-                    .map_err(|e| format!("cannot merge latencies: {e}"))?;
+                merge(&mut latency.all, &report.latency)?;
+                merge(&mut latency.cross_server, &report.cross_latency)?;
                 counts.add(&report.counts);
             }
             Err(_) => panicked = true,
@@ -313,7 +369,7 @@ fn report(
     shared: &Shared,
     threads: u32,
     phases: Phases,
-    latency: LatencyHistogram,
+    latency: &Latencies,
     mut counts: Counts,
 ) -> Report {
     let plan = &shared.plan;
@@ -322,8 +378,9 @@ fn report(
     let failures = shared.failures.lock().unwrap_or_else(|e| e.into_inner());
     Report {
         scenario: args.scenario,
-        dialect: args.dialect,
-        server: plan.addr,
+        dialect: args.dialect.dialect(),
+        servers: plan.addrs.clone(),
+        tls: plan.tls.is_some(),
         clients: plan.clients,
         senders: plan.senders,
         messages: plan.messages,
@@ -340,7 +397,8 @@ fn report(
         drain_end: phases.drain_end,
         elapsed_seconds: phases.elapsed_seconds,
         waited_seconds: phases.waited_seconds,
-        latency: Latency::of(&latency),
+        latency: Latency::of(&latency.all),
+        cross_server_latency: Latency::of(&latency.cross_server),
         rss: phases.rss,
     }
 }

@@ -7,7 +7,7 @@
 //! nick and no server notice, and every byte of it is printable ASCII, which
 //! the server relays untouched. Receivers find markers by scanning the byte
 //! stream for `#` (see `scan`), so they need no line framing: the seed
-//! server's raw, unframed chunks are read the same way.
+//! dialect's raw chunks are read the same way.
 //!
 //! # Invariants
 //! - [`encode`] writes exactly `size` bytes when `size >= min_size(..)`.

@@ -1,7 +1,8 @@
 //! The result of a run: a table for people, one JSON object for scripts.
 
-use super::args::{Dialect, Scenario};
+use super::args::Scenario;
 use super::tally::Counts;
+use chat_core::Dialect;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -12,7 +13,10 @@ use std::net::SocketAddr;
 pub(crate) struct Report {
     pub(crate) scenario: Scenario,
     pub(crate) dialect: Dialect,
-    pub(crate) server: SocketAddr,
+    /// The servers, in `--port` order (client i on the (i mod n)-th).
+    pub(crate) servers: Vec<SocketAddr>,
+    /// Whether every connection spoke TLS.
+    pub(crate) tls: bool,
     pub(crate) clients: u32,
     /// Clients that send (fanout: all; idle: one probe).
     pub(crate) senders: u32,
@@ -39,6 +43,11 @@ pub(crate) struct Report {
     /// Go to the end of the drain.
     pub(crate) waited_seconds: f64,
     pub(crate) latency: Option<Latency>,
+    /// The latency of the deliveries whose sender was on another server
+    /// than the recipient; `None` when there were none (always with one
+    /// server).
+    pub(crate) cross_server_latency: Option<Latency>,
+    /// Summed over the servers' processes.
     pub(crate) rss: Option<Rss>,
 }
 
@@ -79,6 +88,33 @@ pub(crate) struct Latency {
 }
 
 impl Latency {
+    /// Its JSON object; `null` for `None`.
+    fn to_json(latency: Option<Latency>) -> Value {
+        latency.map_or(Value::Null, |l| {
+            json!({
+                "samples": l.samples,
+                "p50": l.p50,
+                "p90": l.p90,
+                "p99": l.p99,
+                "p99_9": l.p999,
+                "max": l.max,
+            })
+        })
+    }
+
+    /// Its table row's text.
+    fn to_row(self) -> String {
+        format!(
+            "p50 {} p90 {} p99 {} p99.9 {} max {} ({} samples)",
+            micros(self.p50),
+            micros(self.p90),
+            micros(self.p99),
+            micros(self.p999),
+            micros(self.max),
+            self.samples
+        )
+    }
+
     /// Percentiles of a histogram in nanoseconds; `None` when it is empty.
     pub(crate) fn of(h: &Histogram<u64>) -> Option<Latency> {
         let us = |ns: u64| ns as f64 / 1000.0;
@@ -105,9 +141,41 @@ pub(crate) struct Rss {
 }
 
 impl Report {
+    /// The servers as `--port` named them: `ADDR` or `ADDR,ADDR,...`.
+    fn servers_text(&self) -> String {
+        let addrs: Vec<String> = self.servers.iter().map(ToString::to_string).collect();
+        addrs.join(",")
+    }
+
+    /// `cross_server_latency_us`: `null` with one server; with several, an
+    /// object whose `samples` is 0 (and percentiles `null`) when no
+    /// delivery crossed servers.
+    fn cross_server_json(&self) -> Value {
+        if self.servers.len() <= 1 {
+            return Value::Null;
+        }
+        match self.cross_server_latency {
+            Some(l) => Latency::to_json(Some(l)),
+            None => json!({
+                "samples": 0,
+                "p50": null,
+                "p90": null,
+                "p99": null,
+                "p99_9": null,
+                "max": null,
+            }),
+        }
+    }
+
     /// Distinct deliveries per second.
     pub(crate) fn deliveries_per_second(&self) -> f64 {
         per_second(self.counts.unique as f64, self.elapsed_seconds)
+    }
+
+    /// Joins (in `handshake`: connections up to the prompt, TLS handshake
+    /// included with `--tls`) per second, over the join phase.
+    pub(crate) fn joins_per_second(&self) -> f64 {
+        per_second(f64::from(self.joined), self.join_seconds.unwrap_or(0.0))
     }
 
     /// Room messages per second: deliveries per second over the recipients.
@@ -128,7 +196,9 @@ impl Report {
         json!({
             "scenario": self.scenario.name(),
             "dialect": self.dialect.name(),
-            "server": self.server.to_string(),
+            "server": self.servers_text(),
+            "servers": self.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "tls": self.tls,
             "clients": self.clients,
             "senders": self.senders,
             "messages": self.messages,
@@ -139,6 +209,7 @@ impl Report {
             "join_failures": self.join_failed,
             "join_failure": self.join_failure,
             "join_seconds": self.join_seconds,
+            "joins_per_second": self.joins_per_second(),
             "expected": c.expected,
             "received": c.unique,
             "lost": c.lost(),
@@ -153,14 +224,8 @@ impl Report {
             "waited_seconds": self.waited_seconds,
             "deliveries_per_second": self.deliveries_per_second(),
             "messages_per_second": self.messages_per_second(),
-            "latency_us": self.latency.map(|l| json!({
-                "samples": l.samples,
-                "p50": l.p50,
-                "p90": l.p90,
-                "p99": l.p99,
-                "p99_9": l.p999,
-                "max": l.max,
-            })),
+            "latency_us": Latency::to_json(self.latency),
+            "cross_server_latency_us": self.cross_server_json(),
             "server_rss_kib": self.rss.map(|r| json!({
                 "before": r.before,
                 "joined": r.joined,
@@ -183,26 +248,41 @@ impl Report {
         row(
             "scenario",
             format!(
-                "{} against {} ({} dialect), {} threads",
+                "{} against {}{}{} ({} dialect), {} threads",
                 self.scenario.name(),
-                self.server,
+                if self.servers.len() > 1 {
+                    format!("{} servers ", self.servers.len())
+                } else {
+                    String::new()
+                },
+                self.servers_text(),
+                if self.tls { " over TLS" } else { "" },
                 self.dialect.name(),
                 self.threads
             ),
         );
-        row(
-            "load",
-            format!(
+        let load = match self.scenario {
+            Scenario::Handshake => format!(
+                "{} clients, each connects up to the prompt and closes",
+                self.clients
+            ),
+            Scenario::Fanout | Scenario::Idle => format!(
                 "{} clients, {} sending {} × {} B, {pace}",
                 self.clients, self.senders, self.messages, self.size
             ),
-        );
+        };
+        row("load", load);
         let join_time = self
             .join_seconds
             .map_or("-".into(), |s| format!("{:.3} s", s));
         row(
             "joined",
-            format!("{}/{} in {join_time}", self.joined, self.clients),
+            format!(
+                "{}/{} in {join_time}, {:.0}/s",
+                self.joined,
+                self.clients,
+                self.joins_per_second()
+            ),
         );
         if let Some(why) = &self.join_failure {
             row(
@@ -210,6 +290,41 @@ impl Report {
                 format!("{} (first: {why})", self.join_failed),
             );
         }
+        if self.scenario != Scenario::Handshake {
+            self.delivery_rows(&mut row);
+        }
+        if let Some(l) = self.latency {
+            let name = match self.scenario {
+                Scenario::Handshake => "to the prompt",
+                Scenario::Fanout | Scenario::Idle => "latency",
+            };
+            row(name, l.to_row());
+        }
+        if self.servers.len() > 1 && self.scenario != Scenario::Handshake {
+            let text = self
+                .cross_server_latency
+                .map_or("no delivery crossed servers".into(), Latency::to_row);
+            row("cross-server", text);
+        }
+        if let Some(r) = self.rss {
+            let per = self
+                .rss_per_connection()
+                .map_or("-".into(), |b| format!("{:.0} B", b));
+            row(
+                "server RSS",
+                format!(
+                    "{} KiB before, {} KiB joined, {} KiB at the end; {per} per connection",
+                    r.before, r.joined, r.end
+                ),
+            );
+        }
+        t
+    }
+}
+
+impl Report {
+    /// The rows about deliveries: counts, anomalies, time, throughput.
+    fn delivery_rows(&self, row: &mut impl FnMut(&str, String)) {
         let c = &self.counts;
         row(
             "deliveries",
@@ -252,33 +367,6 @@ impl Report {
                 self.messages_per_second()
             ),
         );
-        if let Some(l) = self.latency {
-            row(
-                "latency",
-                format!(
-                    "p50 {} p90 {} p99 {} p99.9 {} max {} ({} samples)",
-                    micros(l.p50),
-                    micros(l.p90),
-                    micros(l.p99),
-                    micros(l.p999),
-                    micros(l.max),
-                    l.samples
-                ),
-            );
-        }
-        if let Some(r) = self.rss {
-            let per = self
-                .rss_per_connection()
-                .map_or("-".into(), |b| format!("{:.0} B", b));
-            row(
-                "server RSS",
-                format!(
-                    "{} KiB before, {} KiB joined, {} KiB at the end; {per} per connection",
-                    r.before, r.joined, r.end
-                ),
-            );
-        }
-        t
     }
 }
 
@@ -308,7 +396,8 @@ mod tests {
         Report {
             scenario: Scenario::Fanout,
             dialect: Dialect::Framed,
-            server: "127.0.0.1:55555".parse().expect("valid address"),
+            servers: vec!["127.0.0.1:55555".parse().expect("valid address")],
+            tls: false,
             clients: 4,
             senders: 4,
             messages: 10,
@@ -331,6 +420,7 @@ mod tests {
             elapsed_seconds: 0.5,
             waited_seconds: 5.5,
             latency: None,
+            cross_server_latency: None,
             rss: Some(Rss {
                 before: 1000,
                 joined: 1004,
@@ -356,6 +446,8 @@ mod tests {
         assert_eq!(v["duplicated"], 2);
         assert_eq!(v["drain_end"], "stalled");
         assert_eq!(v["latency_us"], Value::Null);
+        assert_eq!(v["cross_server_latency_us"], Value::Null);
+        assert_eq!(v["server"], "127.0.0.1:55555");
         assert_eq!(v["server_rss_kib"]["per_connection_bytes"], 1024.0);
     }
 
@@ -364,6 +456,66 @@ mod tests {
         let table = report().to_table();
         assert!(table.contains("10 lost, 2 duplicated"), "{table}");
         assert!(table.contains("stalled at 5.500 s"), "{table}");
+    }
+
+    #[test]
+    fn a_handshake_run_reports_joins_per_second_not_deliveries() {
+        let r = Report {
+            scenario: Scenario::Handshake,
+            tls: true,
+            join_seconds: Some(0.5),
+            ..report()
+        };
+        assert_eq!(r.joins_per_second(), 8.0);
+        let table = r.to_table();
+        assert!(table.contains("over TLS"), "{table}");
+        assert!(table.contains("4/4 in 0.500 s, 8/s"), "{table}");
+        assert!(!table.contains("deliveries"), "{table}");
+        assert_eq!(r.to_json()["tls"], true);
+    }
+
+    #[test]
+    fn several_servers_report_their_cross_server_latency() {
+        let two = vec![
+            "127.0.0.1:55555".parse().expect("valid address"),
+            "127.0.0.1:55556".parse().expect("valid address"),
+        ];
+        let lat = Latency {
+            samples: 7,
+            p50: 10.0,
+            p90: 20.0,
+            p99: 30.0,
+            p999: 40.0,
+            max: 50.0,
+        };
+        let r = Report {
+            servers: two.clone(),
+            cross_server_latency: Some(lat),
+            ..report()
+        };
+        let v = r.to_json();
+        assert_eq!(v["server"], "127.0.0.1:55555,127.0.0.1:55556");
+        assert_eq!(v["servers"][1], "127.0.0.1:55556");
+        assert_eq!(v["cross_server_latency_us"]["samples"], 7);
+        assert_eq!(v["cross_server_latency_us"]["p99"], 30.0);
+        assert_eq!(v["cross_server_latency_us"]["max"], 50.0);
+        let table = r.to_table();
+        assert!(
+            table.contains("2 servers 127.0.0.1:55555,127.0.0.1:55556"),
+            "{table}"
+        );
+        assert!(table.contains("cross-server   p50 10 µs"), "{table}");
+
+        let none_crossed = Report {
+            servers: two,
+            ..report()
+        };
+        let v = none_crossed.to_json();
+        assert_eq!(v["cross_server_latency_us"]["samples"], 0);
+        assert_eq!(v["cross_server_latency_us"]["p50"], Value::Null);
+        let table = none_crossed.to_table();
+        assert!(table.contains("no delivery crossed servers"), "{table}");
+        assert!(!report().to_table().contains("cross-server"));
     }
 
     #[test]

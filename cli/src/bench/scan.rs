@@ -113,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn unframed_seed_chunks_are_scanned_the_same() {
+    fn seed_dialect_chunks_are_scanned_the_same() {
         let sent = [marker(0, 0), marker(1, 0), marker(0, 1)];
         let mut text = String::from("b'b0' esta conectado ao chatVoce esta conectado ao servidor!");
         for m in &sent {

@@ -1,7 +1,9 @@
 //! What every bench thread shares: the plan of the run, the two signals
 //! from the coordinator, and the counters it watches.
 
-use chat_core::client::Compat;
+use super::args::Scenario;
+use chat_core::Dialect;
+use chat_runtime_common::tls::ClientTls;
 use smol::channel::Receiver;
 use smol::lock::Semaphore;
 use std::net::SocketAddr;
@@ -10,12 +12,20 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The run, fixed before any thread starts.
+///
+/// # Invariants
+/// `addrs` is not empty and has at most `u32::MAX` entries; client `id`
+/// connects to `addrs[server_of(id, addrs.len())]`.
 #[derive(Debug)]
 pub(crate) struct Plan {
-    /// The server (a loopback address).
-    pub(crate) addr: SocketAddr,
+    /// The servers (loopback addresses), one room across all of them.
+    pub(crate) addrs: Vec<SocketAddr>,
     /// The server's dialect.
-    pub(crate) compat: Compat,
+    pub(crate) dialect: Dialect,
+    /// What the run measures.
+    pub(crate) scenario: Scenario,
+    /// With `--tls`: what every connection trusts.
+    pub(crate) tls: Option<ClientTls>,
     /// Connections, each a user with its own nick.
     pub(crate) clients: u32,
     /// Clients `0..senders` send; every client receives.
@@ -36,10 +46,34 @@ impl Plan {
         nanos(self.epoch.elapsed())
     }
 
+    /// How many servers the clients are split over (at least 1).
+    pub(crate) fn servers(&self) -> u32 {
+        u32::try_from(self.addrs.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The server client `id` connects to.
+    pub(crate) fn addr_of(&self, id: u32) -> SocketAddr {
+        self.addrs[server_of(id, self.servers()) as usize]
+    }
+
     /// The nick of client `id`.
     pub(crate) fn nick(id: u32) -> String {
         format!("bench{id}")
     }
+}
+
+/// The index of the server client `id` connects to, of `servers` (at
+/// least 1): clients go round the servers in order, so the split is even
+/// (the counts differ by at most one) and the same on every run.
+pub(crate) fn server_of(id: u32, servers: u32) -> u32 {
+    id % servers.max(1)
+}
+
+/// Whether a delivery from client `sender` to a client on server
+/// `recipient_server` crossed servers: the sender's server relayed it to
+/// another, which delivered it. Never true with one server.
+pub(crate) fn is_cross_server(sender: u32, recipient_server: u32, servers: u32) -> bool {
+    server_of(sender, servers) != recipient_server
 }
 
 /// A duration in nanoseconds, saturating (584 years).
@@ -122,5 +156,32 @@ impl Shared {
         if complete {
             p.complete.fetch_add(1, Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_go_round_the_servers() {
+        let split: Vec<u32> = (0..7).map(|id| server_of(id, 3)).collect();
+        assert_eq!(split, [0, 1, 2, 0, 1, 2, 0]);
+        assert!((0..100).all(|id| server_of(id, 1) == 0));
+        let mut per_server = [0u32; 3];
+        for id in 0..100 {
+            per_server[server_of(id, 3) as usize] += 1;
+        }
+        assert_eq!(per_server, [34, 33, 33]);
+    }
+
+    #[test]
+    fn only_deliveries_between_servers_are_cross_server() {
+        // Clients 0 and 2 are on server 0, 1 and 3 on server 1.
+        assert!(!is_cross_server(2, 0, 2));
+        assert!(is_cross_server(1, 0, 2));
+        assert!(is_cross_server(2, 1, 2));
+        assert!(!is_cross_server(3, 1, 2));
+        assert!((0..50).all(|sender| !is_cross_server(sender, 0, 1)));
     }
 }

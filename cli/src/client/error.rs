@@ -8,7 +8,8 @@ pub(crate) const EXIT_CONNECTION: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: the server turned us away before we joined.
 pub(crate) const EXIT_JOIN_REFUSED: u8 = 3;
-/// Exit code: joined and left normally, but the server refused lines we sent.
+/// Exit code: joined and left normally, but the server refused lines we
+/// sent, or (piped, `--reconnect`) lines were not sent while offline.
 pub(crate) const EXIT_LINES_REFUSED: u8 = 4;
 
 /// A client failure. `Display` is the one line shown on stderr, without
@@ -31,8 +32,9 @@ pub(crate) enum ClientError {
     HandshakeTimeLimit,
     /// Piped input ended before it gave a nick.
     NoNick,
-    /// The session ended normally, but the server refused this many lines.
-    LinesRefused(usize),
+    /// The run ended normally, but lines were not delivered: `refused` by
+    /// the server, `unsent` because the connection was down.
+    LinesNotDelivered { refused: usize, unsent: usize },
     /// A thread or the line editor could not start.
     Setup(String),
 }
@@ -49,7 +51,7 @@ impl ClientError {
             | ClientError::Setup(_) => EXIT_CONNECTION,
             ClientError::NoNick => EXIT_USAGE,
             ClientError::Refused(_) | ClientError::HandshakeTimeLimit => EXIT_JOIN_REFUSED,
-            ClientError::LinesRefused(_) => EXIT_LINES_REFUSED,
+            ClientError::LinesNotDelivered { .. } => EXIT_LINES_REFUSED,
         }
     }
 }
@@ -71,8 +73,25 @@ impl fmt::Display for ClientError {
             ClientError::NoNick => {
                 f.write_str("no nick: pass --nick or write it on the first line")
             }
-            ClientError::LinesRefused(1) => f.write_str("the server refused 1 line"),
-            ClientError::LinesRefused(n) => write!(f, "the server refused {n} lines"),
+            ClientError::LinesNotDelivered { refused, unsent } => {
+                let lines = |n: usize| {
+                    if n == 1 {
+                        "1 line".to_string()
+                    } else {
+                        format!("{n} lines")
+                    }
+                };
+                match (refused, unsent) {
+                    (r, 0) => write!(f, "the server refused {}", lines(*r)),
+                    (0, u) => write!(f, "{} not sent while offline", lines(*u)),
+                    (r, u) => write!(
+                        f,
+                        "the server refused {}; {} not sent while offline",
+                        lines(*r),
+                        lines(*u)
+                    ),
+                }
+            }
             ClientError::Setup(reason) => f.write_str(reason),
         }
     }

@@ -7,21 +7,24 @@ mod connect;
 mod display;
 mod editor;
 pub(crate) mod error;
+mod link;
 mod ui;
 
 use crate::args::ClientArgs;
-use crate::runtime::{self, ConnReader, ConnWriter};
-use chat_core::client::{Attention, ClientEvent, Ending, Session};
-use chat_runtime_common::tls::{ClientTls, Trust};
+use crate::runtime::{self, ConnWriter};
+use chat_core::client::reconnect::{Next, Rejoin};
+use chat_core::client::{self as protocol, Attention, ClientEvent, Ending, Session};
+use chat_core::Dialect;
+use chat_runtime_common::tls::ClientTls;
 use display::Style;
 use error::ClientError;
+use link::{ConnId, Connected};
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 use ui::{InputEvent, Ui};
 
@@ -43,10 +46,13 @@ pub(crate) fn no_color() -> bool {
 /// Everything the client loop waits for, on one channel.
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// From the connection's reader thread.
-    Net(NetEvent),
+    /// From the reader thread of connection `ConnId` (an earlier
+    /// connection's late events are ignored).
+    Net(ConnId, NetEvent),
     /// From the user.
     Input(InputEvent),
+    /// A reconnection attempt's result (`--reconnect`).
+    Connected(ConnId, Box<Result<Connected, ClientError>>),
 }
 
 /// What the reader thread saw.
@@ -91,9 +97,7 @@ pub(crate) fn run(args: &ClientArgs) -> ExitCode {
 /// is finished (terminal restored, last lines drawn) before `run` prints.
 fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let tls = client_tls(args)?;
-    let (reader, writer, addr) =
-        connect::connect(args.runtime, &args.host, args.port(), tls.as_ref())?;
-    tracing::info!(%addr, runtime = %args.runtime, "connected");
+    let first = link::connect(&link::Target::of(args), tls.as_ref())?;
     let (tx, rx) = mpsc::channel();
     let nicks = Arc::new(Mutex::new(Vec::new()));
     let ui = if interactive {
@@ -107,11 +111,19 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
         Ui::plain(tx.clone())
     }
     .map_err(ClientError::Setup)?;
-    spawn_reader(reader, tx)?;
-    let session = Session::new(args.compat(), args.nick.clone());
+    let session = Session::new(args.dialect(), args.nick.clone());
     let nick_from_input = args.nick.is_none() && !interactive;
+    let writer = first.start(ConnId::FIRST, tx.clone())?;
     let mut client = Client::new(session, writer, ui, nicks, !args.no_bell);
     client.nick_from_input = nick_from_input;
+    if args.reconnect {
+        client.reconnect = Some(Reconnect {
+            rejoin: Rejoin::new(link::jitter_seed()),
+            target: link::Target::of(args),
+            tls,
+            tx,
+        });
+    }
     let result = client.run(&rx);
     client.ui.finish();
     result
@@ -139,45 +151,9 @@ fn history_file() -> Option<PathBuf> {
 
 /// What the client trusts, with `--tls`; warns loudly with `--tls-insecure`.
 fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
-    if !args.speaks_tls() {
-        return Ok(None);
-    }
-    let trust = if args.tls_insecure {
-        crate::out::stderr_line(
-            "WARNING: --tls-insecure: the server's certificate is NOT checked; \
-             anyone on the path can read and change this chat",
-        );
-        Trust::Insecure
-    } else {
-        match &args.ca {
-            Some(path) => Trust::CaFile(path),
-            None => Trust::SystemRoots,
-        }
-    };
-    ClientTls::new(trust, connect::bare_host(&args.host))
-        .map(Some)
-        .map_err(|e| ClientError::Setup(format!("cannot set up TLS: {e}")))
-}
-
-/// Reads the connection on its own thread until EOF or an error.
-fn spawn_reader(mut reader: ConnReader, tx: Sender<Msg>) -> Result<(), ClientError> {
-    thread::Builder::new()
-        .name("net-reader".into())
-        .spawn(move || loop {
-            let event = match reader.read() {
-                Ok(Some(bytes)) if bytes.is_empty() => continue,
-                Ok(Some(bytes)) => NetEvent::Data(bytes),
-                Ok(None) => NetEvent::Eof,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => NetEvent::Failed(e),
-            };
-            let last = !matches!(event, NetEvent::Data(_));
-            if tx.send(Msg::Net(event)).is_err() || last {
-                return;
-            }
-        })
-        .map(drop)
-        .map_err(|e| ClientError::Setup(format!("cannot start the reader thread: {e}")))
+    args.tls
+        .client_tls(connect::bare_host(&args.host))
+        .map_err(ClientError::Setup)
 }
 
 /// Something the client loop is waiting for, with a bound.
@@ -187,13 +163,53 @@ enum Wait {
     Join,
     /// The server's close after our goodbye.
     Close,
+    /// The next reconnection attempt (`--reconnect`).
+    Reconnect,
+}
+
+/// What `--reconnect` needs to connect again.
+struct Reconnect {
+    rejoin: Rejoin,
+    target: link::Target,
+    tls: Option<ClientTls>,
+    tx: Sender<Msg>,
+}
+
+impl std::fmt::Debug for Reconnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconnect")
+            .field("rejoin", &self.rejoin)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the connection stands, as `--reconnect` sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Connected (joined, or joining).
+    Up,
+    /// Lost; waiting to connect again, or connecting.
+    Down,
+    /// Connected again after a loss, not joined yet.
+    Rejoining,
 }
 
 /// The client loop's state.
 #[derive(Debug)]
 struct Client {
     session: Session,
-    writer: ConnWriter,
+    /// The connection's sending half; `None` while offline.
+    writer: Option<ConnWriter>,
+    /// The connection whose events count.
+    conn: ConnId,
+    /// `Some` with `--reconnect`.
+    reconnect: Option<Reconnect>,
+    link: Link,
+    /// Piped lines not sent because the connection was down.
+    unsent: usize,
+    /// `error: …` lines refused by earlier connections' sessions.
+    refused_before: usize,
     ui: Ui,
     /// The nicks the line editor completes, copied from the session.
     nicks: Arc<Mutex<Vec<String>>>,
@@ -231,7 +247,12 @@ impl Client {
     ) -> Client {
         Client {
             session,
-            writer,
+            writer: Some(writer),
+            conn: ConnId::FIRST,
+            reconnect: None,
+            link: Link::Up,
+            unsent: 0,
+            refused_before: 0,
             ui,
             nicks,
             bell,
@@ -249,9 +270,12 @@ impl Client {
     /// lines the server refused make a normal end an error too.
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<Farewell, ClientError> {
         let farewell = self.run_loop(rx)?;
-        let refused = self.session.refusals();
-        if refused > 0 && !self.ui.is_interactive() {
-            return Err(ClientError::LinesRefused(refused));
+        let refused = self.session.refusals() + self.refused_before;
+        if (refused > 0 || self.unsent > 0) && !self.ui.is_interactive() {
+            return Err(ClientError::LinesNotDelivered {
+                refused,
+                unsent: self.unsent,
+            });
         }
         Ok(farewell)
     }
@@ -263,7 +287,10 @@ impl Client {
                 Some((at, wait)) => {
                     match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(msg) => msg,
-                        Err(RecvTimeoutError::Timeout) => return self.deadline_passed(wait),
+                        Err(RecvTimeoutError::Timeout) => match self.deadline_passed(wait)? {
+                            Flow::Continue => continue,
+                            Flow::Done(farewell) => return Ok(farewell),
+                        },
                         Err(RecvTimeoutError::Disconnected) => return Err(ClientError::Closed),
                     }
                 }
@@ -275,8 +302,29 @@ impl Client {
     }
 
     fn step(&mut self, msg: Msg) -> Result<Flow, ClientError> {
+        match self.handle(msg) {
+            Err(ClientError::Lost(reason)) if self.retries() => self.went_down(Some(reason)),
+            other => other,
+        }
+    }
+
+    /// Whether a loss now is retried: `--reconnect`, joined once, not leaving.
+    fn retries(&self) -> bool {
+        !self.quitting
+            && self
+                .reconnect
+                .as_ref()
+                .is_some_and(|r| r.rejoin.has_joined())
+    }
+
+    fn handle(&mut self, msg: Msg) -> Result<Flow, ClientError> {
         match msg {
-            Msg::Net(NetEvent::Data(bytes)) => {
+            Msg::Net(conn, _) | Msg::Connected(conn, _) if conn != self.conn => {
+                // An abandoned connection's last words.
+                return Ok(Flow::Continue);
+            }
+            Msg::Connected(_, result) => return self.reconnected(*result),
+            Msg::Net(_, NetEvent::Data(bytes)) => {
                 if matches!(self.deadline, Some((_, Wait::Close))) {
                     // Still saying what we sent (flood control paces it):
                     // the wait for the close counts from the last progress.
@@ -284,12 +332,12 @@ impl Client {
                 }
                 self.session.handle_received(&bytes);
             }
-            Msg::Net(NetEvent::Eof) => {
+            Msg::Net(_, NetEvent::Eof) => {
                 self.session.handle_eof();
                 self.drain_events()?;
                 return self.ended(None);
             }
-            Msg::Net(NetEvent::Failed(e)) => {
+            Msg::Net(_, NetEvent::Failed(e)) => {
                 self.session.handle_eof();
                 self.drain_events()?;
                 return self.ended(Some(runtime::describe(&e)));
@@ -297,6 +345,9 @@ impl Client {
             Msg::Input(InputEvent::Line(line)) => {
                 self.input_requested = false;
                 self.user_line(line);
+                if self.quitting && self.link != Link::Up {
+                    return Ok(Flow::Done(Farewell::Left));
+                }
             }
             Msg::Input(InputEvent::End) => {
                 self.input_requested = false;
@@ -304,8 +355,9 @@ impl Client {
                 if self.nick_from_input {
                     return Err(ClientError::NoNick);
                 }
-                if self.awaiting_nick {
-                    // Asked for another nick, the user gave up.
+                if self.awaiting_nick || self.link != Link::Up {
+                    // Asked for another nick, the user gave up; or offline,
+                    // the user left.
                     return Ok(Flow::Done(Farewell::Left));
                 }
             }
@@ -318,8 +370,16 @@ impl Client {
 
     /// The connection ended (`failure`: how the read failed, if it did).
     /// The session tells why; a reset after a normal end is still one.
-    fn ended(&self, failure: Option<String>) -> Result<Flow, ClientError> {
-        match self.session.ending() {
+    /// With `--reconnect`, [`Rejoin::after`] decides whether it is final.
+    fn ended(&mut self, failure: Option<String>) -> Result<Flow, ClientError> {
+        if self.retries() {
+            return self.went_down(failure);
+        }
+        Self::final_end(self.session.ending(), failure)
+    }
+
+    fn final_end(ending: Ending, failure: Option<String>) -> Result<Flow, ClientError> {
+        match ending {
             Ending::ServerShutdown => Ok(Flow::Done(Farewell::ServerShutdown)),
             Ending::Left => Ok(Flow::Done(Farewell::Left)),
             Ending::Refused(line) => Err(ClientError::Refused(line)),
@@ -328,13 +388,113 @@ impl Client {
         }
     }
 
-    fn deadline_passed(&self, wait: Wait) -> Result<Farewell, ClientError> {
+    fn deadline_passed(&mut self, wait: Wait) -> Result<Flow, ClientError> {
         match wait {
+            Wait::Join if self.link == Link::Rejoining => {
+                self.abandon();
+                let reason = ClientError::JoinTimeout.to_string();
+                self.retry_later(&reason, |rejoin| rejoin.failed());
+                Ok(Flow::Continue)
+            }
             Wait::Join => Err(ClientError::JoinTimeout),
             Wait::Close => {
                 tracing::warn!("the server did not close the connection; leaving anyway");
-                Ok(Farewell::Left)
+                Ok(Flow::Done(Farewell::Left))
             }
+            Wait::Reconnect => {
+                self.deadline = None;
+                self.conn = self.conn.next();
+                if let Some(r) = &self.reconnect {
+                    link::spawn_connect(self.conn, r.target.clone(), r.tls.clone(), r.tx.clone())?;
+                }
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// The connection is gone and will be tried again: says so, and waits.
+    fn went_down(&mut self, failure: Option<String>) -> Result<Flow, ClientError> {
+        let ending = self.session.ending();
+        let reason = match &ending {
+            Ending::ServerShutdown => "the server shut down".to_string(),
+            Ending::Left => "left".to_string(),
+            Ending::Refused(line) => line.strip_prefix("error: ").unwrap_or(line).to_string(),
+            Ending::HandshakeTimeLimit => ClientError::HandshakeTimeLimit.to_string(),
+            Ending::Closed => failure.map_or_else(
+                || ClientError::Closed.to_string(),
+                |f| ClientError::Lost(f).to_string(),
+            ),
+        };
+        self.abandon();
+        let Some(r) = self.reconnect.as_mut() else {
+            return Self::final_end(ending, None);
+        };
+        match r.rejoin.after(&ending) {
+            Next::Stop => Self::final_end(ending, None),
+            Next::RetryIn(delay) => {
+                self.notice(&format!(
+                    "disconnected: {reason}; reconnecting in {}…",
+                    link::seconds(delay)
+                ));
+                self.deadline = Some((Instant::now() + delay, Wait::Reconnect));
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Drops the connection (its late events are ignored from now on).
+    fn abandon(&mut self) {
+        if let Some(mut writer) = self.writer.take() {
+            let _ = writer.shutdown_write();
+        }
+        self.conn = self.conn.next();
+        self.link = Link::Down;
+        self.awaiting_nick = false;
+        self.pending.clear();
+    }
+
+    /// Says why the attempt failed and sets the next one, `delay` after now.
+    fn retry_later(&mut self, reason: &str, delay: impl FnOnce(&mut Rejoin) -> Duration) {
+        let Some(r) = self.reconnect.as_mut() else {
+            return;
+        };
+        let delay = delay(&mut r.rejoin);
+        self.notice(&format!(
+            "still offline: {reason}; trying again in {}…",
+            link::seconds(delay)
+        ));
+        self.deadline = Some((Instant::now() + delay, Wait::Reconnect));
+    }
+
+    /// A reconnection attempt's result: a fresh session, the same nick.
+    fn reconnected(&mut self, result: Result<Connected, ClientError>) -> Result<Flow, ClientError> {
+        let connected = match result {
+            Ok(connected) => connected,
+            Err(e) => {
+                self.retry_later(&e.to_string(), |rejoin| rejoin.failed());
+                return Ok(Flow::Continue);
+            }
+        };
+        let Some(r) = self.reconnect.as_ref() else {
+            return Ok(Flow::Continue);
+        };
+        let tx = r.tx.clone();
+        self.writer = Some(connected.start(self.conn, tx)?);
+        let nick = self.session.nick().map(str::to_string);
+        let dialect: Dialect = self.session.dialect();
+        self.refused_before += self.session.refusals();
+        self.session = Session::new(dialect, nick);
+        self.link = Link::Rejoining;
+        self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
+        Ok(Flow::Continue)
+    }
+
+    /// A note of the client's own: dim on a terminal, on stderr when piped.
+    fn notice(&mut self, note: &str) {
+        if self.ui.is_interactive() {
+            self.ui.show_local(note);
+        } else {
+            crate::out::stderr_line(note);
         }
     }
 
@@ -366,28 +526,59 @@ impl Client {
                     tracing::debug!(%nick, "nick sent");
                     self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
                 }
-                ClientEvent::NickWanted if self.ui.is_interactive() => {
-                    // The user is typing now; the server's handshake timeout bounds it.
-                    self.awaiting_nick = true;
-                    self.deadline = None;
-                }
-                ClientEvent::NickWanted if self.nick_from_input => {
-                    // The first input line, when it comes, answers.
-                    self.deadline = None;
-                }
-                ClientEvent::NickWanted => {
-                    let line = self
+                ClientEvent::NickWanted if self.link == Link::Rejoining => {
+                    let reason = self
                         .session
                         .refusal_before_join()
-                        .unwrap_or("error: the server asked for another nick");
-                    return Err(ClientError::Refused(line.to_string()));
+                        .unwrap_or("error: the server asked for another nick")
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    let retry = self.reconnect.as_mut().and_then(|r| r.rejoin.nick_taken());
+                    match retry {
+                        Some(delay) => {
+                            self.abandon();
+                            self.notice(&format!(
+                                "cannot rejoin: {reason}; trying again in {}…",
+                                link::seconds(delay)
+                            ));
+                            self.deadline = Some((Instant::now() + delay, Wait::Reconnect));
+                            return Ok(());
+                        }
+                        None => {
+                            // Tried enough: as without --reconnect.
+                            self.link = Link::Up;
+                            self.session_asks_nick()?;
+                        }
+                    }
                 }
+                ClientEvent::NickWanted => self.session_asks_nick()?,
             }
         }
         if saw_lines {
             self.share_nicks();
         }
         Ok(())
+    }
+
+    /// The server wants a nick: the user types one, or (piped) the first
+    /// input line is one, or the refusal ends the run.
+    fn session_asks_nick(&mut self) -> Result<(), ClientError> {
+        if self.ui.is_interactive() {
+            // The user is typing now; the server's handshake timeout bounds it.
+            self.awaiting_nick = true;
+            self.deadline = None;
+            Ok(())
+        } else if self.nick_from_input {
+            // The first input line, when it comes, answers.
+            self.deadline = None;
+            Ok(())
+        } else {
+            let line = self
+                .session
+                .refusal_before_join()
+                .unwrap_or("error: the server asked for another nick");
+            Err(ClientError::Refused(line.to_string()))
+        }
     }
 
     /// Hands the session's nicks to the line editor's completion.
@@ -422,10 +613,33 @@ impl Client {
                 self.awaiting_nick = false;
                 self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
             }
+        } else if self.link != Link::Up {
+            self.refuse_offline(&line);
         } else if !self.session.is_joined() || !self.pending.is_empty() {
             self.pending.push_back(line);
         } else {
             self.send_user_line(&line);
+        }
+    }
+
+    /// A line typed while the connection is down is not sent, then or later:
+    /// the user is told, and it stays in the history (Up) to send again.
+    /// `/quit` still leaves.
+    fn refuse_offline(&mut self, line: &str) {
+        if line.trim().is_empty() {
+            return;
+        }
+        if protocol::is_quit(line) {
+            // Offline there is no one to say goodbye to: the loop ends.
+            self.input_ended = true;
+            self.quitting = true;
+            return;
+        }
+        if self.ui.is_interactive() {
+            self.notice(&format!("offline, not sent (Up brings it back): {line}"));
+        } else {
+            self.unsent += 1;
+            crate::out::stderr_line(&format!("not sent, offline: {line}"));
         }
     }
 
@@ -439,11 +653,19 @@ impl Client {
             }
             return;
         }
-        if !self.session.is_joined() {
+        if self.link == Link::Down || !self.session.is_joined() {
             return;
         }
         if matches!(self.deadline, Some((_, Wait::Join))) {
             self.deadline = None;
+        }
+        if self.link == Link::Rejoining {
+            self.link = Link::Up;
+            let nick = self.session.nick().unwrap_or_default().to_string();
+            self.notice(&format!("reconnected as {nick}"));
+        }
+        if let Some(r) = self.reconnect.as_mut() {
+            r.rejoin.joined();
         }
         while let Some(line) = self.pending.pop_front() {
             self.send_user_line(&line);
@@ -478,8 +700,12 @@ impl Client {
 
     /// Writes what the session has to send.
     fn flush(&mut self) -> Result<(), ClientError> {
+        let Some(writer) = self.writer.as_mut() else {
+            // Offline: nothing reaches the session to send.
+            return Ok(());
+        };
         while let Some(bytes) = self.session.poll_transmit() {
-            if let Err(e) = self.writer.write_all(&bytes) {
+            if let Err(e) = writer.write_all(&bytes) {
                 if self.quitting {
                     // The server may close first; we were leaving anyway.
                     tracing::debug!("write after goodbye failed: {e}");
@@ -489,7 +715,7 @@ impl Client {
             }
         }
         if self.session.poll_close_write() {
-            if let Err(e) = self.writer.shutdown_write() {
+            if let Err(e) = writer.shutdown_write() {
                 tracing::debug!("shutdown after goodbye failed: {e}");
             }
         }

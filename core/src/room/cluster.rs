@@ -180,6 +180,7 @@ impl Room {
         snapshot: Option<&Snapshot>,
     ) -> Self {
         let mut room = Room::new(config);
+        room.roster = crate::roster::Roster::by_member();
         let nodes = Nodes::new(&cluster.node);
         room.shared = Some(Box::new(Shared {
             config: cluster,
@@ -348,7 +349,9 @@ impl Room {
             seq: shared.seq,
             kind,
         };
-        self.actions.push_back(Action::Append { entry });
+        self.actions.push_back(Action::Append {
+            entry: Box::new(entry),
+        });
     }
 
     /// Whether a user's append can be made now: the log is up and not too
@@ -481,9 +484,14 @@ impl Room {
             EntryKind::Down => self.lose_node(ix, wire::SERVER_DOWN),
             EntryKind::Join { conn, nick } => {
                 let claimant = local(self, *conn)
-                    .filter(|&c| self.conns.get(&c).is_some_and(|c| c.claim.is_some()));
+                    .filter(|&c| self.conns.get(&c).is_some_and(|c| c.is_claiming()));
                 match self.roster.admit(nick, None) {
-                    Ok(keys) => self.join_member(member(*conn), nick, keys, claimant),
+                    Ok(keys) => {
+                        let claim = claimant
+                            .and_then(|c| self.conns.get_mut(&c)?.take_claim())
+                            .map(|claim| (*conn, claim));
+                        self.join_member(member(*conn), nick, keys, claim);
+                    }
                     Err(error) => {
                         if let Some(conn) = claimant {
                             self.claim_refused(conn, error);
@@ -590,7 +598,7 @@ impl Room {
         let users: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.is_joined() || c.claim.is_some())
+            .filter(|(_, c)| c.is_joined() || c.is_claiming())
             .map(|(&conn, _)| conn)
             .collect();
         for conn in users {

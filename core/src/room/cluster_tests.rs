@@ -69,7 +69,7 @@ impl Cluster {
                 }
                 Action::Append { entry } => {
                     if self.up[i] {
-                        self.log.push(entry);
+                        self.log.push(*entry);
                     }
                 }
                 Action::StopReading { .. } | Action::ResumeReading { .. } => {}

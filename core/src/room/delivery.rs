@@ -266,10 +266,11 @@ impl Room {
             self.addresses.release(group, self.now);
         }
         self.actions.push_back(Action::Close { conn, mode });
+        let claiming = c.is_claiming();
         let nick = c.nick.map(|nick| nick.to_string());
         if self.shared.is_some() {
             // The room hears of it from the log (a claim may yet win).
-            if nick.is_some() || c.claim.is_some() {
+            if nick.is_some() || claiming {
                 let notice = notice.map(str::to_string);
                 let leave = EntryKind::Leave { conn, notice };
                 self.append(leave.clone(), OnLoss::Again(leave));

@@ -1,12 +1,12 @@
 //! Accepting connections, reading their bytes, and the `alias?` handshake.
 //!
-//! A framed client answers `alias?` with `NICK\n`. A legacy client (the
-//! seed's) sends the nick with no terminator, in one packet, and each later
+//! A framed client answers `alias?` with `NICK\n`. A client of the seed
+//! dialect (the seed's own) sends the nick with no terminator, in one packet, and each later
 //! message as `NICK: text`, one packet each. So an unfinished nick that came
-//! in one read is a legacy nick when nothing more arrives for `settle` (if it
+//! in one read is a seed-dialect nick when nothing more arrives for `settle` (if it
 //! has two bytes or more: a single byte is more likely a first keystroke), or
-//! when the next read starts with it and `: `; then the connection becomes
-//! *unframed*: each later read is one message. A nick typed one key per read
+//! when the next read starts with it and `: `; then the connection speaks
+//! the seed dialect: each later read is one message. A nick typed one key per read
 //! waits for its newline.
 //!
 //! Before anything else, the first bytes of a connection are judged
@@ -18,9 +18,9 @@ use super::chat::LineFate;
 use super::cluster::OnLoss;
 use super::hold::Notice;
 use super::Room;
-use crate::address::{self, AddressGroup};
 use crate::cluster::EntryKind;
 use crate::conn::{Claim, Conn, MAX_HELD_READ_BYTES};
+use crate::dialect::Dialect;
 use crate::event::{DisconnectReason, Event};
 use crate::framing::Frame;
 use crate::io::{Action, CloseMode, ConnId, Payload};
@@ -43,8 +43,7 @@ impl Room {
             debug_assert!(false, "driver reused {conn}");
             return;
         }
-        let exempt = !self.config.limit_loopback && address::is_loopback(peer);
-        let group = (!exempt).then(|| AddressGroup::of(peer));
+        let group = self.config.address_group(peer);
         if self.shutting_down {
             let notice = self.canned.shutting_down.clone();
             self.turn_away(conn, notice, DisconnectReason::Shutdown);
@@ -91,15 +90,15 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.unframed {
-            self.on_unframed_read(conn, bytes);
+        if c.dialect == Dialect::Seed {
+            self.on_seed_read(conn, bytes);
             return;
         }
         if !c.is_joined() {
             if !c.sniffed && self.on_first_bytes(conn, bytes) {
                 return;
             }
-            if self.on_legacy_message(conn, bytes) {
+            if self.on_seed_first_message(conn, bytes) {
                 return;
             }
         }
@@ -176,7 +175,7 @@ impl Room {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.flood_deadline.is_some() || c.claim.is_some() {
+            if c.flood_deadline.is_some() || c.is_claiming() {
                 return;
             }
             let Some(held) = &mut c.held_input else {
@@ -226,35 +225,35 @@ impl Room {
     }
 
     /// A read that starts with the unfinished nick and `: `, when that
-    /// nick came in one read, is a legacy client's first message: joins it
-    /// unframed and relays the message. Returns whether it was one.
-    fn on_legacy_message(&mut self, conn: ConnId, bytes: &[u8]) -> bool {
+    /// nick came in one read, is a seed-dialect client's first message: joins
+    /// it in the seed dialect and relays the message. Returns whether it was one.
+    fn on_seed_first_message(&mut self, conn: ConnId, bytes: &[u8]) -> bool {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
         let nick = c.lines.partial();
-        let is_legacy = c.nick_in_one_read
+        let is_seed = c.nick_in_one_read
             && !nick.is_empty()
             && bytes.starts_with(nick)
             && bytes[nick.len()..].starts_with(wire::SAYS.as_bytes());
-        if !is_legacy {
+        if !is_seed {
             return false;
         }
         let raw = c.lines.take_partial();
         c.nick_in_one_read = false;
         self.set_timer(conn, TimerKind::Settle, None);
-        self.try_join(conn, &raw, true);
+        self.try_join(conn, &raw, Dialect::Seed);
         if self.nick(conn).is_some() {
-            self.on_unframed_read(conn, bytes);
-        } else if self.conns.get(&conn).is_some_and(|c| c.claim.is_some()) {
+            self.on_seed_read(conn, bytes);
+        } else if self.conns.get(&conn).is_some_and(|c| c.is_claiming()) {
             self.hold_read(conn, bytes.to_vec(), None);
         }
         // Refused: the message of a client without a nick has nowhere to go.
         true
     }
 
-    /// A legacy peer's read: one message, or several if it holds `\n`s.
-    fn on_unframed_read(&mut self, conn: ConnId, bytes: &[u8]) {
+    /// A seed-dialect peer's read: one message, or several if it holds `\n`s.
+    fn on_seed_read(&mut self, conn: ConnId, bytes: &[u8]) {
         let mut rest = bytes;
         // Bounded: every round consumes a piece of `rest` and its `\n`.
         loop {
@@ -266,7 +265,7 @@ impl Room {
                 return;
             };
             let line = piece.strip_suffix(b"\r").unwrap_or(piece);
-            let line = line.strip_prefix(&*c.legacy_prefix).unwrap_or(line);
+            let line = line.strip_prefix(&*c.seed_prefix).unwrap_or(line);
             let fate = if line.len() > self.config.max_line {
                 self.on_line_too_long(conn);
                 LineFate::Done
@@ -300,7 +299,7 @@ impl Room {
             held.peer_closed = true;
             return;
         }
-        if c.is_joined() && !c.unframed && !c.lines.partial().is_empty() {
+        if c.is_joined() && c.dialect == Dialect::Framed && !c.lines.partial().is_empty() {
             let mut lines = std::mem::take(&mut c.lines);
             let mut end: &[u8] = b"\n";
             let fate = match lines.next_frame(&mut end, self.config.max_line) {
@@ -332,11 +331,11 @@ impl Room {
     fn on_line(&mut self, conn: ConnId, line: &[u8]) -> LineFate {
         match self.conns.get(&conn) {
             Some(c) if c.is_joined() => return self.on_user_line(conn, line),
-            Some(_) => self.try_join(conn, line, false),
+            Some(_) => self.try_join(conn, line, Dialect::Framed),
             None => {}
         }
         match self.conns.get(&conn) {
-            Some(c) if c.claim.is_some() => LineFate::Claiming,
+            Some(c) if c.is_claiming() => LineFate::Claiming,
             _ => LineFate::Done,
         }
     }
@@ -369,7 +368,7 @@ impl Room {
         }
     }
 
-    /// The settle time passed with a nick and no terminator: a legacy peer.
+    /// The settle time passed with a nick and no terminator: a seed-dialect peer.
     pub(super) fn on_settled(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -379,8 +378,8 @@ impl Room {
         }
         let raw = c.lines.take_partial();
         c.nick_in_one_read = false;
-        self.try_join(conn, &raw, true);
-        if self.conns.get(&conn).is_some_and(|c| c.claim.is_some()) {
+        self.try_join(conn, &raw, Dialect::Seed);
+        if self.conns.get(&conn).is_some_and(|c| c.is_claiming()) {
             self.hold_read(conn, Vec::new(), None);
         }
     }
@@ -388,7 +387,7 @@ impl Room {
     /// Joins `conn` as the nick in `raw`, or says why not and asks again.
     /// In a clustered room, claims the nick in the log instead: the join
     /// happens when the claim comes back and wins.
-    fn try_join(&mut self, conn: ConnId, raw: &[u8], unframed: bool) {
+    fn try_join(&mut self, conn: ConnId, raw: &[u8], dialect: Dialect) {
         let nick = String::from_utf8_lossy(raw);
         let keys = match self.roster.admit(&nick, None) {
             Ok(keys) => keys,
@@ -397,16 +396,15 @@ impl Room {
                 return;
             }
         };
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+        // Its bytes are needed only for a seed-dialect client's prefix.
+        let raw = match dialect {
+            Dialect::Seed => raw.into(),
+            Dialect::Framed => Box::default(),
         };
-        let claim = Box::new(Claim {
-            unframed,
-            raw: raw.into(),
-        });
+        let claim = Claim { dialect, raw };
         if self.shared.is_none() {
-            c.claim = Some(claim);
-            self.join_member(Member::local(conn), &nick, keys, Some(conn));
+            let member = Member::local(conn);
+            self.join_member(member, &nick, keys, Some((conn, claim)));
             return;
         }
         if !self.log_open() {
@@ -414,21 +412,25 @@ impl Room {
             return;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.claim = Some(claim);
+            let held = c.held_input.get_or_insert_with(|| {
+                self.actions.push_back(Action::StopReading { conn });
+                Box::default()
+            });
+            held.claim = Some(claim);
         }
         let nick = nick.to_string();
         self.append(EntryKind::Join { conn, nick }, OnLoss::Claim { conn });
     }
 
     /// `member` joins as `nick` (its `keys` admitted). `claimant` is its
-    /// connection if it is a user of this server that claimed the nick:
-    /// it gets the join sequence, and its held reads are read.
+    /// connection and claim if it is a user of this server that is still
+    /// here: it gets the join sequence, and its held reads are read.
     pub(super) fn join_member(
         &mut self,
         member: Member,
         nick: &str,
         keys: NickKeys,
-        claimant: Option<ConnId>,
+        claimant: Option<(ConnId, Claim)>,
     ) {
         if self.held_leaves || self.config.notice_hold(self.roster.len() + 1).is_none() {
             // Held leave notices, or all of them if this join's notice will
@@ -437,10 +439,7 @@ impl Room {
         }
         self.flush_room();
         let display: Arc<str> = nick.into();
-        let claim = claimant
-            .and_then(|conn| self.conns.get_mut(&conn))
-            .and_then(|c| c.claim.take());
-        let (Some(conn), Some(claim)) = (claimant, claim) else {
+        let Some((conn, claim)) = claimant.filter(|(conn, _)| self.conns.contains_key(conn)) else {
             // A user of another server, or one that left while claiming.
             self.roster.insert(member, display, keys);
             self.announce(Notice::Join, &[nick, wire::JOINED]);
@@ -452,15 +451,15 @@ impl Room {
             return;
         };
         c.nick = Some(display.clone());
-        c.unframed = claim.unframed;
-        if claim.unframed {
-            c.legacy_prefix = [&claim.raw[..], b": "].concat().into();
+        c.dialect = claim.dialect;
+        if claim.dialect == Dialect::Seed {
+            c.seed_prefix = [&claim.raw[..], b": "].concat().into();
         }
         self.roster.insert(member, display, keys);
         self.record(Event::Joined {
             conn,
             nick: nick.to_string(),
-            unframed: claim.unframed,
+            dialect: claim.dialect,
         });
         self.welcome(conn, nick);
         if self
@@ -476,10 +475,10 @@ impl Room {
     /// then what it sent meanwhile is read (a seed-dialect client's message
     /// is dropped, as its nick was refused).
     pub(super) fn claim_refused(&mut self, conn: ConnId, error: NickError) {
-        let Some(claim) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()) else {
+        let Some(claim) = self.conns.get_mut(&conn).and_then(|c| c.take_claim()) else {
             return;
         };
-        if claim.unframed {
+        if claim.dialect == Dialect::Seed {
             if let Some(held) = self
                 .conns
                 .get_mut(&conn)

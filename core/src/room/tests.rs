@@ -4,7 +4,7 @@ use super::Room;
 use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Input};
 use crate::time::Time;
-use crate::Config;
+use crate::{Config, Dialect};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -247,7 +247,7 @@ fn nick_rules_reject_with_a_reason_then_ask_again() {
 }
 
 #[test]
-fn legacy_nick_settles_and_later_reads_are_messages() {
+fn seed_dialect_nick_settles_and_later_reads_are_messages() {
     let mut h = Harness::new();
     h.join(1, "alice");
     h.connect(2);
@@ -262,7 +262,7 @@ fn legacy_nick_settles_and_later_reads_are_messages() {
         Some(&Event::Joined {
             conn: ConnId(2),
             nick: "kay".into(),
-            unframed: true
+            dialect: Dialect::Seed
         })
     );
     h.take(1);
@@ -300,7 +300,7 @@ fn a_nick_typed_in_several_reads_waits_for_its_newline() {
 }
 
 #[test]
-fn a_one_byte_legacy_nick_joins_with_its_first_message() {
+fn a_one_byte_seed_dialect_nick_joins_with_its_first_message() {
     let mut h = Harness::new();
     h.connect(1);
     h.take(1);
@@ -313,7 +313,7 @@ fn a_one_byte_legacy_nick_joins_with_its_first_message() {
         h.take(1),
         "z joined the chat\nYou are connected to the server!\nOnline (1): z\nz: hello\n"
     );
-    // Unframed from now on: each read is one message.
+    // The seed dialect from now on: each read is one message.
     h.send(1, b"z: again");
     assert_eq!(h.take(1), "z: again\n");
 }
@@ -625,7 +625,7 @@ fn a_driver_that_keeps_reading_a_flooder_closes_it() {
 }
 
 #[test]
-fn legacy_messages_held_by_flood_control_stay_one_per_read() {
+fn seed_dialect_messages_held_by_flood_control_stay_one_per_read() {
     let mut h = Harness::with(Config {
         flood_rate: 1,
         flood_burst: 1,
@@ -951,7 +951,7 @@ fn an_http_method_cut_short_is_never_taken_as_a_nick() {
     h.send(1, b"T / HTTP/1.0\r\n\r\n");
     assert!(h.take(1).starts_with("alias?HTTP/1.0 400 "));
     assert!(h.is_closed(1));
-    // A legacy client whose nick is a method's prefix joins with its
+    // A seed-dialect client whose nick is a method's prefix joins with its
     // first message.
     h.connect(2);
     h.send(2, b"GET");

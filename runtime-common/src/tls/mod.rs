@@ -18,7 +18,9 @@
 //!
 //! The handshake runs before the room hears of the connection (it is the
 //! transport's business, not the protocol's), bounded by
-//! [`HANDSHAKE_TIMEOUT`].
+//! [`HANDSHAKE_TIMEOUT`], and counted against `max_clients` with the room's
+//! connections ([`crate::admission`]): a TLS port starts no handshake
+//! beyond it.
 
 pub mod blocking;
 pub mod config;

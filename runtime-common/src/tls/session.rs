@@ -111,18 +111,27 @@ impl TlsReader {
     /// (a truncation the peer may not have meant).
     pub fn read_plain(&mut self, buffer: &mut Vec<u8>) -> io::Result<Plain> {
         buffer.resize(MAX_READ, 0);
-        let result = lock(&self.shared).reader().read(buffer);
+        let plain = self.read_plain_into(buffer);
+        match &plain {
+            Ok(Plain::Bytes(n)) => buffer.truncate(*n),
+            _ => buffer.clear(),
+        }
+        plain
+    }
+
+    /// Moves as much plaintext as is ready, at most `out.len()` bytes, to
+    /// the front of `out` (which must not be empty): for a reader that
+    /// takes more than [`MAX_READ`] at once.
+    ///
+    /// # Errors
+    /// As [`read_plain`](TlsReader::read_plain).
+    pub fn read_plain_into(&mut self, out: &mut [u8]) -> io::Result<Plain> {
+        debug_assert!(!out.is_empty(), "reading plaintext into nothing");
+        let result = lock(&self.shared).reader().read(out);
         match result {
-            Ok(0) => {
-                buffer.clear();
-                Ok(Plain::Closed)
-            }
-            Ok(n) => {
-                buffer.truncate(n);
-                Ok(Plain::Bytes(n))
-            }
+            Ok(0) => Ok(Plain::Closed),
+            Ok(n) => Ok(Plain::Bytes(n)),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                buffer.clear();
                 if self.eof {
                     // End of stream without close_notify: many clients
                     // close that way; the connection is over all the same.

@@ -106,6 +106,36 @@ impl ChatProcess {
         ChatProcess::spawn("server", &args).listening(runtime)
     }
 
+    /// `chat server --port PORT --runtime RUNTIME`, on a port used before
+    /// (a restarted server). Binding is retried, bounded, while the port is
+    /// still taken.
+    pub(crate) fn server_on_port(runtime: &str, port: u16) -> ChatProcess {
+        let port = port.to_string();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let args = ["server", "--port", &port, "--runtime", runtime];
+            let server = ChatProcess::spawn("server", &args);
+            match server.stdout.recv_timeout(WAIT) {
+                Ok(line) if line.starts_with("listening on ") => return server,
+                _ => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no server on port {port}: {:#?}",
+                        server.stderr.try_iter().collect::<Vec<_>>()
+                    );
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Kills it (SIGKILL: no shutdown notice, its connections just end) and
+    /// waits for it.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `chat server` as [`server`](ChatProcess::server) does, under
     /// `prlimit --nofile=LIMIT:LIMIT` (util-linux): soft and hard open-file
     /// limits of `open_files`.

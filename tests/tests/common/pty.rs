@@ -111,13 +111,35 @@ impl PtyChat {
             .expect("type on the pty");
     }
 
+    /// Resizes the terminal to `rows`×`columns`, as a window being resized
+    /// does: the new size on the pty, then SIGWINCH to the process.
+    pub(crate) fn resize(&mut self, rows: u16, columns: u16) {
+        let size = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: columns,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        lock(&self.received)
+            .parser
+            .screen_mut()
+            .set_size(rows, columns);
+        rustix::termios::tcsetwinsize(&self.keyboard, size).expect("resize the pty");
+        let pid = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .expect("a child's pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::WINCH).expect("send SIGWINCH");
+    }
+
     /// The screen's rows, trailing blanks removed.
     pub(crate) fn rows(&self) -> Vec<String> {
         let received = lock(&self.received);
+        let (_, columns) = received.parser.screen().size();
         received
             .parser
             .screen()
-            .rows(0, COLUMNS)
+            .rows(0, columns)
             .map(|row| row.trim_end().to_string())
             .collect()
     }

@@ -1,6 +1,6 @@
 //! A Rust stand-in for the seed's Python `server.py` (the small program this
 //! project grew from; `bench/seed_server.py` keeps it as it was), for testing
-//! `chat client --compat seed` without Python.
+//! `chat client --dialect seed` without Python.
 //!
 //! It does what the seed does, byte for byte where it matters:
 //! - on accept it sends `alias?` and takes the next single `recv(1024)`,
@@ -8,7 +8,7 @@
 //! - it broadcasts `{alias} esta conectado ao chat` to everyone, where
 //!   `{alias}` is Python's `repr` of the bytes (`b'alice'`), then sends the
 //!   joiner `Voce esta conectado ao servidor!`; no terminators anywhere;
-//! - every chunk a client sends is broadcast raw, unframed, to every client,
+//! - every chunk a client sends is broadcast raw, with no framing, to every client,
 //!   the sender included.
 //!
 //! One deliberate difference: at EOF the seed's loop spins on `recv` returning

@@ -26,7 +26,7 @@ impl fmt::Display for Runtime {
 }
 
 /// The limits tests start from: docs/protocol.md's defaults with a short settle
-/// time, so legacy (seed-style) clients join quickly.
+/// time, so seed-dialect clients join quickly.
 pub(crate) fn test_config() -> Config {
     Config {
         settle: Duration::from_millis(50),
