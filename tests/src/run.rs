@@ -293,19 +293,63 @@ pub fn assert_scenario_passes(scenario: &Scenario) {
     }
 }
 
-thread_local! {
-    /// The last failing scenario of the property on this thread (the
-    /// shrunk one, since quickcheck tries shrinks in order).
-    static LAST_FAILURE: RefCell<Option<(Scenario, String)>> = const { RefCell::new(None) };
+/// A generated scenario that runs and checks itself: what [`run_checked`]
+/// generates, shrinks and reports.
+pub trait CheckedScenario: quickcheck::Arbitrary + fmt::Debug {
+    /// Runs the scenario with every check; `Err` says what broke.
+    fn check(&self) -> Result<(), String>;
+
+    /// The scenario as a failure report shows it.
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
 }
 
-fn property(scenario: Scenario) -> TestResult {
-    match check_scenario(&scenario) {
+impl CheckedScenario for Scenario {
+    fn check(&self) -> Result<(), String> {
+        check_scenario(self).map_err(|failure| failure.to_string())
+    }
+}
+
+thread_local! {
+    /// The last failing scenario of a property on this thread, as
+    /// described, and what broke (the shrunk one, since quickcheck tries
+    /// shrinks in order).
+    static LAST_FAILURE: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+}
+
+fn property<S: CheckedScenario>(scenario: S) -> TestResult {
+    match scenario.check() {
         Ok(()) => TestResult::passed(),
-        Err(failure) => {
-            let text = failure.to_string();
-            LAST_FAILURE.with(|l| *l.borrow_mut() = Some((scenario, text.clone())));
+        Err(text) => {
+            let described = scenario.describe();
+            LAST_FAILURE.with(|l| *l.borrow_mut() = Some((described, text.clone())));
             TestResult::error(text)
+        }
+    }
+}
+
+/// Runs the property of `S` on `seed.tests` scenarios from `seed`; `Err`
+/// holds the report: `what` failed, the shrunk scenario, what broke, and
+/// the replay command of `test`.
+pub fn run_checked<S: CheckedScenario>(seed: Seed, test: &str, what: &str) -> Result<u64, String> {
+    LAST_FAILURE.with(|l| *l.borrow_mut() = None);
+    let result = QuickCheck::new()
+        .rng(Gen::from_size_and_seed(seed.size, seed.seed))
+        .tests(seed.tests)
+        .max_tests(seed.tests)
+        .quicktest(property::<S> as fn(S) -> TestResult);
+    match result {
+        Ok(passed) => Ok(passed),
+        Err(result) => {
+            let detail = LAST_FAILURE.with(|l| l.borrow_mut().take()).map_or_else(
+                || format!("{result:?}"),
+                |(s, text)| format!("shrunk scenario:\n{s}\n\nwhat broke:\n{text}"),
+            );
+            Err(format!(
+                "{what} failed\n\n{detail}\n\nreplay: {}",
+                seed.replay(test)
+            ))
         }
     }
 }
@@ -313,23 +357,5 @@ fn property(scenario: Scenario) -> TestResult {
 /// Runs the property on `seed.tests` scenarios from `seed`; `Err` holds the
 /// report: the shrunk scenario, what broke, and the replay command.
 pub fn run_property(seed: Seed, test: &str) -> Result<u64, String> {
-    LAST_FAILURE.with(|l| *l.borrow_mut() = None);
-    let result = QuickCheck::new()
-        .rng(Gen::from_size_and_seed(seed.size, seed.seed))
-        .tests(seed.tests)
-        .max_tests(seed.tests)
-        .quicktest(property as fn(Scenario) -> TestResult);
-    match result {
-        Ok(passed) => Ok(passed),
-        Err(result) => {
-            let detail = LAST_FAILURE.with(|l| l.borrow_mut().take()).map_or_else(
-                || format!("{result:?}"),
-                |(s, text)| format!("shrunk scenario:\n{s:?}\n\nwhat broke:\n{text}"),
-            );
-            Err(format!(
-                "simulation failed\n\n{detail}\n\nreplay: {}",
-                seed.replay(test)
-            ))
-        }
-    }
+    run_checked::<Scenario>(seed, test, "simulation")
 }

@@ -9,9 +9,8 @@
 use super::check;
 use super::scenario::ClusterScenario;
 use super::world::World;
+use crate::run::{run_checked, CheckedScenario};
 use crate::seed::Seed;
-use quickcheck::{Gen, QuickCheck, TestResult};
-use std::cell::RefCell;
 
 /// What a run produced, for comparing runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,41 +64,18 @@ pub fn assert_cluster_passes(s: &ClusterScenario) {
     }
 }
 
-thread_local! {
-    /// The last failing scenario on this thread: the shrunk one.
-    static LAST_FAILURE: RefCell<Option<(ClusterScenario, String)>> = const { RefCell::new(None) };
-}
+impl CheckedScenario for ClusterScenario {
+    fn check(&self) -> Result<(), String> {
+        check_scenario(self)
+    }
 
-fn property(s: ClusterScenario) -> TestResult {
-    match check_scenario(&s) {
-        Ok(()) => TestResult::passed(),
-        Err(text) => {
-            LAST_FAILURE.with(|l| *l.borrow_mut() = Some((s, text.clone())));
-            TestResult::error(text)
-        }
+    fn describe(&self) -> String {
+        format!("{self:#?}")
     }
 }
 
 /// Runs the property on `seed.tests` scenarios; `Err` holds the shrunk
 /// scenario, what broke and the replay command.
 pub fn run_property(seed: Seed, test: &str) -> Result<u64, String> {
-    LAST_FAILURE.with(|l| *l.borrow_mut() = None);
-    let result = QuickCheck::new()
-        .rng(Gen::from_size_and_seed(seed.size, seed.seed))
-        .tests(seed.tests)
-        .max_tests(seed.tests)
-        .quicktest(property as fn(ClusterScenario) -> TestResult);
-    match result {
-        Ok(passed) => Ok(passed),
-        Err(result) => {
-            let detail = LAST_FAILURE.with(|l| l.borrow_mut().take()).map_or_else(
-                || format!("{result:?}"),
-                |(s, text)| format!("shrunk scenario:\n{s:#?}\n\nwhat broke:\n{text}"),
-            );
-            Err(format!(
-                "cluster simulation failed\n\n{detail}\n\nreplay: {}",
-                seed.replay(test)
-            ))
-        }
-    }
+    run_checked::<ClusterScenario>(seed, test, "cluster simulation")
 }
