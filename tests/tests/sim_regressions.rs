@@ -532,3 +532,74 @@ fn a_joiner_closed_by_a_leave_notice_says_nothing_after_its_leave() {
         ])
     });
 }
+
+/// A flooder's held `/help` is answered when its turn comes, and that turn
+/// can come at another connection's read: every input lets time pass. The
+/// checker once allowed help text only at the flooder's own read or at a
+/// tick.
+#[test]
+fn a_held_help_may_be_answered_at_another_users_read() {
+    assert_scenario_passes(&Scenario {
+        faults: Faults {
+            delay: true,
+            cut: true,
+            partial_writes: false,
+            stall: false,
+            reset: false,
+            sock_buf: 65536,
+        },
+        config: Cfg {
+            max_clients: 10000,
+            max_line: 1024,
+            handshake_ms: 30000,
+            send_queue: 262144,
+            flood_rate: 2,
+            flood_burst: 4,
+            settle_ms: 250,
+            hold_us_per_user: 50,
+            max_per_address: 16,
+            connects_per_minute: 60,
+            limit_loopback: false,
+        },
+        reads: vec![1],
+        writes: vec![],
+        delays: vec![0, 0, 15, 4],
+        recuts: vec![],
+        ops: vec![
+            framed(),
+            Nick {
+                client: 0,
+                nick: Valid(0),
+            },
+            framed(),
+            framed(),
+            Garbage { client: 0, kind: 5 },
+            Say { client: 0, pad: 0 },
+            Say { client: 2, pad: 0 },
+            LongLine {
+                client: 1,
+                extra: 0,
+            },
+            Command {
+                client: 0,
+                cmd: Who,
+            },
+            Nick {
+                client: 5,
+                nick: Valid(0),
+            },
+            Say { client: 1, pad: 0 },
+            Say { client: 3, pad: 0 },
+            Garbage { client: 0, kind: 1 },
+            Nick {
+                client: 3,
+                nick: Valid(0),
+            },
+            Command {
+                client: 0,
+                cmd: Help,
+            },
+            Say { client: 6, pad: 0 },
+        ],
+    });
+}
