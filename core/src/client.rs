@@ -26,7 +26,10 @@ use crate::command::{self, Request};
 use crate::{nick, text, wire};
 use std::collections::VecDeque;
 
+mod known_nicks;
 pub mod reconnect;
+
+pub use known_nicks::KnownNicks;
 
 /// The most bytes of an unfinished line kept before it is shown as it is.
 pub const MAX_PENDING: usize = 64 * 1024;
@@ -120,7 +123,9 @@ pub struct Session {
     reply_to: Option<String>,
     /// Nicks seen in the room (online lists, joins, renames), for
     /// completion; no two equal ignoring case.
-    nicks: Vec<String>,
+    nicks: KnownNicks,
+    /// Whether `nicks` is kept (see [`Session::without_known_nicks`]).
+    learns_nicks: bool,
 }
 
 impl Session {
@@ -143,8 +148,17 @@ impl Session {
             shutting_down: false,
             refusals: 0,
             reply_to: None,
-            nicks: Vec::new(),
+            nicks: KnownNicks::default(),
+            learns_nicks: true,
         }
+    }
+
+    /// This session keeps no [`Session::known_nicks`]: for a load
+    /// generator, whose thousands of sessions would each hold the whole
+    /// room. `/r` still works.
+    pub fn without_known_nicks(mut self) -> Self {
+        self.learns_nicks = false;
+        self
     }
 
     /// Feeds bytes read from the server.
@@ -213,34 +227,37 @@ impl Session {
         self.events.push_back(ClientEvent::Line(line));
     }
 
-    /// Keeps [`Session::known_nicks`] and the `/r` target current.
+    /// Keeps [`Session::known_nicks`] and the `/r` target current. A nick
+    /// is taken from a line only when it is shaped like one (the cheap
+    /// check: the server has vetted it, and an online list names the
+    /// whole room).
     fn learn_nicks(&mut self, line: &str) {
         if let LineKind::PrivateFrom { nick } = classify(line) {
             self.reply_to = Some(nick.to_string());
+            return;
+        }
+        if !self.learns_nicks {
             return;
         }
         if let Some(rest) = line.strip_prefix(wire::ONLINE) {
             let Some((_, list)) = rest.split_once("): ") else {
                 return;
             };
-            let listed: Vec<String> = list
-                .split(", ")
-                .filter(|nick| nick::validate(nick).is_ok())
-                .map(str::to_string)
-                .collect();
-            for nick in listed {
-                self.add_nick(&nick);
+            for nick in list.split(", ") {
+                if nick::validate_form(nick).is_ok() {
+                    self.nicks.add(nick);
+                }
             }
             return;
         }
         if let Some((nick, _)) = line.split_once(wire::JOINED) {
-            if nick::validate(nick).is_ok() && line.ends_with(wire::JOINED) {
-                self.add_nick(nick);
+            if nick::validate_form(nick).is_ok() && line.ends_with(wire::JOINED) {
+                self.nicks.add(nick);
             }
         } else if let Some((old, new)) = line.split_once(wire::RENAMED) {
-            if nick::validate(old).is_ok() && nick::validate(new).is_ok() {
-                self.remove_nick(old);
-                self.add_nick(new);
+            if nick::validate_form(old).is_ok() && nick::validate_form(new).is_ok() {
+                self.nicks.remove(old);
+                self.nicks.add(new);
                 let mine = self.nick.as_deref().is_some_and(|me| me == old);
                 if mine && self.joined {
                     // Our own `/nick`: a rejoin uses the new one.
@@ -248,29 +265,14 @@ impl Session {
                 }
             }
         } else if let Some((nick, _)) = line.split_once(wire::LEFT) {
-            if nick::validate(nick).is_ok() {
-                self.remove_nick(nick);
+            if nick::validate_form(nick).is_ok() {
+                self.nicks.remove(nick);
             }
         }
     }
 
-    fn add_nick(&mut self, nick: &str) {
-        if !self
-            .nicks
-            .iter()
-            .any(|n| n.to_lowercase() == nick.to_lowercase())
-        {
-            self.nicks.push(nick.to_string());
-        }
-    }
-
-    fn remove_nick(&mut self, nick: &str) {
-        self.nicks
-            .retain(|n| n.to_lowercase() != nick.to_lowercase());
-    }
-
     /// Nicks seen in the room and not seen leaving, in the order first seen.
-    pub fn known_nicks(&self) -> &[String] {
+    pub fn known_nicks(&self) -> &KnownNicks {
         &self.nicks
     }
 
@@ -520,7 +522,11 @@ pub fn is_quit(line: &str) -> bool {
 /// it may become. The first word completes to a command when it starts with
 /// `/`, or to `NICK: `; any other word to a nick. Matching ignores case;
 /// candidates keep their own spelling.
-pub fn complete(line: &str, pos: usize, nicks: &[String]) -> (usize, Vec<String>) {
+pub fn complete<'a>(
+    line: &str,
+    pos: usize,
+    nicks: impl IntoIterator<Item = &'a str>,
+) -> (usize, Vec<String>) {
     let before = line.get(..pos).unwrap_or(line);
     let start = before.rfind(' ').map_or(0, |at| at + 1);
     let word = before[start..].to_lowercase();
@@ -534,7 +540,7 @@ pub fn complete(line: &str, pos: usize, nicks: &[String]) -> (usize, Vec<String>
     }
     let suffix = if start == 0 { ": " } else { " " };
     let candidates = nicks
-        .iter()
+        .into_iter()
         .filter(|n| n.to_lowercase().starts_with(&word))
         .map(|n| format!("{n}{suffix}"))
         .collect();
@@ -912,26 +918,46 @@ mod tests {
     #[test]
     fn known_nicks_follow_lists_joins_renames_and_leaves() {
         let mut session = joined("alice");
-        assert_eq!(session.known_nicks(), ["alice", "bob"]);
+        let known = |s: &Session| {
+            s.known_nicks()
+                .iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(known(&session), ["alice", "bob"]);
         session.handle_received(
             b"carol joined the chat\nbob is now known as rob\ncarol left the chat! (bye)\nrob: dave joined the chat\n",
         );
-        assert_eq!(session.known_nicks(), ["alice", "rob"]);
+        assert_eq!(known(&session), ["alice", "rob"]);
+    }
+
+    #[test]
+    fn a_session_without_known_nicks_learns_none_but_still_replies() {
+        let mut session = Session::new(Dialect::Framed, Some("alice".into())).without_known_nicks();
+        session.handle_received(
+            b"alias?alice joined the chat\nYou are connected to the server!\nOnline (2): alice, bob\nbob joined the chat\n",
+        );
+        assert!(session.is_joined());
+        assert!(session.known_nicks().is_empty());
+        lines(&mut session);
+        session.handle_received(b"[pm from bob] hi\n");
+        session.send_line("/r hello");
+        assert_eq!(session.poll_transmit(), Some(b"/msg bob hello\n".to_vec()));
     }
 
     #[test]
     fn completion_offers_commands_first_and_nicks_after() {
-        let nicks = vec!["Bob".to_string(), "bea".to_string(), "carol".to_string()];
+        let nicks = ["Bob", "bea", "carol"];
         assert_eq!(
-            complete("/m", 2, &nicks),
+            complete("/m", 2, nicks),
             (0, vec!["/me ".into(), "/msg ".into()])
         );
         assert_eq!(
-            complete("b", 1, &nicks),
+            complete("b", 1, nicks),
             (0, vec!["Bob: ".into(), "bea: ".into()])
         );
-        assert_eq!(complete("/msg ca", 7, &nicks), (5, vec!["carol ".into()]));
-        assert_eq!(complete("hi BO there", 5, &nicks), (3, vec!["Bob ".into()]));
-        assert_eq!(complete("hi x", 4, &nicks), (3, vec![]));
+        assert_eq!(complete("/msg ca", 7, nicks), (5, vec!["carol ".into()]));
+        assert_eq!(complete("hi BO there", 5, nicks), (3, vec!["Bob ".into()]));
+        assert_eq!(complete("hi x", 4, nicks), (3, vec![]));
     }
 }

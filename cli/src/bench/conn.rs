@@ -171,7 +171,7 @@ async fn join(local: &Local, id: u32) -> Result<Joined, JoinError> {
         }
     };
     let until_prompt = plan.scenario == Scenario::Handshake;
-    let mut session = Session::new(plan.dialect, Some(Plan::nick(id)));
+    let mut session = Session::new(plan.dialect, Some(Plan::nick(id))).without_known_nicks();
     let mut last_error = None;
     for _ in 0..MAX_HANDSHAKE_READS {
         let read = match &mut reader {

@@ -206,7 +206,11 @@ impl Completer for ChatHelper {
             Ok(nicks) => nicks.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        Ok(chat_core::client::complete(line, pos, &nicks))
+        Ok(chat_core::client::complete(
+            line,
+            pos,
+            nicks.iter().map(String::as_str),
+        ))
     }
 }
 

@@ -213,6 +213,9 @@ struct Client {
     ui: Ui,
     /// The nicks the line editor completes, copied from the session.
     nicks: Arc<Mutex<Vec<String>>>,
+    /// The session's [`protocol::KnownNicks::version`] that `nicks` is a copy of;
+    /// `None` before the first copy from the current session.
+    nicks_version: Option<u64>,
     /// Ring the terminal bell on a private line or a mention.
     bell: bool,
     /// Piped with no `--nick`: the first non-empty input line is the nick.
@@ -255,6 +258,7 @@ impl Client {
             refused_before: 0,
             ui,
             nicks,
+            nicks_version: None,
             bell,
             nick_from_input: false,
             pending: VecDeque::new(),
@@ -484,6 +488,7 @@ impl Client {
         let dialect: Dialect = self.session.dialect();
         self.refused_before += self.session.refusals();
         self.session = Session::new(dialect, nick);
+        self.nicks_version = None;
         self.link = Link::Rejoining;
         self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
         Ok(Flow::Continue)
@@ -582,18 +587,17 @@ impl Client {
     }
 
     /// Hands the session's nicks to the line editor's completion.
-    fn share_nicks(&self) {
-        if !self.ui.is_interactive() {
+    fn share_nicks(&mut self) {
+        let known = self.session.known_nicks();
+        if !self.ui.is_interactive() || self.nicks_version == Some(known.version()) {
             return;
         }
-        let known = self.session.known_nicks();
         let mut shared = match self.nicks.lock() {
             Ok(shared) => shared,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if shared.as_slice() != known {
-            *shared = known.to_vec();
-        }
+        *shared = known.iter().map(str::to_string).collect();
+        self.nicks_version = Some(known.version());
     }
 
     /// A line from the user: a nick when one is wanted, else a chat line
