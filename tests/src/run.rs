@@ -329,22 +329,47 @@ fn property<S: CheckedScenario>(scenario: S) -> TestResult {
     }
 }
 
+/// A scenario that quickcheck does not shrink (`CHAT_SIM_SHRINK=0`).
+#[derive(Clone, Debug)]
+struct Unshrunk<S>(S);
+
+impl<S: CheckedScenario> quickcheck::Arbitrary for Unshrunk<S> {
+    fn arbitrary(g: &mut Gen) -> Self {
+        Unshrunk(S::arbitrary(g))
+    }
+}
+
+fn unshrunk_property<S: CheckedScenario>(scenario: Unshrunk<S>) -> TestResult {
+    property(scenario.0)
+}
+
 /// Runs the property of `S` on `seed.tests` scenarios from `seed`; `Err`
 /// holds the report: `what` failed, the shrunk scenario, what broke, and
 /// the replay command of `test`.
 pub fn run_checked<S: CheckedScenario>(seed: Seed, test: &str, what: &str) -> Result<u64, String> {
     LAST_FAILURE.with(|l| *l.borrow_mut() = None);
-    let result = QuickCheck::new()
+    let mut checker = QuickCheck::new()
         .rng(Gen::from_size_and_seed(seed.size, seed.seed))
         .tests(seed.tests)
-        .max_tests(seed.tests)
-        .quicktest(property::<S> as fn(S) -> TestResult);
+        .max_tests(seed.tests);
+    let result = if seed.shrink {
+        checker.quicktest(property::<S> as fn(S) -> TestResult)
+    } else {
+        checker.quicktest(unshrunk_property::<S> as fn(Unshrunk<S>) -> TestResult)
+    };
     match result {
         Ok(passed) => Ok(passed),
         Err(result) => {
             let detail = LAST_FAILURE.with(|l| l.borrow_mut().take()).map_or_else(
                 || format!("{result:?}"),
-                |(s, text)| format!("shrunk scenario:\n{s}\n\nwhat broke:\n{text}"),
+                |(s, text)| {
+                    let kind = if seed.shrink {
+                        "shrunk"
+                    } else {
+                        "failing (not shrunk)"
+                    };
+                    format!("{kind} scenario:\n{s}\n\nwhat broke:\n{text}")
+                },
             );
             Err(format!(
                 "{what} failed\n\n{detail}\n\nreplay: {}",

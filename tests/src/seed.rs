@@ -4,7 +4,9 @@
 //! `CHAT_SIM_SEED` fixes the seed (else a fresh one is drawn from the clock);
 //! `CHAT_SIM_SIZE` the generator size (the longest script);
 //! `CHAT_SIM_TESTS` (or quickcheck's own `QUICKCHECK_TESTS`) the number of
-//! scenarios. The same three values replay the same run exactly: quickcheck's
+//! scenarios; `CHAT_SIM_SHRINK=0` reports the first failing scenario as it
+//! was generated, without shrinking it (for mutation runs, where only
+//! whether it fails matters). The same three values replay the same run exactly: quickcheck's
 //! `Gen::from_size_and_seed` is the only source of randomness, and it is
 //! only consulted while generating.
 
@@ -20,6 +22,8 @@ pub struct Seed {
     pub size: usize,
     /// How many scenarios to run.
     pub tests: u64,
+    /// Whether a failing scenario is shrunk before it is reported.
+    pub shrink: bool,
 }
 
 impl Seed {
@@ -36,6 +40,7 @@ impl Seed {
             tests: var("CHAT_SIM_TESTS")
                 .or_else(|| var("QUICKCHECK_TESTS"))
                 .unwrap_or(tests),
+            shrink: var("CHAT_SIM_SHRINK") != Some(0),
         }
     }
 
