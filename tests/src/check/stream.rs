@@ -159,6 +159,15 @@ impl ConnLog {
     }
 }
 
+/// The length of the stream's last line, its `\n` included (the whole
+/// stream if it has one line).
+fn last_line_len(stream: &[u8]) -> usize {
+    let body = stream.strip_suffix(b"\n").unwrap_or(stream);
+    body.iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(stream.len(), |at| stream.len() - at - 1)
+}
+
 /// A complete piece of a stream.
 enum Token {
     Prompt,
@@ -222,6 +231,21 @@ impl Checker {
                     format!(
                         "{conn} had {} bytes unwritten (limit {send_queue}, largest send this step {})",
                         log.account, log.largest_send
+                    ),
+                );
+            }
+            // The room stops at the room line that takes a user past its
+            // limit: what was unwritten before that line fitted. (A reply,
+            // such as `/help`'s, is sent whole.)
+            let last_line = last_line_len(&log.stream);
+            let text = &log.stream[log.stream.len() - last_line..];
+            let is_room_line = classify(String::from_utf8_lossy(text).trim_end()).is_room_line();
+            if is_room_line && log.account - last_line.min(log.account) > send_queue {
+                return self.fail(
+                    "a user is closed by the line that takes it past its limit",
+                    format!(
+                        "{conn} had {} bytes unwritten (limit {send_queue}) before its last line of {last_line} bytes",
+                        log.account
                     ),
                 );
             }
