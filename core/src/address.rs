@@ -96,10 +96,7 @@ impl AddressTable {
     /// A connection from `group` at `now`: `true` admits it (and counts
     /// it), `false` means the group is over a limit.
     pub(crate) fn admit(&mut self, group: AddressGroup, now: Time) -> bool {
-        if self.groups.len() > self.prune_above {
-            self.groups
-                .retain(|_, g| g.open > 0 || g.connects.is_busy(now));
-        }
+        self.prune_when_over(now);
         let limits = self.limits;
         let entry = self.groups.entry(group).or_default();
         if limits.max_open > 0 && entry.open >= limits.max_open {
@@ -116,6 +113,17 @@ impl AddressTable {
         }
         entry.open += 1;
         true
+    }
+
+    /// Past `prune_above` entries, drops the groups with no open
+    /// connection whose bucket has refilled: a group made again later
+    /// starts the same (nothing open, a full bucket), so when this runs
+    /// changes memory, never a decision.
+    fn prune_when_over(&mut self, now: Time) {
+        if self.groups.len() > self.prune_above {
+            self.groups
+                .retain(|_, g| g.open > 0 || g.connects.is_busy(now));
+        }
     }
 
     /// An admitted connection of `group` closed at `now`.
@@ -196,6 +204,35 @@ mod tests {
         }
         assert!(!table.admit(a, at(0)), "past the burst");
         assert!(table.admit(a, at(1)), "one a second after it");
+    }
+
+    #[test]
+    fn pruning_keeps_the_groups_with_open_connections() {
+        let limits = AddressLimits {
+            max_open: 1,
+            connect_interval: Some(Duration::from_secs(1)),
+            connect_burst: 1,
+        };
+        let mut table = AddressTable::new(limits, 2);
+        let at = |s| Time::from_duration(Duration::from_secs(s));
+        let held = AddressGroup::of(ip("198.51.100.7"));
+        assert!(table.admit(held, at(0)));
+        // Idle groups push the table past its bound; by t = 10 s every
+        // bucket, the held group's too, has refilled.
+        for i in 0..5u8 {
+            let g = AddressGroup::of(IpAddr::from([192, 0, 2, i]));
+            assert!(table.admit(g, at(0)));
+            table.release(g, at(0));
+        }
+        let late = AddressGroup::of(ip("203.0.113.1"));
+        assert!(table.admit(late, at(10)), "the prune runs here");
+        assert_eq!(
+            table.open_in(held),
+            1,
+            "the open connection is still counted"
+        );
+        assert!(!table.admit(held, at(10)), "so its group is still full");
+        assert_eq!(table.open(), 2);
     }
 
     #[test]

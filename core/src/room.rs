@@ -376,6 +376,10 @@ impl Room {
                     + usize::from(c.flood_deadline.is_some())
             })
             .sum();
+        let mut per_group = BTreeMap::new();
+        for g in self.conns.values().filter_map(|c| c.group) {
+            *per_group.entry(g).or_insert(0usize) += 1;
+        }
         let checks = [
             (self.batch.is_empty(), "room lines left undelivered"),
             (
@@ -448,13 +452,10 @@ impl Room {
             ),
             (
                 self.addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count()
-                    && self.conns.values().all(|c| {
-                        c.group.is_none_or(|g| {
-                            let open = self.addresses.open_in(g);
-                            open > 0
-                                && (self.config.max_per_address == 0
-                                    || open <= self.config.max_per_address)
-                        })
+                    && per_group.iter().all(|(&g, &n)| {
+                        self.addresses.open_in(g) == n
+                            && (self.config.max_per_address == 0
+                                || n <= self.config.max_per_address)
                     }),
                 "address counts out of step",
             ),
