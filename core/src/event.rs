@@ -134,3 +134,69 @@ impl fmt::Display for Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_as_log_lines() {
+        let conn = ConnId(7);
+        let cases = [
+            (
+                Event::Joined {
+                    conn,
+                    nick: "alice".into(),
+                    dialect: Dialect::Framed,
+                },
+                "#7 joined as alice",
+            ),
+            (
+                Event::Joined {
+                    conn,
+                    nick: "kay".into(),
+                    dialect: Dialect::Seed,
+                },
+                "#7 joined as kay (seed dialect)",
+            ),
+            (
+                Event::Renamed {
+                    conn,
+                    old: "alice".into(),
+                    new: "alicia".into(),
+                },
+                "#7 renamed alice to alicia",
+            ),
+            (
+                Event::Disconnected {
+                    conn,
+                    nick: Some("bob".into()),
+                    reason: DisconnectReason::TooSlow,
+                },
+                "#7 (bob) disconnected: too slow",
+            ),
+            (
+                Event::Disconnected {
+                    conn,
+                    nick: None,
+                    reason: DisconnectReason::Http,
+                },
+                "#7 disconnected: sent an HTTP request",
+            ),
+            (
+                Event::NodeLost {
+                    node: "n1/3".into(),
+                    users: 2,
+                },
+                "server n1/3 left the room with its 2 users",
+            ),
+            (
+                Event::LogReset,
+                "the room's log lost entries: starting again",
+            ),
+        ];
+        for (event, text) in cases {
+            assert_eq!(event.to_string(), text);
+        }
+    }
+}

@@ -196,3 +196,19 @@ impl Action {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_share_an_allocation_only_when_cloned() {
+        let a = Payload::from(&b"hi\n"[..]);
+        let same_bytes = Payload::from(&b"hi\n"[..]);
+        assert!(a.ptr_eq(&a.clone()));
+        assert!(!a.ptr_eq(&same_bytes));
+        assert_eq!(a, same_bytes);
+        assert_eq!(a.as_ref(), b"hi\n");
+        assert_eq!(AsRef::<[u8]>::as_ref(&same_bytes), a.as_bytes());
+    }
+}

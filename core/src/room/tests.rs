@@ -276,6 +276,42 @@ fn seed_dialect_nick_settles_and_later_reads_are_messages() {
 }
 
 #[test]
+fn a_seed_dialect_message_of_exactly_max_line_bytes_is_said() {
+    let mut h = Harness::with(Config {
+        max_line: 100,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.connect(2);
+    h.send(2, b"kay");
+    h.advance(Duration::from_millis(250));
+    assert_eq!(h.room.nick(ConnId(2)), Some("kay"));
+    h.take(1);
+    h.take(2);
+    let longest = "x".repeat(100);
+    h.send(2, format!("kay: {longest}").as_bytes());
+    assert_eq!(h.take(1), format!("kay: {longest}\n"));
+    h.take(2);
+    h.send(2, format!("kay: {longest}y").as_bytes());
+    assert_eq!(h.take(2), "error: line too long (max 100 bytes)\n");
+    assert_eq!(h.take(1), "");
+}
+
+#[test]
+fn events_past_the_bound_are_counted_not_kept() {
+    let mut room = Room::new(Config::default());
+    for _ in 0..super::MAX_EVENTS + 3 {
+        room.record(Event::LogReset);
+    }
+    assert_eq!(room.dropped_events(), 3);
+    let mut kept = 0;
+    while room.poll_event().is_some() {
+        kept += 1;
+    }
+    assert_eq!(kept, super::MAX_EVENTS);
+}
+
+#[test]
 fn a_nick_typed_in_several_reads_waits_for_its_newline() {
     let mut h = Harness::new();
     h.connect(1);
