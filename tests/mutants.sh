@@ -18,4 +18,4 @@ export CHAT_SIM_SHRINK=0
 # The unmutated tree must pass the same tests first.
 cargo test --profile mutants -p chat-core -p chat-tests --lib \
     --test sim --test sim_regressions --test sim_checkers --test sim_cluster >/dev/null
-exec cargo mutants -j 2 --baseline skip --timeout 90 --build-timeout 900 "$@"
+exec cargo mutants -j 2 --baseline skip --timeout 30 --build-timeout 900 "$@"

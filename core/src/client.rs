@@ -691,9 +691,13 @@ mod tests {
             lines(&mut session),
             [ClientEvent::Line("server is shut".into())]
         );
-        session.handle_received(&vec![b'x'; MAX_PENDING + 1]);
+        // 64 KiB of a line is kept waiting for its end; one byte more and
+        // it is shown as it is.
+        session.handle_received(&vec![b'x'; 64 * 1024]);
+        assert!(lines(&mut session).is_empty());
+        session.handle_received(b"x");
         assert!(
-            matches!(&lines(&mut session)[..], [ClientEvent::Line(l)] if l.len() == MAX_PENDING + 1)
+            matches!(&lines(&mut session)[..], [ClientEvent::Line(l)] if l.len() == 64 * 1024 + 1)
         );
     }
 
