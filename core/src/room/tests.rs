@@ -833,6 +833,42 @@ fn notice_hold_grows_with_the_room_within_bounds() {
 }
 
 #[test]
+fn held_notices_go_out_at_once_only_past_a_quarter_of_the_send_queue() {
+    let mut h = Harness::with(Config {
+        notice_hold_per_user: Duration::from_millis(1),
+        send_queue: 4096,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.advance(Duration::from_millis(10));
+    h.take(1);
+    // 25 join notices of 41 bytes and one of 40: exactly 1 024 bytes held,
+    // a quarter of the send queue, which may wait for the deadline.
+    for i in 0..25 {
+        let len = if i == 0 { 23 } else { 24 };
+        let nick = format!("u{i:02}{}", "a".repeat(len - 3));
+        h.join(10 + i, &nick);
+        h.take(10 + i);
+    }
+    assert_eq!(h.take(1), "", "1 024 bytes held: not past the bound");
+    h.join(99, "zed");
+    let released = h.take(1);
+    assert_eq!(released.len(), 1024 + "zed joined the chat\n".len());
+    assert!(released.ends_with("zed joined the chat\n"));
+}
+
+#[test]
+fn the_room_keeps_the_config_it_was_given() {
+    let config = Config {
+        max_line: 100,
+        send_queue: 8192,
+        ..Config::default()
+    };
+    let room = Room::new(config.clone());
+    assert_eq!(room.config(), &config);
+}
+
+#[test]
 fn held_join_notices_reach_the_others_at_the_deadline_once() {
     let mut h = holding();
     h.join(1, "alice");
