@@ -93,6 +93,12 @@ impl AddressTable {
         }
     }
 
+    /// The table of a room with `config`: it forgets idle groups once it
+    /// holds twice as many as the room has connections at most.
+    pub(crate) fn for_config(config: &crate::config::Config) -> Self {
+        AddressTable::new(config.address_limits(), 2 * config.max_clients)
+    }
+
     /// A connection from `group` at `now`: `true` admits it (and counts
     /// it), `false` means the group is over a limit.
     pub(crate) fn admit(&mut self, group: AddressGroup, now: Time) -> bool {

@@ -130,7 +130,7 @@ impl Room {
     pub fn new(config: Config) -> Self {
         Room {
             canned: Canned::new(&config),
-            addresses: AddressTable::new(config.address_limits(), 2 * config.max_clients),
+            addresses: AddressTable::for_config(&config),
             config,
             now: Time::ZERO,
             conns: BTreeMap::new(),
@@ -324,8 +324,7 @@ impl Room {
             });
         }
         self.roster.clear();
-        self.addresses =
-            AddressTable::new(self.config.address_limits(), 2 * self.config.max_clients);
+        self.addresses = AddressTable::for_config(&self.config);
         self.timers = TimerTable::default();
     }
 
@@ -380,6 +379,18 @@ impl Room {
         for g in self.conns.values().filter_map(|c| c.group) {
             *per_group.entry(g).or_insert(0usize) += 1;
         }
+        // One condition per entry, never two joined by `&&`: each can be
+        // seen to fail on its own (see the tests that break each one).
+        let held_sum = |c: &Conn| {
+            c.held_input
+                .as_ref()
+                .is_none_or(|held| held.bytes == held.reads.iter().map(|r| r.len()).sum::<usize>())
+        };
+        let held_bounded = |c: &Conn| {
+            c.held_input
+                .as_ref()
+                .is_none_or(|held| held.bytes <= crate::conn::MAX_HELD_READ_BYTES)
+        };
         let checks = [
             (self.batch.is_empty(), "room lines left undelivered"),
             (
@@ -387,14 +398,17 @@ impl Room {
                 "max_unflushed too low",
             ),
             (
-                (self.shared.is_some() || joined().count() == self.roster.len())
-                    && self.conns.iter().all(|(&conn, c)| match c.nick.as_deref() {
-                        Some(n) => self.roster.get(n).is_some_and(|(member, shown)| {
-                            *shown == *n && member == Member::local(conn)
-                        }),
-                        None => true,
+                self.shared.is_some() || joined().count() == self.roster.len(),
+                "nick index holds another number of users",
+            ),
+            (
+                self.conns.iter().all(|(&conn, c)| match c.nick.as_deref() {
+                    Some(n) => self.roster.get(n).is_some_and(|(member, shown)| {
+                        *shown == *n && member == Member::local(conn)
                     }),
-                "nick index out of step",
+                    None => true,
+                }),
+                "a nick not indexed as its user's",
             ),
             (self.roster.is_consistent(), "look-alike index out of step"),
             (
@@ -425,22 +439,33 @@ impl Room {
                 "more history than configured",
             ),
             (
-                self.conns.values().all(|c| match &c.held_input {
-                    None => c.flood_deadline.is_none() && !c.is_claiming(),
-                    Some(held) if c.is_claiming() => {
-                        c.flood_deadline.is_none()
-                            && held.bytes == held.reads.iter().map(|r| r.len()).sum::<usize>()
-                            && held.bytes <= crate::conn::MAX_HELD_READ_BYTES
-                    }
-                    Some(held) => {
-                        c.flood_deadline.is_some()
-                            && c.is_joined()
-                            && !held.reads.is_empty()
-                            && held.bytes == held.reads.iter().map(|r| r.len()).sum::<usize>()
-                            && held.bytes <= crate::conn::MAX_HELD_READ_BYTES
-                    }
+                self.conns.values().all(|c| {
+                    c.flood_deadline.is_some() == (c.held_input.is_some() && !c.is_claiming())
                 }),
                 "held reads out of step with their deadline",
+            ),
+            (
+                self.conns
+                    .values()
+                    .all(|c| c.flood_deadline.is_none() || c.is_joined()),
+                "flood control holds reads of a user not joined",
+            ),
+            (
+                self.conns.values().all(|c| {
+                    c.is_claiming()
+                        || c.held_input
+                            .as_ref()
+                            .is_none_or(|held| !held.reads.is_empty())
+                }),
+                "empty held reads",
+            ),
+            (
+                self.conns.values().all(held_sum),
+                "held read bytes miscounted",
+            ),
+            (
+                self.conns.values().all(held_bounded),
+                "more held read bytes than the bound",
             ),
             (
                 self.poll_timeout().is_none_or(|at| at > self.now),
@@ -451,13 +476,21 @@ impl Room {
                 "more clients than allowed",
             ),
             (
-                self.addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count()
-                    && per_group.iter().all(|(&g, &n)| {
-                        self.addresses.open_in(g) == n
-                            && (self.config.max_per_address == 0
-                                || n <= self.config.max_per_address)
-                    }),
+                self.addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count(),
                 "address counts out of step",
+            ),
+            (
+                per_group
+                    .iter()
+                    .all(|(&g, &n)| self.addresses.open_in(g) == n),
+                "an address group's count out of step",
+            ),
+            (
+                self.config.max_per_address == 0
+                    || per_group
+                        .values()
+                        .all(|&n| n <= self.config.max_per_address),
+                "more connections from one address than allowed",
             ),
         ];
         match checks.iter().find(|(holds, _)| !holds) {

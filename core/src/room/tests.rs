@@ -3,7 +3,9 @@
 use super::Room;
 use crate::event::{DisconnectReason, Event};
 use crate::io::{Action, CloseMode, ConnId, Input};
+use crate::roster::Member;
 use crate::time::Time;
+use crate::timer::TimerKind;
 use crate::{Config, Dialect};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -1236,4 +1238,175 @@ fn one_address_connects_at_most_at_the_rate() {
     h.advance(Duration::from_secs(1));
     h.connect_from(101, "::1");
     assert_eq!(h.take(101), "alias?", "one more a second later");
+}
+
+/// The connection `id` of `room`, to break it.
+fn conn_of(room: &mut Room, id: u64) -> &mut crate::conn::Conn {
+    match room.conns.get_mut(&ConnId(id)) {
+        Some(c) => c,
+        None => panic!("no connection #{id}"),
+    }
+}
+
+/// A healthy room to break: alice and bob joined from one address (so its
+/// group is counted), carol still choosing a nick, everything delivered.
+fn room_to_break() -> Harness {
+    let mut h = Harness::with(Config {
+        history: 2,
+        ..Config::default()
+    });
+    for (id, nick) in [(1, "alice"), (2, "bob")] {
+        h.connect_from(id, "192.0.2.1");
+        h.send(id, format!("{nick}\n").as_bytes());
+    }
+    h.connect_from(3, "192.0.2.9");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.room.check_invariants(), Ok(()));
+    h
+}
+
+/// Each invariant the room checks can be seen to fail by itself: so a
+/// check that stopped checking would be noticed.
+#[test]
+fn each_invariant_check_catches_its_own_breakage() {
+    type Break = fn(&mut Room);
+    let cases: Vec<(Break, &str)> = vec![
+        (
+            |r| r.batch.push_line(&["x\n"]),
+            "room lines left undelivered",
+        ),
+        (
+            |r| conn_of(r, 1).unflushed = r.max_unflushed + 1,
+            "max_unflushed too low",
+        ),
+        (
+            |r| {
+                let keys = crate::nick::validate("ghost").unwrap_or_else(|e| panic!("{e}"));
+                r.roster
+                    .insert(Member::local(ConnId(9)), "ghost".into(), keys);
+            },
+            "nick index holds another number of users",
+        ),
+        (
+            |r| conn_of(r, 1).nick = Some("bob".into()),
+            "a nick not indexed as its user's",
+        ),
+        (
+            |r| r.held_until = Some(r.now + Duration::from_secs(1)),
+            "held notices and their deadline out of step",
+        ),
+        (
+            |r| r.held_leaves = true,
+            "held leave notices flagged with none held",
+        ),
+        (
+            |r| conn_of(r, 1).held_seen = 1,
+            "a user saw more held notices than there are",
+        ),
+        (
+            |r| {
+                let line = "x".repeat(r.held_max());
+                r.held.push_line(&[&line, "\n"]);
+                r.held_until = Some(r.now + Duration::from_secs(1));
+            },
+            "more held notices than the limit",
+        ),
+        (
+            |r| conn_of(r, 1).settle_deadline = Some(r.now + Duration::from_secs(1)),
+            "timer table out of step",
+        ),
+        (
+            |r| {
+                conn_of(r, 1).held_input = Some(Box::new(crate::conn::HeldInput {
+                    claim: Some(crate::conn::Claim {
+                        dialect: Dialect::Framed,
+                        raw: Box::default(),
+                    }),
+                    ..Default::default()
+                }));
+            },
+            "a joined user claims a nick",
+        ),
+        (
+            |r| r.history.extend(["a".into(), "b".into(), "c".into()]),
+            "more history than configured",
+        ),
+        (
+            |r| {
+                let at = Some(r.now + Duration::from_secs(1));
+                r.set_timer(ConnId(1), TimerKind::Flood, at);
+            },
+            "held reads out of step with their deadline",
+        ),
+        (
+            |r| {
+                let at = Some(r.now + Duration::from_secs(1));
+                r.set_timer(ConnId(3), TimerKind::Flood, at);
+                conn_of(r, 3).held_input = Some(Box::new(crate::conn::HeldInput {
+                    reads: [Box::from(&b"hi\n"[..])].into(),
+                    bytes: 3,
+                    ..Default::default()
+                }));
+            },
+            "flood control holds reads of a user not joined",
+        ),
+        (
+            |r| {
+                let at = Some(r.now + Duration::from_secs(1));
+                r.set_timer(ConnId(1), TimerKind::Flood, at);
+                conn_of(r, 1).held_input = Some(Box::default());
+            },
+            "empty held reads",
+        ),
+        (
+            |r| {
+                let at = Some(r.now + Duration::from_secs(1));
+                r.set_timer(ConnId(1), TimerKind::Flood, at);
+                conn_of(r, 1).held_input = Some(Box::new(crate::conn::HeldInput {
+                    reads: [Box::from(&b"hi\n"[..])].into(),
+                    bytes: 4,
+                    ..Default::default()
+                }));
+            },
+            "held read bytes miscounted",
+        ),
+        (
+            |r| {
+                let big = crate::conn::MAX_HELD_READ_BYTES + 1;
+                let at = Some(r.now + Duration::from_secs(1));
+                r.set_timer(ConnId(1), TimerKind::Flood, at);
+                conn_of(r, 1).held_input = Some(Box::new(crate::conn::HeldInput {
+                    reads: [vec![b'x'; big].into_boxed_slice()].into(),
+                    bytes: big,
+                    ..Default::default()
+                }));
+            },
+            "more held read bytes than the bound",
+        ),
+        (
+            |r| {
+                let now = Some(r.now);
+                r.set_timer(ConnId(3), TimerKind::Settle, now);
+            },
+            "a deadline is due",
+        ),
+        (|r| r.config.max_clients = 2, "more clients than allowed"),
+        (|r| conn_of(r, 3).group = None, "address counts out of step"),
+        (
+            |r| {
+                let other = conn_of(r, 3).group;
+                conn_of(r, 1).group = other;
+            },
+            "an address group's count out of step",
+        ),
+        (
+            |r| r.config.max_per_address = 1,
+            "more connections from one address than allowed",
+        ),
+    ];
+    for (break_it, broken) in cases {
+        let mut h = room_to_break();
+        break_it(&mut h.room);
+        assert_eq!(h.room.check_invariants(), Err(broken));
+    }
 }
