@@ -234,6 +234,56 @@ mod tests {
         roster
     }
 
+    /// `roster(nicks)`, keeping members too.
+    fn roster_by_member(nicks: &[&str]) -> Roster {
+        let mut roster = Roster::by_member();
+        for (i, nick) in nicks.iter().enumerate() {
+            roster.insert(Member::local(ConnId(i as u64)), (*nick).into(), keys(nick));
+        }
+        assert!(roster.is_consistent());
+        roster
+    }
+
+    /// Each way the indexes can disagree is seen by `is_consistent`.
+    #[test]
+    fn every_disagreement_between_the_indexes_is_seen() {
+        type Break = fn(&mut Roster);
+        let breaks: [Break; 6] = [
+            |r| {
+                r.by_member.insert(Member::local(ConnId(9)), "ghost".into());
+            },
+            |r| {
+                let entry = r.by_fold.remove("alice");
+                if let Some(entry) = entry {
+                    r.by_fold.insert("alicia".into(), entry);
+                }
+            },
+            |r| {
+                if let Some(entry) = r.by_fold.get_mut("alice") {
+                    entry.2 = Box::new(nick::looks("bob"));
+                }
+            },
+            |r| {
+                r.by_member.insert(Member::local(ConnId(0)), "bob".into());
+            },
+            |r| {
+                let bob = Member::local(ConnId(1));
+                for (owner, _) in r.by_look.values_mut() {
+                    *owner = bob;
+                }
+            },
+            |r| {
+                r.by_look
+                    .insert("ghost".into(), (Member::local(ConnId(0)), "alice".into()));
+            },
+        ];
+        for (i, break_it) in breaks.into_iter().enumerate() {
+            let mut r = roster_by_member(&["alice", "bob"]);
+            break_it(&mut r);
+            assert!(!r.is_consistent(), "break {i} unseen");
+        }
+    }
+
     #[test]
     fn a_taken_nick_and_a_look_alike_are_refused() {
         let roster = roster(&["alice", "ape"]);
