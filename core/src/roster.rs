@@ -278,9 +278,16 @@ mod tests {
             },
         ];
         for (i, break_it) in breaks.into_iter().enumerate() {
+            // Without the member index too, where the break allows, so
+            // that no other check sees it first.
             let mut r = roster_by_member(&["alice", "bob"]);
             break_it(&mut r);
             assert!(!r.is_consistent(), "break {i} unseen");
+            if ![0, 3].contains(&i) {
+                let mut r = roster(&["alice", "bob"]);
+                break_it(&mut r);
+                assert!(!r.is_consistent(), "break {i} unseen without members");
+            }
         }
     }
 
