@@ -773,6 +773,36 @@ fn slow_reader_is_closed_right_after_the_line_that_took_it_over() {
 }
 
 #[test]
+fn a_speaker_its_own_lines_take_past_the_send_queue_says_nothing_after() {
+    let config = Config {
+        send_queue: 200,
+        flood_rate: 0,
+        ..Config::default()
+    };
+    let mut h = Harness::with(config);
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    // alice stops reading her socket; her own lines fill her queue.
+    h.stalled.push(1);
+    for _ in 0..6 {
+        h.send(1, b"0123456789ab0\n");
+    }
+    h.take(2);
+    // One read: her fourth line takes her past 200 bytes. She is closed
+    // right after it, so the lines after it in the same read are not said.
+    h.send(
+        1,
+        b"0123456789ab1\n0123456789ab2\n0123456789ab3\n0123456789ab4\nnever said..\n",
+    );
+    let expected = "alice: 0123456789ab1\nalice: 0123456789ab2\nalice: 0123456789ab3\n\
+                    alice: 0123456789ab4\nalice left the chat! (too slow)\n";
+    assert_eq!(h.take(2), expected);
+    assert_eq!(h.closed.get(&1), Some(&CloseMode::Abort));
+}
+
+#[test]
 fn joiner_past_the_send_queue_is_closed_after_its_join_sequence() {
     let config = Config {
         send_queue: 128,
