@@ -260,7 +260,7 @@ mod tests {
             },
             |r| {
                 if let Some(entry) = r.by_fold.get_mut("alice") {
-                    entry.2 = Box::new(nick::looks("bob"));
+                    *entry.2 = nick::looks("bob");
                 }
             },
             |r| {
