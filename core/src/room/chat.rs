@@ -153,11 +153,9 @@ impl Room {
                 new: new.to_string(),
             });
         }
-        let speaker = match local {
-            Some(conn) if self.shared.is_none() => Speaker::User(conn),
-            _ => Speaker::Log,
-        };
-        self.say_to_room(speaker, &[old, wire::RENAMED, &new]);
+        // What the room owed went out above; a renamer of this server that it
+        // closed returned there.
+        self.say_to_room(Speaker::Ordered, &[old, wire::RENAMED, &new]);
     }
 
     /// `sender`, joined as `me`, says `text` to the user named `to`: each

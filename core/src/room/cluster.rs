@@ -508,9 +508,9 @@ impl Room {
                 }
                 let text = text::clean(text.as_bytes());
                 if matches!(entry.kind, EntryKind::Say { .. }) {
-                    self.say_line(Speaker::Log, &[&nick, wire::SAYS, &text]);
+                    self.say_line(Speaker::Ordered, &[&nick, wire::SAYS, &text]);
                 } else {
-                    self.say_line(Speaker::Log, &[wire::ACTION, &nick, " ", &text]);
+                    self.say_line(Speaker::Ordered, &[wire::ACTION, &nick, " ", &text]);
                 }
             }
             EntryKind::Rename { conn, nick } => {

@@ -436,3 +436,34 @@ fn a_snapshot_read_after_the_room_was_made_restores_it() {
     assert!(c.rooms[2].restore_snapshot(&snapshot));
     assert_eq!(c.rooms[2].members(), 2);
 }
+
+#[test]
+fn a_lost_crowd_closes_a_user_right_after_the_leave_notice_that_took_it_past() {
+    let mut c = Cluster::new(
+        2,
+        Config {
+            send_queue: 4096,
+            max_per_address: 0,
+            connects_per_minute: 0,
+            ..config()
+        },
+    );
+    c.join(0, 1, "alice");
+    let nick = |i: u64| format!("u{i:03}{}", "a".repeat(20));
+    for i in 0..150 {
+        c.join(1, 100 + i, &nick(i));
+    }
+    // The second server goes silent and is lost with its 150 users: one
+    // entry, 150 leave notices of 54 bytes at once for alice, who has
+    // taken everything before them.
+    c.up[1] = false;
+    for _ in 0..7 {
+        c.advance(Duration::from_secs(1));
+    }
+    let notices = c.lines_after(0, 1, &format!("{} left", nick(0)));
+    let leave = |i: u64| format!("{} left the chat! (server lost)", nick(i));
+    let leaves = 4096 / (leave(0).len() as u64 + 1) + 1;
+    let expected: Vec<String> = (0..leaves).map(leave).collect();
+    assert_eq!(notices, expected, "up to the crossing notice, no further");
+    assert!(c.closed.contains(&(0, 1)));
+}

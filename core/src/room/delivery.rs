@@ -26,8 +26,10 @@ pub(super) enum Speaker {
     /// A user of this server in a room that is not clustered: the line is
     /// said now, unless what the room owes first closes the user.
     User(ConnId),
-    /// The log: the line is in the room's order already, and is said.
-    Log,
+    /// Its place in the room's order is settled (it came from the log, or
+    /// the caller sent what the room owed first and the speaker is still
+    /// here): it is said.
+    Ordered,
 }
 
 /// Which undelivered room lines a delivery takes from.

@@ -1440,3 +1440,90 @@ fn each_invariant_check_catches_its_own_breakage() {
         assert_eq!(h.room.check_invariants(), Err(broken));
     }
 }
+
+/// A room holding notices (1 ms per user, a 4 096-byte send queue, no
+/// flood control) with alice (1) and bob (2) joined and settled.
+fn holding_near_the_limit() -> Harness {
+    let mut h = Harness::with(Config {
+        notice_hold_per_user: Duration::from_millis(1),
+        send_queue: 4096,
+        flood_rate: 0,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.advance(Duration::from_millis(10));
+    h.take(1);
+    h.take(2);
+    h
+}
+
+/// The nick of the `i`th joiner: 24 bytes, so its join notice is 41.
+fn joiner(i: u64) -> String {
+    format!("u{i:02}{}", "a".repeat(21))
+}
+
+#[test]
+fn a_held_release_closes_a_stalled_user_right_after_the_notice_that_took_it_past() {
+    let mut h = holding_near_the_limit();
+    h.stalled.push(1);
+    // bob's lines fill alice's account to 200 bytes under her limit.
+    let mut filled = 0;
+    while filled < 4096 - 200 {
+        let text = "x".repeat((4096 - 200 - filled - "bob: \n".len()).min(94));
+        h.send(2, format!("{text}\n").as_bytes());
+        filled += "bob: \n".len() + text.len();
+    }
+    assert_eq!(h.take(1).len(), 4096 - 200);
+    // Six held join notices of 41 bytes: the fifth takes her past.
+    for i in 0..6 {
+        h.join(10 + i, &joiner(i));
+    }
+    assert_eq!(h.take(1), "", "held");
+    h.advance(Duration::from_millis(50));
+    let expected: String = (0..5)
+        .map(|i| format!("{} joined the chat\n", joiner(i)))
+        .collect();
+    assert_eq!(h.take(1), expected, "up to the crossing notice, no further");
+    assert_eq!(h.closed.get(&1), Some(&CloseMode::Abort));
+    let bob = h.take(2);
+    assert!(bob.contains(&format!("{} joined the chat\n", joiner(5))));
+    assert_eq!(bob.matches("alice left the chat! (too slow)\n").count(), 1);
+}
+
+#[test]
+fn a_user_that_joined_during_a_hold_is_cut_where_it_stands_in_the_held_notices() {
+    let mut h = holding_near_the_limit();
+    h.join(10, &joiner(0));
+    h.stalled.push(10);
+    h.take(10);
+    // Its own /who replies (each catching it up on the held notices) fill
+    // its account to under 200 bytes of its limit; the hold goes on.
+    loop {
+        h.send(10, b"/who\n");
+        let account = h.wire.get(&10).map_or(0, Vec::len);
+        if account > 4096 - 300 {
+            break;
+        }
+    }
+    let account = h.take(10).len();
+    assert!(!h.is_closed(10));
+    assert_eq!(h.take(1), "", "still held");
+    for i in 1..11 {
+        h.join(10 + i, &joiner(i));
+    }
+    h.advance(Duration::from_millis(50));
+    // It was sent its part of the held notices up to and including the
+    // one that took it past its limit, and closed there.
+    let got = h.take(10);
+    let crossing = (4096 - account) / 41 + 1;
+    let expected: String = (1..=crossing as u64)
+        .map(|i| format!("{} joined the chat\n", joiner(i)))
+        .collect();
+    assert!(crossing < 10, "notices held past the crossing one");
+    assert_eq!(got, expected);
+    assert_eq!(h.closed.get(&10), Some(&CloseMode::Abort));
+    assert!(h
+        .take(1)
+        .contains(&format!("{} joined the chat\n", joiner(10))));
+}
