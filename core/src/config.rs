@@ -244,4 +244,59 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn each_limit_is_accepted_at_its_bound_and_refused_past_it() {
+        let d = Config::default();
+        let field = |c: Config| c.validate().err().map(|e| e.field);
+        // Lines: up to 64 KiB, with a queue for two of the longest room
+        // lines (a nick of 32 four-byte letters, `: `, the text, `\n`).
+        let queue_for = |max_line: usize| 2 * (4 * 32 + 2 + max_line + 1);
+        let lines = |max_line, send_queue| Config {
+            max_line,
+            send_queue,
+            ..d.clone()
+        };
+        assert_eq!(field(lines(65_536, queue_for(65_536))), None);
+        assert_eq!(field(lines(65_537, queue_for(65_537))), Some("max_line"));
+        assert_eq!(field(lines(8192, queue_for(8192))), None);
+        assert_eq!(field(lines(8192, queue_for(8192) - 1)), Some("send_queue"));
+        // At least 4 KiB, whatever the lines.
+        assert_eq!(field(lines(1024, 4096)), None);
+        assert_eq!(field(lines(1024, 4095)), Some("send_queue"));
+        let hold = |notice_hold_per_user| Config {
+            notice_hold_per_user,
+            ..d.clone()
+        };
+        assert_eq!(field(hold(MAX_NOTICE_HOLD)), None);
+        let past = MAX_NOTICE_HOLD + Duration::from_nanos(1);
+        assert_eq!(field(hold(past)), Some("notice_hold_per_user"));
+        let history = |history| Config {
+            history,
+            ..d.clone()
+        };
+        assert_eq!(field(history(MAX_HISTORY)), None);
+        assert_eq!(field(history(MAX_HISTORY + 1)), Some("history"));
+        let settle = |settle| Config {
+            settle,
+            ..d.clone()
+        };
+        assert_eq!(field(settle(Duration::ZERO)), Some("settle"));
+        assert_eq!(field(settle(d.handshake_timeout)), Some("settle"));
+        assert_eq!(field(settle(d.handshake_timeout / 2)), None);
+    }
+
+    #[test]
+    fn a_config_error_reads_as_its_problem() {
+        let error = Config {
+            max_clients: 0,
+            ..Config::default()
+        }
+        .validate()
+        .err();
+        assert_eq!(
+            error.map(|e| e.to_string()).as_deref(),
+            Some("must be at least 1")
+        );
+    }
 }

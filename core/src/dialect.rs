@@ -34,3 +34,14 @@ impl fmt::Display for Dialect {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects_are_named_as_the_command_line_takes_them() {
+        assert_eq!(Dialect::Framed.name(), "framed");
+        assert_eq!(Dialect::Seed.to_string(), "seed");
+    }
+}

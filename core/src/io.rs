@@ -211,4 +211,10 @@ mod tests {
         assert_eq!(a.as_ref(), b"hi\n");
         assert_eq!(AsRef::<[u8]>::as_ref(&same_bytes), a.as_bytes());
     }
+
+    #[test]
+    fn a_payload_debugs_as_its_text() {
+        let bytes = Payload::from(&b"bob: hi\n\xff"[..]);
+        assert_eq!(format!("{bytes:?}"), "\"bob: hi\\n\u{fffd}\"");
+    }
 }

@@ -59,3 +59,19 @@ impl fmt::Display for Time {
         write!(f, "{:.3}s", self.0.as_secs_f64())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_convert_subtract_and_print() {
+        let t = Time::from(Duration::from_millis(1_500));
+        assert_eq!(t, Time::from_duration(Duration::from_millis(1_500)));
+        assert_eq!(t.as_duration(), Duration::from_millis(1_500));
+        let later = t + Duration::from_millis(250);
+        assert_eq!(later - t, Duration::from_millis(250));
+        assert_eq!(t - later, Duration::ZERO, "saturates");
+        assert_eq!(later.to_string(), "1.750s");
+    }
+}

@@ -111,4 +111,22 @@ mod tests {
         assert_ne!(nicks.version(), v1);
         assert!(nicks.is_empty());
     }
+
+    #[test]
+    fn a_version_never_comes_back_for_other_nicks() {
+        // A copy taken at some version must never look current for a
+        // different set of nicks: alice, then nobody, then bob.
+        let mut nicks = KnownNicks::default();
+        let mut seen = vec![nicks.version()];
+        nicks.add("alice");
+        seen.push(nicks.version());
+        nicks.remove("alice");
+        seen.push(nicks.version());
+        nicks.add("bob");
+        seen.push(nicks.version());
+        let mut distinct = seen.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), seen.len(), "versions {seen:?}");
+    }
 }

@@ -352,7 +352,9 @@ fn a_node_started_from_a_snapshot_holds_the_same_room() {
     c.join(1, 1, "bob");
     let snapshot = c.rooms[0].snapshot().expect("clustered");
     let decoded = crate::cluster::Snapshot::decode(&snapshot.encode()).expect("decodes");
+    assert_eq!(decoded.members(), 2);
     let node = NodeId::new("n2", 1);
+    assert_eq!(node.to_string(), "n2/1");
     c.rooms.push(Room::clustered(
         config(),
         ClusterConfig::new(node),
