@@ -425,6 +425,27 @@ fn chat_client_without_the_ca_rejects_the_server() {
     assert!(server.wait_exit().success());
 }
 
+/// Without `--tls` on a TLS port, `chat client` waits for a prompt that
+/// never comes until the server gives up on the handshake (10 s), then
+/// says what probably happened.
+#[test]
+fn chat_client_without_tls_on_the_tls_port_is_told_to_try_it() {
+    let pki = pki("plain-client");
+    let (mut server, _plain, tls) = tls_chat_server("smol", &pki);
+    let mut bot = ChatProcess::client("bot", tls, "std", &["--nick", "bot"]);
+    let status = bot.wait_exit();
+    assert_eq!(status.code(), Some(1), "exit code");
+    let stderr = bot.stderr_lines();
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.starts_with("error: ") && l.contains("try --tls")),
+        "no hint at TLS: {stderr:?}"
+    );
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
 #[test]
 fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
     let pki = pki("bad-cert");

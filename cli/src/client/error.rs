@@ -24,6 +24,9 @@ pub(crate) enum ClientError {
     Lost(String),
     /// The server closed without giving a reason.
     Closed,
+    /// Over plain TCP, the server closed before it sent a byte: what a
+    /// TLS port does to a client that never starts a TLS handshake.
+    ClosedUnheard,
     /// Our nick was sent and the join was not confirmed in time.
     JoinTimeout,
     /// The server's own refusal, an `error: …` line, before the join.
@@ -47,6 +50,7 @@ impl ClientError {
             | ClientError::Connect { .. }
             | ClientError::Lost(_)
             | ClientError::Closed
+            | ClientError::ClosedUnheard
             | ClientError::JoinTimeout
             | ClientError::Setup(_) => EXIT_CONNECTION,
             ClientError::NoNick => EXIT_USAGE,
@@ -65,6 +69,9 @@ impl fmt::Display for ClientError {
             }
             ClientError::Lost(reason) => write!(f, "connection lost: {reason}"),
             ClientError::Closed => f.write_str("the server closed the connection"),
+            ClientError::ClosedUnheard => f.write_str(
+                "the server closed the connection without a word (a TLS port? try --tls)",
+            ),
             ClientError::JoinTimeout => f.write_str("the server did not let us join in time"),
             ClientError::Refused(line) => f.write_str(line.strip_prefix("error: ").unwrap_or(line)),
             ClientError::HandshakeTimeLimit => {

@@ -116,6 +116,7 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let writer = first.start(ConnId::FIRST, tx.clone())?;
     let mut client = Client::new(session, writer, ui, nicks, !args.no_bell);
     client.nick_from_input = nick_from_input;
+    client.plain = tls.is_none();
     if args.reconnect {
         client.reconnect = Some(Reconnect {
             rejoin: Rejoin::new(link::jitter_seed()),
@@ -220,6 +221,11 @@ struct Client {
     bell: bool,
     /// Piped with no `--nick`: the first non-empty input line is the nick.
     nick_from_input: bool,
+    /// Plain TCP (no `--tls`): a server that closes without a word may
+    /// be a TLS port, and the user is told so.
+    plain: bool,
+    /// The server has sent something on some connection.
+    heard: bool,
     /// Lines typed before the join was confirmed, sent once it is.
     pending: VecDeque<String>,
     /// The bounded wait in progress, if any.
@@ -261,6 +267,8 @@ impl Client {
             nicks_version: None,
             bell,
             nick_from_input: false,
+            plain: true,
+            heard: false,
             pending: VecDeque::new(),
             deadline: Some((Instant::now() + JOIN_TIMEOUT, Wait::Join)),
             awaiting_nick: false,
@@ -334,6 +342,7 @@ impl Client {
                     // the wait for the close counts from the last progress.
                     self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
                 }
+                self.heard = true;
                 self.session.handle_received(&bytes);
             }
             Msg::Net(_, NetEvent::Eof) => {
@@ -379,7 +388,11 @@ impl Client {
         if self.retries() {
             return self.went_down(failure);
         }
-        Self::final_end(self.session.ending(), failure)
+        let ending = self.session.ending();
+        if ending == Ending::Closed && failure.is_none() && !self.heard && self.plain {
+            return Err(ClientError::ClosedUnheard);
+        }
+        Self::final_end(ending, failure)
     }
 
     fn final_end(ending: Ending, failure: Option<String>) -> Result<Flow, ClientError> {
