@@ -104,6 +104,7 @@ mod tests {
         nicks.add("alice");
         let v1 = nicks.version();
         assert_ne!(v0, v1);
+        assert!(!nicks.is_empty());
         nicks.add("ALICE");
         nicks.remove("bob");
         assert_eq!(nicks.version(), v1);

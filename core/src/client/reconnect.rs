@@ -160,6 +160,43 @@ mod tests {
     }
 
     #[test]
+    fn the_jitter_is_splitmix64() {
+        // The generator's published first outputs for seed 0.
+        let mut backoff = Backoff::new(0);
+        assert_eq!(backoff.next_random(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(backoff.next_random(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn first_delays_cover_the_whole_quarter_of_jitter() {
+        let (mut shortest, mut longest) = (FIRST_DELAY, Duration::ZERO);
+        for seed in 0..20_000 {
+            let delay = Backoff::new(seed).next_delay();
+            shortest = shortest.min(delay);
+            longest = longest.max(delay);
+        }
+        assert_eq!(shortest, FIRST_DELAY * 3 / 4);
+        assert_eq!(longest, FIRST_DELAY);
+    }
+
+    #[test]
+    fn a_failed_connection_waits_as_a_loss_does() {
+        let mut rejoin = Rejoin::new(3);
+        assert!(!rejoin.has_joined());
+        let first = rejoin.failed();
+        assert!(
+            first >= FIRST_DELAY * 3 / 4 && first <= FIRST_DELAY,
+            "{first:?}"
+        );
+        assert!(
+            rejoin.failed() >= FIRST_DELAY * 2 * 3 / 4,
+            "the step doubles"
+        );
+        rejoin.joined();
+        assert!(rejoin.has_joined());
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_delays_and_others_differ() {
         let delays = |seed| {
             let mut b = Backoff::new(seed);

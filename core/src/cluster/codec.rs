@@ -334,6 +334,15 @@ mod tests {
         NodeId::new("10.0.0.1:55555", 7)
     }
 
+    #[test]
+    fn a_decode_error_says_what_was_expected_where() {
+        let error = DecodeError {
+            at: 6,
+            expected: "a number",
+        };
+        assert_eq!(error.to_string(), "expected a number at byte 6");
+    }
+
     fn entries() -> Vec<Entry> {
         let conn = ConnId(42);
         let kinds = vec![
