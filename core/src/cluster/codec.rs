@@ -410,6 +410,11 @@ mod tests {
         }
         assert!(Entry::decode(b"chat1 S 1:x 1 1 1 99999999999999999999:x").is_err());
         assert!(Entry::decode(b"chat1 X 1:x 1 1").is_err());
+        assert!(Entry::decode(b"chat1 U 1:x 1 1").is_ok());
+        assert!(
+            Entry::decode(b"chat1 U +1:x 1 1").is_err(),
+            "a string length is digits only"
+        );
         assert!(Entry::decode(b"chat1 U 0: 1 1").is_err(), "empty node name");
         assert!(
             Entry::decode(b"chat1 U 3:a b 1 1").is_err(),
@@ -441,6 +446,9 @@ mod tests {
         };
         let bytes = snapshot.encode();
         assert_eq!(Snapshot::decode(&bytes), Ok(snapshot));
+        // A count longer than the bytes could hold is refused as a count.
+        let too_many = Snapshot::decode(b"chat-snapshot1 99 ");
+        assert_eq!(too_many.map_err(|e| e.expected), Err("a count"));
         for cut in 0..bytes.len() {
             assert!(Snapshot::decode(&bytes[..cut]).is_err());
         }
