@@ -1527,3 +1527,31 @@ fn a_user_that_joined_during_a_hold_is_cut_where_it_stands_in_the_held_notices()
         .take(1)
         .contains(&format!("{} joined the chat\n", joiner(10))));
 }
+
+#[test]
+fn a_renamer_the_held_notices_close_is_not_renamed() {
+    let mut h = holding_near_the_limit();
+    h.stalled.push(1);
+    let mut filled = 0;
+    while filled < 4096 - 100 {
+        let text = "x".repeat((4096 - 100 - filled - "bob: \n".len()).min(94));
+        h.send(2, format!("{text}\n").as_bytes());
+        filled += "bob: \n".len() + text.len();
+    }
+    for i in 0..3 {
+        h.join(10 + i, &joiner(i));
+    }
+    // alice's rename releases the three held notices first (123 bytes):
+    // they take her past her queue, and she leaves as alice.
+    h.send(1, b"/nick alicia\n");
+    assert!(h.is_closed(1));
+    assert_eq!(h.room.check_invariants(), Ok(()));
+    let bob = h.take(2);
+    assert!(
+        bob.ends_with("alice left the chat! (too slow)\n"),
+        "{bob:?}"
+    );
+    assert!(!bob.contains("alicia"), "{bob:?}");
+    h.send(2, b"/who\n");
+    assert!(!h.take(2).contains("alicia"), "no one is called alicia");
+}
