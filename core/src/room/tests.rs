@@ -742,18 +742,24 @@ fn nick_command_refuses_control_characters_rather_than_scrubbing_them() {
     assert_eq!(h.room.nick(ConnId(1)), Some("alice"));
 }
 
-#[test]
-fn slow_reader_is_closed_right_after_the_line_that_took_it_over() {
-    let config = Config {
+/// alice (1) and bob (2) joined, with a 200-byte send queue and no flood
+/// control, everything before taken.
+fn alice_and_bob_with_a_200_byte_queue() -> Harness {
+    let mut h = Harness::with(Config {
         send_queue: 200,
         flood_rate: 0,
         ..Config::default()
-    };
-    let mut h = Harness::with(config);
+    });
     h.join(1, "alice");
     h.join(2, "bob");
     h.take(1);
     h.take(2);
+    h
+}
+
+#[test]
+fn slow_reader_is_closed_right_after_the_line_that_took_it_over() {
+    let mut h = alice_and_bob_with_a_200_byte_queue();
     h.stalled.push(2);
     // Each line is 21 bytes as relayed. Six lines put bob at 126 bytes.
     for _ in 0..6 {
@@ -774,16 +780,7 @@ fn slow_reader_is_closed_right_after_the_line_that_took_it_over() {
 
 #[test]
 fn a_speaker_its_own_lines_take_past_the_send_queue_says_nothing_after() {
-    let config = Config {
-        send_queue: 200,
-        flood_rate: 0,
-        ..Config::default()
-    };
-    let mut h = Harness::with(config);
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.take(1);
-    h.take(2);
+    let mut h = alice_and_bob_with_a_200_byte_queue();
     // alice stops reading her socket; her own lines fill her queue.
     h.stalled.push(1);
     for _ in 0..6 {
@@ -1458,6 +1455,17 @@ fn holding_near_the_limit() -> Harness {
     h
 }
 
+/// bob's lines fill stalled alice's account to `room_left` bytes under
+/// her 4 096-byte limit.
+fn fill_alice_from_bob(h: &mut Harness, room_left: usize) {
+    let mut filled = 0;
+    while filled < 4096 - room_left {
+        let text = "x".repeat((4096 - room_left - filled - "bob: \n".len()).min(94));
+        h.send(2, format!("{text}\n").as_bytes());
+        filled += "bob: \n".len() + text.len();
+    }
+}
+
 /// The nick of the `i`th joiner: 24 bytes, so its join notice is 41.
 fn joiner(i: u64) -> String {
     format!("u{i:02}{}", "a".repeat(21))
@@ -1468,12 +1476,7 @@ fn a_held_release_closes_a_stalled_user_right_after_the_notice_that_took_it_past
     let mut h = holding_near_the_limit();
     h.stalled.push(1);
     // bob's lines fill alice's account to 200 bytes under her limit.
-    let mut filled = 0;
-    while filled < 4096 - 200 {
-        let text = "x".repeat((4096 - 200 - filled - "bob: \n".len()).min(94));
-        h.send(2, format!("{text}\n").as_bytes());
-        filled += "bob: \n".len() + text.len();
-    }
+    fill_alice_from_bob(&mut h, 200);
     assert_eq!(h.take(1).len(), 4096 - 200);
     // Six held join notices of 41 bytes: the fifth takes her past.
     for i in 0..6 {
@@ -1532,12 +1535,7 @@ fn a_user_that_joined_during_a_hold_is_cut_where_it_stands_in_the_held_notices()
 fn a_renamer_the_held_notices_close_is_not_renamed() {
     let mut h = holding_near_the_limit();
     h.stalled.push(1);
-    let mut filled = 0;
-    while filled < 4096 - 100 {
-        let text = "x".repeat((4096 - 100 - filled - "bob: \n".len()).min(94));
-        h.send(2, format!("{text}\n").as_bytes());
-        filled += "bob: \n".len() + text.len();
-    }
+    fill_alice_from_bob(&mut h, 100);
     for i in 0..3 {
         h.join(10 + i, &joiner(i));
     }
