@@ -668,3 +668,23 @@ impl Room {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_max_lost_lost_nodes_are_remembered() {
+        let mut nodes = Nodes::new(&NodeId::new("here", 1));
+        let node = |i: usize| NodeId::new(&format!("n{i}"), 1);
+        for i in 0..=MAX_LOST {
+            let ix = nodes.ix(&node(i)).expect("room for one more node");
+            nodes.forget(ix);
+        }
+        // MAX_LOST + 1 were lost: the first is forgotten (it would be a new
+        // node), the next MAX_LOST are still refused.
+        assert!(nodes.ix(&node(1)).is_none());
+        assert!(nodes.ix(&node(MAX_LOST)).is_none());
+        assert!(nodes.ix(&node(0)).is_some());
+    }
+}
