@@ -128,7 +128,8 @@ impl fmt::Display for Event {
                 reason,
             } => write!(f, "{conn} disconnected: {reason}"),
             Event::NodeLost { node, users } => {
-                write!(f, "server {node} left the room with its {users} users")
+                let plural = if *users == 1 { "" } else { "s" };
+                write!(f, "server {node} left the room with {users} user{plural}")
             }
             Event::LogReset => f.write_str("the room's log lost entries: starting again"),
         }
@@ -188,7 +189,14 @@ mod tests {
                     node: "n1/3".into(),
                     users: 2,
                 },
-                "server n1/3 left the room with its 2 users",
+                "server n1/3 left the room with 2 users",
+            ),
+            (
+                Event::NodeLost {
+                    node: "n2/1".into(),
+                    users: 1,
+                },
+                "server n2/1 left the room with 1 user",
             ),
             (
                 Event::LogReset,
