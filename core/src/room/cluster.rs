@@ -672,6 +672,70 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roster::Member;
+
+    /// A clustered room that never reached its log, and the check that
+    /// finds what `break_it` did to it.
+    fn broken(break_it: impl FnOnce(&mut Room)) -> Result<(), &'static str> {
+        let cluster = ClusterConfig::new(NodeId::new("here", 1));
+        let mut room = Room::clustered(crate::Config::default(), cluster, None);
+        assert_eq!(room.check_shared(), Ok(()));
+        break_it(&mut room);
+        room.check_shared()
+    }
+
+    fn shared(room: &mut Room) -> &mut Shared {
+        room.shared.as_mut().expect("clustered")
+    }
+
+    #[test]
+    fn each_shared_invariant_check_catches_its_own_breakage() {
+        let out_of_order = "pending appends out of order";
+        let unordered = broken(|room| {
+            let shared = shared(room);
+            shared
+                .pending
+                .extend([(5, OnLoss::Nothing), (3, OnLoss::Nothing)]);
+            shared.seq = 3;
+        });
+        assert_eq!(unordered, Err(out_of_order));
+        let not_the_last = broken(|room| {
+            let shared = shared(room);
+            shared
+                .pending
+                .extend([(1, OnLoss::Nothing), (2, OnLoss::Nothing)]);
+            shared.seq = 5;
+        });
+        assert_eq!(not_the_last, Err(out_of_order));
+        let too_many = broken(|room| {
+            let shared = shared(room);
+            let count = MAX_PENDING as u64 + 1;
+            shared
+                .pending
+                .extend((1..=count).map(|seq| (seq, OnLoss::Nothing)));
+            shared.seq = count;
+        });
+        assert_eq!(too_many, Err(out_of_order));
+        let beat_while_down = broken(|room| shared(room).beat_at = Some(Time::ZERO));
+        assert_eq!(
+            beat_while_down,
+            Err("a heartbeat is due while the log is down")
+        );
+        let not_local = broken(|room| {
+            let node = shared(room).config.node.clone();
+            shared(room).nodes.ix_of.remove(&node);
+        });
+        assert_eq!(not_local, Err("this node is not the local node"));
+        let ghost = broken(|room| {
+            let keys = room.roster.admit("ghost", None).expect("a free nick");
+            let member = Member {
+                node: NodeIx(7),
+                conn: ConnId(1),
+            };
+            room.roster.insert(member, "ghost".into(), keys);
+        });
+        assert_eq!(ghost, Err("a user of a node that is not live"));
+    }
 
     #[test]
     fn the_last_max_lost_lost_nodes_are_remembered() {

@@ -1,7 +1,8 @@
 //! Clustered rooms over a log kept in the test: cross-server chat, nick
 //! claims, lost servers, a log that goes down or loses its entries.
 
-use crate::cluster::{ClusterConfig, Entry, NodeId};
+use super::cluster::MAX_PENDING;
+use crate::cluster::{ClusterConfig, Entry, EntryKind, NodeId};
 use crate::{Action, Config, ConnId, Input, Room, Time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -468,4 +469,77 @@ fn a_lost_crowd_closes_a_user_right_after_the_leave_notice_that_took_it_past() {
     let expected: Vec<String> = (0..leaves).map(leave).collect();
     assert_eq!(notices, expected, "up to the crossing notice, no further");
     assert!(c.closed.contains(&(0, 1)));
+}
+
+#[test]
+fn a_snapshot_is_refused_by_a_room_that_knows_other_servers() {
+    // Down again, with nobody in the room, but it knows n1.
+    let mut c = Cluster::new(2, config());
+    assert!(c.rooms[0].is_clustered());
+    assert!(!Room::new(config()).is_clustered());
+    let snapshot = c.rooms[1].snapshot().expect("clustered");
+    c.input(0, Input::LogDown);
+    assert!(!c.rooms[0].restore_snapshot(&snapshot));
+    // It knows n1 only as lost.
+    let mut c = Cluster::new(2, config());
+    c.up[1] = false;
+    for _ in 0..7 {
+        c.advance(Duration::from_secs(1));
+    }
+    c.input(0, Input::LogDown);
+    assert!(!c.rooms[0].restore_snapshot(&snapshot));
+}
+
+#[test]
+fn a_server_announces_itself_once_per_incarnation() {
+    let mut c = Cluster::new(2, config());
+    let ups = |c: &Cluster| {
+        c.log
+            .iter()
+            .filter(|e| e.node.to_string() == "n0/1" && e.kind == EntryKind::Up)
+            .count()
+    };
+    assert_eq!(ups(&c), 1);
+    c.input(0, Input::LogDown);
+    c.input(0, Input::LogUp);
+    c.sync();
+    assert_eq!(ups(&c), 1, "a reconnect is not a new start");
+}
+
+#[test]
+fn a_line_past_the_appends_not_yet_seen_is_not_sent() {
+    let mut c = Cluster::new(
+        1,
+        Config {
+            flood_rate: 0,
+            ..config()
+        },
+    );
+    c.join(0, 1, "alice");
+    // The log takes the appends but hands nothing back: they pile up.
+    let read = "a\n".repeat(512);
+    for _ in 0..MAX_PENDING / 512 {
+        let bytes = read.as_bytes();
+        c.input(
+            0,
+            Input::Received {
+                conn: ConnId(1),
+                bytes,
+            },
+        );
+    }
+    assert!(
+        !c.seen(0, 1).contains("not sent"),
+        "{MAX_PENDING} appends wait"
+    );
+    c.input(
+        0,
+        Input::Received {
+            conn: ConnId(1),
+            bytes: b"one too many\n",
+        },
+    );
+    assert!(c
+        .seen(0, 1)
+        .ends_with("error: room unavailable, not sent: one too many\n"));
 }
