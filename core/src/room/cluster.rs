@@ -426,7 +426,8 @@ impl Room {
             return;
         }
         shared.beat_at = Some(self.now + shared.config.beat);
-        if shared.up && shared.pending.len() < MAX_PENDING {
+        // A beat is due only while the log is up (see `on_log_down`).
+        if shared.pending.len() < MAX_PENDING {
             self.append(EntryKind::Beat, OnLoss::Nothing);
         }
     }
