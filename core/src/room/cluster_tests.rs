@@ -3,6 +3,7 @@
 
 use super::cluster::MAX_PENDING;
 use crate::cluster::{ClusterConfig, Entry, EntryKind, NodeId};
+use crate::config::MAX_MAX_LINE;
 use crate::{Action, Config, ConnId, Input, Room, Time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -546,4 +547,87 @@ fn a_line_past_the_appends_not_yet_seen_is_not_sent() {
     // checked after the tick).
     c.now = c.now + Duration::from_secs(1);
     c.input(0, Input::Tick);
+}
+
+impl Cluster {
+    /// Puts `kind` in the log as n1's (incarnation 1), as another program
+    /// or a racing server could.
+    fn log_from_n1(&mut self, kind: EntryKind) {
+        let seq = 1_000 + self.log.len() as u64;
+        let node = NodeId::new("n1", 1);
+        self.log.push(Entry { node, seq, kind });
+        self.sync();
+    }
+}
+
+#[test]
+fn logged_texts_are_taken_up_to_the_longest_line() {
+    let mut c = Cluster::new(2, config());
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    let longest = "x".repeat(MAX_MAX_LINE);
+    let conn = ConnId(1);
+    for text in [longest.clone(), format!("{longest}y")] {
+        let private = EntryKind::Private {
+            conn,
+            to: "alice".into(),
+            text: text.clone(),
+        };
+        c.log_from_n1(EntryKind::Say { conn, text });
+        c.log_from_n1(private);
+    }
+    let seen = c.seen(0, 1);
+    assert_eq!(seen.matches(&format!("bob: {longest}\n")).count(), 1);
+    assert_eq!(
+        seen.matches(&format!("[pm from bob] {longest}\n")).count(),
+        1
+    );
+    assert!(
+        !seen.contains(&format!("{longest}y")),
+        "a longer text is ignored"
+    );
+}
+
+#[test]
+fn a_logged_rename_to_the_same_nick_says_nothing() {
+    let mut c = Cluster::new(2, config());
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    let conn = ConnId(1);
+    c.log_from_n1(EntryKind::Rename {
+        conn,
+        nick: "bob".into(),
+    });
+    assert!(!c.seen(0, 1).contains("known as"), "{}", c.seen(0, 1));
+    c.log_from_n1(EntryKind::Rename {
+        conn,
+        nick: "Bob".into(),
+    });
+    assert!(c.seen(0, 1).ends_with("bob is now known as Bob\n"));
+}
+
+#[test]
+fn an_append_the_log_skipped_is_reported_when_a_later_one_comes_back() {
+    let mut c = Cluster::new(1, config());
+    c.join(0, 1, "alice");
+    let say = |c: &mut Cluster, line: &str| {
+        let bytes = format!("{line}\n");
+        let input = Input::Received {
+            conn: ConnId(1),
+            bytes: bytes.as_bytes(),
+        };
+        c.input(0, input);
+    };
+    say(&mut c, "lost on the way");
+    c.log.pop();
+    say(&mut c, "this one arrives");
+    c.sync();
+    let lines = c.lines_after(0, 1, "error: ");
+    assert_eq!(
+        lines,
+        [
+            "error: room unavailable, not sent: lost on the way",
+            "alice: this one arrives"
+        ]
+    );
 }
