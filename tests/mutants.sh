@@ -5,7 +5,8 @@
 # shrinking (a failing mutant only has to fail).
 #
 # Usage: tests/mutants.sh [cargo-mutants arguments...]
-#   e.g. tests/mutants.sh -f core/src/flood.rs     (one file)
+#   e.g. tests/mutants.sh --re '^core/src/flood\.rs'   (one file: --file
+#        would add to the configuration's examine_globs, not narrow them)
 #        tests/mutants.sh --shard 1/4              (a quarter of the mutants)
 # Output: mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt).
 # Needs cargo-mutants (cargo install cargo-mutants). A full run of the ~1 000
