@@ -115,6 +115,12 @@ impl Conn {
         self.nick.is_some()
     }
 
+    /// Whether `more` bytes sent now would take its send account past
+    /// `limit`.
+    pub(crate) fn would_pass(&self, more: usize, limit: usize) -> bool {
+        self.unflushed + more > limit
+    }
+
     /// Whether it waits for the log to decide its nick claim.
     pub(crate) fn is_claiming(&self) -> bool {
         self.held_input

@@ -69,7 +69,8 @@ impl Room {
             self.batch_speaker = None;
         }
         self.batch.push_line(parts);
-        if self.max_unflushed + self.batch.len() > self.config.send_queue {
+        // Longer than the room the fullest account has left: someone may pass.
+        if self.batch.len() > self.config.send_queue.saturating_sub(self.max_unflushed) {
             self.flush_room();
         }
         true
@@ -135,12 +136,13 @@ impl Room {
             Pending::Held => (held, |c| c.held_seen),
         };
         let total = lines.len();
-        let cut = if *max_unflushed + total <= limit {
+        let cut = if total <= limit.saturating_sub(*max_unflushed) {
             total // Nobody can pass the limit: no need to look.
         } else {
             conns
                 .values()
-                .filter(|c| c.is_joined() && c.unflushed + (total - start_of(c)) > limit)
+                .filter(|c| c.is_joined())
+                .filter(|c| c.would_pass(total - start_of(c), limit))
                 .map(|c| {
                     lines.end_of_line_crossing(start_of(c) + limit.saturating_sub(c.unflushed))
                 })

@@ -1553,3 +1553,45 @@ fn a_renamer_the_held_notices_close_is_not_renamed() {
     h.send(2, b"/who\n");
     assert!(!h.take(2).contains("alicia"), "no one is called alicia");
 }
+
+#[test]
+fn a_leave_notice_owed_before_a_speakers_line_closes_it_first() {
+    let mut h = Harness::with(Config {
+        send_queue: 200,
+        flood_rate: 1,
+        flood_burst: 1,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.advance(Duration::from_secs(2));
+    for id in 1..=3 {
+        h.take(id);
+    }
+    h.stalled.push(2);
+    // carol's lines, one a second, fill bob to 169 bytes.
+    let mut left: usize = 169;
+    while left > 0 {
+        let text = "t".repeat(if left - 8 <= 40 { left - 8 } else { 30 });
+        h.advance(Duration::from_secs(1));
+        h.send(3, format!("{text}\n").as_bytes());
+        left -= "carol: \n".len() + text.len();
+    }
+    h.advance(Duration::from_secs(1));
+    // Each says one line at once (bob at 185 bytes), and one more that
+    // flood control holds until the next second: alice's /quit, bob's "z".
+    h.send(1, b"x\n/quit\n");
+    h.send(2, b"y\nz\n");
+    assert_eq!(h.wire.get(&2).map_or(0, Vec::len), 185);
+    h.advance(Duration::from_secs(1));
+    // alice's leave notice (21 bytes) is owed before bob's line and takes
+    // him past 200: he is closed before his line exists.
+    let carol = h.take(3);
+    assert!(h.is_closed(2));
+    assert!(!carol.contains("bob: z"), "{carol:?}");
+    assert!(
+        carol.ends_with("alice left the chat!\nbob left the chat! (too slow)\n"),
+        "{carol:?}"
+    );
+}
