@@ -1595,3 +1595,18 @@ fn a_leave_notice_owed_before_a_speakers_line_closes_it_first() {
         "{carol:?}"
     );
 }
+
+#[test]
+fn a_reply_that_fills_the_send_queue_exactly_is_sent_and_one_past_it_closes() {
+    let mut h = alice_and_bob_with_a_200_byte_queue();
+    h.stalled.push(1);
+    let online = "Online (2): alice, bob\n";
+    // Her own line fills her account to the queue less one /who answer.
+    let text = "t".repeat(200 - online.len() - "alice: \n".len());
+    h.send(1, format!("{text}\n").as_bytes());
+    h.send(1, b"/who\n");
+    assert_eq!(h.take(1).len(), 200);
+    assert!(!h.is_closed(1), "exactly at the limit");
+    h.send(1, b"/who\n");
+    assert!(h.is_closed(1), "past the limit");
+}
