@@ -1610,3 +1610,30 @@ fn a_reply_that_fills_the_send_queue_exactly_is_sent_and_one_past_it_closes() {
     h.send(1, b"/who\n");
     assert!(h.is_closed(1), "past the limit");
 }
+
+#[test]
+fn a_flooder_may_have_exactly_the_bound_held() {
+    let mut h = flood_room(1, 1);
+    h.send(1, b"a\nb\n");
+    // `b\n`, three full reads and 1 022 bytes: exactly 4 096 held.
+    let read = [b'x'; crate::MAX_READ];
+    for _ in 0..3 {
+        h.send(1, &read);
+    }
+    h.send(
+        1,
+        &read[..crate::conn::MAX_HELD_READ_BYTES - 2 - 3 * crate::MAX_READ],
+    );
+    assert!(!h.is_closed(1), "at the bound");
+    h.send(1, b"x");
+    assert!(h.is_closed(1), "past it");
+}
+
+#[test]
+fn a_joined_users_unfinished_line_sets_no_timer() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    assert_eq!(h.room.poll_timeout(), None);
+    h.send(1, b"half a li");
+    assert_eq!(h.room.poll_timeout(), None, "nothing to settle once joined");
+}
