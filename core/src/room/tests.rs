@@ -1637,3 +1637,19 @@ fn a_joined_users_unfinished_line_sets_no_timer() {
     h.send(1, b"half a li");
     assert_eq!(h.room.poll_timeout(), None, "nothing to settle once joined");
 }
+
+#[test]
+fn a_nick_typed_over_several_reads_is_not_a_seed_clients_nick() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.send(1, b"al");
+    h.send(1, b"ice");
+    // A seed client sends its nick in one read, then `NICK: message`.
+    h.send(1, b"alice: hi");
+    assert_eq!(h.room.nick(ConnId(1)), None);
+    h.send(1, b"\n");
+    assert_eq!(
+        h.take(1),
+        "alias?error: nick may only contain letters, digits and _-.[]{}|^\nalias?"
+    );
+}
