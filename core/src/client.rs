@@ -933,6 +933,10 @@ mod tests {
             b"carol joined the chat\nbob is now known as rob\ncarol left the chat! (bye)\nrob: dave joined the chat\n",
         );
         assert_eq!(known(&session), ["alice", "rob"]);
+        // Text that only looks like a rename teaches nothing either way.
+        session
+            .handle_received(b"rob: hi is now known as mallory\nrob is now known as two words\n");
+        assert_eq!(known(&session), ["alice", "rob"]);
     }
 
     #[test]
