@@ -631,3 +631,71 @@ fn an_append_the_log_skipped_is_reported_when_a_later_one_comes_back() {
         ]
     );
 }
+
+#[test]
+fn what_a_loser_of_a_nick_race_typed_after_its_nick_is_read_next() {
+    let mut c = Cluster::new(2, config());
+    // bob's claim on n1 enters the log first; carol's own on n0 follows
+    // in the same read of the log, with her next attempt typed behind it.
+    let carol = ConnId(7);
+    c.input(
+        1,
+        Input::Connected {
+            conn: ConnId(1),
+            peer: peer(),
+        },
+    );
+    c.input(
+        0,
+        Input::Connected {
+            conn: carol,
+            peer: peer(),
+        },
+    );
+    c.input(
+        1,
+        Input::Received {
+            conn: ConnId(1),
+            bytes: b"bob\n",
+        },
+    );
+    c.input(
+        0,
+        Input::Received {
+            conn: carol,
+            bytes: b"bob\ncarol\n",
+        },
+    );
+    c.sync();
+    let seen = c.seen(0, 7);
+    assert!(
+        seen.contains("error: nick is already taken\nalias?"),
+        "{seen}"
+    );
+    assert!(seen.ends_with("Online (2): bob, carol\n"), "{seen}");
+}
+
+#[test]
+fn claims_the_log_never_got_do_not_count_as_failed_attempts() {
+    let mut c = Cluster::new(1, config());
+    let conn = ConnId(1);
+    c.input(0, Input::Connected { conn, peer: peer() });
+    for _ in 0..12 {
+        c.input(
+            0,
+            Input::Received {
+                conn,
+                bytes: b"alice\n",
+            },
+        );
+        c.input(0, Input::LogDown);
+        c.input(0, Input::LogUp);
+    }
+    assert!(!c.closed.contains(&(0, 1)), "{}", c.seen(0, 1));
+    assert_eq!(
+        c.seen(0, 1)
+            .matches("error: room unavailable, try again\n")
+            .count(),
+        12
+    );
+}

@@ -1653,3 +1653,17 @@ fn a_nick_typed_over_several_reads_is_not_a_seed_clients_nick() {
         "alias?error: nick may only contain letters, digits and _-.[]{}|^\nalias?"
     );
 }
+
+#[test]
+fn a_settle_time_with_nothing_unfinished_left_does_nothing() {
+    let mut h = Harness::new();
+    h.join(1, "bob");
+    h.connect(2);
+    h.send(2, b"bo");
+    // The nick is finished, and refused, before the settle time ends.
+    h.send(2, b"b\n");
+    let refused = "alias?error: nick is already taken\nalias?";
+    assert_eq!(h.take(2), refused);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take(2), "", "no second attempt from an empty nick");
+}
