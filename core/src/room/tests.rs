@@ -1667,3 +1667,40 @@ fn a_settle_time_with_nothing_unfinished_left_does_nothing() {
     h.advance(Duration::from_secs(1));
     assert_eq!(h.take(2), "", "no second attempt from an empty nick");
 }
+
+/// Which of five kept lines (numbered 0 to 4, oldest first) a joiner is
+/// sent as history when their history lines (`[history] alice: …\n`) are
+/// `entry` bytes each, with a 4 096-byte send queue: its quarter, 1 024
+/// bytes, is the budget.
+fn history_sent(entry: usize) -> String {
+    let mut h = Harness::with(Config {
+        history: 10,
+        send_queue: 4096,
+        flood_rate: 0,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    let prefix = "[history] alice: ";
+    for i in 0..5 {
+        let text = format!("{i}{}", "t".repeat(entry - prefix.len() - 2));
+        h.send(1, format!("{text}\n").as_bytes());
+    }
+    h.join(2, "bob");
+    let seen = h.take(2);
+    let history: Vec<&str> = seen.lines().filter(|l| l.starts_with(prefix)).collect();
+    assert!(history.iter().all(|l| l.len() + 1 == entry));
+    history
+        .iter()
+        .map(|l| &l[prefix.len()..=prefix.len()])
+        .collect()
+}
+
+#[test]
+fn a_joiner_gets_the_newest_history_that_fits_a_quarter_of_its_queue() {
+    assert_eq!(
+        history_sent(256),
+        "1234",
+        "four of 256 bytes fill it exactly"
+    );
+    assert_eq!(history_sent(257), "234", "four of 257 bytes do not");
+}
