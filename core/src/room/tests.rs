@@ -1704,3 +1704,63 @@ fn a_joiner_gets_the_newest_history_that_fits_a_quarter_of_its_queue() {
     );
     assert_eq!(history_sent(257), "234", "four of 257 bytes do not");
 }
+
+#[test]
+fn the_online_list_keeps_room_for_its_tail_to_the_byte() {
+    // A queue of 4 160 bytes: the list may take 1 040. With 69 users its
+    // header is 13 bytes and `and 69 more` 11: 1 014 bytes for the nicks,
+    // which 57 nicks of 15 bytes and a 58th of 16 would pass by one.
+    let mut h = Harness::with(Config {
+        send_queue: 4160,
+        flood_rate: 0,
+        notice_hold_per_user: Duration::ZERO,
+        ..Config::default()
+    });
+    let nick = |i: u64| {
+        let len = if i == 58 { 12 } else { 11 };
+        format!("n{i:03}{}", "a".repeat(len))
+    };
+    for i in 0..69 {
+        h.join(i + 1, &nick(i));
+    }
+    h.take(1);
+    h.send(1, b"/who\n");
+    let list = h.take(1);
+    assert!(list.len() <= 4160 / 4, "{} bytes", list.len());
+    let listed: Vec<String> = (0..58).map(nick).collect();
+    assert_eq!(
+        list,
+        format!("Online (69): {}, and 11 more\n", listed.join(", "))
+    );
+}
+
+#[test]
+fn an_online_line_is_filled_to_its_limit_and_no_further() {
+    // 60 users: a 13-byte header and 43 nicks of 21 bytes with their
+    // separators make a line of 1 000 bytes; a 44th of 23 would take it to
+    // 1 025, past the 1 023 a line holds before its `\n`: it starts the
+    // next line.
+    let mut h = Harness::with(Config {
+        flood_rate: 0,
+        notice_hold_per_user: Duration::ZERO,
+        ..Config::default()
+    });
+    let nick = |i: u64| {
+        let len = if i == 43 { 19 } else { 17 };
+        format!("m{i:03}{}", "b".repeat(len))
+    };
+    for i in 0..60 {
+        h.join(i + 1, &nick(i));
+    }
+    h.take(1);
+    h.send(1, b"/who\n");
+    let list = h.take(1);
+    let lines: Vec<&str> = list.split_inclusive('\n').collect();
+    assert!(
+        lines.iter().all(|l| l.len() <= 1024),
+        "{:?}",
+        lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+    );
+    let first: Vec<String> = (0..43).map(nick).collect();
+    assert_eq!(lines[0], format!("Online (60): {}\n", first.join(", ")));
+}
