@@ -1737,30 +1737,63 @@ fn the_online_list_keeps_room_for_its_tail_to_the_byte() {
 #[test]
 fn an_online_line_is_filled_to_its_limit_and_no_further() {
     // 60 users: a 13-byte header and 43 nicks of 21 bytes with their
-    // separators make a line of 1 000 bytes; a 44th of 23 would take it to
-    // 1 025, past the 1 023 a line holds before its `\n`: it starts the
+    // separators make a line of 1 000 bytes; a 44th of 22 would take it to
+    // 1 024, past the 1 023 a line holds before its `\n`: it starts the
     // next line.
-    let mut h = Harness::with(Config {
-        flood_rate: 0,
-        notice_hold_per_user: Duration::ZERO,
-        ..Config::default()
-    });
-    let nick = |i: u64| {
-        let len = if i == 43 { 19 } else { 17 };
-        format!("m{i:03}{}", "b".repeat(len))
-    };
-    for i in 0..60 {
-        h.join(i + 1, &nick(i));
-    }
-    h.take(1);
-    h.send(1, b"/who\n");
-    let list = h.take(1);
+    let list = online_list_of_sixty(Config::default().send_queue);
     let lines: Vec<&str> = list.split_inclusive('\n').collect();
     assert!(
         lines.iter().all(|l| l.len() <= 1024),
         "{:?}",
         lines.iter().map(|l| l.len()).collect::<Vec<_>>()
     );
-    let first: Vec<String> = (0..43).map(nick).collect();
+    let first: Vec<String> = (0..43).map(sixty_nick).collect();
     assert_eq!(lines[0], format!("Online (60): {}\n", first.join(", ")));
+}
+
+/// The `i`th of 60 users: 21 bytes, but the 44th (`i == 43`) has 22.
+fn sixty_nick(i: u64) -> String {
+    let len = if i == 43 { 18 } else { 17 };
+    format!("m{i:03}{}", "b".repeat(len))
+}
+
+/// The online list of 60 users named by [`sixty_nick`], in a room with
+/// `send_queue`.
+fn online_list_of_sixty(send_queue: usize) -> String {
+    let mut h = Harness::with(Config {
+        send_queue,
+        flood_rate: 0,
+        notice_hold_per_user: Duration::ZERO,
+        ..Config::default()
+    });
+    for i in 0..60 {
+        h.join(i + 1, &sixty_nick(i));
+    }
+    h.take(1);
+    h.send(1, b"/who\n");
+    h.take(1)
+}
+
+#[test]
+fn an_online_list_goes_on_to_a_second_line_while_the_budget_holds() {
+    // A 4 504-byte queue: 1 126 bytes of list, 26 of them kept for the
+    // tail. The 44th nick starts a second line at byte 1 001 and two more
+    // fit before the budget; the tail ends that line.
+    let list = online_list_of_sixty(4504);
+    let lines: Vec<&str> = list.split_inclusive('\n').collect();
+    let second: Vec<String> = (43..46).map(sixty_nick).collect();
+    let expected = format!("Online (60): {}, and 14 more\n", second.join(", "));
+    assert_eq!(lines.get(1), Some(&expected.as_str()), "{lines:?}");
+    assert!(list.len() <= 4504 / 4);
+    // The second line's header, nick and the `\n` before them take it to
+    // byte 1 036: with a budget of exactly that (a 4 248-byte queue) the
+    // line is started; one byte less (4 244) and the tail ends the first.
+    let list = online_list_of_sixty(4248);
+    let expected = format!("Online (60): {}, and 16 more\n", sixty_nick(43));
+    assert_eq!(list.split_inclusive('\n').nth(1), Some(expected.as_str()));
+    let list = online_list_of_sixty(4244);
+    assert!(
+        list.ends_with(", and 17 more\n") && list.lines().count() == 1,
+        "{list}"
+    );
 }
