@@ -1710,22 +1710,11 @@ fn the_online_list_keeps_room_for_its_tail_to_the_byte() {
     // A queue of 4 160 bytes: the list may take 1 040. With 69 users its
     // header is 13 bytes and `and 69 more` 11: 1 014 bytes for the nicks,
     // which 57 nicks of 15 bytes and a 58th of 16 would pass by one.
-    let mut h = Harness::with(Config {
-        send_queue: 4160,
-        flood_rate: 0,
-        notice_hold_per_user: Duration::ZERO,
-        ..Config::default()
-    });
     let nick = |i: u64| {
         let len = if i == 58 { 12 } else { 11 };
         format!("n{i:03}{}", "a".repeat(len))
     };
-    for i in 0..69 {
-        h.join(i + 1, &nick(i));
-    }
-    h.take(1);
-    h.send(1, b"/who\n");
-    let list = h.take(1);
+    let list = online_list_of(4160, 69, nick);
     assert!(list.len() <= 4160 / 4, "{} bytes", list.len());
     let listed: Vec<String> = (0..58).map(nick).collect();
     assert_eq!(
@@ -1760,18 +1749,42 @@ fn sixty_nick(i: u64) -> String {
 /// The online list of 60 users named by [`sixty_nick`], in a room with
 /// `send_queue`.
 fn online_list_of_sixty(send_queue: usize) -> String {
+    online_list_of(send_queue, 60, sixty_nick)
+}
+
+/// The online list of `count` users named by `nick`, in a room with
+/// `send_queue`.
+fn online_list_of(send_queue: usize, count: u64, nick: impl Fn(u64) -> String) -> String {
     let mut h = Harness::with(Config {
         send_queue,
         flood_rate: 0,
         notice_hold_per_user: Duration::ZERO,
         ..Config::default()
     });
-    for i in 0..60 {
-        h.join(i + 1, &sixty_nick(i));
+    for i in 0..count {
+        h.join(i + 1, &nick(i));
     }
     h.take(1);
     h.send(1, b"/who\n");
     h.take(1)
+}
+
+#[test]
+fn the_online_lists_tail_goes_on_a_line_of_its_own_when_it_would_pass_the_line() {
+    // A 4 160-byte queue: a budget of 1 014 bytes for the nicks. 43 nicks
+    // of 21 bytes and one of 9 end the line at byte 1 011; `, and 16 more`
+    // would make it 1 024 bytes before its `\n`: the tail gets its own.
+    let nick = |i: u64| {
+        let len = if i == 43 { 5 } else { 17 };
+        format!("m{i:03}{}", "b".repeat(len))
+    };
+    let list = online_list_of(4160, 60, nick);
+    let listed: Vec<String> = (0..44).map(nick).collect();
+    let expected = format!(
+        "Online (60): {}\nOnline (60): and 16 more\n",
+        listed.join(", ")
+    );
+    assert_eq!(list, expected);
 }
 
 #[test]
