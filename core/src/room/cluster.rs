@@ -700,6 +700,12 @@ mod tests {
             shared.seq = 3;
         });
         assert_eq!(unordered, Err(out_of_order));
+        let repeated = broken(|room| {
+            let shared = shared(room);
+            shared.pending.extend([(2, OnLoss::Nothing), (2, OnLoss::Nothing)]);
+            shared.seq = 2;
+        });
+        assert_eq!(repeated, Err(out_of_order));
         let not_the_last = broken(|room| {
             let shared = shared(room);
             shared
