@@ -702,7 +702,9 @@ mod tests {
         assert_eq!(unordered, Err(out_of_order));
         let repeated = broken(|room| {
             let shared = shared(room);
-            shared.pending.extend([(2, OnLoss::Nothing), (2, OnLoss::Nothing)]);
+            shared
+                .pending
+                .extend([(2, OnLoss::Nothing), (2, OnLoss::Nothing)]);
             shared.seq = 2;
         });
         assert_eq!(repeated, Err(out_of_order));
