@@ -109,20 +109,23 @@ impl Cluster {
     }
 
     fn join(&mut self, i: usize, conn: u64, nick: &str) {
+        self.connect(i, conn);
+        self.say(i, conn, nick);
+    }
+
+    fn connect(&mut self, i: usize, conn: u64) {
         let conn = ConnId(conn);
         self.input(i, Input::Connected { conn, peer: peer() });
-        self.say(i, conn.0, nick);
+    }
+
+    /// Hands room `i` one read of `conn`, without syncing the log.
+    fn receive(&mut self, i: usize, conn: u64, bytes: &[u8]) {
+        let conn = ConnId(conn);
+        self.input(i, Input::Received { conn, bytes });
     }
 
     fn say(&mut self, i: usize, conn: u64, line: &str) {
-        let bytes = format!("{line}\n");
-        self.input(
-            i,
-            Input::Received {
-                conn: ConnId(conn),
-                bytes: bytes.as_bytes(),
-            },
-        );
+        self.receive(i, conn, format!("{line}\n").as_bytes());
         self.sync();
     }
 
@@ -520,26 +523,13 @@ fn a_line_past_the_appends_not_yet_seen_is_not_sent() {
     // The log takes the appends but hands nothing back: they pile up.
     let read = "a\n".repeat(512);
     for _ in 0..MAX_PENDING / 512 {
-        let bytes = read.as_bytes();
-        c.input(
-            0,
-            Input::Received {
-                conn: ConnId(1),
-                bytes,
-            },
-        );
+        c.receive(0, 1, read.as_bytes());
     }
     assert!(
         !c.seen(0, 1).contains("not sent"),
         "{MAX_PENDING} appends wait"
     );
-    c.input(
-        0,
-        Input::Received {
-            conn: ConnId(1),
-            bytes: b"one too many\n",
-        },
-    );
+    c.receive(0, 1, b"one too many\n");
     assert!(c
         .seen(0, 1)
         .ends_with("error: room unavailable, not sent: one too many\n"));
@@ -610,17 +600,9 @@ fn a_logged_rename_to_the_same_nick_says_nothing() {
 fn an_append_the_log_skipped_is_reported_when_a_later_one_comes_back() {
     let mut c = Cluster::new(1, config());
     c.join(0, 1, "alice");
-    let say = |c: &mut Cluster, line: &str| {
-        let bytes = format!("{line}\n");
-        let input = Input::Received {
-            conn: ConnId(1),
-            bytes: bytes.as_bytes(),
-        };
-        c.input(0, input);
-    };
-    say(&mut c, "lost on the way");
+    c.receive(0, 1, b"lost on the way\n");
     c.log.pop();
-    say(&mut c, "this one arrives");
+    c.receive(0, 1, b"this one arrives\n");
     c.sync();
     let lines = c.lines_after(0, 1, "error: ");
     assert_eq!(
@@ -637,35 +619,10 @@ fn what_a_loser_of_a_nick_race_typed_after_its_nick_is_read_next() {
     let mut c = Cluster::new(2, config());
     // bob's claim on n1 enters the log first; carol's own on n0 follows
     // in the same read of the log, with her next attempt typed behind it.
-    let carol = ConnId(7);
-    c.input(
-        1,
-        Input::Connected {
-            conn: ConnId(1),
-            peer: peer(),
-        },
-    );
-    c.input(
-        0,
-        Input::Connected {
-            conn: carol,
-            peer: peer(),
-        },
-    );
-    c.input(
-        1,
-        Input::Received {
-            conn: ConnId(1),
-            bytes: b"bob\n",
-        },
-    );
-    c.input(
-        0,
-        Input::Received {
-            conn: carol,
-            bytes: b"bob\ncarol\n",
-        },
-    );
+    c.connect(1, 1);
+    c.connect(0, 7);
+    c.receive(1, 1, b"bob\n");
+    c.receive(0, 7, b"bob\ncarol\n");
     c.sync();
     let seen = c.seen(0, 7);
     assert!(
@@ -678,16 +635,9 @@ fn what_a_loser_of_a_nick_race_typed_after_its_nick_is_read_next() {
 #[test]
 fn claims_the_log_never_got_do_not_count_as_failed_attempts() {
     let mut c = Cluster::new(1, config());
-    let conn = ConnId(1);
-    c.input(0, Input::Connected { conn, peer: peer() });
+    c.connect(0, 1);
     for _ in 0..12 {
-        c.input(
-            0,
-            Input::Received {
-                conn,
-                bytes: b"alice\n",
-            },
-        );
+        c.receive(0, 1, b"alice\n");
         c.input(0, Input::LogDown);
         c.input(0, Input::LogUp);
     }
