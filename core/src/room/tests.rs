@@ -1810,3 +1810,30 @@ fn an_online_list_goes_on_to_a_second_line_while_the_budget_holds() {
         "{list}"
     );
 }
+
+#[test]
+fn the_online_lists_tail_ends_a_second_line_at_exactly_the_line_limit() {
+    // 100 users of 21 bytes, but the 51st and 52nd have 25 and 26. The
+    // first line holds 43 nicks (1 001 bytes), the second 43 more (1 010
+    // bytes, counted from its own start). An 8 272-byte queue leaves a
+    // budget of 2 040 bytes: the 87th nick fits neither line nor budget, and
+    // `, and 14 more` takes the second line to 1 023 bytes and its `\n` to
+    // 1 024, the most a line may be: the tail stays on that line.
+    let nick = |i: u64| {
+        let len = match i {
+            50 => 21,
+            51 => 22,
+            _ => 17,
+        };
+        format!("m{i:03}{}", "b".repeat(len))
+    };
+    let list = online_list_of(8272, 100, nick);
+    let line = |range: std::ops::Range<u64>| {
+        let nicks: Vec<String> = range.map(nick).collect();
+        format!("Online (100): {}", nicks.join(", "))
+    };
+    let expected = format!("{}\n{}, and 14 more\n", line(0..43), line(43..86));
+    assert_eq!(list, expected);
+    let second = list.split_inclusive('\n').nth(1).unwrap_or_default();
+    assert_eq!(second.len(), crate::wire::ONLINE_LINE_MAX);
+}
