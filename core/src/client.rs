@@ -858,6 +858,23 @@ mod tests {
             ]
         );
         assert_eq!(session.refusals(), 1);
+        session.handle_received(b"error: unknown command: /x\n");
+        assert_eq!(session.refusals(), 2);
+        assert_eq!(Session::new(Dialect::Framed, None).refusals(), 0);
+    }
+
+    #[test]
+    fn a_session_is_neither_joined_nor_leaving_until_it_is() {
+        let mut session = Session::new(Dialect::Seed, Some("kay".into()));
+        assert_eq!(session.dialect(), Dialect::Seed);
+        assert!(!session.is_joined() && !session.is_leaving());
+        session.handle_received(b"alias?");
+        assert!(!session.is_joined());
+        session.handle_received(b"b'kay' esta conectado ao chat");
+        assert!(session.is_joined() && !session.is_leaving());
+        session.quit();
+        assert!(session.is_leaving());
+        assert_eq!(joined("alice").dialect(), Dialect::Framed);
     }
 
     #[test]
@@ -913,6 +930,10 @@ mod tests {
             Attention::Normal
         );
         assert_eq!(session.attention("alice: I am alice"), Attention::Normal);
+        // Our nick inside the speaker's is not a mention: only the text
+        // after the speaker's nick is read.
+        assert_eq!(session.attention("alice.x: hi all"), Attention::Normal);
+        assert_eq!(session.attention("* alice.x waves"), Attention::Normal);
         assert_eq!(
             session.attention("alice joined the chat"),
             Attention::Normal
