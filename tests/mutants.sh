@@ -8,6 +8,7 @@
 #   e.g. tests/mutants.sh --re '^core/src/flood\.rs'   (one file: --file
 #        would add to the configuration's examine_globs, not narrow them)
 #        tests/mutants.sh --shard 1/4              (a quarter of the mutants)
+#        tests/mutants.sh --in-place --re ...      (a few mutants, in this tree)
 # Output: mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt).
 # Needs cargo-mutants (cargo install cargo-mutants). A full run of the ~1 000
 # mutants takes hours on 2 cores.
@@ -19,4 +20,10 @@ export CHAT_SIM_SHRINK=0
 # The unmutated tree must pass the same tests first.
 cargo test --profile mutants -p chat-core -p chat-tests --lib \
     --test sim --test sim_regressions --test sim_checkers --test sim_cluster >/dev/null
-exec cargo mutants -j 2 --baseline skip --timeout 30 --build-timeout 900 "$@"
+# Two mutants at a time, each in its own copy of the tree; `--in-place`
+# (one mutant at a time, in this tree, reusing its build) refuses `-j`.
+jobs=(-j 2)
+for arg in "$@"; do
+    if [[ $arg == --in-place ]]; then jobs=(); fi
+done
+exec cargo mutants "${jobs[@]}" --baseline skip --timeout 30 --build-timeout 900 "$@"
