@@ -981,6 +981,48 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
 }
 
 #[test]
+fn a_unicast_catches_a_slow_reader_up_only_to_the_notice_that_takes_it_over() {
+    let mut h = Harness::with(Config {
+        send_queue: 400,
+        flood_rate: 0,
+        notice_hold_per_user: Duration::from_millis(1),
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.advance(Duration::from_millis(10));
+    for id in 1..=3 {
+        h.take(id);
+    }
+    // bob stops reading; alice's lines leave him 30 bytes: 7 × 50 + 20.
+    h.stalled.push(2);
+    for _ in 0..7 {
+        h.send(1, format!("{}\n", "x".repeat(42)).as_bytes());
+    }
+    h.send(1, b"twelve bytes\n");
+    assert_eq!(h.take(2).len(), 370);
+    h.take(1);
+    // Three joins are held (21, 21 and 22 bytes); bob has seen none.
+    h.join(4, "dave");
+    h.join(5, "erin");
+    h.join(6, "frank");
+    assert_eq!(h.take(2), "", "held");
+    // His /who catches him up first: the second notice takes him past
+    // 400 bytes, so he is closed right after it, without the third or
+    // the reply.
+    h.send(2, b"/who\n");
+    assert_eq!(h.take(2), "dave joined the chat\nerin joined the chat\n");
+    assert_eq!(h.closed.get(&2), Some(&CloseMode::Abort));
+    assert_eq!(
+        h.take(1),
+        "dave joined the chat\nerin joined the chat\nfrank joined the chat\n\
+         bob left the chat! (too slow)\n",
+        "the others get the held notices before bob's leave"
+    );
+}
+
+#[test]
 fn a_join_releases_the_held_leave_notices_first() {
     let mut h = holding_trio();
     h.input(Input::Closed { conn: ConnId(2) });
