@@ -17,9 +17,21 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CHAT_SIM_SEED=${CHAT_SIM_SEED:-1}
 export CHAT_SIM_TESTS=${CHAT_SIM_TESTS:-500}
 export CHAT_SIM_SHRINK=0
-# The unmutated tree must pass the same tests first.
-cargo test --profile mutants -p chat-core -p chat-tests --lib \
-    --test sim --test sim_regressions --test sim_checkers --test sim_cluster >/dev/null
+# The unmutated tree must pass the same tests first: the packages and
+# targets of the configuration. (cargo-mutants' own baseline would test only
+# the mutated package, which holds none of the simulations.)
+config_list() { # the quoted strings of `$1 = [...]` in .cargo/mutants.toml
+    awk -v key="$1" '$1 == key && $2 == "=" { on = 1 } on { print } on && /]/ { exit }' \
+        .cargo/mutants.toml | grep -o '"[^"]*"' | tr -d '"'
+}
+packages=() targets=()
+while read -r package; do packages+=(-p "$package"); done < <(config_list test_package)
+while read -r arg; do targets+=("$arg"); done < <(config_list additional_cargo_args)
+if ((${#packages[@]} == 0 || ${#targets[@]} == 0)); then
+    echo "mutants.sh: no test_package or additional_cargo_args in .cargo/mutants.toml" >&2
+    exit 2
+fi
+cargo test --profile mutants "${packages[@]}" "${targets[@]}" >/dev/null
 # Two mutants at a time, each in its own copy of the tree; `--in-place`
 # (one mutant at a time, in this tree, reusing its build) refuses `-j`.
 jobs=(-j 2)
