@@ -10,8 +10,8 @@
 #        tests/mutants.sh --shard 1/4              (a quarter of the mutants)
 #        tests/mutants.sh --in-place --re ...      (a few mutants, in this tree)
 # Output: mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt).
-# Needs cargo-mutants (cargo install cargo-mutants). A full run of the ~1 000
-# mutants takes hours on 2 cores.
+# Needs cargo-mutants (cargo install --locked cargo-mutants@27.1.0). A full
+# run of the ~1 000 mutants takes about 80 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CHAT_SIM_SEED=${CHAT_SIM_SEED:-1}
