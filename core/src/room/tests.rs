@@ -820,6 +820,21 @@ fn joiner_past_the_send_queue_is_closed_after_its_join_sequence() {
     assert_eq!(h.closed.get(&1), Some(&CloseMode::Abort));
 }
 
+/// alice (1), bob (2) and carol (3) joined in a room with `config`, two
+/// seconds later (held notices sent, flood buckets full), everything they
+/// were sent taken.
+fn trio_with(config: Config) -> Harness {
+    let mut h = Harness::with(config);
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.advance(Duration::from_secs(2));
+    for id in 1..=3 {
+        h.take(id);
+    }
+    h
+}
+
 /// A room that holds join notices 1 ms per joined user.
 fn holding() -> Harness {
     Harness::with(Config {
@@ -982,19 +997,12 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
 
 #[test]
 fn a_unicast_catches_a_slow_reader_up_only_to_the_notice_that_takes_it_over() {
-    let mut h = Harness::with(Config {
+    let mut h = trio_with(Config {
         send_queue: 400,
         flood_rate: 0,
         notice_hold_per_user: Duration::from_millis(1),
         ..Config::default()
     });
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.join(3, "carol");
-    h.advance(Duration::from_millis(10));
-    for id in 1..=3 {
-        h.take(id);
-    }
     // bob stops reading; alice's lines leave him 30 bytes: 7 × 50 + 20.
     h.stalled.push(2);
     for _ in 0..7 {
@@ -1598,19 +1606,12 @@ fn a_renamer_the_held_notices_close_is_not_renamed() {
 
 #[test]
 fn a_leave_notice_owed_before_a_speakers_line_closes_it_first() {
-    let mut h = Harness::with(Config {
+    let mut h = trio_with(Config {
         send_queue: 200,
         flood_rate: 1,
         flood_burst: 1,
         ..Config::default()
     });
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.join(3, "carol");
-    h.advance(Duration::from_secs(2));
-    for id in 1..=3 {
-        h.take(id);
-    }
     h.stalled.push(2);
     // carol's lines, one a second, fill bob to 169 bytes.
     let mut left: usize = 169;
