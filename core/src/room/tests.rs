@@ -835,26 +835,23 @@ fn trio_with(config: Config) -> Harness {
     h
 }
 
-/// A room that holds join notices 1 ms per joined user.
-fn holding() -> Harness {
-    Harness::with(Config {
+/// Join and leave notices held 1 ms per joined user.
+fn holding_config() -> Config {
+    Config {
         notice_hold_per_user: Duration::from_millis(1),
         ..Config::default()
-    })
+    }
+}
+
+/// A room that holds join notices 1 ms per joined user.
+fn holding() -> Harness {
+    Harness::with(holding_config())
 }
 
 /// [`holding`], with alice, bob and carol joined, their notices sent and
 /// everything they were sent taken.
 fn holding_trio() -> Harness {
-    let mut h = holding();
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.join(3, "carol");
-    h.advance(Duration::from_millis(10));
-    for id in 1..=3 {
-        h.take(id);
-    }
-    h
+    trio_with(holding_config())
 }
 
 #[test]
