@@ -997,8 +997,7 @@ fn a_unicast_catches_a_slow_reader_up_only_to_the_notice_that_takes_it_over() {
     let mut h = trio_with(Config {
         send_queue: 400,
         flood_rate: 0,
-        notice_hold_per_user: Duration::from_millis(1),
-        ..Config::default()
+        ..holding_config()
     });
     // bob stops reading; alice's lines leave him 30 bytes: 7 × 50 + 20.
     h.stalled.push(2);
