@@ -118,7 +118,13 @@ fn spawn(port: u16) -> Option<Child> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run redis-server (is it on PATH?): {e}"));
+        .unwrap_or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => panic!(
+                "redis-server is not installed: ./test.sh installs it, \
+                 or run `sudo apt-get install -y redis-server`"
+            ),
+            _ => panic!("cannot run redis-server: {e}"),
+        });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
