@@ -1476,6 +1476,10 @@ fn each_invariant_check_catches_its_own_breakage() {
             |r| r.config.max_per_address = 1,
             "more connections from one address than allowed",
         ),
+        (
+            |r| r.roster.make_keys_stale("alice"),
+            "a nick's keys out of date",
+        ),
     ];
     for (break_it, broken) in cases {
         let mut h = room_to_break();
