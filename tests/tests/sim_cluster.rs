@@ -282,11 +282,7 @@ fn a_crowd_holds_notices_in_order() {
 fn a_lost_log_noticed_at_the_next_read_leaves_one_room() {
     let s = ClusterScenario::plain(
         2,
-        vec![
-            Connect { node: 0 },
-            Nick { client: 0, nick: 0 },
-            Connect { node: 1 },
-            Nick { client: 1, nick: 1 },
+        with_two_users([
             Say { client: 0 },
             FlushLog { notice_ms: 2_000 },
             Say { client: 1 },
@@ -299,7 +295,7 @@ fn a_lost_log_noticed_at_the_next_read_leaves_one_room() {
             Nick { client: 3, nick: 0 },
             Say { client: 3 },
             Say { client: 2 },
-        ],
+        ]),
     );
     assert_cluster_passes(&s);
     let w = chat_tests::cluster::run::play(&s);
@@ -321,11 +317,7 @@ fn a_lost_log_noticed_at_the_next_read_leaves_one_room() {
 fn a_node_paused_past_the_trim_tells_its_users_it_lost_contact() {
     let s = ClusterScenario::plain(
         2,
-        vec![
-            Connect { node: 0 },
-            Nick { client: 0, nick: 0 },
-            Connect { node: 1 },
-            Nick { client: 1, nick: 1 },
+        with_two_users([
             Say { client: 1 },
             Pause {
                 node: 1,
@@ -335,7 +327,7 @@ fn a_node_paused_past_the_trim_tells_its_users_it_lost_contact() {
             Connect { node: 1 },
             Nick { client: 2, nick: 1 },
             Say { client: 2 },
-        ],
+        ]),
     );
     assert_cluster_passes(&s);
     let w = chat_tests::cluster::run::play(&s);
@@ -349,4 +341,16 @@ fn a_node_paused_past_the_trim_tells_its_users_it_lost_contact() {
         .iter()
         .any(|l| l.ends_with("(server lost)")));
     assert!(newcomer.reader.joined && newcomer.is_open());
+}
+
+/// A user on each of the first two nodes (clients 0 and 1), then `rest`.
+fn with_two_users(rest: impl IntoIterator<Item = COp>) -> Vec<COp> {
+    let mut ops = vec![
+        Connect { node: 0 },
+        Nick { client: 0, nick: 0 },
+        Connect { node: 1 },
+        Nick { client: 1, nick: 1 },
+    ];
+    ops.extend(rest);
+    ops
 }

@@ -105,12 +105,14 @@ impl Link {
     /// A new generation, down; with `order` held.
     fn down(&self, why: &dyn std::fmt::Display) {
         let gen = self.gen.fetch_add(1, Ordering::AcqRel) + 1;
-        if self.up.swap(false, Ordering::AcqRel) {
+        let was_up = self.up.swap(false, Ordering::AcqRel);
+        // The room is told before the log says so.
+        self.deliver(LogEvent::Down { gen });
+        if was_up {
             tracing::warn!(%why, "lost the room's log; lines are refused until it is back");
         } else {
             tracing::debug!(%why, gen, "the room's log is down");
         }
-        self.deliver(LogEvent::Down { gen });
     }
 
     /// The room side's own `LogDown` (its outbox overflowed): a new

@@ -111,13 +111,15 @@ impl Reader {
                 Err(failure) => {
                     self.failing_since = None;
                     failures += 1;
+                    // The room is told first: once the log says so, lines
+                    // are refused.
+                    self.link.declare_down(&failure);
                     if self.up_gen.take().is_some() || failures == 1 {
                         // Said once per outage (the first failure at start too).
                         tracing::warn!(url = %self.url, error = %failure, "cannot reach the room's log; retrying");
                     } else {
                         tracing::debug!(error = %failure, failures, "cannot reach the room's log");
                     }
-                    self.link.declare_down(&failure);
                 }
             }
             let wait = backoff.next_wait();

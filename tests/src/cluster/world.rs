@@ -623,11 +623,7 @@ impl World {
         if self.nodes[slot].epoch + 1 != self.epochs.len() {
             self.reset_node(slot);
         }
-        let end = self.log.len();
-        self.hand(slot, end);
-        self.nodes[slot].down_fed = false;
-        self.note(format!("{} LogUp", self.nodes[slot].name));
-        self.input(slot, Input::LogUp);
+        self.serve_again(slot);
     }
 
     fn reset_node(&mut self, slot: usize) {
