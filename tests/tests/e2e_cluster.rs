@@ -7,12 +7,15 @@
 #[macro_use]
 mod common;
 
+use chat_core::{Entry, EntryKind, NodeId};
+use chat_runtime_common::redis_log::{LogConfig, LogEvent, LogSink, RedisLog};
 use common::bin::ChatProcess;
 use common::peer::Peer;
 use common::redis::{free_port, RedisServer};
 use common::server::Runtime;
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 on_both_runtimes!(
@@ -458,4 +461,55 @@ fn a_server_paused_past_the_trim_tells_its_users_it_lost_contact(rt: Runtime) {
     bob.expect_line("alice joined the chat");
     bob.send("welcome back\n");
     alice.expect_line("bob: welcome back");
+}
+
+/// Hands the test what the Redis log says.
+struct ChannelSink(Mutex<mpsc::Sender<LogEvent>>);
+
+impl LogSink for ChannelSink {
+    fn deliver(&self, event: LogEvent) -> bool {
+        let sender = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sender.send(event).is_ok()
+    }
+}
+
+/// An append the writer sends again (after a failure it cannot tell from a
+/// lost reply) lands in the log once: a node's entry is known by its
+/// sequence number.
+#[test]
+fn an_append_sent_twice_lands_once() {
+    let redis = RedisServer::start();
+    let config = LogConfig::new(&redis.url(), "lobby").expect("a log config");
+    let (events, inbox) = mpsc::channel();
+    let log = RedisLog::start(&config, ChannelSink(Mutex::new(events))).expect("the log starts");
+    let deadline = Instant::now() + common::WAIT;
+    let next = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        inbox
+            .recv_timeout(left)
+            .expect("an event of the log in time")
+    };
+    let gen = loop {
+        if let LogEvent::Up { gen, .. } = next() {
+            break gen;
+        }
+    };
+    let entry = |seq| Entry {
+        node: NodeId::new("here", 7),
+        seq,
+        kind: EntryKind::Beat,
+    };
+    for seq in [1, 1, 2, 2, 3] {
+        log.append(gen, &entry(seq)).expect("room in the outbox");
+    }
+    let mut seqs = Vec::new();
+    while !seqs.contains(&3) {
+        if let LogEvent::Logged { entries, .. } = next() {
+            seqs.extend(entries.iter().map(|e| e.seq));
+        }
+    }
+    assert_eq!(seqs, [1, 2, 3], "the entries the log holds");
 }
