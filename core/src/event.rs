@@ -97,6 +97,10 @@ pub enum Event {
     /// A clustered room's log lost entries: this server closed its users
     /// and started again in an empty room.
     LogReset,
+    /// Entries this server had not read were trimmed from a clustered
+    /// room's log: it closed its users as lost and started again in an
+    /// empty room, to be restored from the room's snapshot.
+    FellBehind,
 }
 
 impl fmt::Display for Event {
@@ -132,6 +136,9 @@ impl fmt::Display for Event {
                 write!(f, "server {node} left the room with {users} user{plural}")
             }
             Event::LogReset => f.write_str("the room's log lost entries: starting again"),
+            Event::FellBehind => f.write_str(
+                "entries this server had not read were trimmed from the log: starting again",
+            ),
         }
     }
 }
@@ -201,6 +208,10 @@ mod tests {
             (
                 Event::LogReset,
                 "the room's log lost entries: starting again",
+            ),
+            (
+                Event::FellBehind,
+                "entries this server had not read were trimmed from the log: starting again",
             ),
         ];
         for (event, text) in cases {

@@ -132,6 +132,15 @@ pub enum Input<'a> {
     /// as a new incarnation in an empty room. Entries handed in after it are
     /// of the new log.
     LogReset,
+    /// Clustered rooms only: entries this node had not read were trimmed
+    /// from the log (it was away, or slow, for longer than the log keeps
+    /// them). It lost contact with the room: its users are closed with the
+    /// lost-contact error, and the node starts again as a new incarnation
+    /// in an empty room, which the driver then restores from the snapshot
+    /// that covers the trimmed entries
+    /// ([`Room::restore_snapshot`](crate::Room::restore_snapshot)) before
+    /// handing the entries after it.
+    FellBehind,
 }
 
 /// The most bytes a driver hands in with one [`Input::Received`]: the seed's `recv(1024)`.

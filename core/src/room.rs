@@ -173,6 +173,7 @@ impl Room {
             Input::LogUp => self.on_log_up(),
             Input::LogDown => self.on_log_down(),
             Input::LogReset => self.on_log_reset(),
+            Input::FellBehind => self.on_fell_behind(),
         }
         if self.held.len() > self.held_max() {
             self.release_held();

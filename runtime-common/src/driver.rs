@@ -13,7 +13,9 @@
 
 use crate::admission::Admission;
 use crate::clock::Clock;
-use crate::redis_log::{Flush, LogEvent, RedisLog, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY};
+use crate::redis_log::{
+    Flush, LogEvent, RedisLog, Reset, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY,
+};
 use crate::written::Reports;
 use chat_core::{Action, ClusterConfig, Config, ConnId, Event, Input, Room, Time};
 use std::sync::Arc;
@@ -200,8 +202,10 @@ impl Stepper {
             } => {
                 log.last = Some(from);
                 log.fresh = 0;
-                if reset {
-                    self.step(conns, Input::LogReset);
+                match reset {
+                    Some(Reset::LogLost) => self.step(conns, Input::LogReset),
+                    Some(Reset::FellBehind) => self.step(conns, Input::FellBehind),
+                    None => {}
                 }
                 if let Some(snapshot) = snapshot {
                     if self.room.restore_snapshot(&snapshot) {

@@ -7,12 +7,15 @@
 #[macro_use]
 mod common;
 
+use chat_core::{Entry, EntryKind, NodeId};
+use chat_runtime_common::redis_log::{LogConfig, LogEvent, LogSink, RedisLog};
 use common::bin::ChatProcess;
 use common::peer::Peer;
 use common::redis::{free_port, RedisServer};
 use common::server::Runtime;
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 on_both_runtimes!(
@@ -23,6 +26,11 @@ on_both_runtimes!(
     a_restarted_redis_closes_users_and_the_room_starts_again,
     history_crosses_servers_and_a_late_server_starts_from_the_snapshot,
     a_server_without_redis_serves_once_redis_is_there,
+    a_flushed_redis_closes_every_user_and_a_later_server_joins_the_one_room,
+    a_deleted_stream_closes_every_user_and_a_later_server_joins_the_one_room,
+    an_expired_epoch_key_closes_every_user_and_a_later_server_joins_the_one_room,
+    a_server_paused_for_three_seconds_loses_no_line,
+    a_server_paused_past_the_trim_tells_its_users_it_lost_contact,
 );
 
 /// The bound the design gives for a lost server's users to leave.
@@ -30,6 +38,12 @@ const LOSS_BOUND: Duration = Duration::from_secs(10);
 
 /// The log line of a server that serves the room from its log.
 const SERVING: &str = "serving the room from its log";
+
+/// What users of a server read when the room's log lost entries.
+const LOG_LOST: &str = "error: the room's log was lost, lines may be missing; please reconnect";
+
+/// What users of a server read when it lost contact with the room.
+const LOST_CONTACT: &str = "error: this server lost contact with the room; please reconnect";
 
 /// The other runtime: clusters alternate, so each test mixes both.
 fn other(rt: Runtime) -> Runtime {
@@ -61,11 +75,40 @@ fn cluster(rt: Runtime, n: usize, extra: &[&str]) -> (RedisServer, Vec<(ChatProc
 }
 
 fn kill_9(process: &ChatProcess) {
+    signal(process, "-KILL");
+}
+
+fn signal(process: &ChatProcess, signal: &str) {
     let status = Command::new("kill")
-        .args(["-KILL", &process.pid().to_string()])
+        .args([signal, &process.pid().to_string()])
         .status()
         .expect("run kill");
-    assert!(status.success(), "kill -KILL {} failed", process.pid());
+    assert!(status.success(), "kill {signal} {} failed", process.pid());
+}
+
+/// Stops the process (SIGSTOP) and waits (bounded) until it is stopped.
+fn stop(process: &ChatProcess) {
+    signal(process, "-STOP");
+    let stat = format!("/proc/{}/stat", process.pid());
+    let deadline = Instant::now() + common::WAIT;
+    // The state follows the command name, which ends with `)`.
+    let stopped = || {
+        std::fs::read_to_string(&stat)
+            .ok()
+            .and_then(|s| Some(s.rsplit_once(')')?.1.trim_start().starts_with('T')))
+            .unwrap_or(false)
+    };
+    while !stopped() {
+        assert!(Instant::now() < deadline, "{} did not stop", process.pid());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops the process (SIGSTOP) for `pause`, then lets it go on (SIGCONT).
+fn pause(process: &ChatProcess, pause: Duration) {
+    stop(process);
+    std::thread::sleep(pause);
+    signal(process, "-CONT");
 }
 
 fn users_of_three_servers_share_one_room_in_one_order(rt: Runtime) {
@@ -289,4 +332,184 @@ fn a_server_without_redis_serves_once_redis_is_there(rt: Runtime) {
         "You are connected to the server!",
         "Online (1): early",
     ]);
+}
+
+/// `nick` joins the server at `addr` and is told `online`.
+fn join_seeing(nick: &str, addr: SocketAddr, online: &str) -> Peer {
+    let mut peer = Peer::connect(nick, addr);
+    peer.expect_prompt();
+    peer.send(format!("{nick}\n"));
+    peer.expect_lines(&[
+        &format!("{nick} joined the chat"),
+        "You are connected to the server!",
+        online,
+    ]);
+    peer
+}
+
+/// Two servers chat; `fault` (a Redis command) loses the room's log while
+/// both run. Every user is closed with the log-lost error, without waiting
+/// for a reconnect; a server started a moment later serves the same, new
+/// room as the two: one room, not two.
+fn a_lost_log_starts_one_room_again(rt: Runtime, fault: &str) {
+    let (redis, mut nodes) = cluster(rt, 2, &[]);
+    let mut alice = Peer::join("alice", nodes[0].1);
+    let mut bob = Peer::join("bob", nodes[1].1);
+    alice.skip_to_line("bob joined the chat");
+    alice.send("before\n");
+    bob.expect_line("alice: before");
+
+    let reply = redis.command(fault);
+    assert!(reply == "+OK" || reply == ":1", "{fault}: {reply}");
+    for peer in [&mut alice, &mut bob] {
+        peer.skip_to_line(LOG_LOST);
+        peer.expect_closed();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let (late, addr) = node(other(rt), &redis.url(), &[]);
+    nodes.push((late, addr));
+    let mut carol = join_seeing("carol", addr, "Online (1): carol");
+    let mut alice = join_seeing("alice", nodes[0].1, "Online (2): alice, carol");
+    carol.expect_line("alice joined the chat");
+    // A nick of one server is taken on the other.
+    let mut other = Peer::connect("other", addr);
+    other.expect_prompt();
+    other.send("alice\n");
+    other.expect_line("error: nick is already taken");
+    let mut bob = join_seeing("bob", nodes[1].1, "Online (3): alice, bob, carol");
+    for peer in [&mut alice, &mut carol] {
+        peer.skip_to_line("bob joined the chat");
+    }
+    carol.send("from c\n");
+    alice.send("from a\n");
+    let mut seen = Vec::new();
+    for peer in [&mut alice, &mut bob, &mut carol] {
+        seen.push((0..2).map(|_| peer.line()).collect::<Vec<_>>());
+    }
+    assert_eq!(seen[0], seen[1], "alice and bob saw different orders");
+    assert_eq!(seen[0], seen[2], "alice and carol saw different orders");
+}
+
+fn a_flushed_redis_closes_every_user_and_a_later_server_joins_the_one_room(rt: Runtime) {
+    a_lost_log_starts_one_room_again(rt, "FLUSHALL");
+}
+
+fn a_deleted_stream_closes_every_user_and_a_later_server_joins_the_one_room(rt: Runtime) {
+    a_lost_log_starts_one_room_again(rt, "DEL chat:{lobby}:log");
+}
+
+fn an_expired_epoch_key_closes_every_user_and_a_later_server_joins_the_one_room(rt: Runtime) {
+    a_lost_log_starts_one_room_again(rt, "PEXPIRE chat:{lobby}:epoch 200");
+}
+
+/// A server stopped (SIGSTOP) for 3 s, well within the loss bound, while
+/// its user types: the calls to Redis it was in fail as interrupted when
+/// it goes on, and are tried again; every line reaches the room.
+fn a_server_paused_for_three_seconds_loses_no_line(rt: Runtime) {
+    let (_redis, nodes) = cluster(rt, 2, &[]);
+    let mut alice = Peer::join("alice", nodes[0].1);
+    let mut bob = Peer::join("bob", nodes[1].1);
+    alice.skip_to_line("bob joined the chat");
+
+    stop(&nodes[0].0);
+    alice.send("one\ntwo\n");
+    bob.send("meanwhile\n");
+    bob.expect_line("bob: meanwhile");
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&nodes[0].0, "-CONT");
+    alice.send("three\n");
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l| l == "alice: three") {
+        let line = alice.line();
+        assert!(
+            !line.starts_with("error:"),
+            "alice got {line:?} after {lines:?}"
+        );
+        lines.push(line);
+    }
+    assert_eq!(
+        lines,
+        ["bob: meanwhile", "alice: one", "alice: two", "alice: three"],
+        "what alice read"
+    );
+    bob.expect_lines(&["alice: one", "alice: two", "alice: three"]);
+}
+
+/// A server stopped for longer than the stream keeps entries (the trim
+/// lag) finds them trimmed when it goes on: its users lost contact with
+/// the room (the others saw them leave as lost); the log lost nothing.
+fn a_server_paused_past_the_trim_tells_its_users_it_lost_contact(rt: Runtime) {
+    let (_redis, mut nodes) = cluster(rt, 2, &[]);
+    let mut alice = Peer::join("alice", nodes[0].1);
+    let mut bob = Peer::join("bob", nodes[1].1);
+    alice.skip_to_line("bob joined the chat");
+
+    pause(&nodes[0].0, Duration::from_secs(17));
+    nodes[0]
+        .0
+        .stderr_line_containing("the log was trimmed past what this server read");
+    let skipped = alice.skip_to_line(LOST_CONTACT);
+    assert!(
+        !skipped.iter().any(|l| l.starts_with("error:")),
+        "alice read {skipped:?}"
+    );
+    alice.expect_closed();
+    bob.skip_to_line("alice left the chat! (server lost)");
+    // The paused server serves again, in the same room.
+    nodes[0].0.stderr_line_containing(SERVING);
+    let mut alice = join_seeing("alice", nodes[0].1, "Online (2): alice, bob");
+    bob.expect_line("alice joined the chat");
+    bob.send("welcome back\n");
+    alice.expect_line("bob: welcome back");
+}
+
+/// Hands the test what the Redis log says.
+struct ChannelSink(Mutex<mpsc::Sender<LogEvent>>);
+
+impl LogSink for ChannelSink {
+    fn deliver(&self, event: LogEvent) -> bool {
+        let sender = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sender.send(event).is_ok()
+    }
+}
+
+/// An append the writer sends again (after a failure it cannot tell from a
+/// lost reply) lands in the log once: a node's entry is known by its
+/// sequence number.
+#[test]
+fn an_append_sent_twice_lands_once() {
+    let redis = RedisServer::start();
+    let config = LogConfig::new(&redis.url(), "lobby").expect("a log config");
+    let (events, inbox) = mpsc::channel();
+    let log = RedisLog::start(&config, ChannelSink(Mutex::new(events))).expect("the log starts");
+    let deadline = Instant::now() + common::WAIT;
+    let next = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        inbox
+            .recv_timeout(left)
+            .expect("an event of the log in time")
+    };
+    let gen = loop {
+        if let LogEvent::Up { gen, .. } = next() {
+            break gen;
+        }
+    };
+    let entry = |seq| Entry {
+        node: NodeId::new("here", 7),
+        seq,
+        kind: EntryKind::Beat,
+    };
+    for seq in [1, 1, 2, 2, 3] {
+        log.append(gen, &entry(seq)).expect("room in the outbox");
+    }
+    let mut seqs = Vec::new();
+    while !seqs.contains(&3) {
+        if let LogEvent::Logged { entries, .. } = next() {
+            seqs.extend(entries.iter().map(|e| e.seq));
+        }
+    }
+    assert_eq!(seqs, [1, 2, 3], "the entries the log holds");
 }

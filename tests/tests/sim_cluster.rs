@@ -124,7 +124,7 @@ fn crash_reset_and_restart_from_a_snapshot() {
 #[test]
 fn scenarios_reach_every_fault() {
     let mut g = Gen::from_size_and_seed(SIZE, 11);
-    let mut seen = [0u32; 10];
+    let mut seen = [0u32; 12];
     let names = [
         "a node declared lost",
         "a lost-contact error",
@@ -136,6 +136,8 @@ fn scenarios_reach_every_fault() {
         "a (server lost) leave notice",
         "an entry of a lost incarnation after its loss",
         "a user's notices held back",
+        "a node that fell behind the trim",
+        "a lost log noticed at a node's next read",
     ];
     for _ in 0..400 {
         let s = ClusterScenario::arbitrary(&mut g);
@@ -155,6 +157,8 @@ fn scenarios_reach_every_fault() {
             readers().any(|r| r.room_lines.iter().any(|l| l.ends_with("(server lost)"))),
             w.epochs.iter().any(|e| !e.late.is_empty()),
             w.held_gaps.get() > 0,
+            w.fell_behind > 0,
+            s.ops.iter().any(|op| matches!(op, FlushLog { .. })) && w.epochs.len() > 1,
         ];
         for (count, hit) in seen.iter_mut().zip(hits) {
             *count += u32::from(hit);
@@ -265,4 +269,88 @@ fn a_crowd_holds_notices_in_order() {
     assert_cluster_passes(&s);
     let w = chat_tests::cluster::run::play(&s);
     assert!(w.held_gaps.get() > 0, "no notice was held");
+}
+
+/// The log's keys are lost (a flushed Redis, a deleted stream, an expired
+/// key) while two nodes serve users; the nodes notice at their next reads,
+/// one after the other, and a node started in between serves the new
+/// epoch. Its user takes the nick of a user of a node that has not noticed
+/// yet: that user is closed with the log-lost error when its node notices,
+/// and from then on there is one room, which a newcomer on the old node
+/// shares with the new node's user.
+#[test]
+fn a_lost_log_noticed_at_the_next_read_leaves_one_room() {
+    let s = ClusterScenario::plain(
+        2,
+        with_two_users([
+            Say { client: 0 },
+            FlushLog { notice_ms: 2_000 },
+            Say { client: 1 },
+            Start,
+            Connect { node: 2 },
+            Nick { client: 2, nick: 1 },
+            Say { client: 2 },
+            Wait { ms: 3_000 },
+            Connect { node: 1 },
+            Nick { client: 3, nick: 0 },
+            Say { client: 3 },
+            Say { client: 2 },
+        ]),
+    );
+    assert_cluster_passes(&s);
+    let w = chat_tests::cluster::run::play(&s);
+    let c = &w.clients;
+    assert!(c[0].reader.reset_error && c[1].reader.reset_error);
+    assert!(c[2].reader.joined && c[2].is_open() && c[3].is_open());
+    let heard = |i: usize, j: usize| {
+        let said = format!("s{}.", c[j].conn.0);
+        c[i].reader.room_lines.iter().any(|l| l.contains(&said))
+    };
+    assert!(heard(2, 3) && heard(3, 2), "the newcomers share one room");
+    assert_eq!(w.nodes.iter().filter(|n| n.epoch == 1).count(), 3);
+}
+
+/// A node paused for longer than the log keeps entries falls behind the
+/// trim: restored from the stored snapshot, it tells its user that it lost
+/// contact with the room, not that the log was lost, and serves again.
+#[test]
+fn a_node_paused_past_the_trim_tells_its_users_it_lost_contact() {
+    let s = ClusterScenario::plain(
+        2,
+        with_two_users([
+            Say { client: 1 },
+            Pause {
+                node: 1,
+                ms: 17_000,
+            },
+            Wait { ms: 18_000 },
+            Connect { node: 1 },
+            Nick { client: 2, nick: 1 },
+            Say { client: 2 },
+        ]),
+    );
+    assert_cluster_passes(&s);
+    let w = chat_tests::cluster::run::play(&s);
+    assert_eq!(w.fell_behind, 1);
+    let (watcher, paused, newcomer) = (&w.clients[0], &w.clients[1], &w.clients[2]);
+    assert!(paused.reader.lost_error && !paused.reader.reset_error);
+    assert!(paused.closed.is_some());
+    assert!(watcher
+        .reader
+        .room_lines
+        .iter()
+        .any(|l| l.ends_with("(server lost)")));
+    assert!(newcomer.reader.joined && newcomer.is_open());
+}
+
+/// A user on each of the first two nodes (clients 0 and 1), then `rest`.
+fn with_two_users(rest: impl IntoIterator<Item = COp>) -> Vec<COp> {
+    let mut ops = vec![
+        Connect { node: 0 },
+        Nick { client: 0, nick: 0 },
+        Connect { node: 1 },
+        Nick { client: 1, nick: 1 },
+    ];
+    ops.extend(rest);
+    ops
 }

@@ -578,14 +578,32 @@ impl Room {
 
     /// The log lost entries: every user here may have missed lines.
     pub(super) fn on_log_reset(&mut self) {
+        self.start_again(wire::LOG_LOST, DisconnectReason::LogLost, Event::LogReset);
+    }
+
+    /// Entries this node had not read are gone from the log: it lost
+    /// contact with the room (the others may well have declared it lost in
+    /// the trimmed part), so its users are told that, not that the log was
+    /// lost.
+    pub(super) fn on_fell_behind(&mut self) {
+        self.start_again(
+            wire::LOST_THE_ROOM,
+            DisconnectReason::NodeLost,
+            Event::FellBehind,
+        );
+    }
+
+    /// Closes every user of this node with `line` and starts again as a
+    /// new incarnation in an empty room that knows nothing of the log.
+    fn start_again(&mut self, line: &str, reason: DisconnectReason, event: Event) {
         if self.shared.is_none() {
             return;
         }
         self.flush_room();
-        self.drop_users(wire::LOG_LOST, DisconnectReason::LogLost);
+        self.drop_users(line, reason);
         self.roster.clear();
         self.history.clear();
-        self.record(Event::LogReset);
+        self.record(event);
         self.reincarnate();
         // A new log: nothing of the old one is known.
         if let Some(shared) = self.shared.as_mut() {

@@ -324,6 +324,40 @@ fn a_lost_log_closes_every_user_with_a_reason() {
     assert_eq!(c.rooms[0].snapshot(), c.rooms[1].snapshot());
 }
 
+/// A server that was away while the log was trimmed past what it read
+/// restarts from the snapshot; its users lost contact with the room, the
+/// log itself lost nothing.
+#[test]
+fn a_server_that_fell_behind_the_trim_closes_its_users_as_lost() {
+    let mut c = Cluster::new(2, config());
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    c.up[1] = false;
+    c.input(1, Input::LogDown);
+    for _ in 0..7 {
+        c.advance(Duration::from_secs(1));
+    }
+    // The entries after its position are gone; the snapshot covers them.
+    let snapshot = c.rooms[0].snapshot().expect("clustered");
+    c.cursor[1] = c.log.len();
+    c.up[1] = true;
+    c.input(1, Input::FellBehind);
+    assert!(c.rooms[1].restore_snapshot(&snapshot));
+    c.input(1, Input::LogUp);
+    c.sync();
+    assert!(
+        c.seen(1, 1)
+            .ends_with("error: this server lost contact with the room; please reconnect\n"),
+        "{}",
+        c.seen(1, 1)
+    );
+    assert!(c.closed.contains(&(1, 1)));
+    assert!(c.seen(0, 1).contains("bob left the chat! (server lost)\n"));
+    c.join(1, 2, "bob");
+    assert!(c.seen(1, 2).contains("Online (2): alice, bob\n"));
+    assert_eq!(c.rooms[0].snapshot(), c.rooms[1].snapshot());
+}
+
 #[test]
 fn history_is_sent_to_a_joiner_before_the_online_list() {
     let mut c = Cluster::new(

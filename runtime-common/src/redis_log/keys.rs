@@ -17,6 +17,10 @@ pub(crate) struct Keys {
     /// bytes), `epoch` (the epoch it belongs to), `trimmed` (the stream
     /// holds no entry before this id).
     pub(crate) snapshot: String,
+    /// A hash: for each node name, `INCARNATION SEQ` of the last entry of
+    /// its that was appended, so that an append sent again after a failure
+    /// is not appended twice.
+    pub(crate) appended: String,
 }
 
 impl Keys {
@@ -25,6 +29,7 @@ impl Keys {
             log: format!("chat:{{{room}}}:log"),
             epoch: format!("chat:{{{room}}}:epoch"),
             snapshot: format!("chat:{{{room}}}:snapshot"),
+            appended: format!("chat:{{{room}}}:appended"),
         }
     }
 }
@@ -169,5 +174,6 @@ mod tests {
         assert_eq!(keys.log, "chat:{lobby}:log");
         assert_eq!(keys.epoch, "chat:{lobby}:epoch");
         assert_eq!(keys.snapshot, "chat:{lobby}:snapshot");
+        assert_eq!(keys.appended, "chat:{lobby}:appended");
     }
 }

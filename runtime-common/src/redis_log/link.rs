@@ -14,6 +14,10 @@
 //! - `settled >= g` means the writer holds no append tagged before `g` and
 //!   has none in flight: the reader waits for it before a `LogUp`, so no
 //!   append from before a `LogDown` can land after the `LogUp` that follows.
+//! - `serving` is the generation last declared up and the epoch it was
+//!   declared up in: the room makes its appends of generation `g` only
+//!   after `Up { g }`, so they belong to that epoch, and the writer appends
+//!   them only while the stream is still of it.
 
 use super::LogEvent;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +38,8 @@ pub(crate) struct Link {
     /// Whether the log was last declared up (for logging only).
     up: AtomicBool,
     order: Mutex<()>,
+    /// The generation last declared up, and its epoch.
+    serving: Mutex<Option<(u64, Arc<str>)>>,
     /// Whether the writer has a connection.
     writer_ok: AtomicBool,
     settled: AtomicU64,
@@ -60,6 +66,7 @@ impl Link {
             gen: AtomicU64::new(0),
             up: AtomicBool::new(false),
             order: Mutex::new(()),
+            serving: Mutex::new(None),
             writer_ok: AtomicBool::new(false),
             settled: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -83,13 +90,29 @@ impl Link {
     /// Declares the log down (a new generation) and tells the room.
     pub(crate) fn declare_down(&self, why: &dyn std::fmt::Display) {
         let _order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        self.down(why);
+    }
+
+    /// Declares the log down as [`declare_down`](Self::declare_down) does,
+    /// unless it went down since generation `gen` (someone else noticed).
+    pub(crate) fn declare_down_in(&self, gen: u64, why: &dyn std::fmt::Display) {
+        let _order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.gen() == gen {
+            self.down(why);
+        }
+    }
+
+    /// A new generation, down; with `order` held.
+    fn down(&self, why: &dyn std::fmt::Display) {
         let gen = self.gen.fetch_add(1, Ordering::AcqRel) + 1;
-        if self.up.swap(false, Ordering::AcqRel) {
+        let was_up = self.up.swap(false, Ordering::AcqRel);
+        // The room is told before the log says so.
+        self.deliver(LogEvent::Down { gen });
+        if was_up {
             tracing::warn!(%why, "lost the room's log; lines are refused until it is back");
         } else {
             tracing::debug!(%why, gen, "the room's log is down");
         }
-        self.deliver(LogEvent::Down { gen });
     }
 
     /// The room side's own `LogDown` (its outbox overflowed): a new
@@ -108,7 +131,18 @@ impl Link {
             return false;
         }
         self.up.store(true, Ordering::Release);
+        *self.serving.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((gen, Arc::clone(&epoch)));
         self.deliver(LogEvent::Up { gen, epoch })
+    }
+
+    /// The epoch generation `gen` was declared up in, if it was.
+    pub(crate) fn epoch_of(&self, gen: u64) -> Option<Arc<str>> {
+        let serving = self.serving.lock().unwrap_or_else(PoisonError::into_inner);
+        serving
+            .as_ref()
+            .filter(|(up, _)| *up == gen)
+            .map(|(_, epoch)| Arc::clone(epoch))
     }
 
     pub(crate) fn set_writer_ok(&self, ok: bool) {

@@ -14,13 +14,29 @@
 //!
 //! # Keys (room `R`)
 //! - `chat:{R}:log`: the stream; each entry's bytes in field `e`.
-//! - `chat:{R}:epoch`: a random value set (`SET NX`) when the stream
-//!   starts. A node compares it at every connect: a new value means Redis
-//!   lost the stream (restarted without persistence, keys deleted), and
-//!   the room is reset.
+//! - `chat:{R}:epoch`: a random value, set together with a new, empty
+//!   stream by one script, and only when the epoch key or the stream is
+//!   missing (the old stream, if any, is deleted then). So the epoch key
+//!   exists exactly as long as the stream it was made with: a flushed
+//!   Redis, a `DEL` or an expiry of either key shows as a missing key or a
+//!   new value. A node compares it with its own at every connect and after
+//!   every read, and the writer appends only while it matches (one script
+//!   checks it and appends): a change means the stream was lost, and the
+//!   room is reset.
 //! - `chat:{R}:snapshot`: a hash: the latest snapshot (`state`), the last
 //!   stream id it covers (`id`), its `epoch`, and `trimmed`: the stream
 //!   holds no entry before it.
+//! - `chat:{R}:appended`: a hash: for each node name, the incarnation and
+//!   sequence number of its last appended entry, so an append sent again
+//!   after a failure lands once.
+//!
+//! # Failures
+//! A failed call (an interrupted system call after the process was
+//! stopped, a dropped connection, a timeout) is tried again on a new
+//! connection every [`RETRY_STEP`], for up to [`RETRY_FOR`], before the
+//! log counts as down: a pause or a blip shorter
+//! than that costs nobody a line. Reads are idempotent; appends are made
+//! so by `chat:{R}:appended`.
 //!
 //! # Snapshots and trimming
 //! Every [`SNAPSHOT_EVERY`] (or [`SNAPSHOT_ENTRIES`] entries) a serving
@@ -30,8 +46,8 @@
 //! by the stored snapshot (a starting node reads the snapshot, then the
 //! stream after its id), and a node that is less than `TRIM_LAG` behind
 //! loses nothing. A node further behind sees the `trimmed` mark pass its
-//! position after a read and starts again from the snapshot, as after a
-//! lost log: its users may have missed lines.
+//! position after a read and starts again from the snapshot: it lost
+//! contact with the room, and its users are closed as such.
 //!
 //! Liveness is the room's (heartbeats in the log); this module only moves
 //! entries.
@@ -43,6 +59,7 @@ mod writer;
 
 pub use keys::{BadStreamPos, StreamPos};
 pub use link::LogSink;
+pub use reader::Reset;
 
 use chat_core::{ClusterConfig, Entry, NodeId, Snapshot};
 use keys::Keys;
@@ -58,6 +75,13 @@ use writer::WriterMsg;
 
 /// The bound on connecting and on each command that does not block.
 pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a failed call is tried again on new connections before the
+/// log counts as down: well within the room's loss bound (5 heartbeats).
+pub const RETRY_FOR: Duration = Duration::from_secs(3);
+
+/// The wait between two tries of a failed call.
+pub(crate) const RETRY_STEP: Duration = Duration::from_millis(100);
 
 /// How far behind a stored snapshot the stream is trimmed.
 pub const TRIM_LAG: Duration = Duration::from_secs(10);
@@ -95,11 +119,11 @@ pub enum LogEvent {
         /// The new generation.
         gen: u64,
     },
-    /// The room starts again: after a reset of the log (`reset`), and/or
-    /// from `snapshot`; the entries that follow are those after `from`.
+    /// The room starts again: after a reset (`reset`), and/or from
+    /// `snapshot`; the entries that follow are those after `from`.
     Restart {
-        /// The log lost entries: the room is to be reset first.
-        reset: bool,
+        /// Why the room is to be reset first, if it is.
+        reset: Option<Reset>,
         /// The stored snapshot to restore, if any.
         snapshot: Option<Snapshot>,
         /// Where reading goes on (the snapshot's id, or `0-0`).
@@ -233,6 +257,7 @@ impl RedisLog {
             epoch: None,
             last: StreamPos::START,
             up_gen: None,
+            failing_since: None,
         };
         let spawned = thread::Builder::new()
             .name("chat-log-read".into())
@@ -253,6 +278,8 @@ impl RedisLog {
     pub fn append(&self, gen: u64, entry: &Entry) -> Result<(), AppendOverflow> {
         let msg = WriterMsg::Append {
             gen,
+            node: entry.node.clone(),
+            seq: entry.seq,
             bytes: entry.encode(),
         };
         match self.outbox.try_send(msg) {

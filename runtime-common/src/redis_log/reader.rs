@@ -1,27 +1,58 @@
 //! The reader thread: hands the room every entry of the stream, in order,
-//! once; checks the epoch at every connect; declares the log up once it has
-//! read to the end.
+//! once; checks the epoch at every connect and after every read; declares
+//! the log up once it has read to the end.
 //!
 //! # Invariants
 //! - `last` is the id of the last entry handed in (or of the snapshot the
 //!   room was restored from, or `0-0`): the next read is strictly after it.
-//! - `epoch` is the epoch `last` belongs to; a different epoch at a
-//!   connect means the stream was lost: the room gets a reset.
+//! - `epoch` is the epoch `last` belongs to. A read is handed in only if,
+//!   after it, the epoch key still holds `epoch` and the stream exists: a
+//!   stream of another epoch is only ever made after its epoch key is set
+//!   (see [`ENSURE_EPOCH`]), so entries read before that check are of
+//!   `epoch`. Otherwise (and at a connect that finds another epoch) the
+//!   stream was lost: the log is declared down and the room gets a reset
+//!   ([`Reset::LogLost`]).
 //! - After every read, the stream's `trimmed` mark is checked: if it is
 //!   past `last` (entries after `last` may have been trimmed unread) the
-//!   room gets a reset too, from the snapshot.
+//!   room starts again from the snapshot ([`Reset::FellBehind`]).
 //! - `LogUp` is declared only after a read found nothing more, with the
 //!   writer settled in the current generation (see the `link` module).
+//! - A failure while up is tried again on new connections for
+//!   [`RETRY_FOR`] from the first failure before the log is declared down;
+//!   `failing_since` is cleared by a read that succeeds.
 
 use super::keys::{random_u64, Backoff, Keys, StreamPos, ENTRY_FIELD};
 use super::link::Link;
-use super::{connect, LogEvent, IO_TIMEOUT};
+use super::{connect, LogEvent, IO_TIMEOUT, RETRY_FOR, RETRY_STEP};
 use chat_core::{Entry, Snapshot};
 use redis::streams::StreamReadReply;
 use redis::{RedisError, Value};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Why the room starts again from an empty room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reset {
+    /// The stream was lost (a new epoch): lines may be missing for everyone.
+    LogLost,
+    /// Entries this node had not read were trimmed: it lost contact with
+    /// the room (it was away or slow for longer than the trim lag).
+    FellBehind,
+}
+
+/// Finds the room's epoch, or starts a new one: when the epoch key or the
+/// stream is missing, deletes what is left of the old log and sets a new
+/// epoch together with a new, empty stream. Returns the epoch.
+/// KEYS: epoch, stream, snapshot hash, appended hash. ARGV: a fresh epoch.
+const ENSURE_EPOCH: &str = r"
+local epoch = redis.call('GET', KEYS[1])
+if epoch and redis.call('EXISTS', KEYS[2]) == 1 then return epoch end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '0', '*', 'epoch', ARGV[1])
+return ARGV[1]
+";
 
 /// The most entries one read asks for.
 const COUNT: usize = 512;
@@ -38,6 +69,8 @@ pub(crate) struct Reader {
     pub(crate) last: StreamPos,
     /// The generation this reader last declared up in.
     pub(crate) up_gen: Option<u64>,
+    /// When the calls started failing, while up.
+    pub(crate) failing_since: Option<Instant>,
 }
 
 /// Why a session with Redis ended.
@@ -70,15 +103,23 @@ impl Reader {
         while !self.link.stopped() {
             match self.session(&mut backoff, &mut failures) {
                 Ok(()) => return,
+                Err(failure) if self.may_retry() => {
+                    tracing::info!(error = %failure, "a read of the room's log failed; trying again");
+                    std::thread::sleep(RETRY_STEP);
+                    continue;
+                }
                 Err(failure) => {
+                    self.failing_since = None;
                     failures += 1;
+                    // The room is told first: once the log says so, lines
+                    // are refused.
+                    self.link.declare_down(&failure);
                     if self.up_gen.take().is_some() || failures == 1 {
                         // Said once per outage (the first failure at start too).
                         tracing::warn!(url = %self.url, error = %failure, "cannot reach the room's log; retrying");
                     } else {
                         tracing::debug!(error = %failure, failures, "cannot reach the room's log");
                     }
-                    self.link.declare_down(&failure);
                 }
             }
             let wait = backoff.next_wait();
@@ -87,6 +128,13 @@ impl Reader {
                 std::thread::sleep(wait.min(Duration::from_millis(50)));
             }
         }
+    }
+
+    /// Whether a failure may be tried again without declaring the log
+    /// down: it is up, and failing for less than [`RETRY_FOR`].
+    fn may_retry(&mut self) -> bool {
+        let since = *self.failing_since.get_or_insert_with(Instant::now);
+        self.up_gen.is_some() && since.elapsed() < RETRY_FOR && !self.link.stopped()
     }
 
     /// One connection: epoch check, catch-up, then reads until an error.
@@ -122,36 +170,38 @@ impl Reader {
         }
     }
 
-    /// Sets the epoch if there is none, and compares it with ours: a
-    /// different one (or, at the first connect, any) starts the room again
-    /// from the stored snapshot.
+    /// Finds the epoch (starting a new one if the log has none), and
+    /// compares it with ours: a different one (or, at the first connect,
+    /// any) starts the room again from the stored snapshot.
     fn check_epoch(&mut self, con: &mut redis::Connection) -> Result<(), Failure> {
         let fresh = format!("{:016x}", random_u64());
-        let (epoch,): (Option<String>,) = redis::pipe()
-            .cmd("SET")
+        let epoch: String = redis::cmd("EVAL")
+            .arg(ENSURE_EPOCH)
+            .arg(4)
             .arg(&self.keys.epoch)
+            .arg(&self.keys.log)
+            .arg(&self.keys.snapshot)
+            .arg(&self.keys.appended)
             .arg(&fresh)
-            .arg("NX")
-            .ignore()
-            .cmd("GET")
-            .arg(&self.keys.epoch)
             .query(con)?;
-        let epoch: Arc<str> = epoch
-            .ok_or_else(|| Failure::Reply("the epoch key vanished".into()))?
-            .into();
+        let epoch: Arc<str> = epoch.into();
         match self.epoch.replace(Arc::clone(&epoch)) {
-            None => self.restart(con, false),
+            None => self.restart(con, None),
             Some(known) if known == epoch => Ok(()),
             Some(known) => {
                 tracing::warn!(old = %known, new = %epoch, "the room's log was lost (a new epoch); its users are closed");
-                self.restart(con, true)
+                self.restart(con, Some(Reset::LogLost))
             }
         }
     }
 
     /// Starts the room again from the snapshot of this epoch (or the
     /// stream's start), after a reset if `reset`.
-    fn restart(&mut self, con: &mut redis::Connection, reset: bool) -> Result<(), Failure> {
+    fn restart(
+        &mut self,
+        con: &mut redis::Connection,
+        reset: Option<Reset>,
+    ) -> Result<(), Failure> {
         let (id, state, epoch): (Option<String>, Option<Vec<u8>>, Option<String>) =
             redis::cmd("HMGET")
                 .arg(&self.keys.snapshot)
@@ -180,9 +230,9 @@ impl Reader {
             Some((id, snapshot)) => (id, Some(snapshot)),
             None => (StreamPos::START, None),
         };
-        tracing::info!(%from, snapshot = snapshot.is_some(), reset, "reading the room's log");
+        tracing::info!(%from, snapshot = snapshot.is_some(), ?reset, "reading the room's log");
         self.last = from;
-        if reset || snapshot.is_some() {
+        if reset.is_some() || snapshot.is_some() {
             self.link.deliver(LogEvent::Restart {
                 reset,
                 snapshot,
@@ -193,7 +243,8 @@ impl Reader {
     }
 
     /// Reads the entries after `last` (waiting up to `block` for some),
-    /// hands them in, and checks the trim mark. Returns how many were read.
+    /// checks the epoch and the trim mark, and hands them in. Returns how
+    /// many were read.
     fn read(
         &mut self,
         con: &mut redis::Connection,
@@ -209,16 +260,39 @@ impl Reader {
             .arg("STREAMS")
             .arg(&self.keys.log)
             .arg(self.last.to_string());
-        let (reply, trimmed, epoch): (Option<StreamReadReply>, Option<String>, Option<String>) =
-            redis::pipe()
-                .add_command(xread)
-                .cmd("HGET")
-                .arg(&self.keys.snapshot)
-                .arg("trimmed")
-                .cmd("HGET")
-                .arg(&self.keys.snapshot)
-                .arg("epoch")
-                .query(con)?;
+        type Read = (
+            Option<StreamReadReply>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            bool,
+        );
+        let (reply, trimmed, epoch, current, exists): Read = redis::pipe()
+            .add_command(xread)
+            .cmd("HGET")
+            .arg(&self.keys.snapshot)
+            .arg("trimmed")
+            .cmd("HGET")
+            .arg(&self.keys.snapshot)
+            .arg("epoch")
+            .cmd("GET")
+            .arg(&self.keys.epoch)
+            .cmd("EXISTS")
+            .arg(&self.keys.log)
+            .query(con)?;
+        self.failing_since = None;
+        if !exists || current.as_deref() != self.epoch.as_deref() {
+            // What was read may be of another stream: it is not handed in.
+            tracing::warn!(
+                stream = exists,
+                epoch = ?current,
+                "the room's log is gone or replaced"
+            );
+            self.link.declare_down(&"the room's log was lost");
+            self.up_gen = None;
+            self.check_epoch(con)?;
+            return Ok(0);
+        }
         let before = self.last;
         let mut entries = Vec::new();
         let mut read = 0;
@@ -257,7 +331,7 @@ impl Reader {
                 tracing::warn!(%before, %trimmed, "the log was trimmed past what this server read; its users are closed");
                 self.link.declare_down(&"entries were trimmed unread");
                 self.up_gen = None;
-                self.restart(con, true)?;
+                self.restart(con, Some(Reset::FellBehind))?;
                 return Ok(0);
             }
         }

@@ -7,12 +7,19 @@
 //! - An append tagged before the current generation is dropped, never
 //!   written (see the `link` module); [`Link::settle`] is called after each
 //!   batch and while idle.
-//! - On any error the log is declared down, and every message waiting is
-//!   dropped (flushes are answered) until the connection is back.
+//! - Appends land only in the stream of the epoch their generation was
+//!   declared up in ([`APPEND`] checks it): after a flush or a deletion
+//!   they are refused, and the log is declared down.
+//! - A batch that fails is sent again on a new connection for up to
+//!   [`RETRY_FOR`] (each entry lands once: [`APPEND`] skips what a node
+//!   already appended), unless the log went down meanwhile; past that the
+//!   log is declared down, and every message waiting is dropped (flushes
+//!   are answered) until the connection is back.
 
 use super::keys::{Backoff, Keys, StreamPos, ENTRY_FIELD};
 use super::link::Link;
-use super::{connect, IO_TIMEOUT, TRIM_LAG};
+use super::{connect, IO_TIMEOUT, RETRY_FOR, RETRY_STEP, TRIM_LAG};
+use chat_core::NodeId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -27,8 +34,14 @@ const IDLE: Duration = Duration::from_millis(50);
 /// What the room side asks the writer to do.
 #[derive(Debug)]
 pub(crate) enum WriterMsg {
-    /// Append one entry's bytes, made in generation `gen`.
-    Append { gen: u64, bytes: Vec<u8> },
+    /// Append one entry's bytes, made in generation `gen` by `node` with
+    /// sequence number `seq`.
+    Append {
+        gen: u64,
+        node: NodeId,
+        seq: u64,
+        bytes: Vec<u8>,
+    },
     /// Store a snapshot covering the stream up to `id`, in `epoch`.
     Snapshot {
         epoch: Arc<str>,
@@ -48,7 +61,7 @@ local function parse(id)
   if not ms then return nil end
   return tonumber(ms), tonumber(seq)
 end
-if redis.call('GET', KEYS[3]) ~= ARGV[3] then return 0 end
+if redis.call('GET', KEYS[3]) ~= ARGV[3] or redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 local ms, seq = parse(ARGV[1])
 if not ms then return 0 end
 if redis.call('HGET', KEYS[1], 'epoch') == ARGV[3] then
@@ -59,6 +72,34 @@ local trim = string.format('%.0f-0', math.max(ms - tonumber(ARGV[4]), 0))
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', ARGV[2], 'epoch', ARGV[3], 'trimmed', trim)
 redis.call('XTRIM', KEYS[2], 'MINID', '~', trim)
 return 1
+";
+
+/// Appends one node's entries, in order, while the stream is of epoch
+/// ARGV[1]; skips those at or before the last one this incarnation
+/// appended. Returns how many it appended, or -1 when the stream is gone or
+/// of another epoch (nothing is appended).
+/// KEYS: stream, epoch, appended hash. ARGV: epoch, node name,
+/// incarnation, the entry field, then a sequence number and the entry's
+/// bytes per entry.
+const APPEND: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] or redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local last = 0
+local mark = redis.call('HGET', KEYS[3], ARGV[2])
+if mark then
+  local incarnation, seq = string.match(mark, '^(%d+) (%d+)$')
+  if incarnation == ARGV[3] then last = tonumber(seq) end
+end
+local added = 0
+for i = 5, #ARGV - 1, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq and seq > last then
+    redis.call('XADD', KEYS[1], '*', ARGV[4], ARGV[i + 1])
+    last = seq
+    added = added + 1
+  end
+end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3] .. ' ' .. string.format('%.0f', last))
+return added
 ";
 
 pub(crate) struct Writer {
@@ -135,7 +176,9 @@ impl Writer {
                     let gen = self.link.gen();
                     if gen != checked_gen {
                         checked_gen = gen;
-                        if let Err(error) = redis::cmd("PING").query::<()>(con) {
+                        let mut ping = redis::pipe();
+                        ping.cmd("PING").ignore();
+                        if let Err(error) = self.query(con, &ping, gen) {
                             return Ended::Failed(error);
                         }
                     }
@@ -152,46 +195,118 @@ impl Writer {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            let mut pipe = redis::pipe();
-            let mut flushes = Vec::new();
-            for msg in batch {
-                match msg {
-                    WriterMsg::Append { gen: tag, bytes } if tag >= gen => {
-                        pipe.cmd("XADD")
-                            .arg(&self.keys.log)
-                            .arg("*")
-                            .arg(ENTRY_FIELD)
-                            .arg(bytes)
-                            .ignore();
-                    }
-                    WriterMsg::Append { .. } => {} // made before a LogDown
-                    WriterMsg::Snapshot { epoch, id, state } => {
-                        pipe.cmd("EVAL")
-                            .arg(STORE_SNAPSHOT)
-                            .arg(3)
-                            .arg(&self.keys.snapshot)
-                            .arg(&self.keys.log)
-                            .arg(&self.keys.epoch)
-                            .arg(id.to_string())
-                            .arg(state)
-                            .arg(&*epoch)
-                            .arg(TRIM_LAG.as_millis().to_string())
-                            .ignore();
-                    }
-                    WriterMsg::Flush(done) => flushes.push(done),
-                }
-            }
+            let (pipe, flushes) = self.pipeline(batch, gen);
             let result = if pipe.is_empty() {
-                Ok(())
+                Ok(Vec::new())
             } else {
-                pipe.query::<()>(con)
+                self.query(con, &pipe, gen)
             };
             self.link.settle(gen);
             for done in flushes {
                 done.store(true, Ordering::Release);
             }
-            if let Err(error) = result {
-                return Ended::Failed(error);
+            match result {
+                Ok(appended) if appended.contains(&-1) => {
+                    tracing::warn!("the room's log is gone or replaced; appends are refused");
+                    self.link.declare_down_in(gen, &"the room's log was lost");
+                }
+                Ok(_) => {}
+                Err(error) => return Ended::Failed(error),
+            }
+        }
+    }
+
+    /// The commands for `batch`, made in generation `gen`: one [`APPEND`]
+    /// per run of one node's appends (in the epoch `gen` was declared up
+    /// in), snapshots in between; and the flushes to answer.
+    fn pipeline(&self, batch: Vec<WriterMsg>, gen: u64) -> (redis::Pipeline, Vec<Arc<AtomicBool>>) {
+        let epoch = self.link.epoch_of(gen);
+        let mut pipe = redis::pipe();
+        let mut flushes = Vec::new();
+        let mut run: Option<(NodeId, redis::Cmd)> = None;
+        let end_run = |pipe: &mut redis::Pipeline, run: &mut Option<(NodeId, redis::Cmd)>| {
+            if let Some((_, cmd)) = run.take() {
+                pipe.add_command(cmd);
+            }
+        };
+        for msg in batch {
+            match msg {
+                WriterMsg::Append {
+                    gen: tag,
+                    node,
+                    seq,
+                    bytes,
+                } if tag >= gen => {
+                    let Some(epoch) = epoch.as_deref() else {
+                        continue; // never declared up: made before a LogDown
+                    };
+                    if run.as_ref().is_some_and(|(of, _)| *of != node) {
+                        end_run(&mut pipe, &mut run);
+                    }
+                    let (_, cmd) = run.get_or_insert_with(|| {
+                        let mut cmd = redis::cmd("EVAL");
+                        cmd.arg(APPEND)
+                            .arg(3)
+                            .arg(&self.keys.log)
+                            .arg(&self.keys.epoch)
+                            .arg(&self.keys.appended)
+                            .arg(epoch)
+                            .arg(&*node.name)
+                            .arg(node.incarnation.to_string())
+                            .arg(ENTRY_FIELD);
+                        (node.clone(), cmd)
+                    });
+                    cmd.arg(seq.to_string()).arg(bytes);
+                }
+                WriterMsg::Append { .. } => {} // made before a LogDown
+                WriterMsg::Snapshot { epoch, id, state } => {
+                    end_run(&mut pipe, &mut run);
+                    pipe.cmd("EVAL")
+                        .arg(STORE_SNAPSHOT)
+                        .arg(3)
+                        .arg(&self.keys.snapshot)
+                        .arg(&self.keys.log)
+                        .arg(&self.keys.epoch)
+                        .arg(id.to_string())
+                        .arg(state)
+                        .arg(&*epoch)
+                        .arg(TRIM_LAG.as_millis().to_string())
+                        .ignore();
+                }
+                WriterMsg::Flush(done) => flushes.push(done),
+            }
+        }
+        end_run(&mut pipe, &mut run);
+        (pipe, flushes)
+    }
+
+    /// Sends `pipe`; after a failure, sends it again on new connections
+    /// (to `con`) for up to [`RETRY_FOR`], unless the log goes down from
+    /// generation `gen` meanwhile (then it is dropped: what it held is in
+    /// doubt, as for any append when the log goes down). The replies of
+    /// the commands not ignored: appends' counts.
+    fn query(
+        &self,
+        con: &mut redis::Connection,
+        pipe: &redis::Pipeline,
+        gen: u64,
+    ) -> redis::RedisResult<Vec<i64>> {
+        let started = Instant::now();
+        loop {
+            let error = match pipe.query::<Vec<i64>>(con) {
+                Ok(replies) => return Ok(replies),
+                Err(error) => error,
+            };
+            if started.elapsed() >= RETRY_FOR || self.link.stopped() {
+                return Err(error);
+            }
+            tracing::info!(%error, "a write to the room's log failed; trying again");
+            std::thread::sleep(RETRY_STEP);
+            if self.link.gen() != gen {
+                return Ok(Vec::new());
+            }
+            if let Ok(fresh) = connect(&self.client, IO_TIMEOUT) {
+                *con = fresh;
             }
         }
     }

@@ -204,7 +204,7 @@ impl Checker {
                 Event::Disconnected { conn, .. } => disconnected.push(*conn),
                 Event::Joined { conn, nick, .. } => joined.push((*conn, nick.clone())),
                 Event::Renamed { .. } => {}
-                Event::NodeLost { .. } | Event::LogReset => {
+                Event::NodeLost { .. } | Event::LogReset | Event::FellBehind => {
                     return self.fail("only a clustered room loses servers", format!("{event:?}"));
                 }
             }

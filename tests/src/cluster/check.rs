@@ -20,9 +20,11 @@
 //! 5. **Invariants**: `Room::check_invariants` (in `World::input`).
 //! 6. **No silent loss**: a tracked line is in the log, or its sender was
 //!    told it was not sent, or was disconnected.
-//! 7. **Lost and reset**: users of a node that reads its own loss get the
-//!    lost-contact error and are closed; users of a reset node the
-//!    log-lost error; nobody else gets them.
+//! 7. **Lost and reset**: users of a node that reads its own loss, or
+//!    that fell behind the trim, get the lost-contact error and are
+//!    closed; users of a reset node the log-lost error; nobody else gets
+//!    them. Once quiet, every live node serves the current epoch (a node
+//!    that never noticed a lost log would serve a room of its own).
 
 use super::model::is_notice;
 use super::world::World;
@@ -245,6 +247,22 @@ pub fn reset_users(w: &mut World, users: &[usize]) {
     }
 }
 
+/// After a node fell behind the trim: `users` (open and joined before) got
+/// the lost-contact error, not the log-lost one, and were closed.
+pub fn fell_behind_users(w: &mut World, users: &[usize]) {
+    for &i in users {
+        let c = &w.clients[i];
+        let told = c.reader.lost_error && !c.reader.reset_error;
+        if c.closed.is_none() || !(told || c.closed == Some(CloseMode::Abort)) {
+            let message = format!(
+                "{} fell behind with its node; closed: {:?}, read the lost-contact error: {}, the log-lost error: {}",
+                c.conn, c.closed, c.reader.lost_error, c.reader.reset_error
+            );
+            fail(w, "7 lost", message);
+        }
+    }
+}
+
 /// Once every live node has read the whole log.
 pub fn at_quiet(w: &mut World) {
     if w.violation.is_some() {
@@ -255,6 +273,18 @@ pub fn at_quiet(w: &mut World) {
         return;
     }
     let current = w.epochs.len() - 1;
+    if let Some(node) = w
+        .nodes
+        .iter()
+        .find(|n| n.room.is_some() && n.epoch != current)
+    {
+        let message = format!(
+            "{} still serves epoch {} of {current}",
+            node.name, node.epoch
+        );
+        fail(w, "7 reset", message);
+        return;
+    }
     let mut problem = None;
     for c in &w.clients {
         let node = &w.nodes[c.node];

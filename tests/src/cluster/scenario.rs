@@ -116,12 +116,26 @@ pub enum COp {
     },
     /// The log loses every entry (a new epoch): every node is reset.
     ResetLog,
+    /// The log's keys are lost while every node runs (`FLUSHALL`, a `DEL`
+    /// or an expiry of the stream or the epoch key): a new epoch, which
+    /// each node's driver notices at its next read, `notice_ms` times
+    /// `(slot + 1) / slots` after its delay. Until then the node is handed
+    /// nothing, and its appends are refused (the stream is not of its
+    /// epoch): its driver tells it `LogDown` at the first.
+    FlushLog {
+        /// How long the last node takes to notice, past its delay.
+        notice_ms: u32,
+    },
     /// A new node starts from a snapshot of node `from` (at its cursor), in
     /// the first crashed slot (as a new incarnation) or a new slot.
     Restart {
         /// Whose snapshot.
         from: u8,
     },
+    /// A new node starts as a driver starts one: from the stored snapshot
+    /// of the current epoch, if there is one, or the log's start; in the
+    /// first crashed slot (as a new incarnation) or a new slot.
+    Start,
     /// The node shuts down cleanly (`Down`), then stops.
     Shutdown {
         /// Which node.
@@ -214,12 +228,13 @@ struct Swarm {
 }
 
 /// A pause longer than the loss bound (5 heartbeats of 1 s) most of the
-/// time, shorter now and then.
+/// time, shorter now and then, and now and then longer than the stream
+/// keeps entries (its trim lag), so the node falls behind the trim.
 fn pause_ms(g: &mut Gen) -> u32 {
-    if chance(g, 1, 5) {
-        1_000 + below(g, 4_000)
-    } else {
-        5_500 + below(g, 3_500)
+    match below(g, 5) {
+        0 => 1_000 + below(g, 4_000),
+        1 => 16_000 + below(g, 6_000),
+        _ => 5_500 + below(g, 3_500),
     }
 }
 
@@ -263,7 +278,15 @@ fn op(g: &mut Gen, swarm: Swarm) -> COp {
                 notice_ms: below(g, 2_000),
             },
             86..=89 if swarm.cut => COp::Heal { node },
-            90 if swarm.reset => COp::ResetLog,
+            90 if swarm.reset => {
+                if chance(g, 1, 2) {
+                    COp::ResetLog
+                } else {
+                    COp::FlushLog {
+                        notice_ms: below(g, 1_000),
+                    }
+                }
+            }
             91..=92 if swarm.restart => COp::Restart { from: node },
             93 if swarm.shutdown => COp::Shutdown { node },
             94..=96 if swarm.pause => COp::Pause {
@@ -274,6 +297,7 @@ fn op(g: &mut Gen, swarm: Swarm) -> COp {
                 node,
                 users: 20 + below(g, 8) as u8,
             },
+            98 if swarm.restart => COp::Start,
             _ => continue,
         };
     }
@@ -403,6 +427,9 @@ pub fn candidates(s: &ClusterScenario) -> Vec<ClusterScenario> {
             COp::Crowd { node, users } if users > 20 => Some(COp::Crowd { node, users: 20 }),
             COp::Cut { node, notice_ms } if notice_ms > 0 => Some(COp::Cut {
                 node,
+                notice_ms: notice_ms / 2,
+            }),
+            COp::FlushLog { notice_ms } if notice_ms > 0 => Some(COp::FlushLog {
                 notice_ms: notice_ms / 2,
             }),
             COp::Flood { client, lines } if lines > 1 => Some(COp::Flood {

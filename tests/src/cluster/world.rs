@@ -4,13 +4,24 @@
 //! The driver keeps the core's contract (`Input::Logged` hands each node
 //! the log's entries in order, with no gap; `LogDown` when a node loses
 //! the log; on heal the entries it missed, then `LogUp`; `LogReset` when
-//! the log loses its entries) and calls the checkers after every input.
+//! the log loses its entries, noticed at once or at the node's next read;
+//! `FellBehind` and the stored snapshot when the entries after a node's
+//! position were trimmed) and calls the checkers after every input.
 //!
 //! # Invariants
 //! - `log` holds the current epoch's entries, `times` when each was
 //!   appended; `epochs` the model of every epoch so far (the last is the
 //!   current one) and has applied exactly the entries of `log`.
 //! - A node's `cursor` counts the entries of its `epoch` it was handed.
+//! - Every [`SNAPSHOT_EVERY`] the most advanced serving node's snapshot is
+//!   `stored` with its position, and the entries appended more than
+//!   [`TRIM_LAG`] before its last one are `trimmed` (as the Redis log's
+//!   driver does): `trimmed <= stored position`. A node handed entries
+//!   from before `trimmed` falls behind instead: it is restored from the
+//!   stored snapshot.
+//! - A node whose `epoch` is not the current one appends nothing to the
+//!   log (its appends are refused) and is handed nothing of it; it notices
+//!   the new epoch at `reset_at`, at its heal or at the end of its pause.
 //! - Connection ids are unique in the whole simulation.
 //! - A paused node (`paused_until` is `Some`) is handed no input: what its
 //!   users do waits in `queued`, in order, and nothing else is fed to it
@@ -34,6 +45,11 @@ use std::time::Duration;
 const MAX_SLOTS: usize = 6;
 /// At most this many clients.
 const MAX_CLIENTS: usize = 100;
+/// How often a snapshot is stored (the Redis log's driver's period).
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
+/// How far behind the stored snapshot's last entry the log is trimmed (the
+/// Redis log's driver's lag).
+const TRIM_LAG: Duration = Duration::from_secs(10);
 
 /// A broken rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +97,8 @@ pub struct Node {
     pub down_at: Option<Time>,
     /// Its process is stopped until then (a pause).
     pub paused_until: Option<Time>,
+    /// When its driver notices that the log's epoch changed.
+    pub reset_at: Option<Time>,
     /// What its users did while it was paused, in order.
     queued: Vec<Queued>,
 }
@@ -206,6 +224,14 @@ pub struct World {
     pub recent: Vec<String>,
     /// How often checker 1 found a user's held notices not sent yet.
     pub held_gaps: std::cell::Cell<u64>,
+    /// The stored snapshot of the current epoch and the entries it covers.
+    stored: Option<(Snapshot, usize)>,
+    /// The current epoch's entries before this one are trimmed.
+    pub trimmed: usize,
+    /// When the next snapshot is stored.
+    snapshot_at: Time,
+    /// How many times a node fell behind the trim.
+    pub fell_behind: u64,
 }
 
 impl World {
@@ -237,6 +263,10 @@ impl World {
             violation: None,
             recent: Vec::new(),
             held_gaps: std::cell::Cell::new(0),
+            stored: None,
+            trimmed: 0,
+            snapshot_at: Time::ZERO + SNAPSHOT_EVERY,
+            fell_behind: 0,
         };
         for _ in 0..s.nodes.clamp(2, 4) {
             let slot = world.nodes.len();
@@ -273,6 +303,7 @@ impl World {
             down_fed: false,
             down_at: None,
             paused_until: None,
+            reset_at: None,
             queued: Vec::new(),
         };
         if slot < self.nodes.len() {
@@ -323,6 +354,11 @@ impl World {
         self.steps += 1;
         room.handle(now, input);
         self.drain(slot);
+        self.after_input(slot);
+    }
+
+    /// Every checker, after node `slot` handled an input.
+    fn after_input(&mut self, slot: usize) {
         if let Some(room) = self.nodes[slot].room.as_ref() {
             if let Err(broken) = room.check_invariants() {
                 let name = &self.nodes[slot].name;
@@ -373,6 +409,14 @@ impl World {
         if self.nodes[slot].cut {
             return;
         }
+        if self.nodes[slot].epoch + 1 != self.epochs.len() {
+            // The stream is of another epoch: refused, and the driver
+            // declares the log down.
+            if !self.nodes[slot].down_fed {
+                self.nodes[slot].down_at = Some(self.now);
+            }
+            return;
+        }
         let typed = match &entry.kind {
             EntryKind::Say { conn, text } => Some((*conn, text.clone())),
             EntryKind::Me { conn, text } => Some((*conn, format!("/me {text}"))),
@@ -397,11 +441,16 @@ impl World {
         self.times.push(self.now);
     }
 
-    /// Hands node `slot` the log up to `end`.
+    /// Hands node `slot` the log up to `end`; if entries it has not read
+    /// were trimmed, it falls behind first.
     fn hand(&mut self, slot: usize, end: usize) {
         let node = &self.nodes[slot];
         let (from, epoch) = (node.cursor, node.epoch);
         if end <= from || epoch + 1 != self.epochs.len() {
+            return;
+        }
+        if from < self.trimmed {
+            self.fall_behind(slot);
             return;
         }
         let before = node.room.as_ref().and_then(|r| r.node().cloned());
@@ -449,7 +498,9 @@ impl World {
         self.nodes[slot].paused_until = None;
         self.note(format!("{} resumes", self.nodes[slot].name));
         if !self.nodes[slot].cut && self.nodes[slot].epoch + 1 != self.epochs.len() {
+            self.feed_down(slot);
             self.reset_node(slot);
+            self.serve_again(slot);
         }
         self.input(slot, Input::Tick);
         let queued = std::mem::take(&mut self.nodes[slot].queued);
@@ -461,6 +512,10 @@ impl World {
     /// Runs everything due now; whether anything was.
     fn run_due(&mut self) -> bool {
         let mut progressed = false;
+        if self.snapshot_at <= self.now {
+            self.store_snapshot();
+            progressed = true;
+        }
         for slot in 0..self.nodes.len() {
             if !self.live(slot) {
                 continue;
@@ -475,6 +530,10 @@ impl World {
             if self.nodes[slot].down_at.is_some_and(|at| at <= self.now) {
                 self.nodes[slot].down_at = None;
                 self.feed_down(slot);
+                progressed = true;
+            }
+            if self.nodes[slot].reset_at.is_some_and(|at| at <= self.now) {
+                self.notice_reset(slot);
                 progressed = true;
             }
             let node = &self.nodes[slot];
@@ -505,6 +564,7 @@ impl World {
     fn next_event(&self) -> Option<Time> {
         let mut next: Option<Time> = None;
         let mut consider = |t: Time| next = Some(next.map_or(t, |n| n.min(t)));
+        consider(self.snapshot_at);
         for node in self.nodes.iter().filter(|n| n.room.is_some()) {
             if let Some(t) = node.paused_until {
                 consider(t);
@@ -514,6 +574,9 @@ impl World {
                 consider(t);
             }
             if let Some(t) = node.down_at {
+                consider(t);
+            }
+            if let Some(t) = node.reset_at {
                 consider(t);
             }
             if !node.cut && node.epoch + 1 == self.epochs.len() && node.cursor < self.log.len() {
@@ -560,6 +623,63 @@ impl World {
         if self.nodes[slot].epoch + 1 != self.epochs.len() {
             self.reset_node(slot);
         }
+        self.serve_again(slot);
+    }
+
+    fn reset_node(&mut self, slot: usize) {
+        let users = self.open_joined(slot);
+        self.nodes[slot].epoch = self.epochs.len() - 1;
+        self.nodes[slot].reset_at = None;
+        let stored = self.stored.clone();
+        self.nodes[slot].cursor = stored.as_ref().map_or(0, |(_, at)| *at);
+        self.note(format!("{} LogReset", self.nodes[slot].name));
+        self.input_restoring(slot, Input::LogReset, stored.as_ref().map(|(s, _)| s));
+        check::reset_users(self, &users);
+    }
+
+    /// The driver of `slot` finds, at a read, that the log's epoch changed:
+    /// the log is down, the room is reset, then handed the new epoch.
+    fn notice_reset(&mut self, slot: usize) {
+        self.nodes[slot].reset_at = None;
+        let node = &self.nodes[slot];
+        if !self.live(slot)
+            || node.cut
+            || node.paused_until.is_some()
+            || node.epoch + 1 == self.epochs.len()
+        {
+            return; // it notices at its heal or at the end of its pause
+        }
+        self.feed_down(slot);
+        self.reset_node(slot);
+        self.serve_again(slot);
+    }
+
+    /// The entries after the position of `slot` were trimmed: its driver
+    /// declares the log down, the room falls behind and is restored from
+    /// the stored snapshot, then handed the entries after it.
+    fn fall_behind(&mut self, slot: usize) {
+        let Some((snapshot, at)) = self.stored.clone() else {
+            self.fail("sim", "entries were trimmed with no snapshot stored".into());
+            return;
+        };
+        self.fell_behind += 1;
+        let users = self.open_joined(slot);
+        self.feed_down(slot);
+        self.nodes[slot].cursor = at;
+        self.note(format!(
+            "{} FellBehind (trimmed before {}), restored at {at}",
+            self.nodes[slot].name, self.trimmed
+        ));
+        self.input_restoring(slot, Input::FellBehind, Some(&snapshot));
+        check::fell_behind_users(self, &users);
+        self.serve_again(slot);
+    }
+
+    /// Hands `slot` the rest of the log, then `LogUp`.
+    fn serve_again(&mut self, slot: usize) {
+        if !self.live(slot) {
+            return;
+        }
         let end = self.log.len();
         self.hand(slot, end);
         self.nodes[slot].down_fed = false;
@@ -567,13 +687,60 @@ impl World {
         self.input(slot, Input::LogUp);
     }
 
-    fn reset_node(&mut self, slot: usize) {
-        let users = self.open_joined(slot);
-        self.nodes[slot].epoch = self.epochs.len() - 1;
-        self.nodes[slot].cursor = 0;
-        self.note(format!("{} LogReset", self.nodes[slot].name));
-        self.input(slot, Input::LogReset);
-        check::reset_users(self, &users);
+    /// Hands `slot` a reset (`LogReset`, `FellBehind`) and, in the same
+    /// step (the driver does both for one event), restores `snapshot`.
+    fn input_restoring(&mut self, slot: usize, input: Input<'_>, snapshot: Option<&Snapshot>) {
+        let Some(snapshot) = snapshot else {
+            self.input(slot, input);
+            return;
+        };
+        let Some(room) = self.nodes[slot].room.as_mut() else {
+            return;
+        };
+        self.steps += 1;
+        room.handle(self.now, input);
+        let restored = room.restore_snapshot(snapshot);
+        self.drain(slot);
+        if !restored {
+            let name = self.nodes[slot].name.clone();
+            self.fail("sim", format!("{name} refused the stored snapshot"));
+        }
+        self.after_input(slot);
+    }
+
+    /// Stores the snapshot of the most advanced serving node of the
+    /// current epoch, and trims the log behind it.
+    fn store_snapshot(&mut self) {
+        self.snapshot_at = self.now + SNAPSHOT_EVERY;
+        let current = self.epochs.len() - 1;
+        let donor = (0..self.nodes.len())
+            .filter(|&s| {
+                let n = &self.nodes[s];
+                n.room.as_ref().is_some_and(|r| !r.is_shutting_down())
+                    && !n.cut
+                    && !n.down_fed
+                    && n.paused_until.is_none()
+                    && n.epoch == current
+            })
+            .max_by_key(|&s| (self.nodes[s].cursor, std::cmp::Reverse(s)));
+        let Some(donor) = donor else {
+            return;
+        };
+        let at = self.nodes[donor].cursor;
+        if at == 0 || self.stored.as_ref().is_some_and(|(_, old)| *old >= at) {
+            return;
+        }
+        let Some(snapshot) = self.nodes[donor].room.as_ref().and_then(Room::snapshot) else {
+            return;
+        };
+        let horizon = self.times[at - 1];
+        let trimmed = self.times[..at].partition_point(|&t| t + TRIM_LAG <= horizon);
+        self.note(format!(
+            "{}'s snapshot at {at} is stored; trimmed before {trimmed}",
+            self.nodes[donor].name
+        ));
+        self.stored = Some((snapshot, at));
+        self.trimmed = self.trimmed.max(trimmed);
     }
 
     fn client_of(&self, n: u8) -> Option<usize> {
@@ -739,16 +906,32 @@ impl World {
             COp::Heal { node: n } => self.heal(node(n)),
             COp::ResetLog => {
                 self.note("the log is reset".into());
-                self.epochs.push(EpochModel::new());
-                self.log.clear();
-                self.times.clear();
+                self.new_epoch();
                 for slot in 0..slots {
                     if self.live(slot) && !self.nodes[slot].cut && !self.paused(slot) {
                         self.reset_node(slot);
                     }
                 }
             }
+            COp::FlushLog { notice_ms } => {
+                self.note("the log's keys are lost".into());
+                self.new_epoch();
+                for slot in 0..slots {
+                    let after = u64::from(notice_ms) * (slot as u64 + 1) / slots as u64;
+                    let delay = self.nodes[slot].delay;
+                    self.nodes[slot].reset_at =
+                        Some(self.now + delay + Duration::from_millis(after));
+                }
+            }
             COp::Restart { from } => self.restart(node(from)),
+            COp::Start => {
+                if let Some(slot) = self.free_slot() {
+                    let stored = self.stored.clone();
+                    let cursor = stored.as_ref().map_or(0, |(_, at)| *at);
+                    self.note(format!("n{slot} starts at {cursor}"));
+                    self.start(slot, stored.as_ref().map(|(s, _)| s), cursor);
+                }
+            }
             COp::Pause { node: n, ms } => {
                 let slot = node(n);
                 if self.live(slot) && !self.paused(slot) {
@@ -865,10 +1048,8 @@ impl World {
                 return;
             }
         };
-        let slot = match self.nodes.iter().position(|n| n.room.is_none()) {
-            Some(slot) => slot,
-            None if self.nodes.len() < MAX_SLOTS => self.nodes.len(),
-            None => return,
+        let Some(slot) = self.free_slot() else {
+            return;
         };
         let cursor = self.nodes[from].cursor;
         self.note(format!(
@@ -876,6 +1057,24 @@ impl World {
             self.nodes[from].name
         ));
         self.start(slot, Some(&decoded), cursor);
+    }
+
+    /// The first crashed slot, or a new one if there is room.
+    fn free_slot(&self) -> Option<usize> {
+        match self.nodes.iter().position(|n| n.room.is_none()) {
+            Some(slot) => Some(slot),
+            None if self.nodes.len() < MAX_SLOTS => Some(self.nodes.len()),
+            None => None,
+        }
+    }
+
+    /// The log starts a new epoch, empty, with no snapshot.
+    fn new_epoch(&mut self) {
+        self.epochs.push(EpochModel::new());
+        self.log.clear();
+        self.times.clear();
+        self.stored = None;
+        self.trimmed = 0;
     }
 
     /// The end of a run: every node reaches the log, every client reads,
