@@ -11,7 +11,7 @@ mod delivery;
 mod handshake;
 mod hold;
 
-use crate::address::AddressTable;
+use crate::address::AddressGate;
 use crate::batch::Batch;
 use crate::config::Config;
 use crate::conn::Conn;
@@ -63,8 +63,9 @@ pub struct Room {
     conns: BTreeMap<ConnId, Conn>,
     /// The joined users' nicks.
     roster: Roster,
-    /// Connections counted per address group.
-    addresses: AddressTable,
+    /// Connections counted per address group, shared with the ports that
+    /// ask before a transport handshake.
+    addresses: AddressGate,
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
     batch: Batch,
@@ -130,7 +131,7 @@ impl Room {
     pub fn new(config: Config) -> Self {
         Room {
             canned: Canned::new(&config),
-            addresses: AddressTable::for_config(&config),
+            addresses: AddressGate::for_config(&config),
             config,
             now: Time::ZERO,
             conns: BTreeMap::new(),
@@ -230,6 +231,12 @@ impl Room {
         Some(self.conns.get(&conn)?.unflushed)
     }
 
+    /// The room's per-address limits, for a port that must apply them
+    /// before the room hears of a connection (before a TLS handshake).
+    pub fn address_gate(&self) -> AddressGate {
+        self.addresses.clone()
+    }
+
     /// Whether [`Input::Shutdown`] was handled.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down
@@ -324,7 +331,7 @@ impl Room {
             });
         }
         self.roster.clear();
-        self.addresses = AddressTable::for_config(&self.config);
+        self.addresses.table().clear();
         self.timers = TimerTable::default();
     }
 
@@ -391,6 +398,7 @@ impl Room {
                 .as_ref()
                 .is_none_or(|held| held.bytes <= crate::conn::MAX_HELD_READ_BYTES)
         };
+        let addresses = self.addresses.table();
         let checks = [
             (self.batch.is_empty(), "room lines left undelivered"),
             (
@@ -476,13 +484,11 @@ impl Room {
                 "more clients than allowed",
             ),
             (
-                self.addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count(),
+                addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count(),
                 "address counts out of step",
             ),
             (
-                per_group
-                    .iter()
-                    .all(|(&g, &n)| self.addresses.open_in(g) == n),
+                per_group.iter().all(|(&g, &n)| addresses.open_in(g) == n),
                 "an address group's count out of step",
             ),
             (

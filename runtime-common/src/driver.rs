@@ -80,22 +80,27 @@ impl Stepper {
     /// count goes to its [`admission`](Stepper::admission) after every
     /// step, for the TLS ports.
     pub fn new(config: Config) -> Self {
+        Self::around(Room::new(config), None)
+    }
+
+    /// The stepper of `room`, with its admission and a clock whose epoch is now.
+    fn around(room: Room, log: Option<Clustered>) -> Self {
+        let clock = Clock::start();
         Stepper {
-            admission: Admission::new(&config),
-            room: Room::new(config),
-            clock: Clock::start(),
-            log: None,
+            admission: Admission::new(room.config(), room.address_gate(), clock),
+            room,
+            clock,
+            log,
         }
     }
 
     /// A clustered room, node `cluster.node`, sharing `log`. It serves
     /// nobody until the log is up.
     pub fn clustered(config: Config, cluster: ClusterConfig, log: RedisLog) -> Self {
-        Stepper {
-            admission: Admission::new(&config),
-            room: Room::clustered(config, cluster, None),
-            clock: Clock::start(),
-            log: Some(Clustered {
+        let room = Room::clustered(config, cluster, None);
+        Self::around(
+            room,
+            Some(Clustered {
                 log,
                 gen: 0,
                 up: false,
@@ -104,7 +109,7 @@ impl Stepper {
                 fresh: 0,
                 snapshot_at: Time::ZERO + SNAPSHOT_EVERY,
             }),
-        }
+        )
     }
 
     /// What bounds the TLS handshakes in progress: the accept loops take

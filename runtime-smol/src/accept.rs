@@ -84,15 +84,15 @@ pub(crate) async fn accept_loop(
                             return; // the room is gone
                         }
                     }
-                    Some(tls) => match shared.admission.begin_handshake(peer.ip()) {
-                        Some(slot) => {
+                    Some(tls) => match shared.admission.begin_handshake(conn, peer.ip()) {
+                        Ok(slot) => {
                             let handshake = Handshake::server(tls);
                             let from = (conn, peer.ip());
                             let task = start_tls(shared.clone(), from, socket, handshake, slot);
                             shared.executor.spawn(task).detach();
                         }
-                        None => {
-                            tracing::debug!(%conn, "TLS port full; closed before the handshake");
+                        Err(refused) => {
+                            tracing::debug!(%conn, ?refused, "TLS connection refused before the handshake");
                             refuse::close_silently(socket.get_ref());
                         }
                     },
@@ -162,7 +162,13 @@ async fn start_tls(
 ) {
     match crate::tls::run(&socket, handshake).await {
         Ok(halves) => {
-            let _ = start(&shared, (conn, peer), socket, Some(halves)).await;
+            if start(&shared, (conn, peer), socket, Some(halves))
+                .await
+                .is_ok()
+            {
+                slot.told_the_room();
+            }
+            return;
         }
         Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
             tracing::debug!(%conn, "plaintext on the TLS port; turned away");

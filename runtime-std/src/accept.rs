@@ -136,10 +136,13 @@ impl Acceptor {
         tls: &ServerTls,
     ) -> Result<(), ()> {
         let conn = from.0;
-        let Some(slot) = self.admission.begin_handshake(from.1) else {
-            tracing::debug!(%conn, "TLS port full; closed before the handshake");
-            refuse::close_silently(&stream);
-            return Ok(());
+        let slot = match self.admission.begin_handshake(conn, from.1) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(%conn, ?refused, "TLS connection refused before the handshake");
+                refuse::close_silently(&stream);
+                return Ok(());
+            }
         };
         let handshake = Handshake::server(tls);
         let acceptor = Acceptor {
@@ -178,7 +181,10 @@ fn handshake_then_start(
     let conn = from.0;
     match blocking::run(&stream, handshake) {
         Ok(halves) => {
-            let _ = acceptor.start(from, stream, Some(halves));
+            if acceptor.start(from, stream, Some(halves)).is_ok() {
+                slot.told_the_room();
+            }
+            return;
         }
         Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
             tracing::debug!(%conn, "plaintext on the TLS port; turned away");

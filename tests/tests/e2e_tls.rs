@@ -12,6 +12,8 @@
 //! - Connections in their TLS handshake count against `--max-clients` with
 //!   the room's: the ones beyond it are closed at once, not after the
 //!   handshake timeout, and a TLS client joins once the others are gone.
+//! - The per-address limits apply before the handshake: a connection past
+//!   `--connects-per-minute` completes no handshake and is sent nothing.
 
 #[macro_use]
 mod common;
@@ -609,4 +611,51 @@ fn one_address_holds_at_most_max_per_address_handshakes_smol() {
 #[test]
 fn one_address_holds_at_most_max_per_address_handshakes_std() {
     one_address_holds_at_most_max_per_address_handshakes("std");
+}
+
+/// With `--limit-loopback` and a connect rate of one a minute after the
+/// burst, TLS clients connecting one after another from loopback: the
+/// burst's handshakes complete, every later one is closed before its
+/// handshake, and a raw connection is closed promptly with nothing sent.
+fn connects_past_the_rate_complete_no_handshake(runtime: &str) {
+    let pki = pki(&format!("connect-rate-{runtime}"));
+    let flags = [
+        "--max-per-address",
+        "0",
+        "--connects-per-minute",
+        "1",
+        "--limit-loopback",
+    ];
+    let (mut server, _plain, tls_addr) = tls_chat_server_with(runtime, &pki, &flags);
+    let tls = client_tls(&pki);
+    let burst = chat_core::ADDRESS_CONNECT_BURST as usize;
+    let tries = burst + 8;
+    let handshakes = (0..tries)
+        .filter(|_| chat_runtime_std::ClientConn::connect_tls(tls_addr, WAIT, &tls).is_ok())
+        .count();
+    assert_eq!(
+        handshakes, burst,
+        "{runtime}: of {tries} TLS connects at 1 a minute after a burst of {burst}, handshakes completed"
+    );
+    let raw = TcpStream::connect_timeout(&tls_addr, WAIT).expect("a raw connection");
+    let deadline = Instant::now() + PROMPTLY;
+    while !is_closed(&raw) {
+        assert!(
+            Instant::now() < deadline,
+            "{runtime}: a connection past the rate is held for its handshake"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn connects_past_the_rate_complete_no_handshake_smol() {
+    connects_past_the_rate_complete_no_handshake("smol");
+}
+
+#[test]
+fn connects_past_the_rate_complete_no_handshake_std() {
+    connects_past_the_rate_complete_no_handshake("std");
 }

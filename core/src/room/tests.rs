@@ -1313,6 +1313,70 @@ fn one_address_connects_at_most_at_the_rate() {
     assert_eq!(h.take(101), "alias?", "one more a second later");
 }
 
+#[test]
+fn a_connection_admitted_before_its_handshake_is_counted_once() {
+    let mut h = Harness::with(Config {
+        max_per_address: 2,
+        connects_per_minute: 60,
+        limit_loopback: true,
+        ..Config::default()
+    });
+    let gate = h.room.address_gate();
+    let peer = "192.0.2.9"
+        .parse()
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    assert!(gate.reserve(ConnId(1), peer, h.now));
+    assert!(gate.reserve(ConnId(2), peer, h.now));
+    assert!(
+        !gate.reserve(ConnId(3), peer, h.now),
+        "two in their handshake fill the address"
+    );
+    h.connect_from(1, "192.0.2.9");
+    h.connect_from(2, "192.0.2.9");
+    assert_eq!(h.take(1), "alias?", "taken over, not counted again");
+    assert_eq!(h.take(2), "alias?");
+    h.connect_from(4, "192.0.2.9");
+    assert_eq!(h.take(4), "error: too many connections from your address\n");
+    // A cancelled reservation (a failed handshake) frees its place.
+    h.input(Input::Closed { conn: ConnId(1) });
+    assert!(gate.reserve(ConnId(5), peer, h.now));
+    gate.cancel(ConnId(5), h.now);
+    h.connect_from(6, "192.0.2.9");
+    assert_eq!(h.take(6), "alias?");
+    // Each admitted connection charged the rate once (reservations 1, 2
+    // and 5, and the room's 6; refusals charge nothing): the burst of 16
+    // holds 12 more.
+    h.input(Input::Closed { conn: ConnId(2) });
+    h.input(Input::Closed { conn: ConnId(6) });
+    for id in 10..22 {
+        assert!(gate.reserve(ConnId(id), peer, h.now), "reserve {id}");
+        gate.cancel(ConnId(id), h.now);
+    }
+    assert!(!gate.reserve(ConnId(22), peer, h.now), "past the burst");
+    assert_eq!(h.room.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_reserved_connection_refused_as_full_frees_its_address() {
+    let mut h = Harness::with(Config {
+        max_clients: 1,
+        max_per_address: 1,
+        connects_per_minute: 0,
+        ..Config::default()
+    });
+    let gate = h.room.address_gate();
+    let peer = "192.0.2.9"
+        .parse()
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    h.connect_from(1, "198.51.100.1");
+    assert!(gate.reserve(ConnId(2), peer, h.now));
+    h.connect_from(2, "192.0.2.9");
+    assert_eq!(h.take(2), "error: server full\n");
+    h.input(Input::Closed { conn: ConnId(1) });
+    h.connect_from(3, "192.0.2.9");
+    assert_eq!(h.take(3), "alias?", "the refused reservation was released");
+}
+
 /// The connection `id` of `room`, to break it.
 fn conn_of(room: &mut Room, id: u64) -> &mut crate::conn::Conn {
     match room.conns.get_mut(&ConnId(id)) {
