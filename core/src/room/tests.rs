@@ -481,9 +481,30 @@ fn quit_flushes_then_closes_and_tells_the_others_once() {
     assert_eq!(h.closed.get(&1), Some(&CloseMode::Flush));
     assert_eq!(
         h.take(2),
-        "alice: bye\nalice left the chat! (gone fishing)\n"
+        "alice: bye\nalice left the chat! (Quit: gone fishing)\n"
     );
     assert_eq!(h.room.connections(), 1);
+}
+
+#[test]
+fn a_quit_reason_cannot_pass_for_the_servers() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.join(4, "dave");
+    h.send(1, b"/quit server lost\n");
+    h.send(2, b"/quit too slow) (x\n");
+    h.send(3, b"/quit ()\n");
+    let seen = h.take(4);
+    assert!(
+        seen.ends_with(
+            "alice left the chat! (Quit: server lost)\n\
+             bob left the chat! (Quit: too slow x)\n\
+             carol left the chat!\n"
+        ),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -982,11 +1003,11 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
     h.advance(due.saturating_since(h.now));
     assert_eq!(
         h.take(1),
-        "dave joined the chat\nbob left the chat! (bye)\n"
+        "dave joined the chat\nbob left the chat! (Quit: bye)\n"
     );
     assert_eq!(
         h.take(4),
-        "bob left the chat! (bye)\n",
+        "bob left the chat! (Quit: bye)\n",
         "only what came after dave"
     );
     assert_eq!(h.room.poll_timeout(), None, "nothing left held");
