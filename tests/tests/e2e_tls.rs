@@ -14,6 +14,8 @@
 //!   handshake timeout, and a TLS client joins once the others are gone.
 //! - The per-address limits apply before the handshake: a connection past
 //!   `--connects-per-minute` completes no handshake and is sent nothing.
+//! - A certificate out of its validity period is warned about at start and
+//!   on SIGHUP; a truncated PEM file is named as such.
 
 #[macro_use]
 mod common;
@@ -57,6 +59,12 @@ impl Drop for Pki {
 /// Makes a CA and a certificate for `localhost` and 127.0.0.1, in a
 /// directory named after `test`.
 fn pki(test: &str) -> Pki {
+    pki_valid(test, None)
+}
+
+/// [`pki`], with the server certificate valid from the first date to the
+/// second (year, month, day) when given.
+fn pki_valid(test: &str, period: Option<((i32, u8, u8), (i32, u8, u8))>) -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let dir = std::env::temp_dir().join(format!("chat-e2e-tls-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -69,8 +77,12 @@ fn pki(test: &str) -> Pki {
     let ca_cert = ca_params.self_signed(&ca_key).expect("the CA certificate");
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().expect("a server key");
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
         .expect("server parameters");
+    if let Some(((y0, m0, d0), (y1, m1, d1))) = period {
+        params.not_before = rcgen::date_time_ymd(y0, m0, d0);
+        params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    }
     let cert = params
         .signed_by(&key, &issuer)
         .expect("the server certificate");
@@ -658,4 +670,58 @@ fn connects_past_the_rate_complete_no_handshake_smol() {
 #[test]
 fn connects_past_the_rate_complete_no_handshake_std() {
     connects_past_the_rate_complete_no_handshake("std");
+}
+
+/// A server started with an expired certificate says so in its log; sent
+/// SIGHUP after its files were replaced by a certificate not valid yet, it
+/// says that.
+#[test]
+fn a_certificate_out_of_its_period_is_warned_about_at_start_and_on_reload() {
+    let expired = pki_valid("expired", Some(((2020, 1, 1), (2021, 1, 1))));
+    let (mut server, _plain, _tls) = tls_chat_server_with("smol", &expired, &[]);
+    let line = server.stderr_line_containing("certificate has expired");
+    assert!(
+        line.contains("WARN") && line.contains("2021-01-01"),
+        "{line}"
+    );
+    let future = pki_valid("future", Some(((2090, 1, 1), (2091, 1, 1))));
+    std::fs::copy(&future.cert, &expired.cert).expect("replace cert.pem");
+    std::fs::copy(&future.key, &expired.key).expect("replace key.pem");
+    let status = Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    server.stderr_line_containing("reloaded");
+    let line = server.stderr_line_containing("certificate is not valid yet");
+    assert!(line.contains("2090-01-01"), "{line}");
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn a_truncated_certificate_file_is_named_as_such() {
+    let pki = pki("truncated");
+    let pem = std::fs::read_to_string(&pki.cert).expect("read cert.pem");
+    std::fs::write(&pki.cert, &pem[..pem.len() / 2]).expect("truncate cert.pem");
+    let args = [
+        "server",
+        "--port",
+        "0",
+        "--tls-port",
+        "0",
+        "--tls-cert",
+        path_str(&pki.cert),
+        "--tls-key",
+        path_str(&pki.key),
+    ];
+    let mut server = ChatProcess::spawn("server", &args);
+    assert_eq!(server.wait_exit().code(), Some(1), "exit status");
+    let stderr = server.stderr_lines();
+    assert_eq!(stderr.len(), 1, "one line: {stderr:?}");
+    assert!(
+        stderr[0].contains("cut short") && stderr[0].contains("END CERTIFICATE"),
+        "a human message: {stderr:?}"
+    );
+    assert!(!stderr[0].contains("end_marker"), "{stderr:?}");
 }
