@@ -10,7 +10,7 @@
 //! The limits are decided in one place, [`AddressTable::admit`], as soon
 //! as a connection is accepted, on every port: the room decides for the
 //! connections it hears of at once, and a port with a transport handshake
-//! (TLS) asks the room's [`AddressGate`] before that handshake, so that a
+//! (TLS) asks the room first (`Room::reserve_address`), so that a
 //! connection over its address's limits costs no handshake. The room then
 //! takes such a connection's reservation over instead of counting it again.
 
@@ -19,7 +19,6 @@ use crate::io::ConnId;
 use crate::time::Time;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// The group an address is counted in by the per-address limits: public so
@@ -235,56 +234,6 @@ impl AddressTable {
     }
 }
 
-/// A room's [`AddressTable`], shared with the ports that must decide
-/// before the room hears of a connection: a TLS port asks it before the
-/// handshake. Cloning it shares the table.
-///
-/// The rule is the table's, applied once per connection: a connection
-/// [`reserve`](AddressGate::reserve)d here is counted and charged here,
-/// and the room, told of it with `Input::Connected`, takes the
-/// reservation over instead of charging the address a second time.
-#[derive(Clone, Debug)]
-pub struct AddressGate {
-    table: Arc<Mutex<AddressTable>>,
-    limit_loopback: bool,
-}
-
-impl AddressGate {
-    pub(crate) fn for_config(config: &crate::config::Config) -> Self {
-        AddressGate {
-            table: Arc::new(Mutex::new(AddressTable::for_config(config))),
-            limit_loopback: config.limit_loopback,
-        }
-    }
-
-    /// The table, even if a thread panicked holding it (every change to
-    /// it is one call, so it is never left half done).
-    pub(crate) fn table(&self) -> MutexGuard<'_, AddressTable> {
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Admits connection `conn` from `peer` at `now` before the room hears
-    /// of it, and counts it as the room would: `false` means its address
-    /// is over a limit (the connection should be closed with nothing
-    /// done). Tell the room of an admitted connection with
-    /// `Input::Connected` under the same id, or [`cancel`](AddressGate::cancel) it.
-    pub fn reserve(&self, conn: ConnId, peer: IpAddr, now: Time) -> bool {
-        match group_of(peer, self.limit_loopback) {
-            Some(group) => self.table().reserve(conn, group, now),
-            None => true,
-        }
-    }
-
-    /// Releases the reservation of `conn`, which will never reach the
-    /// room (its handshake failed); nothing if it has none.
-    pub fn cancel(&self, conn: ConnId, now: Time) {
-        let mut table = self.table();
-        if let Some(group) = table.take_reservation(conn) {
-            table.release(group, now);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,33 +347,6 @@ mod tests {
         assert!(table.admit(a, at(61)));
         assert!(table.reserved.is_empty());
         assert_eq!(table.open_in(a), 1);
-    }
-
-    #[test]
-    fn the_gate_reserves_and_cancels_in_the_shared_table() {
-        let config = crate::config::Config {
-            max_per_address: 1,
-            limit_loopback: true,
-            ..crate::config::Config::default()
-        };
-        let gate = AddressGate::for_config(&config);
-        let peer = ip("127.0.0.1");
-        assert!(gate.reserve(ConnId(1), peer, Time::ZERO));
-        assert!(!gate.reserve(ConnId(2), peer, Time::ZERO), "one at a time");
-        gate.clone().cancel(ConnId(1), Time::ZERO);
-        assert!(
-            gate.reserve(ConnId(3), peer, Time::ZERO),
-            "freed by the cancel"
-        );
-        let exempt = AddressGate::for_config(&crate::config::Config {
-            max_per_address: 1,
-            ..crate::config::Config::default()
-        });
-        assert!(exempt.reserve(ConnId(1), peer, Time::ZERO));
-        assert!(
-            exempt.reserve(ConnId(2), peer, Time::ZERO),
-            "loopback is exempt"
-        );
     }
 
     #[test]

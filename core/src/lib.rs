@@ -85,7 +85,7 @@ mod time;
 mod timer;
 mod wire;
 
-pub use address::{AddressGate, AddressGroup};
+pub use address::AddressGroup;
 pub use cluster::{ClusterConfig, Entry, EntryKind, NodeId, Snapshot};
 pub use config::{
     Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_HISTORY, MAX_MAX_LINE, MAX_NOTICE_HOLD,

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::redis_log::{Flush, LogEvent, RedisLog, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY};
 use crate::written::Reports;
 use chat_core::{Action, ClusterConfig, Config, ConnId, Event, Input, Room, Time};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What a driver keeps per connection, as the step needs it.
@@ -85,11 +86,10 @@ impl Stepper {
 
     /// The stepper of `room`, with its admission and a clock whose epoch is now.
     fn around(room: Room, log: Option<Clustered>) -> Self {
-        let clock = Clock::start();
         Stepper {
-            admission: Admission::new(room.config(), room.address_gate(), clock),
+            admission: Admission::new(room.config()),
             room,
-            clock,
+            clock: Clock::start(),
             log,
         }
     }
@@ -117,6 +117,18 @@ impl Stepper {
     /// to it.
     pub fn admission(&self) -> Arc<Admission> {
         Arc::clone(&self.admission)
+    }
+
+    /// Applies the room's per-address limits to `conn` from `peer` before
+    /// the room hears of it (see `Room::reserve_address`): `false` when
+    /// its address is over a limit.
+    pub fn reserve_address(&mut self, conn: ConnId, peer: IpAddr) -> bool {
+        self.room.reserve_address(conn, peer, self.clock.now())
+    }
+
+    /// Releases `conn`'s reservation: its handshake failed.
+    pub fn cancel_reservation(&mut self, conn: ConnId) {
+        self.room.cancel_reservation(conn, self.clock.now());
     }
 
     /// The clock inputs are handled at.

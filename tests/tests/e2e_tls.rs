@@ -62,9 +62,12 @@ fn pki(test: &str) -> Pki {
     pki_valid(test, None)
 }
 
-/// [`pki`], with the server certificate valid from the first date to the
-/// second (year, month, day) when given.
-fn pki_valid(test: &str, period: Option<((i32, u8, u8), (i32, u8, u8))>) -> Pki {
+/// A day: year, month, day.
+type Day = (i32, u8, u8);
+
+/// [`pki`], with the server certificate valid from the first day to the
+/// second when given.
+fn pki_valid(test: &str, period: Option<(Day, Day)>) -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let dir = std::env::temp_dir().join(format!("chat-e2e-tls-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");

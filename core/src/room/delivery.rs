@@ -316,7 +316,7 @@ impl Room {
         self.set_timer(conn, crate::timer::TimerKind::Flood, None);
         let c = self.conns.remove(&conn)?;
         if let Some(group) = c.group {
-            self.addresses.table().release(group, self.now);
+            self.addresses.release(group, self.now);
         }
         self.actions.push_back(Action::Close { conn, mode });
         Some(c)

@@ -1342,14 +1342,13 @@ fn a_connection_admitted_before_its_handshake_is_counted_once() {
         limit_loopback: true,
         ..Config::default()
     });
-    let gate = h.room.address_gate();
     let peer = "192.0.2.9"
         .parse()
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    assert!(gate.reserve(ConnId(1), peer, h.now));
-    assert!(gate.reserve(ConnId(2), peer, h.now));
+    assert!(h.room.reserve_address(ConnId(1), peer, h.now));
+    assert!(h.room.reserve_address(ConnId(2), peer, h.now));
     assert!(
-        !gate.reserve(ConnId(3), peer, h.now),
+        !h.room.reserve_address(ConnId(3), peer, h.now),
         "two in their handshake fill the address"
     );
     h.connect_from(1, "192.0.2.9");
@@ -1360,8 +1359,8 @@ fn a_connection_admitted_before_its_handshake_is_counted_once() {
     assert_eq!(h.take(4), "error: too many connections from your address\n");
     // A cancelled reservation (a failed handshake) frees its place.
     h.input(Input::Closed { conn: ConnId(1) });
-    assert!(gate.reserve(ConnId(5), peer, h.now));
-    gate.cancel(ConnId(5), h.now);
+    assert!(h.room.reserve_address(ConnId(5), peer, h.now));
+    h.room.cancel_reservation(ConnId(5), h.now);
     h.connect_from(6, "192.0.2.9");
     assert_eq!(h.take(6), "alias?");
     // Each admitted connection charged the rate once (reservations 1, 2
@@ -1370,10 +1369,16 @@ fn a_connection_admitted_before_its_handshake_is_counted_once() {
     h.input(Input::Closed { conn: ConnId(2) });
     h.input(Input::Closed { conn: ConnId(6) });
     for id in 10..22 {
-        assert!(gate.reserve(ConnId(id), peer, h.now), "reserve {id}");
-        gate.cancel(ConnId(id), h.now);
+        assert!(
+            h.room.reserve_address(ConnId(id), peer, h.now),
+            "reserve {id}"
+        );
+        h.room.cancel_reservation(ConnId(id), h.now);
     }
-    assert!(!gate.reserve(ConnId(22), peer, h.now), "past the burst");
+    assert!(
+        !h.room.reserve_address(ConnId(22), peer, h.now),
+        "past the burst"
+    );
     assert_eq!(h.room.check_invariants(), Ok(()));
 }
 
@@ -1385,12 +1390,11 @@ fn a_reserved_connection_refused_as_full_frees_its_address() {
         connects_per_minute: 0,
         ..Config::default()
     });
-    let gate = h.room.address_gate();
     let peer = "192.0.2.9"
         .parse()
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     h.connect_from(1, "198.51.100.1");
-    assert!(gate.reserve(ConnId(2), peer, h.now));
+    assert!(h.room.reserve_address(ConnId(2), peer, h.now));
     h.connect_from(2, "192.0.2.9");
     assert_eq!(h.take(2), "error: server full\n");
     h.input(Input::Closed { conn: ConnId(1) });
