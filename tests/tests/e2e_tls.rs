@@ -463,10 +463,9 @@ fn chat_client_without_tls_on_the_tls_port_is_told_to_try_it() {
     assert!(server.wait_exit().success());
 }
 
-#[test]
-fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
-    let pki = pki("bad-cert");
-    std::fs::write(&pki.cert, "not a certificate\n").expect("overwrite cert.pem");
+/// `chat server` with `pki`'s certificate and key files, which it must
+/// refuse: it exits 1 with one line on stderr, returned.
+fn refused_files(pki: &Pki) -> (ChatProcess, Vec<String>) {
     let args = [
         "server",
         "--port",
@@ -479,10 +478,17 @@ fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
         path_str(&pki.key),
     ];
     let mut server = ChatProcess::spawn("server", &args);
-    let status = server.wait_exit();
-    assert_eq!(status.code(), Some(1), "exit status");
+    assert_eq!(server.wait_exit().code(), Some(1), "exit status");
     let stderr = server.stderr_lines();
     assert_eq!(stderr.len(), 1, "one line: {stderr:?}");
+    (server, stderr)
+}
+
+#[test]
+fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
+    let pki = pki("bad-cert");
+    std::fs::write(&pki.cert, "not a certificate\n").expect("overwrite cert.pem");
+    let (mut server, stderr) = refused_files(&pki);
     assert!(
         stderr[0].starts_with("error: ") && stderr[0].contains(path_str(&pki.cert)),
         "the line names the file: {stderr:?}"
@@ -707,21 +713,7 @@ fn a_truncated_certificate_file_is_named_as_such() {
     let pki = pki("truncated");
     let pem = std::fs::read_to_string(&pki.cert).expect("read cert.pem");
     std::fs::write(&pki.cert, &pem[..pem.len() / 2]).expect("truncate cert.pem");
-    let args = [
-        "server",
-        "--port",
-        "0",
-        "--tls-port",
-        "0",
-        "--tls-cert",
-        path_str(&pki.cert),
-        "--tls-key",
-        path_str(&pki.key),
-    ];
-    let mut server = ChatProcess::spawn("server", &args);
-    assert_eq!(server.wait_exit().code(), Some(1), "exit status");
-    let stderr = server.stderr_lines();
-    assert_eq!(stderr.len(), 1, "one line: {stderr:?}");
+    let (_server, stderr) = refused_files(&pki);
     assert!(
         stderr[0].contains("cut short") && stderr[0].contains("END CERTIFICATE"),
         "a human message: {stderr:?}"
