@@ -13,6 +13,7 @@ use signal_hook::iterator::Signals;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, SystemTime};
 
 /// Runs the server until SIGINT/SIGTERM. Failures are one `error: ...` line
 /// on stderr and exit code 1; limits that make no sense, exit code 2 (as
@@ -86,6 +87,9 @@ fn serve(args: &ServerArgs, cluster: Option<&ClusterOptions>) -> Result<(), Stri
             runtime::describe(&e)
         )
     })?;
+    if let Some(tls) = &tls {
+        watch_certificate(Arc::clone(tls))?;
+    }
     stop_on_signals(server.shutdown_handle(), tls)?;
     for (endpoint, local) in endpoints.iter().zip(server.local_addrs()) {
         let tls_note = if endpoint.tls().is_some() {
@@ -120,7 +124,10 @@ fn stop_on_signals(handle: ShutdownHandle, tls: Option<Arc<ServerTls>>) -> Resul
                 if signal == SIGHUP {
                     match &tls {
                         Some(tls) => match tls.reload() {
-                            Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
+                            Ok(()) => {
+                                tracing::info!("reloaded the TLS certificate and key");
+                                warn_about_certificate(tls);
+                            }
                             Err(error) => {
                                 tracing::warn!(%error, "cannot reload TLS; keeping the old files")
                             }
@@ -141,4 +148,29 @@ fn stop_on_signals(handle: ShutdownHandle, tls: Option<Arc<ServerTls>>) -> Resul
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     Ok(())
+}
+
+/// How often the certificate's validity period is looked at again.
+const CERTIFICATE_CHECK_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Logs a warning when the TLS certificate in use is not valid yet, has
+/// expired, or expires soon.
+fn warn_about_certificate(tls: &ServerTls) {
+    if let Some(warning) = tls.warning(SystemTime::now()) {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// Warns about the certificate now, then once a day for as long as the
+/// server runs (the thread ends with the process).
+fn watch_certificate(tls: Arc<ServerTls>) -> Result<(), String> {
+    warn_about_certificate(&tls);
+    thread::Builder::new()
+        .name("certificate".into())
+        .spawn(move || loop {
+            thread::sleep(CERTIFICATE_CHECK_EVERY);
+            warn_about_certificate(&tls);
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the certificate thread: {e}"))
 }

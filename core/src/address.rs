@@ -6,8 +6,16 @@
 //! an IPv4-mapped IPv6 address as the IPv4 address it carries. Loopback is
 //! exempt unless the room is told otherwise (a local bench or proxy is one
 //! address for everyone).
+//!
+//! The limits are decided in one place, [`AddressTable::admit`], as soon
+//! as a connection is accepted, on every port: the room decides for the
+//! connections it hears of at once, and a port with a transport handshake
+//! (TLS) asks the room first (`Room::reserve_address`), so that a
+//! connection over its address's limits costs no handshake. The room then
+//! takes such a connection's reservation over instead of counting it again.
 
 use crate::flood::FloodBucket;
+use crate::io::ConnId;
 use crate::time::Time;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -41,6 +49,13 @@ impl AddressGroup {
     }
 }
 
+/// The group `peer` is counted in, or `None` if it is exempt (loopback,
+/// unless `limit_loopback`).
+pub(crate) fn group_of(peer: IpAddr, limit_loopback: bool) -> Option<AddressGroup> {
+    let exempt = !limit_loopback && is_loopback(peer);
+    (!exempt).then(|| AddressGroup::of(peer))
+}
+
 /// Whether `addr` is a loopback address (IPv4-mapped ones too).
 pub(crate) fn is_loopback(addr: IpAddr) -> bool {
     match addr {
@@ -69,19 +84,32 @@ struct GroupUse {
     connects: FloodBucket,
 }
 
+/// How long a reservation waits for the room to take it over before it is
+/// dropped (and its count released): longer than any transport handshake,
+/// so only a connection lost between its handshake and the room (which
+/// neither took nor cancelled its reservation) is ever dropped this way.
+const RESERVATION_LIFETIME: Duration = Duration::from_secs(60);
+
 /// Every group with an open connection, or whose connect bucket is not
-/// yet full again.
+/// yet full again, and the connections admitted before the room heard of
+/// them (reserved).
 ///
 /// # Invariants
-/// A group's `open` is the number of open connections admitted for it;
-/// groups with none are dropped once their bucket has refilled, and at the
-/// latest when the table passes `prune_above` entries, so the table holds
-/// at most `prune_above` plus the open connections' groups.
+/// A group's `open` is the number of open connections admitted for it,
+/// reserved ones included; groups with none are dropped once their bucket
+/// has refilled, and at the latest when the table passes `prune_above`
+/// entries, so the table holds at most `prune_above` plus the open
+/// connections' groups. Each reservation is one unit of its group's
+/// `open`; reservations are dropped [`RESERVATION_LIFETIME`] after they
+/// were made at the latest. `latest` is the latest time the table was
+/// given: the table never goes back in time, whoever asks.
 #[derive(Debug)]
 pub(crate) struct AddressTable {
     limits: AddressLimits,
     groups: BTreeMap<AddressGroup, GroupUse>,
     prune_above: usize,
+    reserved: BTreeMap<ConnId, (AddressGroup, Time)>,
+    latest: Time,
 }
 
 impl AddressTable {
@@ -90,7 +118,15 @@ impl AddressTable {
             limits,
             groups: BTreeMap::new(),
             prune_above,
+            reserved: BTreeMap::new(),
+            latest: Time::ZERO,
         }
+    }
+
+    /// `now`, but never before a time the table was given already.
+    fn clamp(&mut self, now: Time) -> Time {
+        self.latest = self.latest.max(now);
+        self.latest
     }
 
     /// The table of a room with `config`: it forgets idle groups once it
@@ -102,6 +138,8 @@ impl AddressTable {
     /// A connection from `group` at `now`: `true` admits it (and counts
     /// it), `false` means the group is over a limit.
     pub(crate) fn admit(&mut self, group: AddressGroup, now: Time) -> bool {
+        let now = self.clamp(now);
+        self.expire_reservations(now);
         self.prune_when_over(now);
         let limits = self.limits;
         let entry = self.groups.entry(group).or_default();
@@ -132,8 +170,47 @@ impl AddressTable {
         }
     }
 
+    /// [`admit`](AddressTable::admit), and if admitted remembers the count
+    /// as `conn`'s reservation, for the room to take over.
+    pub(crate) fn reserve(&mut self, conn: ConnId, group: AddressGroup, now: Time) -> bool {
+        if !self.admit(group, now) {
+            return false;
+        }
+        let now = self.latest;
+        if let Some((old, _)) = self.reserved.insert(conn, (group, now)) {
+            // An id reserved twice: keep the counts in step all the same.
+            self.release(old, now);
+        }
+        true
+    }
+
+    /// Takes `conn`'s reservation out, leaving its count to the caller.
+    pub(crate) fn take_reservation(&mut self, conn: ConnId) -> Option<AddressGroup> {
+        self.reserved.remove(&conn).map(|(group, _)| group)
+    }
+
+    /// Releases the reservations made [`RESERVATION_LIFETIME`] ago or
+    /// earlier. Ids grow with time, so the oldest come first.
+    fn expire_reservations(&mut self, now: Time) {
+        while let Some(entry) = self.reserved.first_entry() {
+            let (group, made) = *entry.get();
+            if now.saturating_since(made) < RESERVATION_LIFETIME {
+                return;
+            }
+            entry.remove();
+            self.release(group, now);
+        }
+    }
+
+    /// Forgets every connection and reservation (the room shut down).
+    pub(crate) fn clear(&mut self) {
+        self.groups.clear();
+        self.reserved.clear();
+    }
+
     /// An admitted connection of `group` closed at `now`.
     pub(crate) fn release(&mut self, group: AddressGroup, now: Time) {
+        let now = self.clamp(now);
         if let Some(entry) = self.groups.get_mut(&group) {
             entry.open = entry.open.saturating_sub(1);
             if entry.open == 0 && !entry.connects.is_busy(now) {
@@ -142,14 +219,18 @@ impl AddressTable {
         }
     }
 
-    /// Open connections counted, over all groups (for invariant checks).
+    /// Open connections counted, over all groups, reservations aside (for
+    /// invariant checks: the room's own connections).
     pub(crate) fn open(&self) -> usize {
-        self.groups.values().map(|g| g.open).sum()
+        let all: usize = self.groups.values().map(|g| g.open).sum();
+        all.saturating_sub(self.reserved.len())
     }
 
-    /// Open connections counted for `group`.
+    /// Open connections counted for `group`, reservations aside.
     pub(crate) fn open_in(&self, group: AddressGroup) -> usize {
-        self.groups.get(&group).map_or(0, |g| g.open)
+        let all = self.groups.get(&group).map_or(0, |g| g.open);
+        let reserved = self.reserved.values().filter(|(g, _)| *g == group).count();
+        all.saturating_sub(reserved)
     }
 }
 
@@ -239,6 +320,33 @@ mod tests {
         );
         assert!(!table.admit(held, at(10)), "so its group is still full");
         assert_eq!(table.open(), 2);
+    }
+
+    #[test]
+    fn a_reservation_counts_until_taken_over_cancelled_or_expired() {
+        let limits = AddressLimits {
+            max_open: 2,
+            connect_interval: Some(Duration::from_secs(60)),
+            connect_burst: 3,
+        };
+        let mut table = AddressTable::new(limits, 100);
+        let a = AddressGroup::of(ip("192.0.2.1"));
+        let at = |s| Time::from_duration(Duration::from_secs(s));
+        assert!(table.reserve(ConnId(1), a, at(0)));
+        assert_eq!(table.open_in(a), 0, "a reservation is not the room's yet");
+        assert!(table.admit(a, at(0)), "the room admits a second");
+        assert!(!table.admit(a, at(0)), "the reservation counts as open");
+        assert_eq!(table.take_reservation(ConnId(1)), Some(a));
+        assert_eq!(table.open_in(a), 2, "taken over: the room's now");
+        table.release(a, at(0));
+        table.release(a, at(0));
+        assert!(table.reserve(ConnId(2), a, at(0)), "the burst's third");
+        assert!(!table.reserve(ConnId(3), a, at(0)), "past the burst");
+        assert!(table.take_reservation(ConnId(3)).is_none());
+        // Never taken over: released after its lifetime.
+        assert!(table.admit(a, at(61)));
+        assert!(table.reserved.is_empty());
+        assert_eq!(table.open_in(a), 1);
     }
 
     #[test]

@@ -137,8 +137,7 @@ impl Config {
     /// The group `peer` is counted in by the per-address limits, or `None`
     /// if it is exempt (loopback, unless `limit_loopback`).
     pub fn address_group(&self, peer: std::net::IpAddr) -> Option<crate::AddressGroup> {
-        let exempt = !self.limit_loopback && crate::address::is_loopback(peer);
-        (!exempt).then(|| crate::AddressGroup::of(peer))
+        crate::address::group_of(peer, self.limit_loopback)
     }
 
     /// The per-address limits, as the room applies them.

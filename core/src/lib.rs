@@ -75,6 +75,7 @@ mod event;
 mod flood;
 mod framing;
 mod io;
+mod leave;
 mod nick;
 mod room;
 mod roster;

@@ -10,7 +10,11 @@
 //!
 //! The judgement of what looks alike is Unicode's (TR39): its confusable
 //! skeletons, applied to the nick as typed and to its lowercase form, so
-//! `aIice` (capital i) looks like `alice`, and `АРЕ` like `ape`.
+//! `aIice` (capital i) looks like `alice`, and `АРЕ` like `ape`. The
+//! lowercase form's skeleton is then folded further ([`fold_look_alikes`]):
+//! digits that are read as letters become those letters (`0` an `o`, `1`
+//! an `l`, `5` an `s`, …) and `i` becomes `l`, so `err0r`, `5erver` and
+//! `onl1ne` look like the words they imitate, and `b0b` like `bob`.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -28,8 +32,8 @@ const NICK_PUNCTUATION: &str = "_-.[]{}|^";
 const RESERVED: [&str; 4] = ["error", "online", "server", "you"];
 
 /// No nick may start with (a look-alike of) this: a line from such a user
-/// would read like a private one (`[pm from …] …`).
-const RESERVED_PREFIX: &str = "[pm";
+/// would read like one the server marks (`[pm from …] …`, `[history] …`).
+const RESERVED_PREFIX: &str = "[";
 
 /// Why a nick was refused; `Display` is the text after `error: `.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,13 +134,18 @@ fn is_nick_char(c: char) -> bool {
 
 /// Whether a nick with these look-alike keys is (a look-alike of) a
 /// reserved word or starts with the reserved prefix.
-fn is_reserved(looks: &[String; 2]) -> bool {
-    static SKELETONS: OnceLock<([String; RESERVED.len()], String)> = OnceLock::new();
-    let (words, prefix) =
-        SKELETONS.get_or_init(|| (RESERVED.map(skeleton), skeleton(RESERVED_PREFIX)));
-    looks
-        .iter()
-        .any(|key| words.contains(key) || key.starts_with(prefix.as_str()))
+fn is_reserved(keys: &[String; 2]) -> bool {
+    static KEYS: OnceLock<(Vec<String>, [String; 2])> = OnceLock::new();
+    let (words, prefixes) = KEYS.get_or_init(|| {
+        let words = RESERVED.iter().flat_map(|word| looks(word));
+        (words.collect(), looks(RESERVED_PREFIX))
+    });
+    keys.iter().any(|key| {
+        words.contains(key)
+            || prefixes
+                .iter()
+                .any(|prefix| key.starts_with(prefix.as_str()))
+    })
 }
 
 /// The key under which nicks are compared for uniqueness: lowercase.
@@ -149,11 +158,36 @@ pub(crate) fn fold(nick: &str) -> String {
 }
 
 /// The two keys under which nicks are compared for looking alike: the
-/// confusable skeleton of the nick as typed and of its [`fold`]. Two nicks
-/// look alike when any key of one equals any key of the other. Equal
-/// [`fold`]s give equal second keys, so looking alike includes being taken.
+/// confusable skeleton of the nick as typed, and that of its [`fold`]
+/// with look-alike digits and letters folded ([`fold_look_alikes`]). Two
+/// nicks look alike when any key of one equals any key of the other.
+/// Equal [`fold`]s give equal second keys, so looking alike includes
+/// being taken.
 pub(crate) fn looks(nick: &str) -> [String; 2] {
-    [skeleton(nick), skeleton(&fold(nick))]
+    [skeleton(nick), fold_look_alikes(&skeleton(&fold(nick)))]
+}
+
+/// Folds a skeleton's ASCII further, where a reader takes one character
+/// for another: lowercase, digits to the letters they are written for
+/// (`0` o, `1` l, `2` z, `3` e, `4` a, `5` s, `7` t, `8` b; no two digits
+/// to one letter, so nicks that differ only in digits stay apart), and
+/// `i` to `l` (so `1` counts as both). Applied after the skeleton, so nicks
+/// with equal skeletons keep equal keys.
+fn fold_look_alikes(skeleton: &str) -> String {
+    skeleton
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            '0' => 'o',
+            '1' | 'i' => 'l',
+            '2' => 'z',
+            '3' => 'e',
+            '4' => 'a',
+            '5' => 's',
+            '7' => 't',
+            '8' => 'b',
+            other => other,
+        })
+        .collect()
 }
 
 fn skeleton(text: &str) -> String {
@@ -170,7 +204,7 @@ mod tests {
             "alice",
             "Bob_2",
             "a.b-c",
-            "[x]{y}|z^",
+            "x[y]{z}|^",
             "José",
             "日本",
             "٣",
@@ -233,12 +267,22 @@ mod tests {
         ] {
             assert_eq!(validate(nick), Err(NickError::Reserved), "{nick:?}");
         }
+        // Nothing starts with `[`: lines the server marks do.
+        for nick in ["[", "[history]", "[server]", "[error]", "[x]"] {
+            assert_eq!(validate(nick), Err(NickError::Reserved), "{nick:?}");
+        }
+        // Digits written for letters.
+        for nick in [
+            "ERR0R", "err0r", "0nline", "onl1ne", "0NL1NE", "5erver", "s3rv3r", "Y0U", "y0u",
+        ] {
+            assert_eq!(validate(nick), Err(NickError::Reserved), "{nick:?}");
+        }
         // A look-alike in one other script: Cyrillic "е г г о г".
         assert_eq!(
             validate("\u{435}\u{433}\u{433}\u{43e}\u{433}"),
             Err(NickError::Reserved)
         );
-        for nick in ["errors", "you2", "[x]", "pm", "serv"] {
+        for nick in ["errors", "you2", "x[y]", "pm", "serv", "y0u2", "5erv"] {
             assert!(validate(nick).is_ok(), "{nick:?}");
         }
     }
@@ -253,6 +297,11 @@ mod tests {
         assert!(alike("alice", "ALICE"));
         assert!(alike("ape", "\u{430}\u{440}\u{435}"));
         assert!(alike("rn", "m"));
+        assert!(alike("bob", "b0b"));
+        assert!(alike("bob", "B0B"));
+        assert!(alike("alice", "al1ce"));
+        assert!(alike("sue", "5ue"));
+        assert!(alike("l33t", "leet"));
         assert!(!alike("alice", "alicia"));
         assert!(!alike("bob", "dave"));
     }

@@ -63,7 +63,8 @@ pub struct Room {
     conns: BTreeMap<ConnId, Conn>,
     /// The joined users' nicks.
     roster: Roster,
-    /// Connections counted per address group.
+    /// Connections counted per address group, and the ones reserved
+    /// before a transport handshake.
     addresses: AddressTable,
     timers: TimerTable,
     /// Room lines accepted during this `handle` and not yet sent to the room.
@@ -158,8 +159,7 @@ impl Room {
 
     /// Feeds one input at time `now`. See the contract on [`Room`].
     pub fn handle(&mut self, now: Time, input: Input<'_>) {
-        debug_assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
-        self.now = self.now.max(now);
+        self.advance_to(now);
         // Deadlines that passed before this input happened come first.
         self.on_tick();
         match input {
@@ -229,6 +229,40 @@ impl Room {
     /// Bytes sent to `conn` that its socket has not taken yet; `None` if unknown.
     pub fn unflushed(&self, conn: ConnId) -> Option<usize> {
         Some(self.conns.get(&conn)?.unflushed)
+    }
+
+    /// Applies the per-address limits to connection `conn` from `peer` at
+    /// `now`, before the room hears of it (a TLS port asks before the
+    /// handshake): `false` means its address is over a limit, and the
+    /// connection should be closed with nothing done. An admitted one is
+    /// counted and charged as the room would; tell the room of it with
+    /// [`Input::Connected`] under the same id (it is not charged again),
+    /// or [`cancel_reservation`](Room::cancel_reservation).
+    pub fn reserve_address(&mut self, conn: ConnId, peer: std::net::IpAddr, now: Time) -> bool {
+        self.advance_to(now);
+        let admitted = match self.config.address_group(peer) {
+            Some(group) => self.addresses.reserve(conn, group, self.now),
+            None => true,
+        };
+        self.debug_check_invariants();
+        admitted
+    }
+
+    /// Releases the reservation [`reserve_address`](Room::reserve_address)
+    /// made for `conn`, which will never reach the room (its handshake
+    /// failed); nothing if it has none.
+    pub fn cancel_reservation(&mut self, conn: ConnId, now: Time) {
+        self.advance_to(now);
+        if let Some(group) = self.addresses.take_reservation(conn) {
+            self.addresses.release(group, self.now);
+        }
+        self.debug_check_invariants();
+    }
+
+    /// Moves the room's clock to `now` (contract 1: never backwards).
+    fn advance_to(&mut self, now: Time) {
+        debug_assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
+        self.now = self.now.max(now);
     }
 
     /// Whether [`Input::Shutdown`] was handled.
@@ -325,7 +359,7 @@ impl Room {
             });
         }
         self.roster.clear();
-        self.addresses = AddressTable::for_config(&self.config);
+        self.addresses.clear();
         self.timers = TimerTable::default();
     }
 
@@ -408,6 +442,7 @@ impl Room {
                 .as_ref()
                 .is_none_or(|held| held.bytes <= crate::conn::MAX_HELD_READ_BYTES)
         };
+        let addresses = &self.addresses;
         let checks = [
             (self.batch.is_empty(), "room lines left undelivered"),
             (
@@ -493,13 +528,11 @@ impl Room {
                 "more clients than allowed",
             ),
             (
-                self.addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count(),
+                addresses.open() == self.conns.values().filter(|c| c.group.is_some()).count(),
                 "address counts out of step",
             ),
             (
-                per_group
-                    .iter()
-                    .all(|(&g, &n)| self.addresses.open_in(g) == n),
+                per_group.iter().all(|(&g, &n)| addresses.open_in(g) == n),
                 "an address group's count out of step",
             ),
             (

@@ -10,15 +10,15 @@
 //! the room's connections, and a TLS port starts a handshake only while the
 //! sum is below `max_clients`; beyond it the connection is closed before
 //! the handshake, since nothing can be said to a TLS client in clear.
-//! One address group (the room's grouping: [`Config::address_group`]) may
-//! have at most `max_per_address` handshakes in progress, so that one
-//! address cannot take every handshake slot.
+//!
+//! The per-address limits are the room's: a TLS port asks the room
+//! (`Room::reserve_address`) before the handshake, so that a connection
+//! over its address's limits is closed the same way, and a connection in
+//! its handshake counts as one of its address's.
 
-use chat_core::{AddressGroup, Config};
-use std::collections::HashMap;
-use std::net::IpAddr;
+use chat_core::Config;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// Handshakes in progress, and the room's connections as the room last
 /// reported them, against `max_clients`.
@@ -29,25 +29,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// a connection whose handshake just ended may be counted by neither for
 /// as long as its `Connected` waits in the room's inbox; the room then
 /// refuses it itself if it is full). Every [`HandshakeSlot`] handed out is
-/// one unit of `handshakes` until it is dropped, and one unit of its
-/// group's count in `by_group` (which holds no zero count) if it has one;
-/// no group's count passes `max_per_address` (unless that is 0: no limit).
+/// one unit of `handshakes` until it is dropped.
 #[derive(Debug)]
 pub struct Admission {
-    config: Config,
+    max_clients: usize,
     room: AtomicUsize,
     handshakes: AtomicUsize,
-    by_group: Mutex<HashMap<AddressGroup, usize>>,
 }
 
 impl Admission {
     /// No handshake in progress and an empty room, for the limits of `config`.
     pub fn new(config: &Config) -> Arc<Admission> {
         Arc::new(Admission {
-            config: config.clone(),
+            max_clients: config.max_clients,
             room: AtomicUsize::new(0),
             handshakes: AtomicUsize::new(0),
-            by_group: Mutex::new(HashMap::new()),
         })
     }
 
@@ -56,43 +52,18 @@ impl Admission {
         self.room.store(connections, Ordering::Relaxed);
     }
 
-    /// A slot for one more handshake from `peer`, or `None` when the
-    /// handshakes in progress and the room's connections already reach
-    /// `max_clients`, or `peer`'s group has `max_per_address` handshakes
-    /// in progress.
-    pub fn begin_handshake(self: &Arc<Self>, peer: IpAddr) -> Option<HandshakeSlot> {
-        let group = self.config.address_group(peer);
-        let per_address = self.config.max_per_address;
-        if let Some(group) = group.filter(|_| per_address > 0) {
-            let mut by_group = self.by_group.lock().unwrap_or_else(PoisonError::into_inner);
-            let count = by_group.entry(group).or_insert(0);
-            if *count >= per_address || !self.take_slot() {
-                if *count == 0 {
-                    by_group.remove(&group);
-                }
-                return None;
-            }
-            *count += 1;
-            return Some(HandshakeSlot {
-                admission: Arc::clone(self),
-                group: Some(group),
-            });
-        }
-        self.take_slot().then(|| HandshakeSlot {
-            admission: Arc::clone(self),
-            group: None,
-        })
-    }
-
-    /// Counts one more handshake if the total allows it.
-    fn take_slot(&self) -> bool {
+    /// A slot for one more handshake, or `None` when the handshakes in
+    /// progress and the room's connections already reach `max_clients`.
+    pub fn begin_handshake(self: &Arc<Self>) -> Option<HandshakeSlot> {
         let room = self.room.load(Ordering::Relaxed);
         self.handshakes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |handshakes| {
-                (handshakes.saturating_add(room) < self.config.max_clients)
-                    .then_some(handshakes + 1)
+                (handshakes.saturating_add(room) < self.max_clients).then_some(handshakes + 1)
             })
-            .is_ok()
+            .ok()
+            .map(|_| HandshakeSlot {
+                admission: Arc::clone(self),
+            })
     }
 
     /// Handshakes in progress now.
@@ -107,26 +78,11 @@ impl Admission {
 #[derive(Debug)]
 pub struct HandshakeSlot {
     admission: Arc<Admission>,
-    /// The group it is counted in, if it is.
-    group: Option<AddressGroup>,
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
-        let admission = &self.admission;
-        if let Some(group) = self.group {
-            let mut by_group = admission
-                .by_group
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(count) = by_group.get_mut(&group) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    by_group.remove(&group);
-                }
-            }
-        }
-        admission.handshakes.fetch_sub(1, Ordering::AcqRel);
+        self.admission.handshakes.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -134,79 +90,39 @@ impl Drop for HandshakeSlot {
 mod tests {
     use super::*;
 
-    fn loopback() -> IpAddr {
-        "127.0.0.1".parse().expect("an address")
-    }
-
-    fn admission(max_clients: usize, max_per_address: usize) -> Arc<Admission> {
+    fn admission(max_clients: usize) -> Arc<Admission> {
         Admission::new(&Config {
             max_clients,
-            max_per_address,
             ..Config::default()
         })
     }
 
     #[test]
     fn handshakes_and_the_room_share_max_clients() {
-        let admission = admission(3, 16);
-        let first = admission.begin_handshake(loopback());
-        let second = admission.begin_handshake(loopback());
+        let admission = admission(3);
+        let first = admission.begin_handshake();
+        let second = admission.begin_handshake();
         assert!(first.is_some() && second.is_some());
         admission.set_room_connections(1);
-        assert!(
-            admission.begin_handshake(loopback()).is_none(),
-            "2 + 1 of 3"
-        );
+        assert!(admission.begin_handshake().is_none(), "2 + 1 of 3");
         drop(first);
         assert_eq!(admission.handshakes(), 1);
-        let third = admission.begin_handshake(loopback());
+        let third = admission.begin_handshake();
         assert!(third.is_some(), "1 + 1 of 3");
-        assert!(admission.begin_handshake(loopback()).is_none());
+        assert!(admission.begin_handshake().is_none());
         drop((second, third));
         assert_eq!(admission.handshakes(), 0);
     }
 
     #[test]
     fn a_full_room_admits_no_handshake() {
-        let admission = admission(2, 16);
+        let admission = admission(2);
         admission.set_room_connections(2);
-        assert!(admission.begin_handshake(loopback()).is_none());
+        assert!(admission.begin_handshake().is_none());
         admission.set_room_connections(5);
-        assert!(admission.begin_handshake(loopback()).is_none());
+        assert!(admission.begin_handshake().is_none());
         admission.set_room_connections(0);
-        let slots: Vec<_> = (0..5)
-            .filter_map(|_| admission.begin_handshake(loopback()))
-            .collect();
+        let slots: Vec<_> = (0..5).filter_map(|_| admission.begin_handshake()).collect();
         assert_eq!(slots.len(), 2, "never more handshakes than max_clients");
-    }
-
-    #[test]
-    fn one_address_cannot_take_every_handshake_slot() {
-        let admission = admission(100, 3);
-        let one: IpAddr = "192.0.2.1".parse().expect("an address");
-        let same_64: IpAddr = "2001:db8::1".parse().expect("an address");
-        let same_64_too: IpAddr = "2001:db8::ffff".parse().expect("an address");
-        let mine: Vec<_> = (0..5)
-            .filter_map(|_| admission.begin_handshake(one))
-            .collect();
-        assert_eq!(mine.len(), 3, "three from one address");
-        let v6: Vec<_> = [same_64, same_64_too, same_64, same_64_too]
-            .into_iter()
-            .filter_map(|peer| admission.begin_handshake(peer))
-            .collect();
-        assert_eq!(v6.len(), 3, "an IPv6 /64 is one address");
-        let other = admission.begin_handshake("192.0.2.2".parse().expect("an address"));
-        assert!(other.is_some(), "another address still gets a slot");
-        let exempt: Vec<_> = (0..10)
-            .filter_map(|_| admission.begin_handshake(loopback()))
-            .collect();
-        assert_eq!(exempt.len(), 10, "loopback is exempt by default");
-        drop(mine);
-        assert!(admission.begin_handshake(one).is_some(), "freed on drop");
-        assert_eq!(
-            admission.by_group.lock().map(|g| g.len()).unwrap_or(0),
-            2,
-            "only groups with handshakes are kept"
-        );
     }
 }

@@ -18,6 +18,7 @@ use crate::redis_log::{
 };
 use crate::written::Reports;
 use chat_core::{Action, ClusterConfig, Config, ConnId, Event, Input, Room, Time};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What a driver keeps per connection, as the step needs it.
@@ -82,22 +83,26 @@ impl Stepper {
     /// count goes to its [`admission`](Stepper::admission) after every
     /// step, for the TLS ports.
     pub fn new(config: Config) -> Self {
+        Self::around(Room::new(config), None)
+    }
+
+    /// The stepper of `room`, with its admission and a clock whose epoch is now.
+    fn around(room: Room, log: Option<Clustered>) -> Self {
         Stepper {
-            admission: Admission::new(&config),
-            room: Room::new(config),
+            admission: Admission::new(room.config()),
+            room,
             clock: Clock::start(),
-            log: None,
+            log,
         }
     }
 
     /// A clustered room, node `cluster.node`, sharing `log`. It serves
     /// nobody until the log is up.
     pub fn clustered(config: Config, cluster: ClusterConfig, log: RedisLog) -> Self {
-        Stepper {
-            admission: Admission::new(&config),
-            room: Room::clustered(config, cluster, None),
-            clock: Clock::start(),
-            log: Some(Clustered {
+        let room = Room::clustered(config, cluster, None);
+        Self::around(
+            room,
+            Some(Clustered {
                 log,
                 gen: 0,
                 up: false,
@@ -106,7 +111,7 @@ impl Stepper {
                 fresh: 0,
                 snapshot_at: Time::ZERO + SNAPSHOT_EVERY,
             }),
-        }
+        )
     }
 
     /// What bounds the TLS handshakes in progress: the accept loops take
@@ -114,6 +119,18 @@ impl Stepper {
     /// to it.
     pub fn admission(&self) -> Arc<Admission> {
         Arc::clone(&self.admission)
+    }
+
+    /// Applies the room's per-address limits to `conn` from `peer` before
+    /// the room hears of it (see `Room::reserve_address`): `false` when
+    /// its address is over a limit.
+    pub fn reserve_address(&mut self, conn: ConnId, peer: IpAddr) -> bool {
+        self.room.reserve_address(conn, peer, self.clock.now())
+    }
+
+    /// Releases `conn`'s reservation: its handshake failed.
+    pub fn cancel_reservation(&mut self, conn: ConnId) {
+        self.room.cancel_reservation(conn, self.clock.now());
     }
 
     /// The clock inputs are handled at.

@@ -84,7 +84,7 @@ pub(crate) async fn accept_loop(
                             return; // the room is gone
                         }
                     }
-                    Some(tls) => match shared.admission.begin_handshake(peer.ip()) {
+                    Some(tls) => match shared.admission.begin_handshake() {
                         Some(slot) => {
                             let handshake = Handshake::server(tls);
                             let from = (conn, peer.ip());
@@ -146,10 +146,12 @@ async fn start(
     Ok(())
 }
 
-/// Runs a TLS connection's handshake, then [`start`]s it. A plaintext
-/// client gets [`chat_core::TLS_ONLY_LINE`] in clear and is closed.
-/// `slot` counts the handshake until the room was told of the connection
-/// or the handshake failed.
+/// Asks the room to judge the connection's address (one over its limits
+/// is closed before any handshake), runs its handshake, then [`start`]s
+/// it. A plaintext client gets [`chat_core::TLS_ONLY_LINE`] in clear and
+/// is closed. `slot` counts the handshake until the room was told of the
+/// connection or the handshake failed (then the room releases the
+/// address's reservation).
 ///
 /// Not counted in [`Live`]: the room has not heard of the connection, and a
 /// handshake still running when the server stops is cancelled with the executor.
@@ -160,19 +162,38 @@ async fn start_tls(
     handshake: Handshake,
     slot: HandshakeSlot,
 ) {
+    if !reserve_address(&shared, conn, peer).await {
+        tracing::debug!(%conn, "over its address's limits (or the room is gone); closed before the handshake");
+        refuse::close_silently(socket.get_ref());
+        return;
+    }
     match crate::tls::run(&socket, handshake).await {
         Ok(halves) => {
             let _ = start(&shared, (conn, peer), socket, Some(halves)).await;
         }
-        Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
-            tracing::debug!(%conn, "plaintext on the TLS port; turned away");
-            refuse::turn_away_with(socket.get_ref(), chat_core::TLS_ONLY_LINE);
-        }
-        Err(error) => {
-            tracing::debug!(%conn, error = %std::io::Error::from(error), "TLS handshake failed");
+        Err(failure) => {
+            match failure {
+                HandshakeFailure::Handshake(HandshakeError::NotTls) => {
+                    tracing::debug!(%conn, "plaintext on the TLS port; turned away");
+                    refuse::turn_away_with(socket.get_ref(), chat_core::TLS_ONLY_LINE);
+                }
+                error => {
+                    tracing::debug!(%conn, error = %std::io::Error::from(error), "TLS handshake failed");
+                }
+            }
+            // Gone with the room: nothing to release.
+            let _ = shared.room.send(Msg::Cancel { conn }).await;
         }
     }
     drop(slot);
+}
+
+/// Asks the room whether `conn` from `peer` is within its address's
+/// limits, and waits for the answer; `false` also when the room is gone.
+async fn reserve_address(shared: &Shared, conn: ConnId, peer: IpAddr) -> bool {
+    let (reply, answer) = async_channel::bounded(1);
+    let asked = shared.room.send(Msg::Reserve { conn, peer, reply }).await;
+    asked.is_ok() && answer.recv().await.unwrap_or(false)
 }
 
 /// Waits until a client waits to be accepted. Returns `false`, after a

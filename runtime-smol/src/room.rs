@@ -73,6 +73,23 @@ pub(crate) enum Msg {
         /// Whose socket.
         conn: ConnId,
     },
+    /// A TLS port asks, before the handshake, whether `conn` is within
+    /// its address's limits (`Stepper::reserve_address`); the answer goes
+    /// to `reply`.
+    Reserve {
+        /// The new, never used id.
+        conn: ConnId,
+        /// The address it comes from.
+        peer: IpAddr,
+        /// Where the answer goes.
+        reply: async_channel::Sender<bool>,
+    },
+    /// The handshake of a connection admitted by `Reserve` failed: it
+    /// will never be `Connected`.
+    Cancel {
+        /// Whose reservation.
+        conn: ConnId,
+    },
 }
 
 /// What the room task waits for.
@@ -300,6 +317,11 @@ impl Driver {
                 }
             }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),
+            Msg::Reserve { conn, peer, reply } => {
+                // The asker may be gone; then there is no one to tell.
+                let _ = reply.try_send(self.stepper.reserve_address(conn, peer));
+            }
+            Msg::Cancel { conn } => self.stepper.cancel_reservation(conn),
         }
     }
 

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -121,6 +121,14 @@ impl Acceptor {
         )
     }
 
+    /// Asks the room whether `conn` from `peer` is within its address's
+    /// limits, and waits for the answer; `false` also when the room is gone.
+    fn reserve_address(&self, conn: ConnId, peer: IpAddr) -> bool {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let asked = self.room.send(Msg::Reserve { conn, peer, reply });
+        asked.is_ok() && answer.recv().unwrap_or(false)
+    }
+
     /// Runs the TLS handshake on a thread of its own (it may wait for the
     /// client up to the handshake timeout), then starts the connection as
     /// [`start`](Acceptor::start) does. A plaintext client gets
@@ -136,7 +144,7 @@ impl Acceptor {
         tls: &ServerTls,
     ) -> Result<(), ()> {
         let conn = from.0;
-        let Some(slot) = self.admission.begin_handshake(from.1) else {
+        let Some(slot) = self.admission.begin_handshake() else {
             tracing::debug!(%conn, "TLS port full; closed before the handshake");
             refuse::close_silently(&stream);
             return Ok(());
@@ -166,8 +174,11 @@ impl Acceptor {
     }
 }
 
-/// The handshake thread of [`Acceptor::start_tls`]: `slot` is held until
-/// the room was told of the connection, or the handshake failed.
+/// The handshake thread of [`Acceptor::start_tls`]: first the room judges
+/// the connection's address (a connection over its limits is closed
+/// before any handshake), then the handshake. `slot` is held until the
+/// room was told of the connection, or the handshake failed (then the
+/// room releases the address's reservation).
 fn handshake_then_start(
     acceptor: Acceptor,
     from: (ConnId, IpAddr),
@@ -175,17 +186,28 @@ fn handshake_then_start(
     handshake: Handshake,
     slot: HandshakeSlot,
 ) {
-    let conn = from.0;
+    let (conn, peer) = from;
+    if !acceptor.reserve_address(conn, peer) {
+        tracing::debug!(%conn, "over its address's limits (or the room is gone); closed before the handshake");
+        refuse::close_silently(&stream);
+        return;
+    }
     match blocking::run(&stream, handshake) {
         Ok(halves) => {
             let _ = acceptor.start(from, stream, Some(halves));
         }
-        Err(HandshakeFailure::Handshake(HandshakeError::NotTls)) => {
-            tracing::debug!(%conn, "plaintext on the TLS port; turned away");
-            refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
-        }
-        Err(error) => {
-            tracing::debug!(%conn, error = %io::Error::from(error), "TLS handshake failed");
+        Err(failure) => {
+            match failure {
+                HandshakeFailure::Handshake(HandshakeError::NotTls) => {
+                    tracing::debug!(%conn, "plaintext on the TLS port; turned away");
+                    refuse::turn_away_with(&stream, chat_core::TLS_ONLY_LINE);
+                }
+                error => {
+                    tracing::debug!(%conn, error = %io::Error::from(error), "TLS handshake failed");
+                }
+            }
+            // Gone with the room: nothing to release.
+            let _ = acceptor.room.send(Msg::Cancel { conn });
         }
     }
     drop(slot);

@@ -62,6 +62,23 @@ pub(crate) enum Msg {
         /// Whose socket.
         conn: ConnId,
     },
+    /// A TLS port asks, before the handshake, whether `conn` is within
+    /// its address's limits (`Stepper::reserve_address`); the answer goes
+    /// to `reply`.
+    Reserve {
+        /// The new, never used id.
+        conn: ConnId,
+        /// The address it comes from.
+        peer: IpAddr,
+        /// Where the answer goes.
+        reply: SyncSender<bool>,
+    },
+    /// The handshake of a connection admitted by `Reserve` failed: it
+    /// will never be `Connected`.
+    Cancel {
+        /// Whose reservation.
+        conn: ConnId,
+    },
     /// Stop the server (from a [`ShutdownHandle`](crate::ShutdownHandle)).
     Shutdown,
     /// What a clustered room's log says (from its reader and writer threads).
@@ -277,6 +294,11 @@ impl Driver {
                 }
             }
             Msg::Closed { conn } => self.step(Input::Closed { conn }),
+            Msg::Reserve { conn, peer, reply } => {
+                // The asker may be gone; then there is no one to tell.
+                let _ = reply.try_send(self.stepper.reserve_address(conn, peer));
+            }
+            Msg::Cancel { conn } => self.stepper.cancel_reservation(conn),
             Msg::Log(event) => self.stepper.log_event(&mut self.outboxes, event),
             Msg::Shutdown if self.shutting_down => {}
             Msg::Shutdown => {

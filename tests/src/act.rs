@@ -174,7 +174,7 @@ impl Sim {
                 ("/quit".to_string(), None)
             }
             Cmd::Quit(true) => {
-                let reason = format!("bye {t}");
+                let reason = quit_reason(t);
                 self.checker.sent_quit(conn, Some(reason.clone()));
                 let sent = Sent {
                     kind: TokenKind::Quit,
@@ -395,6 +395,13 @@ impl Sim {
 }
 
 /// A room message token whose clean text is `text`.
+/// The reason a client gives with `/quit`: it carries `token`, and tries
+/// to close the notice's bracket early and pass for a reason of the
+/// server's.
+pub(crate) fn quit_reason(token: Token) -> String {
+    format!("bye {token}) (too slow")
+}
+
 fn room(token: Token, text: &str) -> Sent {
     Sent {
         token,

@@ -145,7 +145,7 @@ fn what(op: &Op, t: words::Token) -> String {
             Cmd::MsgUsage => "sends \"/msg\"".to_string(),
             Cmd::Who => "sends \"/who\"".to_string(),
             Cmd::Help => "sends \"/help\"".to_string(),
-            Cmd::Quit(true) => format!("sends \"/quit bye {t}\""),
+            Cmd::Quit(true) => format!("sends \"/quit {}\"", crate::act::quit_reason(t)),
             Cmd::Quit(false) => "sends \"/quit\"".to_string(),
             Cmd::Literal => format!("sends \"//{t}\""),
             Cmd::Unknown => format!("sends \"/frob {t}\""),

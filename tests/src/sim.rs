@@ -159,6 +159,14 @@ impl Sim {
                     Some(StepInput::Connected(conn)) => {
                         let peer = crate::words::address(link_index(conn) as u32);
                         self.checker.connects_from(conn, peer);
+                        if conn.0 % 2 == 0 {
+                            // Comes in as on a TLS port: its address is
+                            // judged before the room hears of it. A refused
+                            // one is judged again by the room (refusals
+                            // charge nothing), so the address checker sees
+                            // the rule applied once whichever way it came.
+                            self.room.reserve_address(conn, peer, self.now);
+                        }
                         let input = Input::Connected { conn, peer };
                         self.feed(input, StepInput::Connected(conn), &[])?;
                     }

@@ -245,7 +245,7 @@ fn quit_with_reason_flushes_and_closes(rt: Runtime) {
         String::from_utf8_lossy(&last),
         "carol joined the chat\nbob: bye all\n"
     );
-    alice.expect_lines(&["bob: bye all", "bob left the chat! (gone fishing)"]);
+    alice.expect_lines(&["bob: bye all", "bob left the chat! (Quit: gone fishing)"]);
 
     carol.send("/quit\n");
     carol.expect_closed();

@@ -12,6 +12,10 @@
 //! - Connections in their TLS handshake count against `--max-clients` with
 //!   the room's: the ones beyond it are closed at once, not after the
 //!   handshake timeout, and a TLS client joins once the others are gone.
+//! - The per-address limits apply before the handshake: a connection past
+//!   `--connects-per-minute` completes no handshake and is sent nothing.
+//! - A certificate out of its validity period is warned about at start and
+//!   on SIGHUP; a truncated PEM file is named as such.
 
 #[macro_use]
 mod common;
@@ -55,6 +59,15 @@ impl Drop for Pki {
 /// Makes a CA and a certificate for `localhost` and 127.0.0.1, in a
 /// directory named after `test`.
 fn pki(test: &str) -> Pki {
+    pki_valid(test, None)
+}
+
+/// A day: year, month, day.
+type Day = (i32, u8, u8);
+
+/// [`pki`], with the server certificate valid from the first day to the
+/// second when given.
+fn pki_valid(test: &str, period: Option<(Day, Day)>) -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let dir = std::env::temp_dir().join(format!("chat-e2e-tls-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -67,8 +80,12 @@ fn pki(test: &str) -> Pki {
     let ca_cert = ca_params.self_signed(&ca_key).expect("the CA certificate");
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().expect("a server key");
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
         .expect("server parameters");
+    if let Some(((y0, m0, d0), (y1, m1, d1))) = period {
+        params.not_before = rcgen::date_time_ymd(y0, m0, d0);
+        params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    }
     let cert = params
         .signed_by(&key, &issuer)
         .expect("the server certificate");
@@ -446,10 +463,9 @@ fn chat_client_without_tls_on_the_tls_port_is_told_to_try_it() {
     assert!(server.wait_exit().success());
 }
 
-#[test]
-fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
-    let pki = pki("bad-cert");
-    std::fs::write(&pki.cert, "not a certificate\n").expect("overwrite cert.pem");
+/// `chat server` with `pki`'s certificate and key files, which it must
+/// refuse: it exits 1 with one line on stderr, returned.
+fn refused_files(pki: &Pki) -> (ChatProcess, Vec<String>) {
     let args = [
         "server",
         "--port",
@@ -462,10 +478,17 @@ fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
         path_str(&pki.key),
     ];
     let mut server = ChatProcess::spawn("server", &args);
-    let status = server.wait_exit();
-    assert_eq!(status.code(), Some(1), "exit status");
+    assert_eq!(server.wait_exit().code(), Some(1), "exit status");
     let stderr = server.stderr_lines();
     assert_eq!(stderr.len(), 1, "one line: {stderr:?}");
+    (server, stderr)
+}
+
+#[test]
+fn chat_server_with_a_bad_certificate_says_so_and_exits_1() {
+    let pki = pki("bad-cert");
+    std::fs::write(&pki.cert, "not a certificate\n").expect("overwrite cert.pem");
+    let (mut server, stderr) = refused_files(&pki);
     assert!(
         stderr[0].starts_with("error: ") && stderr[0].contains(path_str(&pki.cert)),
         "the line names the file: {stderr:?}"
@@ -609,4 +632,91 @@ fn one_address_holds_at_most_max_per_address_handshakes_smol() {
 #[test]
 fn one_address_holds_at_most_max_per_address_handshakes_std() {
     one_address_holds_at_most_max_per_address_handshakes("std");
+}
+
+/// With `--limit-loopback` and a connect rate of one a minute after the
+/// burst, TLS clients connecting one after another from loopback: the
+/// burst's handshakes complete, every later one is closed before its
+/// handshake, and a raw connection is closed promptly with nothing sent.
+fn connects_past_the_rate_complete_no_handshake(runtime: &str) {
+    let pki = pki(&format!("connect-rate-{runtime}"));
+    let flags = [
+        "--max-per-address",
+        "0",
+        "--connects-per-minute",
+        "1",
+        "--limit-loopback",
+    ];
+    let (mut server, _plain, tls_addr) = tls_chat_server_with(runtime, &pki, &flags);
+    let tls = client_tls(&pki);
+    let burst = chat_core::ADDRESS_CONNECT_BURST as usize;
+    let tries = burst + 8;
+    let handshakes = (0..tries)
+        .filter(|_| chat_runtime_std::ClientConn::connect_tls(tls_addr, WAIT, &tls).is_ok())
+        .count();
+    assert_eq!(
+        handshakes, burst,
+        "{runtime}: of {tries} TLS connects at 1 a minute after a burst of {burst}, handshakes completed"
+    );
+    let raw = TcpStream::connect_timeout(&tls_addr, WAIT).expect("a raw connection");
+    let deadline = Instant::now() + PROMPTLY;
+    while !is_closed(&raw) {
+        assert!(
+            Instant::now() < deadline,
+            "{runtime}: a connection past the rate is held for its handshake"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn connects_past_the_rate_complete_no_handshake_smol() {
+    connects_past_the_rate_complete_no_handshake("smol");
+}
+
+#[test]
+fn connects_past_the_rate_complete_no_handshake_std() {
+    connects_past_the_rate_complete_no_handshake("std");
+}
+
+/// A server started with an expired certificate says so in its log; sent
+/// SIGHUP after its files were replaced by a certificate not valid yet, it
+/// says that.
+#[test]
+fn a_certificate_out_of_its_period_is_warned_about_at_start_and_on_reload() {
+    let expired = pki_valid("expired", Some(((2020, 1, 1), (2021, 1, 1))));
+    let (mut server, _plain, _tls) = tls_chat_server_with("smol", &expired, &[]);
+    let line = server.stderr_line_containing("certificate has expired");
+    assert!(
+        line.contains("WARN") && line.contains("2021-01-01"),
+        "{line}"
+    );
+    let future = pki_valid("future", Some(((2090, 1, 1), (2091, 1, 1))));
+    std::fs::copy(&future.cert, &expired.cert).expect("replace cert.pem");
+    std::fs::copy(&future.key, &expired.key).expect("replace key.pem");
+    let status = Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    server.stderr_line_containing("reloaded");
+    let line = server.stderr_line_containing("certificate is not valid yet");
+    assert!(line.contains("2090-01-01"), "{line}");
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn a_truncated_certificate_file_is_named_as_such() {
+    let pki = pki("truncated");
+    let pem = std::fs::read_to_string(&pki.cert).expect("read cert.pem");
+    std::fs::write(&pki.cert, &pem[..pem.len() / 2]).expect("truncate cert.pem");
+    let (_server, stderr) = refused_files(&pki);
+    assert!(
+        stderr[0].contains("cut short") && stderr[0].contains("END CERTIFICATE"),
+        "a human message: {stderr:?}"
+    );
+    assert!(!stderr[0].contains("end_marker"), "{stderr:?}");
 }

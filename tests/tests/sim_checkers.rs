@@ -1141,3 +1141,33 @@ fn a_relayed_line_separator_is_caught() {
         "no control characters relayed",
     );
 }
+
+/// Alice and bob joined; bob sends `/quit server lost) (x`, and alice is
+/// sent `notice` as his leave notice.
+fn bob_quits_with_a_forged_reason(notice: &str) -> Result<(), Violation> {
+    let mut f = two_users();
+    f.c.sent_quit(ConnId(2), Some("server lost) (x".to_string()));
+    f.joined.retain(|(c, _)| *c != 2);
+    let line = format!("bob left the chat!{notice}\n");
+    f.step(
+        StepInput::Received(ConnId(2)),
+        &[send(1, &line), close(2, CloseMode::Flush)],
+    )
+}
+
+#[test]
+fn a_quit_reason_shown_as_the_users_passes() {
+    bob_quits_with_a_forged_reason(" (Quit: server lost x)").expect("the user's reason, marked");
+}
+
+#[test]
+fn a_quit_reason_shown_as_the_servers_is_caught() {
+    fires(
+        bob_quits_with_a_forged_reason(" (server lost) (x)"),
+        "the leave reason",
+    );
+    fires(
+        bob_quits_with_a_forged_reason(" (Quit: server lost) (x)"),
+        "the leave reason",
+    );
+}

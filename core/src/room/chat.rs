@@ -87,6 +87,8 @@ impl Room {
                 self.deliver_private(Member::local(conn), &me, to, text);
             }
             Request::Quit(reason) => {
+                let reason = reason.and_then(crate::leave::user_reason);
+                let reason = reason.as_deref();
                 self.depart(conn, DisconnectReason::Quit, reason, CloseMode::Flush)
             }
             Request::Usage(usage) => self.send_error(conn, format_args!("usage: {usage}")),

@@ -44,19 +44,26 @@ impl Room {
             return;
         }
         let group = self.config.address_group(peer);
+        // Admitted already, before a transport handshake: counted, and
+        // not charged again.
+        let reserved = self.addresses.take_reservation(conn);
+        let refused = self.shutting_down || self.conns.len() >= self.config.max_clients;
+        if let Some(group) = reserved.filter(|_| refused) {
+            self.addresses.release(group, self.now);
+        }
         if self.shutting_down {
             let notice = self.canned.shutting_down.clone();
             self.turn_away(conn, notice, DisconnectReason::Shutdown);
         } else if self.conns.len() >= self.config.max_clients {
             let full = self.canned.server_full.clone();
             self.turn_away(conn, full, DisconnectReason::ServerFull);
-        } else if group.is_some_and(|g| !self.addresses.admit(g, self.now)) {
+        } else if reserved.is_none() && group.is_some_and(|g| !self.addresses.admit(g, self.now)) {
             let refusal = self.canned.too_many_from_address.clone();
             self.turn_away(conn, refusal, DisconnectReason::TooManyFromAddress);
         } else {
             let deadline = self.now + self.config.handshake_timeout;
             let mut fresh = Conn::new(deadline);
-            fresh.group = group;
+            fresh.group = reserved.or(group);
             self.conns.insert(conn, fresh);
             self.timers
                 .reset(conn, TimerKind::Handshake, None, Some(deadline));

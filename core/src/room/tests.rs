@@ -481,9 +481,30 @@ fn quit_flushes_then_closes_and_tells_the_others_once() {
     assert_eq!(h.closed.get(&1), Some(&CloseMode::Flush));
     assert_eq!(
         h.take(2),
-        "alice: bye\nalice left the chat! (gone fishing)\n"
+        "alice: bye\nalice left the chat! (Quit: gone fishing)\n"
     );
     assert_eq!(h.room.connections(), 1);
+}
+
+#[test]
+fn a_quit_reason_cannot_pass_for_the_servers() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.join(3, "carol");
+    h.join(4, "dave");
+    h.send(1, b"/quit server lost\n");
+    h.send(2, b"/quit too slow) (x\n");
+    h.send(3, b"/quit ()\n");
+    let seen = h.take(4);
+    assert!(
+        seen.ends_with(
+            "alice left the chat! (Quit: server lost)\n\
+             bob left the chat! (Quit: too slow x)\n\
+             carol left the chat!\n"
+        ),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -982,11 +1003,11 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
     h.advance(due.saturating_since(h.now));
     assert_eq!(
         h.take(1),
-        "dave joined the chat\nbob left the chat! (bye)\n"
+        "dave joined the chat\nbob left the chat! (Quit: bye)\n"
     );
     assert_eq!(
         h.take(4),
-        "bob left the chat! (bye)\n",
+        "bob left the chat! (Quit: bye)\n",
         "only what came after dave"
     );
     assert_eq!(h.room.poll_timeout(), None, "nothing left held");
@@ -1311,6 +1332,74 @@ fn one_address_connects_at_most_at_the_rate() {
     h.advance(Duration::from_secs(1));
     h.connect_from(101, "::1");
     assert_eq!(h.take(101), "alias?", "one more a second later");
+}
+
+#[test]
+fn a_connection_admitted_before_its_handshake_is_counted_once() {
+    let mut h = Harness::with(Config {
+        max_per_address: 2,
+        connects_per_minute: 60,
+        limit_loopback: true,
+        ..Config::default()
+    });
+    let peer = "192.0.2.9"
+        .parse()
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    assert!(h.room.reserve_address(ConnId(1), peer, h.now));
+    assert!(h.room.reserve_address(ConnId(2), peer, h.now));
+    assert!(
+        !h.room.reserve_address(ConnId(3), peer, h.now),
+        "two in their handshake fill the address"
+    );
+    h.connect_from(1, "192.0.2.9");
+    h.connect_from(2, "192.0.2.9");
+    assert_eq!(h.take(1), "alias?", "taken over, not counted again");
+    assert_eq!(h.take(2), "alias?");
+    h.connect_from(4, "192.0.2.9");
+    assert_eq!(h.take(4), "error: too many connections from your address\n");
+    // A cancelled reservation (a failed handshake) frees its place.
+    h.input(Input::Closed { conn: ConnId(1) });
+    assert!(h.room.reserve_address(ConnId(5), peer, h.now));
+    h.room.cancel_reservation(ConnId(5), h.now);
+    h.connect_from(6, "192.0.2.9");
+    assert_eq!(h.take(6), "alias?");
+    // Each admitted connection charged the rate once (reservations 1, 2
+    // and 5, and the room's 6; refusals charge nothing): the burst of 16
+    // holds 12 more.
+    h.input(Input::Closed { conn: ConnId(2) });
+    h.input(Input::Closed { conn: ConnId(6) });
+    for id in 10..22 {
+        assert!(
+            h.room.reserve_address(ConnId(id), peer, h.now),
+            "reserve {id}"
+        );
+        h.room.cancel_reservation(ConnId(id), h.now);
+    }
+    assert!(
+        !h.room.reserve_address(ConnId(22), peer, h.now),
+        "past the burst"
+    );
+    assert_eq!(h.room.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_reserved_connection_refused_as_full_frees_its_address() {
+    let mut h = Harness::with(Config {
+        max_clients: 1,
+        max_per_address: 1,
+        connects_per_minute: 0,
+        ..Config::default()
+    });
+    let peer = "192.0.2.9"
+        .parse()
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    h.connect_from(1, "198.51.100.1");
+    assert!(h.room.reserve_address(ConnId(2), peer, h.now));
+    h.connect_from(2, "192.0.2.9");
+    assert_eq!(h.take(2), "error: server full\n");
+    h.input(Input::Closed { conn: ConnId(1) });
+    h.connect_from(3, "192.0.2.9");
+    assert_eq!(h.take(3), "alias?", "the refused reservation was released");
 }
 
 /// The connection `id` of `room`, to break it.

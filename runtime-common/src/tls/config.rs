@@ -2,12 +2,14 @@
 
 use super::insecure::NoVerification;
 use super::provider;
+use super::validity::{CertWarning, Validity};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
 
 /// A certificate or key file that cannot be used, and why.
 #[derive(Debug)]
@@ -39,7 +41,19 @@ fn pem_problem(error: &rustls::pki_types::pem::Error, what: &str) -> String {
     match error {
         Error::Io(io) => io.to_string().to_lowercase(),
         Error::NoItemsFound => format!("no {what} found (PEM expected)"),
-        other => format!("not a valid PEM {what}: {other:?}"),
+        Error::MissingSectionEnd { end_marker } => format!(
+            "the PEM {what} is cut short: its \"-----END {}-----\" line is missing \
+             (a truncated file?)",
+            String::from_utf8_lossy(end_marker).trim()
+        ),
+        Error::IllegalSectionStart { .. } => {
+            format!("the PEM {what} has a damaged BEGIN line")
+        }
+        Error::Base64Decode(_) => {
+            format!("the PEM {what} is damaged: its text between BEGIN and END is not valid base64")
+        }
+        Error::SectionTooLarge => format!("the PEM {what} is too large"),
+        other => format!("not a valid PEM {what}: {other}"),
     }
 }
 
@@ -52,7 +66,8 @@ fn pem_problem(error: &rustls::pki_types::pem::Error, what: &str) -> String {
 pub struct ServerTls {
     cert_path: PathBuf,
     key_path: PathBuf,
-    config: RwLock<Arc<ServerConfig>>,
+    /// The configuration, and the validity of its leaf certificate.
+    config: RwLock<(Arc<ServerConfig>, Validity)>,
 }
 
 impl ServerTls {
@@ -81,23 +96,31 @@ impl ServerTls {
         Ok(())
     }
 
+    /// What is wrong, or soon will be, with the validity period of the
+    /// certificate in use at `now`, if anything (see [`Validity::warning`]).
+    pub fn warning(&self, now: SystemTime) -> Option<CertWarning> {
+        let (_, validity) = &*self.config.read().unwrap_or_else(PoisonError::into_inner);
+        validity.warning(now)
+    }
+
     /// The configuration new connections use.
     pub(crate) fn current(&self) -> Arc<ServerConfig> {
-        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner).0)
     }
 }
 
 fn load_server_config(
     cert_path: &Path,
     key_path: &Path,
-) -> Result<Arc<ServerConfig>, TlsFileError> {
+) -> Result<(Arc<ServerConfig>, Validity), TlsFileError> {
     let chain = CertificateDer::pem_file_iter(cert_path)
         .map_err(|e| file_error(cert_path, pem_problem(&e, "certificate")))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_error(cert_path, pem_problem(&e, "certificate")))?;
-    if chain.is_empty() {
+    let Some(leaf) = chain.first() else {
         return Err(file_error(cert_path, "no certificate found (PEM expected)"));
-    }
+    };
+    let validity = Validity::of(leaf).map_err(|e| file_error(cert_path, e))?;
     let key = PrivateKeyDer::from_pem_file(key_path)
         .map_err(|e| file_error(key_path, pem_problem(&e, "private key")))?;
     let config = ServerConfig::builder_with_provider(provider())
@@ -106,7 +129,7 @@ fn load_server_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| file_error(key_path, describe_key_error(&e)))?;
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), validity))
 }
 
 fn describe_key_error(error: &rustls::Error) -> String {

@@ -6,6 +6,8 @@
 //!
 //! - [`config`]: the server's certificate chain and key, loaded from PEM
 //!   files ([`ServerTls`]), and what a client trusts ([`ClientTls`]).
+//! - [`validity`]: when the server's certificate is valid, and the warning
+//!   due when it is not, or soon will not be.
 //! - [`handshake`]: [`Handshake`] runs a TLS handshake one step at a time:
 //!   it says what to send and when to read, and ends with the two halves of
 //!   the session. On a server, a first byte that is not a TLS record's (a
@@ -29,6 +31,7 @@ mod insecure;
 pub mod session;
 #[cfg(test)]
 mod tests;
+pub mod validity;
 
 pub use config::{ClientTls, ServerTls, TlsFileError, Trust};
 pub use handshake::{Handshake, HandshakeError, HandshakeFailure, Step};

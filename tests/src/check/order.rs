@@ -261,11 +261,14 @@ impl Checker {
             (r, CloseMode::Abort) => r.as_deref() == Some("too slow"),
             (None, _) => true,
             (Some(_), _) if log.closed_by_peer => false,
-            (Some(r), _) => log.quit_reasons.iter().any(|q| q.as_deref() == Some(r)),
+            (Some(r), _) => log
+                .quit_reasons
+                .iter()
+                .any(|q| q.as_deref().and_then(shown_quit_reason).as_deref() == Some(r)),
         };
         if !fits {
             return self.fail(
-                "the leave reason is the quit text, `too slow`, or none",
+                "the leave reason is `Quit: ` and the quit text without brackets, `too slow`, or none",
                 format!(
                     "{text:?} for {conn} closed with {mode:?} on input {:?}",
                     self.input
@@ -430,4 +433,13 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// How a `/quit REASON` shows in the leave notice: `Quit: ` and the
+/// reason without round brackets, trimmed; none if nothing is left (the
+/// simulation's reasons are ASCII).
+fn shown_quit_reason(reason: &str) -> Option<String> {
+    let kept: String = reason.chars().filter(|c| !matches!(c, '(' | ')')).collect();
+    let kept = kept.trim();
+    (!kept.is_empty()).then(|| format!("Quit: {kept}"))
 }

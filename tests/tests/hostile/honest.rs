@@ -397,6 +397,16 @@ pub(crate) fn is_nick(s: &str) -> bool {
             .all(|c| c.is_alphanumeric() || "_-.[]{}|^".contains(c))
 }
 
+/// Whether `reason` (inside its brackets) is one of the server's, or a
+/// user's marked as such with no bracket of its own.
+pub(crate) fn is_leave_reason(reason: &str) -> bool {
+    let servers = ["too slow", "flooding", "server lost", "server shut down"];
+    servers.contains(&reason)
+        || reason
+            .strip_prefix("Quit: ")
+            .is_some_and(|r| !r.is_empty() && !r.contains(['(', ')']))
+}
+
 /// The nick `line` is about, if it is a room line: a message, an action, a
 /// private message, a join, leave or rename notice.
 pub(crate) fn room_line_nick(line: &str) -> Option<&str> {
@@ -418,7 +428,10 @@ pub(crate) fn room_line_nick(line: &str) -> Option<&str> {
     }
     if let Some((nick, reason)) = line.split_once(" left the chat!") {
         let reason_ok = reason.is_empty()
-            || (reason.starts_with(" (") && reason.ends_with(')') && reason.len() > 3);
+            || reason
+                .strip_prefix(" (")
+                .and_then(|r| r.strip_suffix(')'))
+                .is_some_and(is_leave_reason);
         return (is_nick(nick) && reason_ok).then_some(nick);
     }
     if let Some((old, new)) = line.split_once(" is now known as ") {

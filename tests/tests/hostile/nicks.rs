@@ -24,8 +24,29 @@ const INVALID: &str = "error: nick may only contain letters, digits and _-.[]{}|
 
 /// Nicks that are refused as reserved: they would start lines the way the
 /// server's own lines start.
-const RESERVED_NICKS: [&str; 10] = [
-    "error", "Error", "ERROR", "online", "server", "you", "[pm", "[pm]", "[pmx", "[PM",
+const RESERVED_NICKS: [&str; 20] = [
+    "error",
+    "Error",
+    "ERROR",
+    "online",
+    "server",
+    "you",
+    "[pm",
+    "[pm]",
+    "[pmx",
+    "[PM",
+    // Nothing starts with `[`: `[history] …` and the like are the server's.
+    "[",
+    "[history]",
+    "[server]",
+    "[error]",
+    // Digits written for letters.
+    "ERR0R",
+    "err0r",
+    "0nline",
+    "5erver",
+    "Y0U",
+    "onl1ne",
 ];
 
 /// Nicks refused for their characters, though each looks like letters.
@@ -46,6 +67,10 @@ fn look_alikes() -> Vec<(&'static str, String)> {
             "\u{430}\u{440}\u{435}",
             "error: nick is too similar to ape".to_string(),
         ),
+        // Digits written for the letters of a present user's nick.
+        ("b0b", "error: nick is too similar to bob".to_string()),
+        ("al1ce", "error: nick is too similar to alice".to_string()),
+        ("4pe", "error: nick is too similar to ape".to_string()),
     ];
     cases.extend(INVISIBLE_OR_WIDE.iter().map(|n| (*n, INVALID.to_string())));
     cases

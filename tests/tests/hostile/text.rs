@@ -12,6 +12,7 @@ on_both_runtimes!(
     terminal_escape_sequences,
     nick_spoofing,
     line_separators_and_bidi_controls_are_removed,
+    quit_reasons_cannot_pass_for_the_servers,
 );
 
 const INVALID_NICK: &str = "error: nick may only contain letters, digits and _-.[]{}|^";
@@ -109,7 +110,7 @@ fn terminal_escape_sequences(rt: Runtime) {
     // The reason of a /quit is cleaned too.
     mallory.send("/quit \x1b]0;x\x07gone\n");
     honest::lines_until_closed(&mut mallory);
-    let left = "mallory left the chat! (]0;xgone)";
+    let left = "mallory left the chat! (Quit: ]0;xgone)";
     honest.wait_for_line(left);
 
     let report = honest.finish();
@@ -215,5 +216,35 @@ fn line_separators_and_bidi_controls_are_removed(rt: Runtime) {
             assert!(hidden.is_empty(), "{}: {hidden:?} in {line:?}", r.nick);
         }
     }
+    server.stop();
+}
+
+/// `/quit` reasons that would read like the server's: each is shown marked
+/// as the user's, with no bracket of its own.
+fn quit_reasons_cannot_pass_for_the_servers(rt: Runtime) {
+    let server = TestServer::start(rt, test_config());
+    let honest = Honest::start(server.addr());
+    let cases = [
+        ("mallory1", "server lost", "(Quit: server lost)"),
+        ("mallory2", "too slow)", "(Quit: too slow)"),
+        ("mallory3", "x) (too slow", "(Quit: x too slow)"),
+        ("mallory4", "\u{ff09}\u{2769} ()", ""),
+    ];
+    let mut expected = Vec::new();
+    for (nick, reason, shown) in cases {
+        let mut mallory = honest::join(&honest, nick, server.addr());
+        mallory.send(format!("/quit {reason}\n"));
+        honest::lines_until_closed(&mut mallory);
+        let left = format!("{nick} left the chat! {shown}");
+        let left = left.trim_end().to_string();
+        honest.wait_for_line(&left);
+        expected.push(left);
+    }
+    let report = honest.finish();
+    for line in &expected {
+        report.assert_count(line, 1);
+    }
+    report.assert_nowhere("(server lost)");
+    report.assert_nowhere("(too slow)");
     server.stop();
 }
