@@ -322,3 +322,45 @@ fn resizing_with_a_multi_row_input_line_keeps_the_received_lines() {
 fn resizing_a_terminal_that_does_not_reflow_keeps_the_received_lines() {
     resize_with_a_multi_row_input_line(true);
 }
+
+#[test]
+fn lines_typed_in_one_burst_all_arrive_and_the_rest_stays_in_the_input() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    // One write: as fast as tmux's send-keys, or a paste without bracketed
+    // paste mode (whose lines end with Enter, or with a line feed).
+    alice.type_keys("fast one\rfast two\rfast three\rpasted four\npasted five\ntyped ahead");
+    bob.expect_lines(&[
+        "alice: fast one",
+        "alice: fast two",
+        "alice: fast three",
+        "alice: pasted four",
+        "alice: pasted five",
+    ]);
+    alice.wait_for_row("> typed ahead");
+    alice.type_keys("\r");
+    bob.expect_line("alice: typed ahead");
+}
+
+#[test]
+fn a_multi_line_bracketed_paste_leaves_no_rows_behind() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    alice.type_keys("\x1b[200~one\ntwo\nthree\x1b[201~");
+    alice.wait_for_row("three");
+    alice.type_keys("\r");
+    bob.expect_lines(&["alice: one", "alice: two", "alice: three"]);
+    let rows = alice.wait_for("the room's copies, then an empty prompt", |rows| {
+        rows.iter().any(|r| r == "alice: three") && rows.last().is_some_and(|r| r == ">")
+    });
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r == "> one" || r == "two" || r == "three"),
+        "rows of the pasted input left on screen: {rows:#?}"
+    );
+}

@@ -3,7 +3,8 @@
 //! `chat_core::client::complete`), a repaint counter that tells the
 //! client loop when the editor has drawn what it was given, and the
 //! cursor put back where the editor expects it after a terminal resize
-//! reflowed a multi-row input line (see [`Drawn`]).
+//! reflowed a multi-row input line (see [`Drawn`]), and the withdrawal
+//! of a line being edited (see [`Withdrawals`]).
 
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
@@ -15,7 +16,7 @@ use rustyline::{
     EventContext, EventHandler, Helper, KeyEvent, Movement, RepeatCount,
 };
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,10 +53,41 @@ impl Repaints {
     }
 }
 
-/// The editor's helper: completion, the repaint counter, and the resize
-/// correction.
+/// Which lines the client loop withdrew: every request numbered up to
+/// [`Withdrawals::up_to`]. Requests are numbered from 1, in order.
+///
+/// Why: the editor cannot be told to stop reading, and a prompt cannot
+/// change while it reads (the server may want a nick while the chat
+/// prompt is up). While it reads, the editor catches SIGINT itself and
+/// ends the read as interrupted; so a helper that sees, at a repaint, that
+/// its line was withdrawn raises SIGINT on the editor's own thread, and the
+/// read ends. The client prints a line right after withdrawing, so a
+/// repaint comes even when no key is pressed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Withdrawals {
+    up_to: Arc<AtomicU64>,
+}
+
+impl Withdrawals {
+    /// Withdraws every request up to `request`.
+    pub(crate) fn withdraw(&self, request: u64) {
+        self.up_to.fetch_max(request, Ordering::SeqCst);
+    }
+
+    fn covers(&self, request: u64) -> bool {
+        request > 0 && self.up_to.load(Ordering::SeqCst) >= request
+    }
+}
+
+/// The editor's helper: completion, the repaint counter, the resize
+/// correction and the withdrawal of a line.
 pub(crate) struct ChatHelper {
     repaints: Repaints,
+    withdrawals: Withdrawals,
+    /// The request being read.
+    request: u64,
+    /// SIGINT was raised to end the read of `request`.
+    interrupted: Cell<bool>,
     /// The nicks the session knows, kept current by the client loop.
     nicks: Arc<Mutex<Vec<String>>>,
     /// What the editor last drew; `None` until the first draw of a line.
@@ -68,9 +100,16 @@ pub(crate) struct ChatHelper {
 }
 
 impl ChatHelper {
-    pub(crate) fn new(repaints: Repaints, nicks: Arc<Mutex<Vec<String>>>) -> ChatHelper {
+    pub(crate) fn new(
+        repaints: Repaints,
+        withdrawals: Withdrawals,
+        nicks: Arc<Mutex<Vec<String>>>,
+    ) -> ChatHelper {
         ChatHelper {
             repaints,
+            withdrawals,
+            request: 0,
+            interrupted: Cell::new(false),
             nicks,
             drawn: RefCell::new(None),
             prompt: RefCell::new(String::new()),
@@ -78,9 +117,37 @@ impl ChatHelper {
         }
     }
 
-    /// A new line is about to be read: nothing of it is drawn yet.
-    pub(crate) fn new_line(&mut self) {
+    /// Request `request` is about to be read: nothing of it is drawn yet.
+    pub(crate) fn new_line(&mut self, request: u64) {
         *self.drawn.get_mut() = None;
+        self.request = request;
+        self.interrupted.set(false);
+    }
+
+    /// Whether the read ended because the line was withdrawn.
+    pub(crate) fn withdrawn(&self) -> bool {
+        self.interrupted.get()
+    }
+
+    /// The text of the line as last drawn (empty before the first draw).
+    pub(crate) fn draft(&self) -> String {
+        self.drawn
+            .borrow()
+            .as_ref()
+            .map(|drawn| drawn.line.clone())
+            .unwrap_or_default()
+    }
+
+    /// Ends the read if its line was withdrawn (see [`Withdrawals`]); the
+    /// editor's SIGINT handler is in place while it draws.
+    fn end_if_withdrawn(&self) {
+        if self.interrupted.get() || !self.withdrawals.covers(self.request) {
+            return;
+        }
+        self.interrupted.set(true);
+        if let Err(e) = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT) {
+            tracing::warn!("cannot withdraw the line being edited: {e}");
+        }
     }
 }
 
@@ -248,6 +315,7 @@ impl Highlighter for ChatHelper {
         _default: bool,
     ) -> Cow<'b, str> {
         self.repaints.repainted();
+        self.end_if_withdrawn();
         let mut last = self.prompt.borrow_mut();
         if *last != prompt {
             prompt.clone_into(&mut last);
@@ -329,7 +397,8 @@ pub(crate) fn new_editor(
 }
 
 /// Erases a line just submitted after `prompt` (the cursor is on the row
-/// below it), so the server's copy of it takes its place.
+/// below it), so the server's copy of it takes its place. The line may
+/// hold line breaks (a bracketed paste): each starts a row of its own.
 pub(crate) fn erase_submitted(
     editor: &mut Editor<ChatHelper, DefaultHistory>,
     prompt: &str,
@@ -338,7 +407,15 @@ pub(crate) fn erase_submitted(
     let columns = editor
         .dimensions()
         .map_or(80, |(columns, _)| usize::from(columns).max(1));
-    let width = prompt.chars().count() + line.chars().count();
-    let rows = width / columns + 1;
-    crate::out::stdout_text(&format!("\x1b[{rows}A\r\x1b[J"));
+    crate::out::stdout_text(&format!(
+        "\x1b[{}A\r\x1b[J",
+        submitted_rows(prompt, line, columns)
+    ));
+}
+
+/// How many rows up the first row of `prompt` and `line` is, once the
+/// editor ended the submitted line with a newline of its own.
+fn submitted_rows(prompt: &str, line: &str, columns: usize) -> usize {
+    let prompt_end = position(prompt, columns, (0, 0));
+    position(line, columns, prompt_end).0 + 1
 }

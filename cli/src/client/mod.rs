@@ -185,6 +185,15 @@ impl std::fmt::Debug for Reconnect {
     }
 }
 
+/// Which prompt an open request for a line shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    /// [`NICK_PROMPT`]: the line is a nick.
+    Nick,
+    /// [`CHAT_PROMPT`]: the line is for the room, never taken as a nick.
+    Chat,
+}
+
 /// Where the connection stands, as `--reconnect` sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
@@ -232,8 +241,14 @@ struct Client {
     deadline: Option<(Instant, Wait)>,
     /// The server wants a nick and the user is being asked for one.
     awaiting_nick: bool,
-    /// A line was requested from the terminal and has not arrived yet.
-    input_requested: bool,
+    /// A line was requested from the terminal, with this prompt, and has
+    /// not arrived yet.
+    input_requested: Option<Asked>,
+    /// The open chat request was withdrawn (a nick is wanted instead).
+    withdrawing: bool,
+    /// What was typed of a withdrawn chat line: the next chat prompt
+    /// starts with it.
+    draft: String,
     /// The user's input ended; we leave once everything typed was sent.
     input_ended: bool,
     /// We said goodbye; the server closing now is the normal end.
@@ -272,7 +287,9 @@ impl Client {
             pending: VecDeque::new(),
             deadline: Some((Instant::now() + JOIN_TIMEOUT, Wait::Join)),
             awaiting_nick: false,
-            input_requested: false,
+            input_requested: None,
+            withdrawing: false,
+            draft: String::new(),
             input_ended: false,
             quitting: false,
         }
@@ -356,14 +373,28 @@ impl Client {
                 return self.ended(Some(runtime::describe(&e)));
             }
             Msg::Input(InputEvent::Line(line)) => {
-                self.input_requested = false;
-                self.user_line(line);
+                let asked = self.input_requested.take();
+                self.withdrawing = false;
+                self.user_line(line, asked);
                 if self.quitting && self.link != Link::Up {
                     return Ok(Flow::Done(Farewell::Left));
                 }
             }
+            Msg::Input(InputEvent::Withdrawn { draft }) => {
+                self.input_requested = None;
+                self.withdrawing = false;
+                self.draft = draft;
+            }
+            Msg::Input(InputEvent::Interrupt) => {
+                if self.awaiting_nick || self.link != Link::Up || !self.session.is_joined() {
+                    // Nothing to say goodbye to yet: leave at once.
+                    return Ok(Flow::Done(Farewell::Left));
+                }
+                self.input_ended = true;
+            }
             Msg::Input(InputEvent::End) => {
-                self.input_requested = false;
+                self.input_requested = None;
+                self.withdrawing = false;
                 self.input_ended = true;
                 if self.nick_from_input {
                     return Err(ClientError::NoNick);
@@ -563,9 +594,15 @@ impl Client {
                             return Ok(());
                         }
                         None => {
-                            // Tried enough: as without --reconnect.
+                            // Tried enough: as without --reconnect, and
+                            // the user is told why a nick is asked.
                             self.link = Link::Up;
                             self.session_asks_nick()?;
+                            let nick = self.session.nick().unwrap_or_default().to_string();
+                            self.withdraw_chat_line();
+                            self.notice(&format!(
+                                "cannot rejoin as {nick}: {reason}; choose another nick"
+                            ));
                         }
                     }
                 }
@@ -613,9 +650,22 @@ impl Client {
         self.nicks_version = Some(known.version());
     }
 
-    /// A line from the user: a nick when one is wanted, else a chat line
-    /// (kept back until the join is confirmed).
-    fn user_line(&mut self, line: String) {
+    /// The server wants a nick while the chat prompt is open: that request
+    /// is withdrawn (what was typed is kept for the next chat prompt), and
+    /// the nick prompt takes its place once it is gone. A notice must be
+    /// shown right after (see [`Ui::withdraw_line`]).
+    fn withdraw_chat_line(&mut self) {
+        if self.input_requested == Some(Asked::Chat) && !self.withdrawing {
+            self.withdrawing = true;
+            self.ui.withdraw_line();
+        }
+    }
+
+    /// A line from the user, typed at the prompt `asked` (`None`: piped):
+    /// a nick when typed at the nick prompt (or, piped with no `--nick`,
+    /// the first one), else a chat line (kept back until the join is
+    /// confirmed).
+    fn user_line(&mut self, line: String, asked: Option<Asked>) {
         if self.nick_from_input {
             let nick = line.trim();
             if !nick.is_empty() {
@@ -623,9 +673,11 @@ impl Client {
                 self.session.offer_nick(nick);
                 self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
             }
-        } else if self.awaiting_nick {
+        } else if asked == Some(Asked::Nick) {
+            // Typed at the nick prompt: a nick, if one is still wanted (the
+            // connection may have gone since).
             let nick = line.trim();
-            if !nick.is_empty() {
+            if self.awaiting_nick && !nick.is_empty() {
                 self.session.send_nick(nick);
                 self.awaiting_nick = false;
                 self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
@@ -664,9 +716,16 @@ impl Client {
     /// the terminal for the next line.
     fn progress(&mut self) {
         if self.awaiting_nick {
-            if !self.input_requested {
-                self.ui.request_line(NICK_PROMPT, false);
-                self.input_requested = true;
+            match self.input_requested {
+                None => {
+                    self.ui.request_line(NICK_PROMPT, false, String::new());
+                    self.input_requested = Some(Asked::Nick);
+                }
+                Some(Asked::Chat) if !self.withdrawing => {
+                    self.withdraw_chat_line();
+                    self.notice("the server asks for a nick");
+                }
+                Some(_) => {}
             }
             return;
         }
@@ -690,9 +749,10 @@ impl Client {
         if self.input_ended && !self.quitting {
             self.begin_quit();
         }
-        if self.ui.is_interactive() && !self.quitting && !self.input_requested {
-            self.ui.request_line(CHAT_PROMPT, true);
-            self.input_requested = true;
+        if self.ui.is_interactive() && !self.quitting && self.input_requested.is_none() {
+            let draft = std::mem::take(&mut self.draft);
+            self.ui.request_line(CHAT_PROMPT, true, draft);
+            self.input_requested = Some(Asked::Chat);
         }
     }
 
