@@ -364,3 +364,27 @@ fn a_multi_line_bracketed_paste_leaves_no_rows_behind() {
         "rows of the pasted input left on screen: {rows:#?}"
     );
 }
+
+#[test]
+fn a_silent_server_is_waited_for_out_loud_then_given_up_on_with_exit_1() {
+    // Accepts, then says nothing: a stalled server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("its address");
+    let accepted = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let mut alice = client_at_terminal(addr, &["--nick", "alice", "--wait-for-server", "4s"], true);
+    alice.wait_for_row("(waiting for the server…)");
+    assert!(
+        alice.is_running(),
+        "gave up at once: {:#?}",
+        alice.text_rows()
+    );
+    let status = alice.wait_exit();
+    assert_eq!(status.code(), Some(1), "screen: {:#?}", alice.text_rows());
+    let rows = alice.text_rows();
+    assert_eq!(
+        rows.last().map(String::as_str),
+        Some("error: connected, but the server said nothing for 4 s (a TLS port? try --tls)"),
+        "{rows:#?}"
+    );
+    drop(accepted.join());
+}

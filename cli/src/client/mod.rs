@@ -31,6 +31,9 @@ use ui::{InputEvent, Ui};
 /// How long the server may take to confirm a join once our nick is sent
 /// (and to ask for one once connected).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connected server may stay silent before the user is told we
+/// are waiting for it.
+const SILENCE_NOTICE_AFTER: Duration = Duration::from_secs(1);
 /// How long we wait for the server to close after we said goodbye.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The seed client's question, kept word for word.
@@ -117,6 +120,7 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let mut client = Client::new(session, writer, ui, nicks, !args.no_bell);
     client.nick_from_input = nick_from_input;
     client.plain = tls.is_none();
+    client.wait_for_server(args.wait_for_server.0);
     if args.reconnect {
         client.reconnect = Some(Reconnect {
             rejoin: Rejoin::new(link::jitter_seed()),
@@ -154,12 +158,17 @@ fn history_file() -> Option<PathBuf> {
 fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
     args.tls
         .client_tls(connect::bare_host(&args.host))
-        .map_err(ClientError::Setup)
+        .map_err(ClientError::Usage)
 }
 
 /// Something the client loop is waiting for, with a bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
+    /// The server's first word after connecting: at this deadline the
+    /// user is told we wait; the run gives up at `give_up`.
+    FirstWord { give_up: Instant, bound: Duration },
+    /// The server's first word, the user told: the run gives up.
+    Silence { bound: Duration },
     /// The server's confirmation of our nick.
     Join,
     /// The server's close after our goodbye.
@@ -295,6 +304,21 @@ impl Client {
         }
     }
 
+    /// Bounds the wait for the server's first word to `bound` from now,
+    /// with a notice after [`SILENCE_NOTICE_AFTER`].
+    fn wait_for_server(&mut self, bound: Duration) {
+        let now = Instant::now();
+        self.deadline = Some(if bound > SILENCE_NOTICE_AFTER {
+            let give_up = now + bound;
+            (
+                now + SILENCE_NOTICE_AFTER,
+                Wait::FirstWord { give_up, bound },
+            )
+        } else {
+            (now + bound, Wait::Silence { bound })
+        });
+    }
+
     /// Runs until the connection ends. `Ok` when it ended normally; piped,
     /// lines the server refused make a normal end an error too.
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<Farewell, ClientError> {
@@ -358,6 +382,13 @@ impl Client {
                     // Still saying what we sent (flood control paces it):
                     // the wait for the close counts from the last progress.
                     self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
+                }
+                if matches!(
+                    self.deadline,
+                    Some((_, Wait::FirstWord { .. } | Wait::Silence { .. }))
+                ) {
+                    // The server speaks: now it has to let us join.
+                    self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
                 }
                 self.heard = true;
                 self.session.handle_received(&bytes);
@@ -438,6 +469,15 @@ impl Client {
 
     fn deadline_passed(&mut self, wait: Wait) -> Result<Flow, ClientError> {
         match wait {
+            Wait::FirstWord { give_up, bound } => {
+                self.notice("waiting for the server…");
+                self.deadline = Some((give_up, Wait::Silence { bound }));
+                Ok(Flow::Continue)
+            }
+            Wait::Silence { bound } => Err(ClientError::Silent {
+                after: bound,
+                plain: self.plain,
+            }),
             Wait::Join if self.link == Link::Rejoining => {
                 self.abandon();
                 let reason = ClientError::JoinTimeout.to_string();
