@@ -339,7 +339,33 @@ fn lines_typed_in_one_burst_all_arrive_and_the_rest_stays_in_the_input() {
         "alice: pasted four",
         "alice: pasted five",
     ]);
-    alice.wait_for_row("> typed ahead");
+    // The room's copies arrive while the next lines are being entered:
+    // each is shown, and each entered line is taken off the screen.
+    let rows = alice.wait_for("the room's copies above the typed-ahead text", |rows| {
+        rows.iter().any(|r| r == "alice: pasted five")
+            && rows.last().is_some_and(|r| r == "> typed ahead")
+    });
+    let copies: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.starts_with("alice: "))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        copies,
+        [
+            "alice: fast one",
+            "alice: fast two",
+            "alice: fast three",
+            "alice: pasted four",
+            "alice: pasted five"
+        ],
+        "{rows:#?}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r.starts_with('>')).count(),
+        1,
+        "an entered line left on screen: {rows:#?}"
+    );
     alice.type_keys("\r");
     bob.expect_line("alice: typed ahead");
 }

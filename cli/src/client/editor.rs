@@ -53,6 +53,125 @@ impl Repaints {
     }
 }
 
+/// When received lines may be drawn, as the line editor's state allows.
+///
+/// Why: the editor's printer writes straight to the terminal once the
+/// editor left raw mode, and a line the user entered is erased afterwards
+/// by going up the rows it took (see [`erase_submitted`]): a line printed
+/// in between would be erased instead. And a line handed to the editor
+/// while it works through keys read ahead waits in the editor until its
+/// next read: a line printed straight meanwhile would come first.
+///
+/// # Invariants
+/// - [`Phase::Closing`] from Enter (or a withdrawal) while the editor still
+///   reads, to the end of the erase: nothing is printed then.
+/// - Right after a read, lines wait up to [`SETTLE`] for the next read, so
+///   a line still waiting in the editor is drawn before later ones.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrintGate {
+    state: Arc<(Mutex<GateState>, std::sync::Condvar)>,
+}
+
+/// How long, after a read ended, lines wait for the next read before they
+/// are printed straight to the terminal.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
+#[derive(Debug, Default)]
+struct GateState {
+    phase: Phase,
+    /// When the last read ended (`Phase::Idle`).
+    idle_since: Option<std::time::Instant>,
+}
+
+/// Where the editor is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Phase {
+    /// Not reading: lines are printed straight.
+    #[default]
+    Idle,
+    /// Reading, in raw mode: lines go through the editor's printer.
+    Reading,
+    /// A read is ending: lines wait.
+    Closing,
+}
+
+impl PrintGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        match self.state.0.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn set(&self, from: &[Phase], to: Phase) {
+        let mut state = self.lock();
+        if from.contains(&state.phase) {
+            state.phase = to;
+            if to == Phase::Idle {
+                state.idle_since = Some(std::time::Instant::now());
+            }
+            self.state.1.notify_all();
+        }
+    }
+
+    /// The editor draws in raw mode: a read is under way.
+    fn reading(&self) {
+        self.set(&[Phase::Idle], Phase::Reading);
+    }
+
+    /// The read is ending: lines wait from now on.
+    fn close(&self) {
+        self.set(&[Phase::Idle, Phase::Reading], Phase::Closing);
+    }
+
+    /// The read ended: runs `tidy` (the erase), then lets lines through.
+    pub(crate) fn open(&self, tidy: impl FnOnce()) {
+        let guard = self.lock();
+        tidy();
+        drop(guard);
+        self.set(&[Phase::Idle, Phase::Reading, Phase::Closing], Phase::Idle);
+    }
+
+    /// Waits until a line may be printed (see the invariants).
+    pub(crate) fn wait_to_print(&self) {
+        let mut state = self.lock();
+        loop {
+            let wait = match (state.phase, state.idle_since) {
+                (Phase::Reading, _) => return,
+                (Phase::Idle, None) => return,
+                (Phase::Idle, Some(since)) => {
+                    match (since + SETTLE).checked_duration_since(std::time::Instant::now()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => return,
+                    }
+                }
+                (Phase::Closing, _) => SETTLE,
+            };
+            state = match self.state.1.wait_timeout(state, wait) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Enter: the line is entered; received lines wait until it is off the
+/// screen (see [`PrintGate`]).
+struct Enter(PrintGate);
+
+impl ConditionalEventHandler for Enter {
+    fn handle(
+        &self,
+        _evt: &Event,
+        _n: RepeatCount,
+        _positive: bool,
+        _ctx: &EventContext<'_>,
+    ) -> Option<Cmd> {
+        self.0.close();
+        Some(Cmd::AcceptLine)
+    }
+}
+
 /// Which lines the client loop withdrew: every request numbered up to
 /// [`Withdrawals::up_to`]. Requests are numbered from 1, in order.
 ///
@@ -84,6 +203,7 @@ impl Withdrawals {
 pub(crate) struct ChatHelper {
     repaints: Repaints,
     withdrawals: Withdrawals,
+    gate: PrintGate,
     /// The request being read.
     request: u64,
     /// SIGINT was raised to end the read of `request`.
@@ -103,11 +223,13 @@ impl ChatHelper {
     pub(crate) fn new(
         repaints: Repaints,
         withdrawals: Withdrawals,
+        gate: PrintGate,
         nicks: Arc<Mutex<Vec<String>>>,
     ) -> ChatHelper {
         ChatHelper {
             repaints,
             withdrawals,
+            gate,
             request: 0,
             interrupted: Cell::new(false),
             nicks,
@@ -145,6 +267,7 @@ impl ChatHelper {
             return;
         }
         self.interrupted.set(true);
+        self.gate.close();
         if let Err(e) = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT) {
             tracing::warn!("cannot withdraw the line being edited: {e}");
         }
@@ -315,6 +438,7 @@ impl Highlighter for ChatHelper {
         _default: bool,
     ) -> Cow<'b, str> {
         self.repaints.repainted();
+        self.gate.reading();
         self.end_if_withdrawn();
         let mut last = self.prompt.borrow_mut();
         if *last != prompt {
@@ -376,6 +500,7 @@ pub(crate) fn new_editor(
     helper: ChatHelper,
     history: Option<&Path>,
 ) -> rustyline::Result<Editor<ChatHelper, DefaultHistory>> {
+    let gate = helper.gate.clone();
     let config = Config::builder()
         // The highlighter must run on every repaint (it counts them); it
         // adds no colour itself.
@@ -393,6 +518,13 @@ pub(crate) fn new_editor(
         KeyEvent::ctrl('C'),
         EventHandler::Conditional(Box::new(ClearOrInterrupt)),
     );
+    // Enter arrives as CR, or as LF (a paste without bracketed paste).
+    for key in [KeyEvent::from('\r'), KeyEvent::ctrl('J')] {
+        editor.bind_sequence(
+            key,
+            EventHandler::Conditional(Box::new(Enter(gate.clone()))),
+        );
+    }
     Ok(editor)
 }
 

@@ -7,7 +7,7 @@
 //! wait in the terminal, not echoed (see [`Terminal`]).
 
 use super::display::Style;
-use super::editor::{ChatHelper, Repaints, Withdrawals};
+use super::editor::{ChatHelper, PrintGate, Repaints, Withdrawals};
 use super::Msg;
 use chat_core::client::Attention;
 use nix::sys::termios::{self, FlushArg, LocalFlags, SetArg, Termios};
@@ -181,7 +181,10 @@ fn read_stdin(tx: &Sender<Msg>) {
 /// - Once finished, nothing more is printed through the editor: the last
 ///   lines were drawn (or the wait for them gave up) before the reason.
 pub(crate) struct Terminal {
-    printer: Box<dyn ExternalPrinter + Send>,
+    /// To the printer thread (see [`print_lines`]); `None` once finished.
+    printer: Option<Sender<String>>,
+    /// Says the printer thread drew everything it was given.
+    printer_done: mpsc::Receiver<()>,
     requests: Sender<LineRequest>,
     /// The id of the last request sent.
     last_request: u64,
@@ -219,10 +222,12 @@ impl Terminal {
         let reading = Arc::new(AtomicBool::new(false));
         let repaints = Repaints::default();
         let withdrawals = Withdrawals::default();
+        let gate = PrintGate::default();
+        let thread_gate = gate.clone();
         let (requests, request_rx) = mpsc::channel::<LineRequest>();
         let (printer_tx, printer_rx) = mpsc::sync_channel(1);
         let thread_reading = Arc::clone(&reading);
-        let helper = ChatHelper::new(repaints.clone(), withdrawals.clone(), words);
+        let helper = ChatHelper::new(repaints.clone(), withdrawals.clone(), gate.clone(), words);
         thread::Builder::new()
             .name("editor".into())
             .spawn(move || {
@@ -242,7 +247,7 @@ impl Terminal {
                 }
                 for request in request_rx {
                     thread_reading.store(true, Ordering::SeqCst);
-                    let event = read_one(&mut editor, &request, history.as_deref());
+                    let event = read_one(&mut editor, &request, history.as_deref(), &thread_gate);
                     thread_reading.store(false, Ordering::SeqCst);
                     if tx.send(Msg::Input(event)).is_err() {
                         return;
@@ -254,8 +259,19 @@ impl Terminal {
             .recv()
             .map_err(|_| "the line editor did not start".to_string())?
             .map_err(|e| format!("cannot start the line editor: {e}"))?;
+        let (lines, lines_rx) = mpsc::channel();
+        let (done_tx, printer_done) = mpsc::channel();
+        let (printer_gate, printer_repaints) = (gate.clone(), repaints.clone());
+        thread::Builder::new()
+            .name("printer".into())
+            .spawn(move || {
+                print_lines(&lines_rx, printer, &printer_gate, &printer_repaints);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| format!("cannot start the printer thread: {e}"))?;
         Ok(Terminal {
-            printer,
+            printer: Some(lines),
+            printer_done,
             requests,
             last_request: 0,
             withdrawals,
@@ -270,17 +286,14 @@ impl Terminal {
     fn print(&mut self, rendered: &str, alert: bool) {
         let bell = if alert { "\x07" } else { "" };
         let text = format!("{rendered}{bell}\n");
-        if self.finished {
-            crate::out::stdout_text(&text);
-            return;
+        match &self.printer {
+            Some(printer) if !self.finished => {
+                if let Err(unsent) = printer.send(text) {
+                    crate::out::stdout_text(&unsent.0);
+                }
+            }
+            _ => crate::out::stdout_text(&text),
         }
-        let before = self.repaints.count();
-        if let Err(e) = self.printer.print(text.clone()) {
-            tracing::debug!("external printer failed ({e}); printing directly");
-            crate::out::stdout_text(&text);
-            return;
-        }
-        self.repaints.set_awaited(before);
     }
 
     fn request_line(&mut self, prompt: &str, echoed: bool, initial: String) {
@@ -299,9 +312,14 @@ impl Terminal {
             return;
         }
         self.finished = true;
+        let deadline = Instant::now() + DRAW_WAIT;
+        // The printer thread hands over what it was given, then ends.
+        self.printer = None;
+        let _ = self
+            .printer_done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
         // The editor draws printed lines on its own thread; the last one is
         // on screen once the editor repainted after it.
-        let deadline = Instant::now() + DRAW_WAIT;
         while self.reading.load(Ordering::SeqCst)
             && !self.repaints.caught_up()
             && Instant::now() < deadline
@@ -325,6 +343,28 @@ impl Terminal {
 impl Drop for Terminal {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The printer thread: draws each line when the editor allows (see
+/// [`PrintGate`]), in order, through the editor's printer (above the input
+/// line while one is read, straight to the terminal otherwise). The client
+/// loop never waits for it: the editor's printer blocks while the editor
+/// works through keys, and the editor may wait for the client loop.
+fn print_lines(
+    lines: &mpsc::Receiver<String>,
+    mut printer: Box<dyn ExternalPrinter + Send>,
+    gate: &PrintGate,
+    repaints: &Repaints,
+) {
+    for text in lines {
+        gate.wait_to_print();
+        let before = repaints.count();
+        if let Err(e) = printer.print(text.clone()) {
+            tracing::debug!("external printer failed ({e}); printing directly");
+            crate::out::stdout_text(&text);
+        }
+        repaints.set_awaited(before);
     }
 }
 
@@ -360,15 +400,21 @@ fn forward_interrupts(tx: Sender<Msg>) -> Result<(), String> {
 
 /// Reads one line. Chat lines (not nicks) go into the history, and into
 /// its file at once: the client may end while the editor waits for keys.
-fn read_one(editor: &mut ChatEditor, request: &LineRequest, history: Option<&Path>) -> InputEvent {
+fn read_one(
+    editor: &mut ChatEditor,
+    request: &LineRequest,
+    history: Option<&Path>,
+    gate: &PrintGate,
+) -> InputEvent {
     if let Some(helper) = editor.helper_mut() {
         helper.new_line(request.id);
     }
     let read = editor.readline_with_initial(&request.prompt, (&request.initial, ""));
     let withdrawn = editor.helper().is_some_and(ChatHelper::withdrawn);
-    match read {
+    let (event, erase) = match read {
         Ok(line) => {
-            if request.erase_after && !line.trim().is_empty() {
+            let entered = request.erase_after && !line.trim().is_empty();
+            if entered {
                 let _ = editor.add_history_entry(line.as_str());
                 if let Some(path) = history {
                     if let Err(e) = editor.append_history(path) {
@@ -376,21 +422,30 @@ fn read_one(editor: &mut ChatEditor, request: &LineRequest, history: Option<&Pat
                     }
                 }
             }
-            if request.erase_after && !line.trim().is_empty() {
-                super::editor::erase_submitted(editor, &request.prompt, &line);
-            }
-            InputEvent::Line(line)
+            // The room's copy takes the typed line's place.
+            let erase = entered.then(|| line.clone());
+            (InputEvent::Line(line), erase)
         }
         Err(ReadlineError::Interrupted) if withdrawn => {
             let draft = editor.helper().map(ChatHelper::draft).unwrap_or_default();
-            // The editor left the cursor on the row below the abandoned line.
-            super::editor::erase_submitted(editor, &request.prompt, &draft);
-            InputEvent::Withdrawn { draft }
+            (
+                InputEvent::Withdrawn {
+                    draft: draft.clone(),
+                },
+                Some(draft),
+            )
         }
-        Err(ReadlineError::Eof | ReadlineError::Interrupted) => InputEvent::End,
+        Err(ReadlineError::Eof | ReadlineError::Interrupted) => (InputEvent::End, None),
         Err(e) => {
             tracing::warn!("line editor failed: {e}");
-            InputEvent::End
+            (InputEvent::End, None)
         }
-    }
+    };
+    // The editor left the cursor on the row below the line.
+    gate.open(|| {
+        if let Some(line) = &erase {
+            super::editor::erase_submitted(editor, &request.prompt, line);
+        }
+    });
+    event
 }
