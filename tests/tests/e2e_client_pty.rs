@@ -414,3 +414,27 @@ fn a_silent_server_is_waited_for_out_loud_then_given_up_on_with_exit_1() {
     );
     drop(accepted.join());
 }
+
+#[test]
+fn help_adds_the_clients_keys_and_a_bare_reply_is_a_usage_line() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    alice.type_keys("/help\r");
+    let rows = alice.wait_for_row("(this client: Ctrl-D    leave)");
+    let server_help_end = rows.iter().position(|r| r.starts_with("//TEXT"));
+    let client_help = rows
+        .iter()
+        .position(|r| r.starts_with("(this client: /r TEXT"));
+    assert!(
+        server_help_end.is_some() && client_help > server_help_end,
+        "the client's lines after the server's help: {rows:#?}"
+    );
+    alice.type_keys("/r\r");
+    alice.wait_for_row("(usage: /r TEXT (answers the last private line))");
+    bob.send("/msg alice psst\n/nick rob\n");
+    alice.wait_for_row("bob is now known as rob");
+    alice.type_keys("/r hi\r");
+    bob.skip_to_line("[pm from alice] hi");
+}

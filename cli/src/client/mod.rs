@@ -40,6 +40,15 @@ const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 const NICK_PROMPT: &str = "Choose a nick >>> ";
 /// The prompt in front of the line being typed.
 const CHAT_PROMPT: &str = "> ";
+/// What this client adds to the server's `/help`, on a terminal.
+const CLIENT_HELP: [&str; 6] = [
+    "this client: /r TEXT   answer the last private line",
+    "this client: Tab       complete a command or a nick",
+    "this client: Up, Down  the lines typed before (kept across runs)",
+    "this client: Ctrl-R    search those lines",
+    "this client: Ctrl-C    clear the line; on an empty one, leave",
+    "this client: Ctrl-D    leave",
+];
 
 /// Whether the user asked for no colour (<https://no-color.org>).
 pub(crate) fn no_color() -> bool {
@@ -609,6 +618,11 @@ impl Client {
                         self.ui.show_local(&note);
                     } else {
                         crate::out::stderr_line(&format!("error: {note}"));
+                    }
+                }
+                ClientEvent::HelpEnded => {
+                    for line in CLIENT_HELP {
+                        self.ui.show_local(line);
                     }
                 }
                 ClientEvent::NickSent(nick) => {
