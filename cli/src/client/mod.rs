@@ -87,11 +87,17 @@ enum Farewell {
     ServerShutdown,
 }
 
+/// Whether the client runs at a terminal (line editor, colours) rather
+/// than piped.
+pub(crate) fn at_terminal() -> bool {
+    io::stdin().is_terminal() && io::stdout().is_terminal()
+}
+
 /// Runs the client: the server's last lines, then (on a terminal, or on
 /// failure) one line on stderr saying why it ended; the exit code tells the
 /// reasons apart (see [`error`]).
 pub(crate) fn run(args: &ClientArgs) -> ExitCode {
-    let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
+    let interactive = at_terminal();
     match chat(args, interactive) {
         Ok(Farewell::ServerShutdown) if interactive => {
             crate::out::stderr_line("connection closed: the server shut down");
@@ -273,6 +279,16 @@ struct Client {
     quitting: bool,
 }
 
+/// What [`Client::flush`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    /// Lines (or nothing): the connection goes on.
+    Lines,
+    /// The sending side was closed: the goodbye of a dialect whose server
+    /// says none back.
+    Goodbye,
+}
+
 /// Whether the loop goes on.
 enum Flow {
     Continue,
@@ -448,7 +464,11 @@ impl Client {
         }
         self.drain_events()?;
         self.progress();
-        self.flush()?;
+        if self.flush()? == Sent::Goodbye {
+            // Our side is closed and the server has no goodbye to say (the
+            // seed dialect): nothing more is read or shown.
+            return Ok(Flow::Done(Farewell::Left));
+        }
         Ok(Flow::Continue)
     }
 
@@ -829,18 +849,19 @@ impl Client {
         self.session.quit();
     }
 
-    /// Writes what the session has to send.
-    fn flush(&mut self) -> Result<(), ClientError> {
+    /// Writes what the session has to send; closes our sending side when
+    /// the session says so (its goodbye).
+    fn flush(&mut self) -> Result<Sent, ClientError> {
         let Some(writer) = self.writer.as_mut() else {
             // Offline: nothing reaches the session to send.
-            return Ok(());
+            return Ok(Sent::Lines);
         };
         while let Some(bytes) = self.session.poll_transmit() {
             if let Err(e) = writer.write_all(&bytes) {
                 if self.quitting {
                     // The server may close first; we were leaving anyway.
                     tracing::debug!("write after goodbye failed: {e}");
-                    return Ok(());
+                    return Ok(Sent::Lines);
                 }
                 return Err(ClientError::Lost(runtime::describe(&e)));
             }
@@ -849,7 +870,8 @@ impl Client {
             if let Err(e) = writer.shutdown_write() {
                 tracing::debug!("shutdown after goodbye failed: {e}");
             }
+            return Ok(Sent::Goodbye);
         }
-        Ok(())
+        Ok(Sent::Lines)
     }
 }
