@@ -10,6 +10,8 @@ use rustls::server::ParsedCertificate;
 use rustls::{DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 
+use super::insecure::NoVerification;
+
 /// Trusts the certificates of a CA file, as pins and as CAs.
 ///
 /// # Invariants
@@ -22,7 +24,8 @@ use std::sync::Arc;
 pub(crate) struct PinnedOrSignedBy {
     pins: Vec<CertificateDer<'static>>,
     cas: Option<Arc<WebPkiServerVerifier>>,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    /// Checks the handshake signatures (its certificate check is unused).
+    signatures: NoVerification,
 }
 
 impl PinnedOrSignedBy {
@@ -44,7 +47,7 @@ impl PinnedOrSignedBy {
         PinnedOrSignedBy {
             pins: certs,
             cas,
-            algorithms: super::provider().signature_verification_algorithms,
+            signatures: NoVerification::new(),
         }
     }
 }
@@ -82,7 +85,7 @@ impl ServerCertVerifier for PinnedOrSignedBy {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -91,10 +94,10 @@ impl ServerCertVerifier for PinnedOrSignedBy {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
