@@ -438,3 +438,35 @@ fn help_adds_the_clients_keys_and_a_bare_reply_is_a_usage_line() {
     alice.type_keys("/r hi\r");
     bob.skip_to_line("[pm from alice] hi");
 }
+
+#[test]
+fn the_seed_server_is_said_to_have_no_commands_and_a_command_waits_for_a_second_enter() {
+    let seed = common::seed::SeedServer::start();
+    let mut dave = Peer::connect("dave", seed.addr());
+    dave.expect_prompt();
+    dave.send("dave");
+    dave.read_until(b"servidor!");
+    let mut carol =
+        client_at_terminal(seed.addr(), &["--nick", "carol", "--dialect", "seed"], true);
+    carol.wait_for_row(
+        "(a seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave)",
+    );
+    dave.read_until(b"ao chat");
+    carol.type_keys("/who\r");
+    carol.wait_for("the warning", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(not sent: this server has no commands, so /who"))
+    });
+    carol.type_keys("\x1b[A");
+    carol.wait_for_row("> /who");
+    carol.type_keys("\r");
+    let relayed = dave.read_bytes("carol: /who".len());
+    assert_eq!(String::from_utf8_lossy(&relayed), "carol: /who");
+    carol.type_keys("\x04");
+    assert_eq!(
+        carol.wait_exit().code(),
+        Some(0),
+        "{:#?}",
+        carol.text_rows()
+    );
+}

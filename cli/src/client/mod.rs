@@ -40,6 +40,9 @@ const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 const NICK_PROMPT: &str = "Choose a nick >>> ";
 /// The prompt in front of the line being typed.
 const CHAT_PROMPT: &str = "> ";
+/// Said once at the join, on a terminal, to the seed dialect's server.
+const SEED_HAS_NO_COMMANDS: &str =
+    "a seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave";
 /// What this client adds to the server's `/help`, on a terminal.
 const CLIENT_HELP: [&str; 6] = [
     "this client: /r TEXT   answer the last private line",
@@ -277,6 +280,10 @@ struct Client {
     input_ended: bool,
     /// We said goodbye; the server closing now is the normal end.
     quitting: bool,
+    /// The user was told, at the join, that the seed's server has no commands.
+    told_seed: bool,
+    /// The user was told that a `/command` is text to the seed's server.
+    warned_seed_command: bool,
 }
 
 /// What [`Client::flush`] did.
@@ -326,6 +333,8 @@ impl Client {
             draft: String::new(),
             input_ended: false,
             quitting: false,
+            told_seed: false,
+            warned_seed_command: false,
         }
     }
 
@@ -814,6 +823,12 @@ impl Client {
             let nick = self.session.nick().unwrap_or_default().to_string();
             self.notice(&format!("reconnected as {nick}"));
         }
+        if !self.told_seed && self.session.dialect() == Dialect::Seed {
+            self.told_seed = true;
+            if self.ui.is_interactive() {
+                self.notice(SEED_HAS_NO_COMMANDS);
+            }
+        }
         if let Some(r) = self.reconnect.as_mut() {
             r.rejoin.joined();
         }
@@ -834,11 +849,35 @@ impl Client {
         if self.quitting || line.trim().is_empty() {
             return;
         }
+        if self.command_to_seed(line) {
+            return;
+        }
         self.session.send_line(line);
         if self.session.is_leaving() {
             self.quitting = true;
             self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
         }
+    }
+
+    /// Whether `line` is held back: on a terminal, the first `/command`
+    /// typed for the seed's server (which has none: it would reach the
+    /// room as text) is not sent, and the user is told; later ones are.
+    fn command_to_seed(&mut self, line: &str) -> bool {
+        let command = line.trim_start().starts_with('/') && !protocol::is_quit(line);
+        if !command
+            || self.warned_seed_command
+            || !self.ui.is_interactive()
+            || self.session.dialect() != Dialect::Seed
+        {
+            return false;
+        }
+        self.warned_seed_command = true;
+        self.notice(&format!(
+            "not sent: this server has no commands, so {} would reach the room as text \
+             (Up, then Enter, sends it anyway)",
+            line.trim()
+        ));
+        true
     }
 
     /// Says goodbye: `/quit` to our server; to the seed's, which has no
