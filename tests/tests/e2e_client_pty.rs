@@ -449,7 +449,7 @@ fn the_seed_server_is_said_to_have_no_commands_and_a_command_waits_for_a_second_
     let mut carol =
         client_at_terminal(seed.addr(), &["--nick", "carol", "--dialect", "seed"], true);
     carol.wait_for_row(
-        "(a seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave)",
+        "(seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave)",
     );
     dave.read_until(b"ao chat");
     carol.type_keys("/who\r");

@@ -42,7 +42,7 @@ const NICK_PROMPT: &str = "Choose a nick >>> ";
 const CHAT_PROMPT: &str = "> ";
 /// Said once at the join, on a terminal, to the seed dialect's server.
 const SEED_HAS_NO_COMMANDS: &str =
-    "a seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave";
+    "seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave";
 /// What this client adds to the server's `/help`, on a terminal.
 const CLIENT_HELP: [&str; 6] = [
     "this client: /r TEXT   answer the last private line",
