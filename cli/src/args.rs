@@ -13,9 +13,10 @@ pub(crate) const DEFAULT_PORT: u16 = 55555;
 const CLIENT_EXIT_CODES: &str = "\
 Exit codes:
   0  a normal end: you left (/quit, Ctrl-D, end of input) or the server shut down
-  1  no connection: cannot resolve or connect, or the connection was lost or closed
-     without a reason
-  2  bad command line, or piped input ended before giving a nick
+  1  no connection: cannot resolve or connect, the connection was lost or closed
+     without a reason, or the server said nothing (--wait-for-server)
+  2  bad command line (a --ca file that cannot be read included), or piped input
+     ended before giving a nick
   3  the server turned you away before you joined: the nick was refused (piped),
      the server is full, too many connections from your address, or the time
      limit for choosing a nick passed
@@ -229,6 +230,12 @@ pub(crate) struct ClientArgs {
     /// framed: this project's protocol; seed: the seed dialect of the original Python server
     #[arg(long, value_enum, default_value_t = DialectArg::Framed)]
     pub(crate) dialect: DialectArg,
+
+    /// How long the server may stay silent once connected (no `alias?`)
+    /// before the client gives up (exit code 1); `waiting for the server…`
+    /// is shown after a second
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) wait_for_server: HumanDuration,
 
     /// After a lost connection or a server shutdown, connect again (waiting
     /// 1 s, doubling to 30 s) and rejoin with the same nick. Lines typed while

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
             server::run(args)
         }
         Command::Client(args) => {
-            logging::init(cli.log_level.as_deref(), "warn");
+            // At a terminal, log lines would land in the chat screen: none
+            // unless asked for (--log-level, RUST_LOG).
+            let default = if client::at_terminal() { "off" } else { "warn" };
+            logging::init(cli.log_level.as_deref(), default);
             client::run(args)
         }
         Command::Bench(args) => {

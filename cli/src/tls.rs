@@ -2,8 +2,10 @@
 //! `chat bench`: the same flags, meaning the same thing, and one way of
 //! turning them into what the connection trusts.
 
-use chat_runtime_common::tls::{ClientTls, Trust};
+use chat_runtime_common::tls::{ClientTls, HandshakeError, Trust};
 use clap::Args;
+use rustls::{CertificateError, Error as TlsError};
+use std::io;
 use std::path::PathBuf;
 
 /// `--tls`, `--ca`, `--tls-insecure`.
@@ -55,4 +57,44 @@ impl TlsFlags {
             .map(Some)
             .map_err(|e| format!("cannot set up TLS: {e}"))
     }
+}
+
+/// A failed TLS handshake with the server, in one sentence with a hint;
+/// `None` when `err` is no handshake failure this knows how to say.
+pub(crate) fn explain_handshake(err: &io::Error) -> Option<String> {
+    let HandshakeError::Tls(error) = err.get_ref()?.downcast_ref::<HandshakeError>()? else {
+        return None;
+    };
+    let words = match error {
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the server's certificate is not signed by an authority you trust \
+             (give its CA, or the certificate itself, with --ca FILE; \
+             --tls-insecure skips the check)"
+                .to_string()
+        }
+        TlsError::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => "the server's certificate is not for this host name \
+              (connect with a --host the certificate names)"
+            .to_string(),
+        TlsError::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => "the server's certificate has expired".to_string(),
+        TlsError::InvalidCertificate(CertificateError::Other(other))
+            if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+        {
+            "the server's certificate is a CA certificate, which cannot name a server \
+             (give that very certificate with --ca FILE to trust it)"
+                .to_string()
+        }
+        TlsError::InvalidMessage(_) => {
+            "the server does not speak TLS on this port (leave out --tls, or use its TLS port)"
+                .to_string()
+        }
+        TlsError::AlertReceived(alert) => {
+            format!("the server refused the TLS handshake ({alert:?})")
+        }
+        _ => return None,
+    };
+    Some(words)
 }

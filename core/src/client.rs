@@ -51,8 +51,11 @@ pub enum ClientEvent {
     /// a [`ClientEvent::Line`]; a script may want to know.
     Refusal(String),
     /// A line from the session itself, not the server (a `/r` with no one
-    /// to reply to).
+    /// to reply to, or no text).
     Local(String),
+    /// The server's answer to a `/help` this session sent ended: an
+    /// interface may add its own commands and keys after it.
+    HelpEnded,
 }
 
 /// How much a received line asks for the user's attention.
@@ -71,6 +74,9 @@ pub const COMMANDS: [&str; 7] = ["/help", "/who", "/nick", "/me", "/msg", "/quit
 
 /// What `/r` says when no private line came yet.
 pub const NO_ONE_TO_REPLY_TO: &str = "no private line to reply to yet";
+
+/// What `/r` with no text says.
+pub const REPLY_USAGE: &str = "usage: /r TEXT (answers the last private line)";
 
 /// Why a session's connection ended, as far as the protocol tells; read with
 /// [`Session::ending`] once the server closed the connection.
@@ -119,8 +125,11 @@ pub struct Session {
     shutting_down: bool,
     /// `error: …` lines received after joining.
     refusals: usize,
-    /// Who sent the last private line, for `/r`.
+    /// Who sent the last private line, for `/r` (under the nick they go by
+    /// now: renames seen since are followed).
     reply_to: Option<String>,
+    /// `/help` lines sent whose answer has not ended yet.
+    help_asked: usize,
     /// Nicks seen in the room (online lists, joins, renames), for
     /// completion; no two equal ignoring case.
     nicks: KnownNicks,
@@ -148,6 +157,7 @@ impl Session {
             shutting_down: false,
             refusals: 0,
             reply_to: None,
+            help_asked: 0,
             nicks: KnownNicks::default(),
             learns_nicks: true,
         }
@@ -215,6 +225,7 @@ impl Session {
             self.shutting_down = true;
         }
         self.learn_nicks(&line);
+        let help_ended = self.help_asked > 0 && Some(line.as_str()) == command::HELP.lines().last();
         if line.starts_with(wire::ERROR_PREFIX) {
             if self.joined {
                 self.refusals += 1;
@@ -225,6 +236,10 @@ impl Session {
             self.refused_since_prompt = true;
         }
         self.events.push_back(ClientEvent::Line(line));
+        if help_ended {
+            self.help_asked -= 1;
+            self.events.push_back(ClientEvent::HelpEnded);
+        }
     }
 
     /// Keeps [`Session::known_nicks`] and the `/r` target current. A nick
@@ -235,6 +250,11 @@ impl Session {
         if let LineKind::PrivateFrom { nick } = classify(line) {
             self.reply_to = Some(nick.to_string());
             return;
+        }
+        if let Some((old, new)) = line.split_once(wire::RENAMED) {
+            if self.reply_to.as_deref() == Some(old) && nick::validate_form(new).is_ok() {
+                self.reply_to = Some(new.to_string());
+            }
         }
         if !self.learns_nicks {
             return;
@@ -351,9 +371,18 @@ impl Session {
             if self.leaving {
                 return;
             }
-            if matches!(command::parse(line.trim()), Request::Quit(_)) {
-                self.quit_with(line);
-                return;
+            match command::parse(line.trim()) {
+                Request::Quit(_) => {
+                    self.quit_with(line);
+                    return;
+                }
+                Request::Help => self.help_asked += 1,
+                _ => {}
+            }
+            if is_bare_reply(line) {
+                self.events
+                    .push_back(ClientEvent::Local(REPLY_USAGE.to_string()));
+                continue;
             }
             let reply;
             let line = match reply_text(line) {
@@ -481,8 +510,13 @@ impl Session {
     }
 }
 
+/// Whether `line` is `/r` with no text: a reply with nothing to say.
+fn is_bare_reply(line: &str) -> bool {
+    matches!(line.trim(), "/r" | "/R")
+}
+
 /// The text of a `/r TEXT` line (a reply to the last private line), if
-/// `line` is one. `/r` alone has no text and is left to the server.
+/// `line` is one.
 fn reply_text(line: &str) -> Option<&str> {
     let line = line.trim_start();
     let rest = line
@@ -911,6 +945,45 @@ mod tests {
         );
         session.send_line("/rest is a word");
         assert_eq!(session.poll_transmit(), Some(b"/rest is a word\n".to_vec()));
+    }
+
+    #[test]
+    fn reply_follows_a_rename_and_needs_text() {
+        let mut session = joined("alice");
+        session.handle_received(b"[pm from bob] psst\nbob is now known as rob\n");
+        lines(&mut session);
+        session.send_line("/r hi rob");
+        assert_eq!(session.poll_transmit(), Some(b"/msg rob hi rob\n".to_vec()));
+        // Someone else's rename, and a line that only looks like one, change nothing.
+        session.handle_received(b"eve is now known as mallory\nrob: rob is now known as x\n");
+        lines(&mut session);
+        session.send_line("/r again");
+        assert_eq!(session.poll_transmit(), Some(b"/msg rob again\n".to_vec()));
+        session.send_line(" /r  ");
+        assert_eq!(session.poll_transmit(), None);
+        assert_eq!(
+            lines(&mut session),
+            [ClientEvent::Local(REPLY_USAGE.into())]
+        );
+    }
+
+    #[test]
+    fn the_end_of_the_servers_help_is_told_when_help_was_asked() {
+        let mut session = joined("alice");
+        session.handle_received(command::HELP.as_bytes());
+        assert!(!lines(&mut session).contains(&ClientEvent::HelpEnded));
+        session.send_line("/help");
+        assert_eq!(session.poll_transmit(), Some(b"/help\n".to_vec()));
+        session.handle_received(command::HELP.as_bytes());
+        let events = lines(&mut session);
+        assert_eq!(events.last(), Some(&ClientEvent::HelpEnded));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| **e == ClientEvent::HelpEnded)
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -362,3 +362,42 @@ fn seed_dialect_client_talks_to_the_seed_server(rt: Runtime) {
         "b'carol' acabou de sair do chat!"
     );
 }
+
+/// The original Python server keeps a connection whose client closed its
+/// sending side, and goes on sending it the room's lines: `/quit` to it
+/// leaves at once, shows nothing more, and logs nothing.
+#[test]
+fn quit_to_a_seed_server_that_keeps_the_connection_leaves_at_once() {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("its address");
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        stream.write_all(b"alias?").expect("prompt");
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).expect("the nick");
+        assert_eq!(&buf[..n], b"carol");
+        stream
+            .write_all(b"b'carol' esta conectado ao chat")
+            .expect("join");
+        // Until the client's end of stream: then one more line, and the
+        // connection kept open.
+        while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+        let _ = stream.write_all(b"dave: still here");
+        std::thread::sleep(std::time::Duration::from_secs(6));
+    });
+    let mut carol = ChatProcess::client(
+        "carol",
+        addr,
+        "smol",
+        &["--nick", "carol", "--dialect", "seed"],
+    );
+    carol.expect_lines(&["b'carol' esta conectado ao chat"]);
+    carol.send_line("/quit");
+    assert!(carol.wait_exit().success(), "carol's exit status");
+    let rest = carol.rest_of_stdout();
+    assert!(rest.is_empty(), "shown after /quit: {rest:?}");
+    let stderr = carol.stderr_lines();
+    assert!(stderr.is_empty(), "{stderr:?}");
+    drop(server);
+}

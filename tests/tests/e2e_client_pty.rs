@@ -322,3 +322,151 @@ fn resizing_with_a_multi_row_input_line_keeps_the_received_lines() {
 fn resizing_a_terminal_that_does_not_reflow_keeps_the_received_lines() {
     resize_with_a_multi_row_input_line(true);
 }
+
+#[test]
+fn lines_typed_in_one_burst_all_arrive_and_the_rest_stays_in_the_input() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    // One write: as fast as tmux's send-keys, or a paste without bracketed
+    // paste mode (whose lines end with Enter, or with a line feed).
+    alice.type_keys("fast one\rfast two\rfast three\rpasted four\npasted five\ntyped ahead");
+    bob.expect_lines(&[
+        "alice: fast one",
+        "alice: fast two",
+        "alice: fast three",
+        "alice: pasted four",
+        "alice: pasted five",
+    ]);
+    // The room's copies arrive while the next lines are being entered:
+    // each is shown, and each entered line is taken off the screen.
+    let rows = alice.wait_for("the room's copies above the typed-ahead text", |rows| {
+        rows.iter().any(|r| r == "alice: pasted five")
+            && rows.last().is_some_and(|r| r == "> typed ahead")
+    });
+    let copies: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.starts_with("alice: "))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        copies,
+        [
+            "alice: fast one",
+            "alice: fast two",
+            "alice: fast three",
+            "alice: pasted four",
+            "alice: pasted five"
+        ],
+        "{rows:#?}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r.starts_with('>')).count(),
+        1,
+        "an entered line left on screen: {rows:#?}"
+    );
+    alice.type_keys("\r");
+    bob.expect_line("alice: typed ahead");
+}
+
+#[test]
+fn a_multi_line_bracketed_paste_leaves_no_rows_behind() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    alice.type_keys("\x1b[200~one\ntwo\nthree\x1b[201~");
+    alice.wait_for_row("three");
+    alice.type_keys("\r");
+    bob.expect_lines(&["alice: one", "alice: two", "alice: three"]);
+    let rows = alice.wait_for("the room's copies, then an empty prompt", |rows| {
+        rows.iter().any(|r| r == "alice: three") && rows.last().is_some_and(|r| r == ">")
+    });
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r == "> one" || r == "two" || r == "three"),
+        "rows of the pasted input left on screen: {rows:#?}"
+    );
+}
+
+#[test]
+fn a_silent_server_is_waited_for_out_loud_then_given_up_on_with_exit_1() {
+    // Accepts, then says nothing: a stalled server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("its address");
+    let accepted = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let mut alice = client_at_terminal(addr, &["--nick", "alice", "--wait-for-server", "4s"], true);
+    alice.wait_for_row("(waiting for the server…)");
+    assert!(
+        alice.is_running(),
+        "gave up at once: {:#?}",
+        alice.text_rows()
+    );
+    let status = alice.wait_exit();
+    assert_eq!(status.code(), Some(1), "screen: {:#?}", alice.text_rows());
+    let rows = alice.text_rows();
+    assert_eq!(
+        rows.last().map(String::as_str),
+        Some("error: connected, but the server said nothing for 4 s (a TLS port? try --tls)"),
+        "{rows:#?}"
+    );
+    drop(accepted.join());
+}
+
+#[test]
+fn help_adds_the_clients_keys_and_a_bare_reply_is_a_usage_line() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let mut alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    alice.type_keys("/help\r");
+    let rows = alice.wait_for_row("(this client: Ctrl-D    leave)");
+    let server_help_end = rows.iter().position(|r| r.starts_with("//TEXT"));
+    let client_help = rows
+        .iter()
+        .position(|r| r.starts_with("(this client: /r TEXT"));
+    assert!(
+        server_help_end.is_some() && client_help > server_help_end,
+        "the client's lines after the server's help: {rows:#?}"
+    );
+    alice.type_keys("/r\r");
+    alice.wait_for_row("(usage: /r TEXT (answers the last private line))");
+    bob.send("/msg alice psst\n/nick rob\n");
+    alice.wait_for_row("bob is now known as rob");
+    alice.type_keys("/r hi\r");
+    bob.skip_to_line("[pm from alice] hi");
+}
+
+#[test]
+fn the_seed_server_is_said_to_have_no_commands_and_a_command_waits_for_a_second_enter() {
+    let seed = common::seed::SeedServer::start();
+    let mut dave = Peer::connect("dave", seed.addr());
+    dave.expect_prompt();
+    dave.send("dave");
+    dave.read_until(b"servidor!");
+    let mut carol =
+        client_at_terminal(seed.addr(), &["--nick", "carol", "--dialect", "seed"], true);
+    carol.wait_for_row(
+        "(seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave)",
+    );
+    dave.read_until(b"ao chat");
+    carol.type_keys("/who\r");
+    carol.wait_for("the warning", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(not sent: this server has no commands, so /who"))
+    });
+    carol.type_keys("\x1b[A");
+    carol.wait_for_row("> /who");
+    carol.type_keys("\r");
+    let relayed = dave.read_bytes("carol: /who".len());
+    assert_eq!(String::from_utf8_lossy(&relayed), "carol: /who");
+    carol.type_keys("\x04");
+    assert_eq!(
+        carol.wait_exit().code(),
+        Some(0),
+        "{:#?}",
+        carol.text_rows()
+    );
+}

@@ -15,6 +15,12 @@ use std::net::SocketAddr;
 /// `chat client --nick alice --reconnect` on a terminal (no colour),
 /// its screen past the join.
 fn alice_reconnecting(addr: SocketAddr) -> PtyChat {
+    reconnecting_at_terminal("alice", addr)
+}
+
+/// `chat client --nick NICK --reconnect` on a terminal (no colour), its
+/// screen past the join.
+fn reconnecting_at_terminal(nick: &str, addr: SocketAddr) -> PtyChat {
     let port = addr.port().to_string();
     let args = [
         "client",
@@ -23,7 +29,7 @@ fn alice_reconnecting(addr: SocketAddr) -> PtyChat {
         "--port",
         &port,
         "--nick",
-        "alice",
+        nick,
         "--reconnect",
     ];
     let alice = PtyChat::spawn(&args, true);
@@ -87,6 +93,47 @@ fn a_line_typed_offline_is_not_sent_and_comes_back_with_up() {
         !before.iter().any(|l| l.contains("typed offline")),
         "the offline line reached the room unseen: {before:#?}"
     );
+}
+
+#[test]
+fn when_rejoining_fails_the_nick_prompt_says_why_and_the_draft_waits() {
+    let (server, addr) = ChatProcess::server("smol", &[]);
+    let mut carol = reconnecting_at_terminal("carol", addr);
+    carol.type_keys("half typed");
+    carol.wait_for_row("> half typed");
+    server.kill();
+    carol.wait_for("the offline notice", |rows| {
+        rows.iter().any(|r| is_offline_notice(r))
+    });
+    let _server = ChatProcess::server_on_port("smol", addr.port());
+    let mut other = Peer::join("carol", addr);
+    // Each rejoin finds the nick taken; after the last, the user is asked.
+    let retried = |n: usize| {
+        move |rows: &[String]| {
+            rows.iter()
+                .filter(|r| r.starts_with("(cannot rejoin: nick is already taken; trying again"))
+                .count()
+                >= n
+        }
+    };
+    carol.wait_for("the first retry", retried(1));
+    carol.wait_for("the second retry", retried(2));
+    carol.wait_for("the third retry", retried(3));
+    let rows = carol.wait_for("the nick prompt", |rows| {
+        rows.last()
+            .is_some_and(|r| r.starts_with("Choose a nick >>>"))
+    });
+    assert!(
+        rows.iter()
+            .any(|r| r == "(cannot rejoin as carol: nick is already taken; choose another nick)"),
+        "the reason the nick is asked: {rows:#?}"
+    );
+    carol.type_keys("carol2\r");
+    // Joined under the new nick; the half-typed line is back at the prompt.
+    other.skip_to_line("carol2 joined the chat");
+    carol.wait_for_row("> half typed");
+    carol.type_keys(" line\r");
+    other.expect_line("carol2: half typed line");
 }
 
 #[test]

@@ -433,13 +433,112 @@ fn chat_client_without_the_ca_rejects_the_server() {
     assert!(!status.success(), "the client accepted an unknown issuer");
     let stderr = bot.stderr_lines();
     assert!(
-        stderr
-            .iter()
-            .any(|l| l.starts_with("error: ") && l.contains("invalid peer certificate")),
+        stderr.iter().any(|l| l.starts_with("error: ")
+            && l.contains("not signed by an authority you trust")
+            && l.contains("--ca FILE")
+            && l.contains("--tls-insecure")),
         "no clear verification error: {stderr:?}"
     );
     server.terminate();
     assert!(server.wait_exit().success());
+}
+
+/// What `openssl req -x509` makes without `basicConstraints=CA:FALSE`: a
+/// self-signed certificate for `localhost` and 127.0.0.1 that says it is a
+/// CA, as PEM files in a fresh directory (the certificate is also the `ca`).
+fn self_signed_ca_as_server(test: &str) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = std::env::temp_dir().join(format!("chat-e2e-tls-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let key = KeyPair::generate().expect("a key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("parameters");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("the certificate");
+    let pki = Pki {
+        ca: dir.join("cert.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        dir,
+    };
+    std::fs::write(&pki.cert, cert.pem()).expect("write cert.pem");
+    std::fs::write(&pki.key, key.serialize_pem()).expect("write key.pem");
+    pki
+}
+
+#[test]
+fn the_servers_own_certificate_given_with_ca_is_trusted_whatever_its_constraints() {
+    let pinned = self_signed_ca_as_server("pinned");
+    let (mut server, plain, tls) = tls_chat_server("smol", &pinned);
+    let mut alice = Peer::join("alice", plain);
+    let mut bot = ChatProcess::client(
+        "bot",
+        tls,
+        "std",
+        &["--tls", "--ca", path_str(&pinned.cert), "--nick", "bot"],
+    );
+    alice.expect_line("bot joined the chat");
+    bot.send_line("pinned");
+    bot.close_stdin();
+    alice.expect_line("bot: pinned");
+    let status = bot.wait_exit();
+    assert!(status.success(), "exit {status}: {:?}", bot.stderr_lines());
+    // Another certificate in the file is no pin: the server is refused.
+    let other = pki("not-the-pin");
+    let mut stranger = ChatProcess::client(
+        "stranger",
+        tls,
+        "std",
+        &["--tls", "--ca", path_str(&other.ca), "--nick", "stranger"],
+    );
+    stranger.close_stdin();
+    assert_eq!(stranger.wait_exit().code(), Some(1));
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn tls_to_a_plain_port_is_told_the_port_does_not_speak_it() {
+    let (mut server, addr) = ChatProcess::server("smol", &[]);
+    let mut bot = ChatProcess::client("bot", addr, "std", &["--tls", "--nick", "bot"]);
+    bot.close_stdin();
+    assert_eq!(bot.wait_exit().code(), Some(1));
+    let stderr = bot.stderr_lines();
+    assert!(
+        stderr.iter().any(|l| l.starts_with("error: ")
+            && l.contains("the server does not speak TLS on this port")),
+        "{stderr:?}"
+    );
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn a_missing_ca_file_is_a_usage_error() {
+    let missing = std::env::temp_dir().join(format!("chat-no-such-ca-{}.pem", std::process::id()));
+    let port = "1"; // never reached: the file is read first
+    let mut bot = ChatProcess::spawn(
+        "bot",
+        &[
+            "client",
+            "--port",
+            port,
+            "--tls",
+            "--ca",
+            path_str(&missing),
+            "--nick",
+            "bot",
+        ],
+    );
+    bot.close_stdin();
+    assert_eq!(bot.wait_exit().code(), Some(2));
+    let stderr = bot.stderr_lines();
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.starts_with("error: ") && l.contains(path_str(&missing))),
+        "{stderr:?}"
+    );
 }
 
 /// Without `--tls` on a TLS port, `chat client` waits for a prompt that

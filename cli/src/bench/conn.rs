@@ -203,7 +203,8 @@ async fn join(local: &Local, id: u32) -> Result<Joined, JoinError> {
                 ClientEvent::Line(_)
                 | ClientEvent::NickSent(_)
                 | ClientEvent::Refusal(_)
-                | ClientEvent::Local(_) => {}
+                | ClientEvent::Local(_)
+                | ClientEvent::HelpEnded => {}
             }
         }
         if read == 0 {

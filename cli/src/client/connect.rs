@@ -85,7 +85,7 @@ fn connect_any(
     Err(match last_error {
         Some(e) => ClientError::Connect {
             target: target.to_string(),
-            reason: runtime::describe(&e),
+            reason: crate::tls::explain_handshake(&e).unwrap_or_else(|| runtime::describe(&e)),
         },
         None => ClientError::Resolve {
             host: target.to_string(),

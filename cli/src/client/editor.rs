@@ -3,7 +3,8 @@
 //! `chat_core::client::complete`), a repaint counter that tells the
 //! client loop when the editor has drawn what it was given, and the
 //! cursor put back where the editor expects it after a terminal resize
-//! reflowed a multi-row input line (see [`Drawn`]).
+//! reflowed a multi-row input line (see [`Drawn`]), and the withdrawal
+//! of a line being edited (see [`Withdrawals`]).
 
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
@@ -15,7 +16,7 @@ use rustyline::{
     EventContext, EventHandler, Helper, KeyEvent, Movement, RepeatCount,
 };
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,10 +53,161 @@ impl Repaints {
     }
 }
 
-/// The editor's helper: completion, the repaint counter, and the resize
-/// correction.
+/// When received lines may be drawn, as the line editor's state allows.
+///
+/// Why: the editor's printer writes straight to the terminal once the
+/// editor left raw mode, and a line the user entered is erased afterwards
+/// by going up the rows it took (see [`erase_submitted`]): a line printed
+/// in between would be erased instead. And a line handed to the editor
+/// while it works through keys read ahead waits in the editor until its
+/// next read: a line printed straight meanwhile would come first.
+///
+/// # Invariants
+/// - [`Phase::Closing`] from Enter (or a withdrawal) while the editor still
+///   reads, to the end of the erase: nothing is printed then.
+/// - Right after a read, lines wait up to [`SETTLE`] for the next read, so
+///   a line still waiting in the editor is drawn before later ones.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrintGate {
+    state: Arc<(Mutex<GateState>, std::sync::Condvar)>,
+}
+
+/// How long, after a read ended, lines wait for the next read before they
+/// are printed straight to the terminal.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
+#[derive(Debug, Default)]
+struct GateState {
+    phase: Phase,
+    /// When the last read ended (`Phase::Idle`).
+    idle_since: Option<std::time::Instant>,
+}
+
+/// Where the editor is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Phase {
+    /// Not reading: lines are printed straight.
+    #[default]
+    Idle,
+    /// Reading, in raw mode: lines go through the editor's printer.
+    Reading,
+    /// A read is ending: lines wait.
+    Closing,
+}
+
+impl PrintGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        match self.state.0.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn set(&self, from: &[Phase], to: Phase) {
+        let mut state = self.lock();
+        if from.contains(&state.phase) {
+            state.phase = to;
+            if to == Phase::Idle {
+                state.idle_since = Some(std::time::Instant::now());
+            }
+            self.state.1.notify_all();
+        }
+    }
+
+    /// The editor draws in raw mode: a read is under way.
+    fn reading(&self) {
+        self.set(&[Phase::Idle], Phase::Reading);
+    }
+
+    /// The read is ending: lines wait from now on.
+    fn close(&self) {
+        self.set(&[Phase::Idle, Phase::Reading], Phase::Closing);
+    }
+
+    /// The read ended: runs `tidy` (the erase), then lets lines through.
+    pub(crate) fn open(&self, tidy: impl FnOnce()) {
+        let guard = self.lock();
+        tidy();
+        drop(guard);
+        self.set(&[Phase::Idle, Phase::Reading, Phase::Closing], Phase::Idle);
+    }
+
+    /// Waits until a line may be printed (see the invariants).
+    pub(crate) fn wait_to_print(&self) {
+        let mut state = self.lock();
+        loop {
+            let wait = match (state.phase, state.idle_since) {
+                (Phase::Reading, _) => return,
+                (Phase::Idle, None) => return,
+                (Phase::Idle, Some(since)) => {
+                    match (since + SETTLE).checked_duration_since(std::time::Instant::now()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => return,
+                    }
+                }
+                (Phase::Closing, _) => SETTLE,
+            };
+            state = match self.state.1.wait_timeout(state, wait) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Enter: the line is entered; received lines wait until it is off the
+/// screen (see [`PrintGate`]).
+struct Enter(PrintGate);
+
+impl ConditionalEventHandler for Enter {
+    fn handle(
+        &self,
+        _evt: &Event,
+        _n: RepeatCount,
+        _positive: bool,
+        _ctx: &EventContext<'_>,
+    ) -> Option<Cmd> {
+        self.0.close();
+        Some(Cmd::AcceptLine)
+    }
+}
+
+/// Which lines the client loop withdrew: every request numbered up to
+/// [`Withdrawals::up_to`]. Requests are numbered from 1, in order.
+///
+/// Why: the editor cannot be told to stop reading, and a prompt cannot
+/// change while it reads (the server may want a nick while the chat
+/// prompt is up). While it reads, the editor catches SIGINT itself and
+/// ends the read as interrupted; so a helper that sees, at a repaint, that
+/// its line was withdrawn raises SIGINT on the editor's own thread, and the
+/// read ends. The client prints a line right after withdrawing, so a
+/// repaint comes even when no key is pressed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Withdrawals {
+    up_to: Arc<AtomicU64>,
+}
+
+impl Withdrawals {
+    /// Withdraws every request up to `request`.
+    pub(crate) fn withdraw(&self, request: u64) {
+        self.up_to.fetch_max(request, Ordering::SeqCst);
+    }
+
+    fn covers(&self, request: u64) -> bool {
+        request > 0 && self.up_to.load(Ordering::SeqCst) >= request
+    }
+}
+
+/// The editor's helper: completion, the repaint counter, the resize
+/// correction and the withdrawal of a line.
 pub(crate) struct ChatHelper {
     repaints: Repaints,
+    withdrawals: Withdrawals,
+    gate: PrintGate,
+    /// The request being read.
+    request: u64,
+    /// SIGINT was raised to end the read of `request`.
+    interrupted: Cell<bool>,
     /// The nicks the session knows, kept current by the client loop.
     nicks: Arc<Mutex<Vec<String>>>,
     /// What the editor last drew; `None` until the first draw of a line.
@@ -68,9 +220,18 @@ pub(crate) struct ChatHelper {
 }
 
 impl ChatHelper {
-    pub(crate) fn new(repaints: Repaints, nicks: Arc<Mutex<Vec<String>>>) -> ChatHelper {
+    pub(crate) fn new(
+        repaints: Repaints,
+        withdrawals: Withdrawals,
+        gate: PrintGate,
+        nicks: Arc<Mutex<Vec<String>>>,
+    ) -> ChatHelper {
         ChatHelper {
             repaints,
+            withdrawals,
+            gate,
+            request: 0,
+            interrupted: Cell::new(false),
             nicks,
             drawn: RefCell::new(None),
             prompt: RefCell::new(String::new()),
@@ -78,9 +239,38 @@ impl ChatHelper {
         }
     }
 
-    /// A new line is about to be read: nothing of it is drawn yet.
-    pub(crate) fn new_line(&mut self) {
+    /// Request `request` is about to be read: nothing of it is drawn yet.
+    pub(crate) fn new_line(&mut self, request: u64) {
         *self.drawn.get_mut() = None;
+        self.request = request;
+        self.interrupted.set(false);
+    }
+
+    /// Whether the read ended because the line was withdrawn.
+    pub(crate) fn withdrawn(&self) -> bool {
+        self.interrupted.get()
+    }
+
+    /// The text of the line as last drawn (empty before the first draw).
+    pub(crate) fn draft(&self) -> String {
+        self.drawn
+            .borrow()
+            .as_ref()
+            .map(|drawn| drawn.line.clone())
+            .unwrap_or_default()
+    }
+
+    /// Ends the read if its line was withdrawn (see [`Withdrawals`]); the
+    /// editor's SIGINT handler is in place while it draws.
+    fn end_if_withdrawn(&self) {
+        if self.interrupted.get() || !self.withdrawals.covers(self.request) {
+            return;
+        }
+        self.interrupted.set(true);
+        self.gate.close();
+        if let Err(e) = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT) {
+            tracing::warn!("cannot withdraw the line being edited: {e}");
+        }
     }
 }
 
@@ -248,6 +438,8 @@ impl Highlighter for ChatHelper {
         _default: bool,
     ) -> Cow<'b, str> {
         self.repaints.repainted();
+        self.gate.reading();
+        self.end_if_withdrawn();
         let mut last = self.prompt.borrow_mut();
         if *last != prompt {
             prompt.clone_into(&mut last);
@@ -308,6 +500,7 @@ pub(crate) fn new_editor(
     helper: ChatHelper,
     history: Option<&Path>,
 ) -> rustyline::Result<Editor<ChatHelper, DefaultHistory>> {
+    let gate = helper.gate.clone();
     let config = Config::builder()
         // The highlighter must run on every repaint (it counts them); it
         // adds no colour itself.
@@ -325,11 +518,19 @@ pub(crate) fn new_editor(
         KeyEvent::ctrl('C'),
         EventHandler::Conditional(Box::new(ClearOrInterrupt)),
     );
+    // Enter arrives as CR, or as LF (a paste without bracketed paste).
+    for key in [KeyEvent::from('\r'), KeyEvent::ctrl('J')] {
+        editor.bind_sequence(
+            key,
+            EventHandler::Conditional(Box::new(Enter(gate.clone()))),
+        );
+    }
     Ok(editor)
 }
 
 /// Erases a line just submitted after `prompt` (the cursor is on the row
-/// below it), so the server's copy of it takes its place.
+/// below it), so the server's copy of it takes its place. The line may
+/// hold line breaks (a bracketed paste): each starts a row of its own.
 pub(crate) fn erase_submitted(
     editor: &mut Editor<ChatHelper, DefaultHistory>,
     prompt: &str,
@@ -338,7 +539,15 @@ pub(crate) fn erase_submitted(
     let columns = editor
         .dimensions()
         .map_or(80, |(columns, _)| usize::from(columns).max(1));
-    let width = prompt.chars().count() + line.chars().count();
-    let rows = width / columns + 1;
-    crate::out::stdout_text(&format!("\x1b[{rows}A\r\x1b[J"));
+    crate::out::stdout_text(&format!(
+        "\x1b[{}A\r\x1b[J",
+        submitted_rows(prompt, line, columns)
+    ));
+}
+
+/// How many rows up the first row of `prompt` and `line` is, once the
+/// editor ended the submitted line with a newline of its own.
+fn submitted_rows(prompt: &str, line: &str, columns: usize) -> usize {
+    let prompt_end = position(prompt, columns, (0, 0));
+    position(line, columns, prompt_end).0 + 1
 }

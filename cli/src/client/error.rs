@@ -4,7 +4,8 @@ use std::fmt;
 
 /// Exit code: the connection could not be made or was lost.
 pub(crate) const EXIT_CONNECTION: u8 = 1;
-/// Exit code: bad command line (clap's own code), or no nick when piped.
+/// Exit code: bad command line (clap's own code, or a `--ca` file that
+/// cannot be used), or no nick when piped.
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: the server turned us away before we joined.
 pub(crate) const EXIT_JOIN_REFUSED: u8 = 3;
@@ -29,12 +30,21 @@ pub(crate) enum ClientError {
     ClosedUnheard,
     /// Our nick was sent and the join was not confirmed in time.
     JoinTimeout,
+    /// Connected, and the server sent nothing for `after`; `plain`: over
+    /// plain TCP (a TLS port waits for a TLS handshake in silence).
+    Silent {
+        after: std::time::Duration,
+        plain: bool,
+    },
     /// The server's own refusal, an `error: …` line, before the join.
     Refused(String),
     /// The server closed while waiting for a nick: its handshake time limit.
     HandshakeTimeLimit,
     /// Piped input ended before it gave a nick.
     NoNick,
+    /// The command line names something that cannot be used (a `--ca`
+    /// file that is missing or holds no certificate).
+    Usage(String),
     /// The run ended normally, but lines were not delivered: `refused` by
     /// the server, `unsent` because the connection was down.
     LinesNotDelivered { refused: usize, unsent: usize },
@@ -52,8 +62,9 @@ impl ClientError {
             | ClientError::Closed
             | ClientError::ClosedUnheard
             | ClientError::JoinTimeout
+            | ClientError::Silent { .. }
             | ClientError::Setup(_) => EXIT_CONNECTION,
-            ClientError::NoNick => EXIT_USAGE,
+            ClientError::NoNick | ClientError::Usage(_) => EXIT_USAGE,
             ClientError::Refused(_) | ClientError::HandshakeTimeLimit => EXIT_JOIN_REFUSED,
             ClientError::LinesNotDelivered { .. } => EXIT_LINES_REFUSED,
         }
@@ -73,6 +84,17 @@ impl fmt::Display for ClientError {
                 "the server closed the connection without a word (a TLS port? try --tls)",
             ),
             ClientError::JoinTimeout => f.write_str("the server did not let us join in time"),
+            ClientError::Silent { after, plain } => {
+                write!(
+                    f,
+                    "connected, but the server said nothing for {}",
+                    super::link::seconds(*after)
+                )?;
+                if *plain {
+                    f.write_str(" (a TLS port? try --tls)")?;
+                }
+                Ok(())
+            }
             ClientError::Refused(line) => f.write_str(line.strip_prefix("error: ").unwrap_or(line)),
             ClientError::HandshakeTimeLimit => {
                 f.write_str("the server's time limit for choosing a nick passed")
@@ -99,7 +121,7 @@ impl fmt::Display for ClientError {
                     ),
                 }
             }
-            ClientError::Setup(reason) => f.write_str(reason),
+            ClientError::Setup(reason) | ClientError::Usage(reason) => f.write_str(reason),
         }
     }
 }

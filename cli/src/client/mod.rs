@@ -31,12 +31,27 @@ use ui::{InputEvent, Ui};
 /// How long the server may take to confirm a join once our nick is sent
 /// (and to ask for one once connected).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connected server may stay silent before the user is told we
+/// are waiting for it.
+const SILENCE_NOTICE_AFTER: Duration = Duration::from_secs(1);
 /// How long we wait for the server to close after we said goodbye.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The seed client's question, kept word for word.
 const NICK_PROMPT: &str = "Choose a nick >>> ";
 /// The prompt in front of the line being typed.
 const CHAT_PROMPT: &str = "> ";
+/// Said once at the join, on a terminal, to the seed dialect's server.
+const SEED_HAS_NO_COMMANDS: &str =
+    "seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave";
+/// What this client adds to the server's `/help`, on a terminal.
+const CLIENT_HELP: [&str; 6] = [
+    "this client: /r TEXT   answer the last private line",
+    "this client: Tab       complete a command or a nick",
+    "this client: Up, Down  the lines typed before (kept across runs)",
+    "this client: Ctrl-R    search those lines",
+    "this client: Ctrl-C    clear the line; on an empty one, leave",
+    "this client: Ctrl-D    leave",
+];
 
 /// Whether the user asked for no colour (<https://no-color.org>).
 pub(crate) fn no_color() -> bool {
@@ -75,11 +90,17 @@ enum Farewell {
     ServerShutdown,
 }
 
+/// Whether the client runs at a terminal (line editor, colours) rather
+/// than piped.
+pub(crate) fn at_terminal() -> bool {
+    io::stdin().is_terminal() && io::stdout().is_terminal()
+}
+
 /// Runs the client: the server's last lines, then (on a terminal, or on
 /// failure) one line on stderr saying why it ended; the exit code tells the
 /// reasons apart (see [`error`]).
 pub(crate) fn run(args: &ClientArgs) -> ExitCode {
-    let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
+    let interactive = at_terminal();
     match chat(args, interactive) {
         Ok(Farewell::ServerShutdown) if interactive => {
             crate::out::stderr_line("connection closed: the server shut down");
@@ -117,6 +138,7 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let mut client = Client::new(session, writer, ui, nicks, !args.no_bell);
     client.nick_from_input = nick_from_input;
     client.plain = tls.is_none();
+    client.wait_for_server(args.wait_for_server.0);
     if args.reconnect {
         client.reconnect = Some(Reconnect {
             rejoin: Rejoin::new(link::jitter_seed()),
@@ -154,12 +176,17 @@ fn history_file() -> Option<PathBuf> {
 fn client_tls(args: &ClientArgs) -> Result<Option<ClientTls>, ClientError> {
     args.tls
         .client_tls(connect::bare_host(&args.host))
-        .map_err(ClientError::Setup)
+        .map_err(ClientError::Usage)
 }
 
 /// Something the client loop is waiting for, with a bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
+    /// The server's first word after connecting: at this deadline the
+    /// user is told we wait; the run gives up at `give_up`.
+    FirstWord { give_up: Instant, bound: Duration },
+    /// The server's first word, the user told: the run gives up.
+    Silence { bound: Duration },
     /// The server's confirmation of our nick.
     Join,
     /// The server's close after our goodbye.
@@ -183,6 +210,15 @@ impl std::fmt::Debug for Reconnect {
             .field("target", &self.target)
             .finish_non_exhaustive()
     }
+}
+
+/// Which prompt an open request for a line shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    /// [`NICK_PROMPT`]: the line is a nick.
+    Nick,
+    /// [`CHAT_PROMPT`]: the line is for the room, never taken as a nick.
+    Chat,
 }
 
 /// Where the connection stands, as `--reconnect` sees it.
@@ -232,12 +268,32 @@ struct Client {
     deadline: Option<(Instant, Wait)>,
     /// The server wants a nick and the user is being asked for one.
     awaiting_nick: bool,
-    /// A line was requested from the terminal and has not arrived yet.
-    input_requested: bool,
+    /// A line was requested from the terminal, with this prompt, and has
+    /// not arrived yet.
+    input_requested: Option<Asked>,
+    /// The open chat request was withdrawn (a nick is wanted instead).
+    withdrawing: bool,
+    /// What was typed of a withdrawn chat line: the next chat prompt
+    /// starts with it.
+    draft: String,
     /// The user's input ended; we leave once everything typed was sent.
     input_ended: bool,
     /// We said goodbye; the server closing now is the normal end.
     quitting: bool,
+    /// The user was told, at the join, that the seed's server has no commands.
+    told_seed: bool,
+    /// The user was told that a `/command` is text to the seed's server.
+    warned_seed_command: bool,
+}
+
+/// What [`Client::flush`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    /// Lines (or nothing): the connection goes on.
+    Lines,
+    /// The sending side was closed: the goodbye of a dialect whose server
+    /// says none back.
+    Goodbye,
 }
 
 /// Whether the loop goes on.
@@ -272,10 +328,29 @@ impl Client {
             pending: VecDeque::new(),
             deadline: Some((Instant::now() + JOIN_TIMEOUT, Wait::Join)),
             awaiting_nick: false,
-            input_requested: false,
+            input_requested: None,
+            withdrawing: false,
+            draft: String::new(),
             input_ended: false,
             quitting: false,
+            told_seed: false,
+            warned_seed_command: false,
         }
+    }
+
+    /// Bounds the wait for the server's first word to `bound` from now,
+    /// with a notice after [`SILENCE_NOTICE_AFTER`].
+    fn wait_for_server(&mut self, bound: Duration) {
+        let now = Instant::now();
+        self.deadline = Some(if bound > SILENCE_NOTICE_AFTER {
+            let give_up = now + bound;
+            (
+                now + SILENCE_NOTICE_AFTER,
+                Wait::FirstWord { give_up, bound },
+            )
+        } else {
+            (now + bound, Wait::Silence { bound })
+        });
     }
 
     /// Runs until the connection ends. `Ok` when it ended normally; piped,
@@ -342,6 +417,13 @@ impl Client {
                     // the wait for the close counts from the last progress.
                     self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
                 }
+                if matches!(
+                    self.deadline,
+                    Some((_, Wait::FirstWord { .. } | Wait::Silence { .. }))
+                ) {
+                    // The server speaks: now it has to let us join.
+                    self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
+                }
                 self.heard = true;
                 self.session.handle_received(&bytes);
             }
@@ -356,14 +438,28 @@ impl Client {
                 return self.ended(Some(runtime::describe(&e)));
             }
             Msg::Input(InputEvent::Line(line)) => {
-                self.input_requested = false;
-                self.user_line(line);
+                let asked = self.input_requested.take();
+                self.withdrawing = false;
+                self.user_line(line, asked);
                 if self.quitting && self.link != Link::Up {
                     return Ok(Flow::Done(Farewell::Left));
                 }
             }
+            Msg::Input(InputEvent::Withdrawn { draft }) => {
+                self.input_requested = None;
+                self.withdrawing = false;
+                self.draft = draft;
+            }
+            Msg::Input(InputEvent::Interrupt) => {
+                if self.awaiting_nick || self.link != Link::Up || !self.session.is_joined() {
+                    // Nothing to say goodbye to yet: leave at once.
+                    return Ok(Flow::Done(Farewell::Left));
+                }
+                self.input_ended = true;
+            }
             Msg::Input(InputEvent::End) => {
-                self.input_requested = false;
+                self.input_requested = None;
+                self.withdrawing = false;
                 self.input_ended = true;
                 if self.nick_from_input {
                     return Err(ClientError::NoNick);
@@ -377,7 +473,11 @@ impl Client {
         }
         self.drain_events()?;
         self.progress();
-        self.flush()?;
+        if self.flush()? == Sent::Goodbye {
+            // Our side is closed and the server has no goodbye to say (the
+            // seed dialect): nothing more is read or shown.
+            return Ok(Flow::Done(Farewell::Left));
+        }
         Ok(Flow::Continue)
     }
 
@@ -407,6 +507,15 @@ impl Client {
 
     fn deadline_passed(&mut self, wait: Wait) -> Result<Flow, ClientError> {
         match wait {
+            Wait::FirstWord { give_up, bound } => {
+                self.notice("waiting for the server…");
+                self.deadline = Some((give_up, Wait::Silence { bound }));
+                Ok(Flow::Continue)
+            }
+            Wait::Silence { bound } => Err(ClientError::Silent {
+                after: bound,
+                plain: self.plain,
+            }),
             Wait::Join if self.link == Link::Rejoining => {
                 self.abandon();
                 let reason = ClientError::JoinTimeout.to_string();
@@ -540,6 +649,11 @@ impl Client {
                         crate::out::stderr_line(&format!("error: {note}"));
                     }
                 }
+                ClientEvent::HelpEnded => {
+                    for line in CLIENT_HELP {
+                        self.ui.show_local(line);
+                    }
+                }
                 ClientEvent::NickSent(nick) => {
                     tracing::debug!(%nick, "nick sent");
                     self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
@@ -563,9 +677,15 @@ impl Client {
                             return Ok(());
                         }
                         None => {
-                            // Tried enough: as without --reconnect.
+                            // Tried enough: as without --reconnect, and
+                            // the user is told why a nick is asked.
                             self.link = Link::Up;
                             self.session_asks_nick()?;
+                            let nick = self.session.nick().unwrap_or_default().to_string();
+                            self.withdraw_chat_line();
+                            self.notice(&format!(
+                                "cannot rejoin as {nick}: {reason}; choose another nick"
+                            ));
                         }
                     }
                 }
@@ -613,9 +733,22 @@ impl Client {
         self.nicks_version = Some(known.version());
     }
 
-    /// A line from the user: a nick when one is wanted, else a chat line
-    /// (kept back until the join is confirmed).
-    fn user_line(&mut self, line: String) {
+    /// The server wants a nick while the chat prompt is open: that request
+    /// is withdrawn (what was typed is kept for the next chat prompt), and
+    /// the nick prompt takes its place once it is gone. A notice must be
+    /// shown right after (see [`Ui::withdraw_line`]).
+    fn withdraw_chat_line(&mut self) {
+        if self.input_requested == Some(Asked::Chat) && !self.withdrawing {
+            self.withdrawing = true;
+            self.ui.withdraw_line();
+        }
+    }
+
+    /// A line from the user, typed at the prompt `asked` (`None`: piped):
+    /// a nick when typed at the nick prompt (or, piped with no `--nick`,
+    /// the first one), else a chat line (kept back until the join is
+    /// confirmed).
+    fn user_line(&mut self, line: String, asked: Option<Asked>) {
         if self.nick_from_input {
             let nick = line.trim();
             if !nick.is_empty() {
@@ -623,9 +756,11 @@ impl Client {
                 self.session.offer_nick(nick);
                 self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
             }
-        } else if self.awaiting_nick {
+        } else if asked == Some(Asked::Nick) {
+            // Typed at the nick prompt: a nick, if one is still wanted (the
+            // connection may have gone since).
             let nick = line.trim();
-            if !nick.is_empty() {
+            if self.awaiting_nick && !nick.is_empty() {
                 self.session.send_nick(nick);
                 self.awaiting_nick = false;
                 self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
@@ -664,9 +799,16 @@ impl Client {
     /// the terminal for the next line.
     fn progress(&mut self) {
         if self.awaiting_nick {
-            if !self.input_requested {
-                self.ui.request_line(NICK_PROMPT, false);
-                self.input_requested = true;
+            match self.input_requested {
+                None => {
+                    self.ui.request_line(NICK_PROMPT, false, String::new());
+                    self.input_requested = Some(Asked::Nick);
+                }
+                Some(Asked::Chat) if !self.withdrawing => {
+                    self.withdraw_chat_line();
+                    self.notice("the server asks for a nick");
+                }
+                Some(_) => {}
             }
             return;
         }
@@ -681,6 +823,12 @@ impl Client {
             let nick = self.session.nick().unwrap_or_default().to_string();
             self.notice(&format!("reconnected as {nick}"));
         }
+        if !self.told_seed && self.session.dialect() == Dialect::Seed {
+            self.told_seed = true;
+            if self.ui.is_interactive() {
+                self.notice(SEED_HAS_NO_COMMANDS);
+            }
+        }
         if let Some(r) = self.reconnect.as_mut() {
             r.rejoin.joined();
         }
@@ -690,9 +838,10 @@ impl Client {
         if self.input_ended && !self.quitting {
             self.begin_quit();
         }
-        if self.ui.is_interactive() && !self.quitting && !self.input_requested {
-            self.ui.request_line(CHAT_PROMPT, true);
-            self.input_requested = true;
+        if self.ui.is_interactive() && !self.quitting && self.input_requested.is_none() {
+            let draft = std::mem::take(&mut self.draft);
+            self.ui.request_line(CHAT_PROMPT, true, draft);
+            self.input_requested = Some(Asked::Chat);
         }
     }
 
@@ -700,11 +849,35 @@ impl Client {
         if self.quitting || line.trim().is_empty() {
             return;
         }
+        if self.command_to_seed(line) {
+            return;
+        }
         self.session.send_line(line);
         if self.session.is_leaving() {
             self.quitting = true;
             self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
         }
+    }
+
+    /// Whether `line` is held back: on a terminal, the first `/command`
+    /// typed for the seed's server (which has none: it would reach the
+    /// room as text) is not sent, and the user is told; later ones are.
+    fn command_to_seed(&mut self, line: &str) -> bool {
+        let command = line.trim_start().starts_with('/') && !protocol::is_quit(line);
+        if !command
+            || self.warned_seed_command
+            || !self.ui.is_interactive()
+            || self.session.dialect() != Dialect::Seed
+        {
+            return false;
+        }
+        self.warned_seed_command = true;
+        self.notice(&format!(
+            "not sent: this server has no commands, so {} would reach the room as text \
+             (Up, then Enter, sends it anyway)",
+            line.trim()
+        ));
+        true
     }
 
     /// Says goodbye: `/quit` to our server; to the seed's, which has no
@@ -715,18 +888,19 @@ impl Client {
         self.session.quit();
     }
 
-    /// Writes what the session has to send.
-    fn flush(&mut self) -> Result<(), ClientError> {
+    /// Writes what the session has to send; closes our sending side when
+    /// the session says so (its goodbye).
+    fn flush(&mut self) -> Result<Sent, ClientError> {
         let Some(writer) = self.writer.as_mut() else {
             // Offline: nothing reaches the session to send.
-            return Ok(());
+            return Ok(Sent::Lines);
         };
         while let Some(bytes) = self.session.poll_transmit() {
             if let Err(e) = writer.write_all(&bytes) {
                 if self.quitting {
                     // The server may close first; we were leaving anyway.
                     tracing::debug!("write after goodbye failed: {e}");
-                    return Ok(());
+                    return Ok(Sent::Lines);
                 }
                 return Err(ClientError::Lost(runtime::describe(&e)));
             }
@@ -735,7 +909,8 @@ impl Client {
             if let Err(e) = writer.shutdown_write() {
                 tracing::debug!("shutdown after goodbye failed: {e}");
             }
+            return Ok(Sent::Goodbye);
         }
-        Ok(())
+        Ok(Sent::Lines)
     }
 }

@@ -1,6 +1,7 @@
 //! What a TLS server presents and what a TLS client trusts.
 
 use super::insecure::NoVerification;
+use super::pinned::PinnedOrSignedBy;
 use super::provider;
 use super::validity::{CertWarning, Validity};
 use rustls::pki_types::pem::PemObject;
@@ -151,7 +152,8 @@ pub struct ClientTls {
 pub enum Trust<'a> {
     /// The web's root certificates (Mozilla's list, built in).
     SystemRoots,
-    /// Only the CA certificates in this PEM file.
+    /// Only the certificates in this PEM file: the server presenting one of
+    /// them (a pin, whatever its basic constraints), or one they signed.
     CaFile(&'a Path),
     /// Any certificate at all: no protection against an impostor.
     Insecure,
@@ -184,20 +186,17 @@ impl ClientTls {
                 builder.with_root_certificates(roots).with_no_client_auth()
             }
             Trust::CaFile(path) => {
-                let mut roots = RootCertStore::empty();
                 let certs = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| file_error(path, pem_problem(&e, "certificate")))?
+                    .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| file_error(path, pem_problem(&e, "certificate")))?;
-                for cert in certs {
-                    let cert =
-                        cert.map_err(|e| file_error(path, pem_problem(&e, "certificate")))?;
-                    roots.add(cert).map_err(|e| {
-                        file_error(path, format!("not a usable CA certificate: {e}"))
-                    })?;
-                }
-                if roots.is_empty() {
+                if certs.is_empty() {
                     return Err(file_error(path, "no certificate found (PEM expected)"));
                 }
-                builder.with_root_certificates(roots).with_no_client_auth()
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(PinnedOrSignedBy::new(certs)))
+                    .with_no_client_auth()
             }
         };
         Ok(ClientTls {

@@ -28,6 +28,7 @@ pub mod blocking;
 pub mod config;
 pub mod handshake;
 mod insecure;
+mod pinned;
 pub mod session;
 #[cfg(test)]
 mod tests;
