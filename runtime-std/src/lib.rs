@@ -87,6 +87,7 @@ mod live;
 mod pace;
 mod room;
 mod server;
+mod threads;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};
