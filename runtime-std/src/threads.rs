@@ -15,6 +15,7 @@
 //! would pass the budget ([`Budget::has_room`]) while refused clients still
 //! hold theirs.
 
+use chat_runtime_common::proc_number;
 use nix::sys::resource::{getrlimit, Resource};
 
 /// Threads of one client: a reader and a writer.
@@ -58,8 +59,8 @@ impl Limits {
             .map(|(soft, _hard)| soft)
             .filter(|&soft| soft != nix::sys::resource::RLIM_INFINITY);
         Limits {
-            max_map_count: read_number(MAX_MAP_COUNT_PATH),
-            threads_max: read_number(THREADS_MAX_PATH),
+            max_map_count: proc_number::read(MAX_MAP_COUNT_PATH),
+            threads_max: proc_number::read(THREADS_MAX_PATH),
             nproc,
         }
     }
@@ -130,13 +131,6 @@ pub(crate) fn fit_max_clients(max_clients: usize, limits: &Limits) -> usize {
         return fits;
     }
     max_clients
-}
-
-/// The number in a /proc file, where it can be read.
-fn read_number(path: &str) -> Option<u64> {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
 }
 
 #[cfg(test)]

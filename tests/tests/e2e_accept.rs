@@ -136,6 +136,20 @@ fn finish_connect(name: &str, socket: Socket, deadline: Instant) -> TcpStream {
     socket.into()
 }
 
+/// Connects `n` peers, each reading the prompt or `error: server full`:
+/// the peers, their answers, and how many got the prompt.
+fn connect_peers(addr: SocketAddr, n: usize) -> (Vec<Peer>, Vec<Answer>, usize) {
+    let mut peers: Vec<Peer> = (0..n)
+        .map(|i| Peer::connect(&format!("peer-{i}"), addr))
+        .collect();
+    let answers: Vec<Answer> = peers
+        .iter_mut()
+        .map(Peer::expect_prompt_or_refusal)
+        .collect();
+    let prompted = answers.iter().filter(|a| **a == Answer::Prompt).count();
+    (peers, answers, prompted)
+}
+
 /// Open files the server runs with: a few for itself, the rest for clients.
 const OPEN_FILES: u64 = 64;
 /// Connections opened: more than the limit holds, even more than the limit.
@@ -147,14 +161,7 @@ fn a_server_short_of_descriptors_admits_what_fits_and_refuses_the_rest(rt: Runti
     assert!(lowered.contains("from 10000 to "), "{lowered}");
 
     let mut honest = Honest::join(addr);
-    let mut peers: Vec<Peer> = (0..CONNECTS)
-        .map(|i| Peer::connect(&format!("peer-{i}"), addr))
-        .collect();
-    let answers: Vec<Answer> = peers
-        .iter_mut()
-        .map(Peer::expect_prompt_or_refusal)
-        .collect();
-    let prompted = answers.iter().filter(|a| **a == Answer::Prompt).count();
+    let (mut peers, answers, prompted) = connect_peers(addr, CONNECTS);
     assert!(prompted > 0, "nobody got the prompt: {answers:?}");
     assert!(prompted < CONNECTS, "nobody was refused: {answers:?}");
     honest.chat("with a full room", "fine");
@@ -197,14 +204,7 @@ fn a_server_short_of_threads_admits_what_fits_and_refuses_the_rest(rt: Runtime) 
     );
 
     let mut honest = Honest::join(addr);
-    let mut peers: Vec<Peer> = (0..THREAD_CONNECTS)
-        .map(|i| Peer::connect(&format!("peer-{i}"), addr))
-        .collect();
-    let answers: Vec<Answer> = peers
-        .iter_mut()
-        .map(Peer::expect_prompt_or_refusal)
-        .collect();
-    let prompted = answers.iter().filter(|a| **a == Answer::Prompt).count();
+    let (peers, answers, prompted) = connect_peers(addr, THREAD_CONNECTS);
     assert!(prompted > 0, "nobody got the prompt: {answers:?}");
     assert!(
         prompted <= THREADS_HOLD - 2,
