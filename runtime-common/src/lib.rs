@@ -44,6 +44,7 @@ pub mod clock;
 pub mod driver;
 pub mod listener;
 pub mod open_files;
+pub mod proc_number;
 pub mod read_pause;
 pub mod redis_log;
 pub mod refuse;

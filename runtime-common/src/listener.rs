@@ -64,9 +64,7 @@ pub fn backlog_for(max_clients: usize, kernel_cap: Option<u32>) -> i32 {
 
 /// The kernel's cap on listen backlogs, where it can be read.
 fn kernel_cap() -> Option<u32> {
-    std::fs::read_to_string(SOMAXCONN_PATH)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
+    crate::proc_number::read(SOMAXCONN_PATH).and_then(|cap| u32::try_from(cap).ok())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::conn::{self, TlsHalves};
 use crate::live::{Live, LiveGuard};
 use crate::pace::Pace;
 use crate::room::Msg;
+use crate::threads::Budget;
 use chat_core::ConnId;
 use chat_runtime_common::admission::{Admission, HandshakeSlot};
 use chat_runtime_common::listener;
@@ -53,6 +54,8 @@ pub(crate) struct Acceptor {
     /// Counts this server's TLS handshakes in progress with its room's
     /// connections against `max_clients`.
     pub(crate) admission: Arc<Admission>,
+    /// The connection threads the process can hold.
+    pub(crate) budget: Budget,
     /// Set on a TLS port.
     pub(crate) tls: Option<Arc<ServerTls>>,
 }
@@ -76,6 +79,10 @@ impl Acceptor {
                     let conn = ConnId(self.next_id.fetch_add(1, Ordering::Relaxed));
                     tracing::debug!(%conn, %peer, "accepted");
                     let from = (conn, peer.ip());
+                    if !self.budget.has_room(self.live.count()) {
+                        self.refuse_over_budget(conn, &stream);
+                        continue;
+                    }
                     let started = match &self.tls {
                         None => self.start(from, stream, None),
                         Some(tls) => self.start_tls(from, stream, tls),
@@ -100,6 +107,18 @@ impl Acceptor {
                     thread::sleep(ACCEPT_BACKOFF);
                 }
             }
+        }
+    }
+
+    /// Turns `conn` away without starting its threads: those of the
+    /// connections already open fill the budget (refused clients whose
+    /// threads have not ended yet, say). A TLS port closes it without a
+    /// word, as it does when full.
+    fn refuse_over_budget(&self, conn: ConnId, stream: &TcpStream) {
+        tracing::debug!(%conn, "no threads left for the connection; turned away");
+        match self.tls {
+            None => refuse::turn_away(stream),
+            Some(_) => refuse::close_silently(stream),
         }
     }
 
@@ -158,6 +177,7 @@ impl Acceptor {
             live: Arc::clone(&self.live),
             next_id: Arc::clone(&self.next_id),
             admission: Arc::clone(&self.admission),
+            budget: self.budget,
             tls: None,
         };
         // Not counted in `live`: the room has not heard of the connection,

@@ -12,10 +12,12 @@ use chat_core::{ConnId, Payload, MAX_READ};
 use chat_runtime_common::tls::session::RAW_READ;
 use chat_runtime_common::tls::{Plain, TlsReader, TlsWriter};
 use chat_runtime_common::written::{Counters, Unreported};
+use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::IpAddr;
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread;
@@ -89,6 +91,9 @@ pub(crate) struct Outbox {
     /// what its socket took.
     handed: usize,
     pace: Arc<WriterPace>,
+    /// Whether the socket carries plaintext, so that the room may write to
+    /// it itself (see [`Outbox::write_directly`]); a TLS writer seals.
+    plain: bool,
 }
 
 impl Outbox {
@@ -118,10 +123,54 @@ impl Outbox {
     /// line. If the writer is gone it already told the room
     /// (`Input::Closed`), so there is nothing more to do.
     pub(crate) fn hand_over(&mut self) {
+        self.write_directly();
         for bytes in self.pending.drain(..) {
             self.handed = self.handed.wrapping_add(bytes.len());
             if self.tx.send(WriterMsg::Send(bytes)).is_err() {
                 break;
+            }
+        }
+    }
+
+    /// Writes what is queued straight to the socket, as far as it takes
+    /// without blocking, when the writer has written everything handed to
+    /// it: a line to every user of a big room then costs a system call per
+    /// user instead of waking a thread per user. Only the room thread hands
+    /// the writer bytes, so while it writes here the writer has none and
+    /// stays off the socket; what the socket does not take (or a failure,
+    /// which the writer then meets and reports) goes to the writer as usual.
+    fn write_directly(&mut self) {
+        if !self.plain || self.pending.is_empty() || !self.pace.wrote_all(self.handed) {
+            return;
+        }
+        let slices: Vec<IoSlice<'_>> = self
+            .pending
+            .iter()
+            .take(MAX_IOV)
+            .map(|payload| IoSlice::new(payload))
+            .collect();
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        let sent =
+            socket::sendmsg::<SockaddrStorage>(self.stream.as_raw_fd(), &slices, &[], flags, None);
+        let Ok(mut sent) = sent else {
+            return;
+        };
+        self.written.add(sent);
+        let whole = self
+            .pending
+            .iter()
+            .take_while(|payload| {
+                let fits = payload.len() <= sent;
+                if fits {
+                    sent -= payload.len();
+                }
+                fits
+            })
+            .count();
+        self.pending.drain(..whole);
+        if let Some(first) = self.pending.first_mut() {
+            if sent > 0 {
+                *first = Payload::new(&first[sent..]);
             }
         }
     }
@@ -174,6 +223,7 @@ pub(crate) fn start(
     let writer_written = written.clone();
     let writer_pace = Arc::new(WriterPace::new(pace));
     let room_pace = Arc::clone(&writer_pace);
+    let plain = tls.is_none();
     let (source, tls_writer) = match tls {
         None => (Source::Plain, None),
         Some((reader, writer)) => (Source::Tls(reader, Vec::new()), Some(writer)),
@@ -212,6 +262,7 @@ pub(crate) fn start(
         pending: Vec::new(),
         handed: 0,
         pace: room_pace,
+        plain,
     };
     // Connected goes into the room's queue before the reader exists, so the
     // room always sees it before any read of this connection.

@@ -8,11 +8,15 @@
 //! - **room**: owns the `Room`. Takes messages from one bounded channel with
 //!   `recv_timeout(deadline - now)`, feeds each to `Room::handle`, drains every
 //!   action and event, and sends a `Tick` when the room's deadline passes. It
-//!   never writes to a socket, so a client that stops reading stalls nobody:
+//!   never blocks on a socket, so a client that stops reading stalls nobody:
 //!   the core kicks it once its unflushed bytes pass the send-queue limit.
-//!   It hands the lines it sends to the writers once per burst of messages
-//!   (when its inbox is empty, or after 64 messages), so under load a writer
-//!   wakes once for many lines. Then it waits, at most 50 ms, for any writer
+//!   It hands the lines it sends over once per burst of messages (when its
+//!   inbox is empty, or after 64 messages), so under load a writer wakes
+//!   once for many lines. A plaintext connection whose writer has written
+//!   everything handed to it gets its lines from the room thread itself, in
+//!   one non-blocking write: a line to N users then costs N system calls,
+//!   not N thread wake-ups. Only what that write leaves goes to the writer,
+//!   which alone ever blocks on the socket. Then it waits, at most 50 ms, for any writer
 //!   it just fed that has more than 64 KiB unwritten while not in a write:
 //!   such a writer is ready but gets no CPU, and without the wait one
 //!   flooding client could outrun it and get its fast reader kicked. A
@@ -87,6 +91,7 @@ mod live;
 mod pace;
 mod room;
 mod server;
+mod threads;
 
 pub use client::{ClientConn, ClientReader, ClientWriter};
 pub use server::{Server, ShutdownHandle};

@@ -25,6 +25,11 @@ impl Live {
         LiveGuard(Arc::clone(self))
     }
 
+    /// Threads counted now.
+    pub(crate) fn count(&self) -> usize {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Waits until no thread is counted, at most `timeout`. Returns whether
     /// the count reached zero.
     pub(crate) fn wait_zero(&self, timeout: Duration) -> bool {

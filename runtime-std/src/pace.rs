@@ -96,6 +96,12 @@ impl WriterPace {
         self.pace.signal();
     }
 
+    /// Room side: whether the writer's socket took all of the `handed`
+    /// bytes it was handed in total: it has nothing left to write.
+    pub(crate) fn wrote_all(&self, handed: usize) -> bool {
+        self.written.load(Ordering::SeqCst) == handed
+    }
+
     /// Room side: whether a writer handed `handed` bytes in total has more
     /// than [`MAX_LAG`] of them unwritten and is not away.
     pub(crate) fn is_behind(&self, handed: usize) -> bool {

@@ -5,6 +5,7 @@ use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::pace::Pace;
 use crate::room::{Driver, LogToRoom, Msg};
+use crate::threads;
 use chat_core::Config;
 use chat_runtime_common::driver::Stepper;
 use chat_runtime_common::listener;
@@ -97,7 +98,10 @@ impl Server {
         config: Config,
         cluster: Option<&ClusterOptions>,
     ) -> io::Result<Server> {
-        let config = listener::prepare(endpoints, config, DESCRIPTORS_PER_CLIENT)?;
+        let mut config = listener::prepare(endpoints, config, DESCRIPTORS_PER_CLIENT)?;
+        let limits = threads::Limits::of_this_process();
+        config.max_clients = threads::fit_max_clients(config.max_clients, &limits);
+        let budget = threads::Budget::new(&limits);
         let mut bound = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
             let listener = listener::bind(endpoint.addr(), config.max_clients)?;
@@ -151,6 +155,7 @@ impl Server {
                 live: Arc::clone(&live),
                 next_id: Arc::clone(&next_id),
                 admission: Arc::clone(&admission),
+                budget,
                 tls,
             };
             let guard = live.enter();

@@ -1,7 +1,9 @@
 //! End-to-end tests of accepting under a hostile network: a burst of
-//! connects larger than std's default listen backlog, and a server whose
-//! open-file limit holds fewer clients than it is configured for. Both
-//! runtimes, over real TCP on loopback; every wait bounded.
+//! connects larger than std's default listen backlog, a server whose
+//! open-file limit holds fewer clients than it is configured for, and a std
+//! server allowed fewer threads than its clients need. Both runtimes
+//! (the thread limit: std, the one that spends threads per client), over
+//! real TCP on loopback; every wait bounded.
 
 #[macro_use]
 mod common;
@@ -19,6 +21,11 @@ on_both_runtimes!(
     every_connect_of_a_burst_gets_the_prompt,
     a_server_short_of_descriptors_admits_what_fits_and_refuses_the_rest,
 );
+
+#[test]
+fn std_a_server_short_of_threads_admits_what_fits_and_refuses_the_rest() {
+    a_server_short_of_threads_admits_what_fits_and_refuses_the_rest(Runtime::Std);
+}
 
 /// Connections in the burst: far more than a backlog of 128.
 const BURST: usize = 1500;
@@ -129,6 +136,20 @@ fn finish_connect(name: &str, socket: Socket, deadline: Instant) -> TcpStream {
     socket.into()
 }
 
+/// Connects `n` peers, each reading the prompt or `error: server full`:
+/// the peers, their answers, and how many got the prompt.
+fn connect_peers(addr: SocketAddr, n: usize) -> (Vec<Peer>, Vec<Answer>, usize) {
+    let mut peers: Vec<Peer> = (0..n)
+        .map(|i| Peer::connect(&format!("peer-{i}"), addr))
+        .collect();
+    let answers: Vec<Answer> = peers
+        .iter_mut()
+        .map(Peer::expect_prompt_or_refusal)
+        .collect();
+    let prompted = answers.iter().filter(|a| **a == Answer::Prompt).count();
+    (peers, answers, prompted)
+}
+
 /// Open files the server runs with: a few for itself, the rest for clients.
 const OPEN_FILES: u64 = 64;
 /// Connections opened: more than the limit holds, even more than the limit.
@@ -140,14 +161,7 @@ fn a_server_short_of_descriptors_admits_what_fits_and_refuses_the_rest(rt: Runti
     assert!(lowered.contains("from 10000 to "), "{lowered}");
 
     let mut honest = Honest::join(addr);
-    let mut peers: Vec<Peer> = (0..CONNECTS)
-        .map(|i| Peer::connect(&format!("peer-{i}"), addr))
-        .collect();
-    let answers: Vec<Answer> = peers
-        .iter_mut()
-        .map(Peer::expect_prompt_or_refusal)
-        .collect();
-    let prompted = answers.iter().filter(|a| **a == Answer::Prompt).count();
+    let (mut peers, answers, prompted) = connect_peers(addr, CONNECTS);
     assert!(prompted > 0, "nobody got the prompt: {answers:?}");
     assert!(prompted < CONNECTS, "nobody was refused: {answers:?}");
     honest.chat("with a full room", "fine");
@@ -166,6 +180,37 @@ fn a_server_short_of_descriptors_admits_what_fits_and_refuses_the_rest(rt: Runti
         user.expect_lines(&["late0 joined the chat", "late1 joined the chat"]);
     }
     honest.chat("one more", "bye");
+    drop(peers);
+    drop(honest);
+    server.terminate();
+    assert!(server.wait_exit().success(), "server's exit status");
+}
+
+/// Threads the std server may have: the 256 it keeps for itself and the
+/// user's other processes, and two (a reader and a writer) for each of
+/// [`THREADS_HOLD`] clients.
+const THREADS: u64 = 256 + 2 * THREADS_HOLD as u64;
+/// Clients the threads hold.
+const THREADS_HOLD: usize = 16;
+/// Connections opened beside the two honest users: more than the threads hold.
+const THREAD_CONNECTS: usize = 30;
+
+fn a_server_short_of_threads_admits_what_fits_and_refuses_the_rest(rt: Runtime) {
+    let (mut server, addr) = ChatProcess::server_with_threads(&rt.to_string(), THREADS, &[]);
+    let lowered = server.stderr_line_containing("max_clients lowered");
+    assert!(
+        lowered.contains(&format!("from 10000 to {THREADS_HOLD} to fit the threads")),
+        "{lowered}"
+    );
+
+    let mut honest = Honest::join(addr);
+    let (peers, answers, prompted) = connect_peers(addr, THREAD_CONNECTS);
+    assert!(prompted > 0, "nobody got the prompt: {answers:?}");
+    assert!(
+        prompted <= THREADS_HOLD - 2,
+        "more clients than the threads hold: {answers:?}"
+    );
+    honest.chat("with a full room", "fine");
     drop(peers);
     drop(honest);
     server.terminate();

@@ -144,9 +144,35 @@ impl ChatProcess {
         open_files: u64,
         extra: &[&str],
     ) -> (ChatProcess, SocketAddr) {
+        ChatProcess::server_under_prlimit(
+            runtime,
+            &format!("--nofile={open_files}:{open_files}"),
+            extra,
+        )
+    }
+
+    /// `chat server` as [`server`](ChatProcess::server) does, under
+    /// `prlimit --nproc=LIMIT:LIMIT`: soft and hard limits of `threads` on
+    /// the threads of the user (root is not held to it, but the server
+    /// sizes itself by it all the same).
+    pub(crate) fn server_with_threads(
+        runtime: &str,
+        threads: u64,
+        extra: &[&str],
+    ) -> (ChatProcess, SocketAddr) {
+        ChatProcess::server_under_prlimit(runtime, &format!("--nproc={threads}:{threads}"), extra)
+    }
+
+    /// `chat server` as [`server`](ChatProcess::server) does, under
+    /// `prlimit LIMIT` (util-linux).
+    fn server_under_prlimit(
+        runtime: &str,
+        limit: &str,
+        extra: &[&str],
+    ) -> (ChatProcess, SocketAddr) {
         let mut command = Command::new("prlimit");
         command
-            .arg(format!("--nofile={open_files}:{open_files}"))
+            .arg(limit)
             .arg("--")
             .arg(chat_bin())
             .args(["server", "--port", "0", "--runtime", runtime])
