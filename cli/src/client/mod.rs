@@ -124,6 +124,7 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let ui = if interactive {
         let style = Style {
             colour: !no_color(),
+            palette: display::Palette::of_terminal(),
             timestamps: args.timestamps.then(|| display::clock_zone(args.utc)),
         };
         let history = (!args.no_history).then(history_file).flatten();
