@@ -2,7 +2,8 @@
 //! time, or UTC),
 //! nicks in stable colours, private lines and mentions standing out, `/me`
 //! lines in italics. Presentation only: the line's text is never changed,
-//! only wrapped in SGR codes (none at all without colour).
+//! only wrapped in SGR codes; without colour, a line that names you is
+//! marked with `* ` in its first column instead, and nothing else changes.
 
 use chat_core::client::{classify, Attention, LineKind};
 use jiff::tz::TimeZone;
@@ -24,6 +25,9 @@ const PRIVATE: &str = "1;35";
 const MENTION: &str = "7";
 /// Italics: the text of a `/me` line.
 const ACTION: &str = "3";
+/// What a line that names you starts with when there is no colour to show
+/// it: the first column, before any timestamp.
+const MENTION_MARKER: &str = "* ";
 /// What a `/me` line starts with, before the nick.
 const ACTION_PREFIX: &str = "* ";
 
@@ -101,6 +105,9 @@ impl Style {
 
     fn render_at(&self, line: &str, attention: Attention, now: Timestamp) -> String {
         let mut out = String::with_capacity(line.len() + 32);
+        if !self.colour && attention == Attention::Mention {
+            out.push_str(MENTION_MARKER);
+        }
         if let Some(zone) = &self.timestamps {
             let stamp = format!("[{}] ", now.to_zoned(zone.clone()).strftime("%H:%M:%S"));
             out.push_str(&self.paint(DIM, &stamp));
@@ -389,9 +396,25 @@ mod tests {
             assert_eq!(strip_sgr(&COLOUR.line(line)), line);
             assert_eq!(PLAIN.line(line), line);
         }
+    }
+
+    #[test]
+    fn without_colour_a_mention_is_marked_in_the_first_column() {
         assert_eq!(
             PLAIN.render("bob: hi alice", Attention::Mention),
-            "bob: hi alice"
+            "* bob: hi alice"
         );
+        let stamped = Style {
+            timestamps: Some(TimeZone::UTC),
+            ..PLAIN
+        };
+        let t = Timestamp::from_second(13 * 3600).expect("in range");
+        assert_eq!(
+            stamped.render_at("bob: hi alice", Attention::Mention, t),
+            "* [13:00:00] bob: hi alice"
+        );
+        assert_eq!(PLAIN.line("bob: hi alice"), "bob: hi alice");
+        let coloured = COLOUR.render("bob: hi alice", Attention::Mention);
+        assert_eq!(strip_sgr(&coloured), "bob: hi alice");
     }
 }
