@@ -5,6 +5,7 @@
 //! only wrapped in SGR codes; without colour, a line that names you is
 //! marked with `* ` in its first column instead, and nothing else changes.
 
+use super::wrap::{self, wrap};
 use chat_core::client::{classify, Attention, LineKind};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -18,6 +19,8 @@ const BASIC_NICK_COLOURS: [u8; 5] = [32, 33, 34, 35, 36];
 /// are at least 30° apart, and none is red (kept for error lines).
 const CUBE_NICK_COLOURS: [u8; 7] = [208, 148, 40, 43, 33, 135, 205];
 const RED: u8 = 31;
+/// How wide a timestamp is: `[HH:MM:SS] `.
+const STAMP_WIDTH: usize = "[HH:MM:SS] ".len();
 const DIM: u8 = 2;
 /// Bold magenta: private lines, sent and received.
 const PRIVATE: &str = "1;35";
@@ -95,6 +98,38 @@ impl Style {
     /// The line as it is shown, without a trailing newline.
     pub(crate) fn render(&self, line: &str, attention: Attention) -> String {
         self.render_at(line, attention, Timestamp::now())
+    }
+
+    /// The line as it is shown on a terminal `columns` wide: rows broken
+    /// between words, continuation rows starting where the line's text
+    /// does (see [`wrap`]).
+    pub(crate) fn render_in(&self, line: &str, attention: Attention, columns: usize) -> String {
+        let text = self.render(line, attention);
+        wrap(&text, self.text_column(line, attention), columns)
+    }
+
+    /// The column where the line's text starts: after the mention marker
+    /// and the timestamp, after `NICK: `, `* NICK ` or `[pm from NICK] `.
+    fn text_column(&self, line: &str, attention: Attention) -> usize {
+        let marker = if !self.colour && attention == Attention::Mention {
+            MENTION_MARKER.len()
+        } else {
+            0
+        };
+        let stamp = if self.timestamps.is_some() {
+            STAMP_WIDTH
+        } else {
+            0
+        };
+        let head = match classify(line) {
+            LineKind::Message { nick } => nick.len() + ": ".len(),
+            LineKind::Action { nick } => ACTION_PREFIX.len() + nick.len() + 1,
+            LineKind::PrivateFrom { .. } | LineKind::PrivateTo { .. } => {
+                line.find("] ").map_or(0, |at| at + 2)
+            }
+            LineKind::Notice { .. } | LineKind::Error | LineKind::Other => 0,
+        };
+        marker + stamp + line.get(..head).map_or(0, wrap::width)
     }
 
     /// A note of the client's own, dim, in brackets: never mistaken for a
@@ -368,6 +403,43 @@ mod tests {
             cube.line("alice: hi"),
             format!("\x1b[{colour}malice\x1b[0m: hi")
         );
+    }
+
+    #[test]
+    fn long_lines_wrap_with_the_text_indent() {
+        let rows = |style: &Style, line: &str, attention| {
+            style
+                .render_in(line, attention, 20)
+                .split('\n')
+                .map(strip_sgr)
+                .collect::<Vec<_>>()
+        };
+        let said = "bob: one two three four five";
+        assert_eq!(
+            rows(&COLOUR, said, Attention::Normal),
+            ["bob: one two three", "     four five"]
+        );
+        assert_eq!(
+            rows(&PLAIN, said, Attention::Mention),
+            ["* bob: one two three", "       four five"]
+        );
+        assert_eq!(
+            rows(&PLAIN, "* bob waves at everyone here", Attention::Normal),
+            ["* bob waves at", "      everyone here"]
+        );
+        assert_eq!(
+            rows(&PLAIN, "[pm from bob] one two three", Attention::Private),
+            // The indent is at most half the width.
+            ["[pm from bob] one", "          two three"]
+        );
+        let stamped = Style {
+            timestamps: Some(TimeZone::UTC),
+            ..PLAIN
+        };
+        let wide = rows(&stamped, said, Attention::Normal);
+        assert_eq!(wide.len(), 3, "{wide:?}");
+        assert!(wide[1].starts_with(&" ".repeat(10)), "{wide:?}");
+        assert_eq!(PLAIN.render_in("bob: hi", Attention::Normal, 20), "bob: hi");
     }
 
     #[test]

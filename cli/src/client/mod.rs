@@ -9,6 +9,7 @@ mod editor;
 pub(crate) mod error;
 mod link;
 mod ui;
+mod wrap;
 
 use crate::args::ClientArgs;
 use crate::runtime::{self, ConnWriter};
