@@ -480,7 +480,7 @@ fn a_long_line_wraps_between_words_under_its_text() {
     let alice = alice_at_terminal(addr, &[]);
     bob.expect_line("alice joined the chat");
     let words: Vec<String> = (0..15).map(|i| format!("word{i:02}")).collect();
-    bob.send(&format!("{}\n", words.join(" ")));
+    bob.send(format!("{}\n", words.join(" ")));
     let first = format!("bob: {}", words[..10].join(" "));
     let second = format!("     {}", words[10..].join(" "));
     let rows = alice.wait_for("bob's line on two rows", |rows| {
