@@ -168,7 +168,7 @@ fn private_lines_and_mentions_ring_the_bell_unless_told_not_to() {
     };
     carol.wait_for_row("You are connected to the server!");
     bob.send("hi carol\n");
-    carol.wait_for_row("bob: hi carol");
+    carol.wait_for_row("* bob: hi carol");
     assert!(!carol.raw().contains(&0x07), "--no-bell rang");
 }
 
@@ -469,4 +469,27 @@ fn the_seed_server_is_said_to_have_no_commands_and_a_command_waits_for_a_second_
         "{:#?}",
         carol.text_rows()
     );
+}
+
+/// A received line wider than the terminal breaks between words, and its
+/// continuation row starts under the text, not under the nick.
+#[test]
+fn a_long_line_wraps_between_words_under_its_text() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let mut bob = Peer::join("bob", addr);
+    let alice = alice_at_terminal(addr, &[]);
+    bob.expect_line("alice joined the chat");
+    let words: Vec<String> = (0..15).map(|i| format!("word{i:02}")).collect();
+    bob.send(format!("{}\n", words.join(" ")));
+    let first = format!("bob: {}", words[..10].join(" "));
+    let second = format!("     {}", words[10..].join(" "));
+    let rows = alice.wait_for("bob's line on two rows", |rows| {
+        rows.iter().any(|r| r.starts_with("bob: word00"))
+            && rows.last().is_some_and(|r| r.starts_with('>'))
+    });
+    let at = rows
+        .iter()
+        .position(|r| r.starts_with("bob: word00"))
+        .expect("bob's line");
+    assert_eq!(rows[at..at + 2], [first, second], "{rows:#?}");
 }

@@ -314,7 +314,7 @@ fn terminal_reflows() -> bool {
 }
 
 /// The terminal's width now (stdout's, as rustyline reads it).
-fn terminal_columns() -> Option<usize> {
+pub(crate) fn terminal_columns() -> Option<usize> {
     let size = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
     Some(usize::from(size.ws_col)).filter(|&columns| columns > 0)
 }

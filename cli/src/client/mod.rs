@@ -9,6 +9,7 @@ mod editor;
 pub(crate) mod error;
 mod link;
 mod ui;
+mod wrap;
 
 use crate::args::ClientArgs;
 use crate::runtime::{self, ConnWriter};
@@ -124,6 +125,7 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     let ui = if interactive {
         let style = Style {
             colour: !no_color(),
+            palette: display::Palette::of_terminal(),
             timestamps: args.timestamps.then(|| display::clock_zone(args.utc)),
         };
         let history = (!args.no_history).then(history_file).flatten();

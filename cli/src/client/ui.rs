@@ -93,7 +93,10 @@ impl Ui {
                 crate::out::stdout_line(line);
             }
             Ui::Terminal(t) => {
-                let text = t.style.render(line, attention);
+                let text = match super::editor::terminal_columns() {
+                    Some(columns) => t.style.render_in(line, attention, columns),
+                    None => t.style.render(line, attention),
+                };
                 t.print(&text, alert);
             }
         }
