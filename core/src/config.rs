@@ -11,7 +11,9 @@ pub struct Config {
     pub max_line: usize,
     /// How long a connection may take to join before it is closed silently.
     pub handshake_timeout: Duration,
-    /// Most bytes sent to a client and not yet written to its socket.
+    /// Most a client's send account may hold: what was sent to it and not
+    /// yet written to its socket, each send counted with the memory that
+    /// holds it ([`send_cost`](crate::send_cost)).
     pub send_queue: usize,
     /// Sustained lines per second per user; `0` turns flood control off.
     pub flood_rate: u32,

@@ -63,6 +63,7 @@ impl Cluster {
                     let written = Input::Written {
                         conn,
                         len: bytes.len(),
+                        sends: usize::from(!bytes.is_empty()),
                     };
                     self.rooms[i].handle(self.now, written);
                 }

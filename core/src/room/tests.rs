@@ -62,6 +62,7 @@ impl Harness {
                             Input::Written {
                                 conn,
                                 len: bytes.len(),
+                                sends: usize::from(!bytes.is_empty()),
                             },
                         );
                     }
@@ -728,6 +729,7 @@ fn unknown_ids_and_early_ticks_do_nothing() {
     h.input(Input::Written {
         conn: ConnId(9),
         len: 5,
+        sends: 1,
     });
     h.input(Input::Closed { conn: ConnId(9) });
     h.input(Input::Tick);
@@ -1968,4 +1970,61 @@ fn the_online_lists_tail_ends_a_second_line_at_exactly_the_line_limit() {
     assert_eq!(list, expected);
     let second = list.split_inclusive('\n').nth(1).unwrap_or_default();
     assert_eq!(second.len(), crate::wire::ONLINE_LINE_MAX);
+}
+
+#[test]
+fn a_stalled_reader_of_tiny_lines_is_closed_once_their_cost_passes_the_send_queue() {
+    let send_queue = 4096;
+    let mut h = Harness::with(Config {
+        send_queue,
+        flood_rate: 0,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.stalled.push(2);
+    let line = "alice: x\n".len();
+    // Each line is one send: its bytes and the memory that holds it.
+    let fit = send_queue / (line + crate::SEND_OVERHEAD);
+    for i in 0..send_queue / line {
+        h.send(1, b"x\n");
+        if h.is_closed(2) {
+            assert_eq!(i, fit, "closed after {} lines", i + 1);
+            break;
+        }
+        assert_eq!(
+            h.room.unflushed(ConnId(2)),
+            Some((i + 1) * (line + crate::SEND_OVERHEAD))
+        );
+    }
+    assert_eq!(h.closed.get(&2), Some(&CloseMode::Abort));
+    // Far fewer bytes than the limit waited for it.
+    assert_eq!(h.take(2).len(), (fit + 1) * line);
+    assert!(h.take(1).contains("bob left the chat! (too slow)\n"));
+}
+
+#[test]
+fn a_write_that_drops_payloads_gives_their_overhead_back() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(2);
+    h.stalled.push(2);
+    h.send(1, b"one\n");
+    h.send(1, b"two\n");
+    let line = "alice: one\n".len();
+    let account = 2 * (line + crate::SEND_OVERHEAD);
+    assert_eq!(h.room.unflushed(ConnId(2)), Some(account));
+    // The socket took the first line and part of the second: one payload dropped.
+    let (conn, len, sends) = (ConnId(2), line + 3, 1);
+    h.input(Input::Written { conn, len, sends });
+    assert_eq!(
+        h.room.unflushed(ConnId(2)),
+        Some(account - len - crate::SEND_OVERHEAD)
+    );
+    let (len, sends) = (line - 3, 1);
+    h.input(Input::Written { conn, len, sends });
+    assert_eq!(h.room.unflushed(ConnId(2)), Some(0));
 }

@@ -8,7 +8,7 @@ use super::line::{
 };
 use super::{Checker, StepInput, Violation};
 use crate::words::{fold, is_valid_nick};
-use chat_core::{CloseMode, ConnId, Payload, Time};
+use chat_core::{CloseMode, ConnId, Payload, Time, SEND_OVERHEAD};
 use std::collections::BTreeSet;
 
 /// Where a connection is in its life, as its own stream shows it.
@@ -42,9 +42,10 @@ pub(super) struct ConnLog {
     pub(super) nick_history: Vec<(usize, String)>,
     /// The stream offset after its join sequence.
     pub(super) welcome_end: Option<usize>,
-    /// Bytes sent minus bytes written, while open.
+    /// Its send account, while open: what the sends cost (bytes plus
+    /// `SEND_OVERHEAD` each) minus what the writes gave back.
     pub(super) account: usize,
-    /// The largest payload sent to it in this step.
+    /// The largest cost of one send to it in this step.
     pub(super) largest_send: usize,
     /// Bytes sent to it in this step.
     pub(super) sent_this_step: usize,
@@ -181,8 +182,9 @@ impl Checker {
             return self.fail("no empty sends", format!("Send to {conn} of 0 bytes"));
         }
         let log = self.conns.get_mut(&conn).expect("checked by on_action");
-        log.account += bytes.len();
-        log.largest_send = log.largest_send.max(bytes.len());
+        let cost = bytes.len() + SEND_OVERHEAD;
+        log.account += cost;
+        log.largest_send = log.largest_send.max(cost);
         log.sent_this_step += bytes.len();
         log.stream.extend_from_slice(bytes);
         if self.probes.contains_key(&conn) {
