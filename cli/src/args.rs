@@ -192,6 +192,7 @@ impl Limits {
             max_line: self.max_line,
             handshake_timeout: self.handshake_timeout.0,
             send_queue: self.send_queue.0,
+            send_overhead: chat_core::SEND_OVERHEAD,
             flood_rate: self.flood_rate,
             flood_burst: self.flood_burst,
             settle: self.settle.0,

@@ -1,6 +1,7 @@
 //! The state the room keeps for one connection.
 
 use crate::address::AddressGroup;
+use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
@@ -16,9 +17,9 @@ use std::sync::Arc;
 /// - `handshake_deadline` and `settle_deadline` are `None` once joined, and
 ///   each stored deadline is in the room's timer table.
 /// - `unflushed` is its send account: what the sends to it cost
-///   ([`send_cost`]) less what its driver released ([`Input::Written`]).
+///   ([`Config::send_cost`]) less what its driver released ([`Input::Written`]).
 ///
-/// [`send_cost`]: crate::send_cost
+/// [`Config::send_cost`]: crate::Config::send_cost
 /// [`Input::Written`]: crate::Input::Written
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -31,7 +32,7 @@ pub(crate) struct Conn {
     /// Line assembly for framed peers (and for the nick during the handshake).
     pub(crate) lines: LineBuffer,
     /// Its send account: what was sent to it and still takes the driver's
-    /// memory, bookkeeping included (see [`crate::send_cost`]).
+    /// memory, bookkeeping included (see [`crate::Config::send_cost`]).
     pub(crate) unflushed: usize,
     /// Once joined: how much of the room's held notices it was sent, or
     /// must never get (see the room's `hold` module).
@@ -121,15 +122,17 @@ impl Conn {
     }
 
     /// Whether a send of `more` bytes now would take its send account
-    /// past `limit`.
-    pub(crate) fn would_pass(&self, more: usize, limit: usize) -> bool {
-        self.unflushed + crate::io::send_cost(more) > limit
+    /// past the send queue.
+    pub(crate) fn would_pass(&self, more: usize, config: &Config) -> bool {
+        self.unflushed + config.send_cost(more) > config.send_queue
     }
 
     /// The most bytes one send may carry now without taking its send
-    /// account past `limit`.
-    pub(crate) fn bytes_left(&self, limit: usize) -> usize {
-        limit.saturating_sub(self.unflushed + crate::io::SEND_OVERHEAD)
+    /// account past the send queue.
+    pub(crate) fn bytes_left(&self, config: &Config) -> usize {
+        config
+            .send_queue
+            .saturating_sub(self.unflushed + config.send_overhead)
     }
 
     /// Whether it waits for the log to decide its nick claim.

@@ -12,7 +12,7 @@ pub enum DisconnectReason {
     /// The user sent `/quit`.
     Quit,
     /// Its send account passed `send_queue`: more waited for its socket
-    /// than the limit (see [`send_cost`](crate::send_cost)).
+    /// than the limit (see [`Config::send_cost`](crate::Config::send_cost)).
     TooSlow,
     /// It did not join within `handshake_timeout`.
     HandshakeTimeout,

@@ -96,7 +96,7 @@ pub enum Input<'a> {
     /// The socket took `len` more bytes of what was sent to `conn`, and the
     /// driver let go of `sends` more of its [`Action::Send`] payloads.
     /// Together they credit the send account with what the sends cost
-    /// ([`send_cost`]).
+    /// ([`Config::send_cost`](crate::Config::send_cost)).
     Written {
         /// Whose socket.
         conn: ConnId,
@@ -151,7 +151,8 @@ pub enum Input<'a> {
 }
 
 /// What one non-empty [`Action::Send`] costs a connection's send account on
-/// top of its bytes, until the driver lets go of it ([`Input::Written`]'s
+/// top of its bytes (the default of `Config::send_overhead`), until the
+/// driver lets go of it ([`Input::Written`]'s
 /// `sends`): the memory that holds a queued payload besides its bytes. A
 /// driver keeps each in a queue slot (a [`Payload`], 16 bytes, up to twice
 /// that in a queue that grew by doubling: 32); the shared allocation adds
@@ -159,16 +160,6 @@ pub enum Input<'a> {
 /// most 24). So `send_queue` bounds what waits for one connection in
 /// memory, however small its lines, not only its bytes.
 pub const SEND_OVERHEAD: usize = 72;
-
-/// What a send of `len` bytes costs a send account: its bytes, plus
-/// [`SEND_OVERHEAD`] unless it is empty (drivers drop empty payloads at once).
-pub const fn send_cost(len: usize) -> usize {
-    if len == 0 {
-        0
-    } else {
-        len + SEND_OVERHEAD
-    }
-}
 
 /// The most bytes a driver hands in with one [`Input::Received`]: the seed's `recv(1024)`.
 pub const MAX_READ: usize = 1024;

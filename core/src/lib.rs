@@ -94,7 +94,7 @@ pub use config::{
 };
 pub use dialect::Dialect;
 pub use event::{DisconnectReason, Event};
-pub use io::{send_cost, Action, CloseMode, ConnId, Input, Payload, MAX_READ, SEND_OVERHEAD};
+pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ, SEND_OVERHEAD};
 pub use room::Room;
 pub use time::Time;
 pub use wire::{ONLINE_LINE_MAX, SERVER_FULL_LINE, TLS_ONLY_LINE};

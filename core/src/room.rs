@@ -227,7 +227,7 @@ impl Room {
     }
 
     /// The send account of `conn`: what the sends to it cost
-    /// ([`send_cost`](crate::send_cost)) and its driver has not released
+    /// ([`Config::send_cost`](crate::Config::send_cost)) and its driver has not released
     /// yet; `None` if unknown.
     pub fn unflushed(&self, conn: ConnId) -> Option<usize> {
         Some(self.conns.get(&conn)?.unflushed)
@@ -285,7 +285,7 @@ impl Room {
     fn on_written(&mut self, conn: ConnId, len: usize, sends: usize) {
         if let Some(c) = self.conns.get_mut(&conn) {
             let credit = sends
-                .saturating_mul(crate::io::SEND_OVERHEAD)
+                .saturating_mul(self.config.send_overhead)
                 .saturating_add(len);
             debug_assert!(
                 credit <= c.unflushed,

@@ -564,6 +564,8 @@ fn server_full_turns_away_with_an_error() {
 fn slow_reader_is_closed_and_others_lose_nothing() {
     let mut h = Harness::with(Config {
         send_queue: 100,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
@@ -598,6 +600,8 @@ fn slow_reader_is_closed_and_others_lose_nothing() {
 fn a_private_message_that_closes_its_target_is_confirmed_before_the_leave() {
     let mut h = Harness::with(Config {
         send_queue: 200,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     });
     h.join(1, "alice");
@@ -770,6 +774,8 @@ fn nick_command_refuses_control_characters_rather_than_scrubbing_them() {
 fn alice_and_bob_with_a_200_byte_queue() -> Harness {
     let mut h = Harness::with(Config {
         send_queue: 200,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
@@ -826,6 +832,8 @@ fn a_speaker_its_own_lines_take_past_the_send_queue_says_nothing_after() {
 fn joiner_past_the_send_queue_is_closed_after_its_join_sequence() {
     let config = Config {
         send_queue: 128,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     };
     let mut h = Harness::with(config);
@@ -901,6 +909,8 @@ fn held_notices_go_out_at_once_only_past_a_quarter_of_the_send_queue() {
     let mut h = Harness::with(Config {
         notice_hold_per_user: Duration::from_millis(1),
         send_queue: 4096,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     });
     h.join(1, "alice");
@@ -926,6 +936,8 @@ fn the_room_keeps_the_config_it_was_given() {
     let config = Config {
         max_line: 100,
         send_queue: 8192,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     };
     let room = Room::new(config.clone());
@@ -1019,6 +1031,8 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
 fn a_unicast_catches_a_slow_reader_up_only_to_the_notice_that_takes_it_over() {
     let mut h = trio_with(Config {
         send_queue: 400,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..holding_config()
     });
@@ -1071,6 +1085,8 @@ fn shutdown_drops_the_held_notices_and_closes_no_one_as_too_slow() {
     let mut h = Harness::with(Config {
         notice_hold_per_user: Duration::from_millis(1),
         send_queue: 100,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     });
     h.join(1, "alice");
@@ -1585,6 +1601,8 @@ fn holding_near_the_limit() -> Harness {
     let mut h = Harness::with(Config {
         notice_hold_per_user: Duration::from_millis(1),
         send_queue: 4096,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
@@ -1699,6 +1717,8 @@ fn a_renamer_the_held_notices_close_is_not_renamed() {
 fn a_leave_notice_owed_before_a_speakers_line_closes_it_first() {
     let mut h = trio_with(Config {
         send_queue: 200,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 1,
         flood_burst: 1,
         ..Config::default()
@@ -1810,6 +1830,8 @@ fn history_sent(entry: usize) -> String {
     let mut h = Harness::with(Config {
         history: 10,
         send_queue: 4096,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
