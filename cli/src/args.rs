@@ -144,7 +144,7 @@ pub(crate) struct Limits {
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().handshake_timeout))]
     pub(crate) handshake_timeout: HumanDuration,
 
-    /// Bytes waiting for one client's socket before it is dropped as too slow (e.g. 256KiB, 1MiB)
+    /// What may wait for one client's socket before it is dropped as too slow: bytes, plus 72 per queued piece (e.g. 256KiB, 1MiB)
     #[arg(long, value_name = "SIZE", default_value_t = ByteSize(Config::default().send_queue))]
     pub(crate) send_queue: ByteSize,
 
