@@ -34,7 +34,7 @@ pub use marks::{TokenInfo, TokenKind};
 
 use crate::scenario::Cfg;
 use crate::words::Token;
-use chat_core::{Action, CloseMode, ConnId, Event, Time, SEND_OVERHEAD};
+use chat_core::{Action, CloseMode, ConnId, Event, Time};
 use marks::Marks;
 use order::RoomLog;
 use std::collections::BTreeMap;
@@ -189,9 +189,10 @@ impl Checker {
                 if let Some(log) = self.conns.get_mut(&conn) {
                     if log.closed.is_none() {
                         // Each send written in full gives back its overhead.
+                        let overhead = self.cfg.send_overhead as usize;
                         log.account = log
                             .account
-                            .checked_sub(len + sends * SEND_OVERHEAD)
+                            .checked_sub(len + sends * overhead)
                             .expect("the simulator wrote no more than was sent");
                     }
                 }
@@ -275,8 +276,8 @@ impl Checker {
     }
 
     /// The send account of an open connection: what the sends cost (bytes
-    /// plus [`SEND_OVERHEAD`] each) minus what the writes gave back (bytes,
-    /// plus [`SEND_OVERHEAD`] for each send written in full).
+    /// plus the config's `send_overhead` each) minus what the writes gave
+    /// back (bytes, plus the overhead of each send written in full).
     pub fn account(&self, conn: ConnId) -> Option<usize> {
         let log = self.conns.get(&conn)?;
         log.closed.is_none().then_some(log.account)

@@ -8,7 +8,7 @@ use super::line::{
 };
 use super::{Checker, StepInput, Violation};
 use crate::words::{fold, is_valid_nick};
-use chat_core::{CloseMode, ConnId, Payload, Time, SEND_OVERHEAD};
+use chat_core::{CloseMode, ConnId, Payload, Time};
 use std::collections::BTreeSet;
 
 /// Where a connection is in its life, as its own stream shows it.
@@ -43,7 +43,7 @@ pub(super) struct ConnLog {
     /// The stream offset after its join sequence.
     pub(super) welcome_end: Option<usize>,
     /// Its send account, while open: what the sends cost (bytes plus
-    /// `SEND_OVERHEAD` each) minus what the writes gave back.
+    /// the config's `send_overhead` each) minus what the writes gave back.
     pub(super) account: usize,
     /// The largest cost of one send to it in this step.
     pub(super) largest_send: usize,
@@ -182,7 +182,7 @@ impl Checker {
             return self.fail("no empty sends", format!("Send to {conn} of 0 bytes"));
         }
         let log = self.conns.get_mut(&conn).expect("checked by on_action");
-        let cost = bytes.len() + SEND_OVERHEAD;
+        let cost = bytes.len() + self.cfg.send_overhead as usize;
         log.account += cost;
         log.largest_send = log.largest_send.max(cost);
         log.sent_this_step += bytes.len();
@@ -242,7 +242,10 @@ impl Checker {
             let last_line = last_line_len(&log.stream);
             let text = &log.stream[log.stream.len() - last_line..];
             let is_room_line = classify(String::from_utf8_lossy(text).trim_end()).is_room_line();
-            if is_room_line && log.account - last_line.min(log.account) > send_queue {
+            // (Less the send's overhead: the line may have come alone.)
+            let before =
+                log.account - (last_line + self.cfg.send_overhead as usize).min(log.account);
+            if is_room_line && before > send_queue {
                 return self.fail(
                     "a user is closed by the line that takes it past its limit",
                     format!(
