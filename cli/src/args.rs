@@ -366,6 +366,7 @@ mod tests {
                 max_line: 100,
                 handshake_timeout: Duration::from_millis(250),
                 send_queue: 64 * 1024,
+                send_overhead: chat_core::SEND_OVERHEAD,
                 flood_rate: 0,
                 flood_burst: 5,
                 settle: Duration::from_millis(50),
