@@ -145,7 +145,7 @@ pub(crate) struct Limits {
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Config::default().handshake_timeout))]
     pub(crate) handshake_timeout: HumanDuration,
 
-    /// Bytes waiting for one client's socket before it is dropped as too slow (e.g. 256KiB, 1MiB)
+    /// What may wait for one client's socket before it is dropped as too slow: bytes, plus 72 per queued piece (e.g. 256KiB, 1MiB)
     #[arg(long, value_name = "SIZE", default_value_t = ByteSize(Config::default().send_queue))]
     pub(crate) send_queue: ByteSize,
 
@@ -193,6 +193,7 @@ impl Limits {
             max_line: self.max_line,
             handshake_timeout: self.handshake_timeout.0,
             send_queue: self.send_queue.0,
+            send_overhead: chat_core::SEND_OVERHEAD,
             flood_rate: self.flood_rate,
             flood_burst: self.flood_burst,
             settle: self.settle.0,
@@ -372,6 +373,7 @@ mod tests {
                 max_line: 100,
                 handshake_timeout: Duration::from_millis(250),
                 send_queue: 64 * 1024,
+                send_overhead: chat_core::SEND_OVERHEAD,
                 flood_rate: 0,
                 flood_burst: 5,
                 settle: Duration::from_millis(50),

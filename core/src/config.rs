@@ -11,8 +11,15 @@ pub struct Config {
     pub max_line: usize,
     /// How long a connection may take to join before it is closed silently.
     pub handshake_timeout: Duration,
-    /// Most bytes sent to a client and not yet written to its socket.
+    /// Most a client's send account may hold: what was sent to it and not
+    /// yet written to its socket, each send counted with the memory that
+    /// holds it ([`Config::send_cost`]).
     pub send_queue: usize,
+    /// What each non-empty send costs a send account besides its bytes:
+    /// [`SEND_OVERHEAD`](crate::SEND_OVERHEAD), the memory that holds a
+    /// queued payload in a driver. Drivers give it back per payload they
+    /// drop (`Input::Written`'s `sends`).
+    pub send_overhead: usize,
     /// Sustained lines per second per user; `0` turns flood control off.
     pub flood_rate: u32,
     /// Lines a user may send at once before the rate applies.
@@ -159,6 +166,19 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What a send of `len` bytes costs a send account: its bytes, plus
+    /// `send_overhead` unless it is empty (drivers drop empty payloads at
+    /// once).
+    pub const fn send_cost(&self, len: usize) -> usize {
+        if len == 0 {
+            0
+        } else {
+            len + self.send_overhead
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -166,6 +186,7 @@ impl Default for Config {
             max_line: 1024,
             handshake_timeout: Duration::from_secs(30),
             send_queue: 256 * 1024,
+            send_overhead: crate::io::SEND_OVERHEAD,
             flood_rate: 20,
             flood_burst: 40,
             settle: Duration::from_millis(250),

@@ -1,6 +1,7 @@
 //! The state the room keeps for one connection.
 
 use crate::address::AddressGroup;
+use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::flood::FloodBucket;
 use crate::framing::LineBuffer;
@@ -15,7 +16,11 @@ use std::sync::Arc;
 ///   room's nick index maps the folded nick to this connection.
 /// - `handshake_deadline` and `settle_deadline` are `None` once joined, and
 ///   each stored deadline is in the room's timer table.
-/// - `unflushed` is the number of bytes sent to it and not yet written.
+/// - `unflushed` is its send account: what the sends to it cost
+///   ([`Config::send_cost`]) less what its driver released ([`Input::Written`]).
+///
+/// [`Config::send_cost`]: crate::Config::send_cost
+/// [`Input::Written`]: crate::Input::Written
 #[derive(Debug)]
 pub(crate) struct Conn {
     /// The nick, once joined.
@@ -26,7 +31,8 @@ pub(crate) struct Conn {
     pub(crate) seed_prefix: Box<[u8]>,
     /// Line assembly for framed peers (and for the nick during the handshake).
     pub(crate) lines: LineBuffer,
-    /// Bytes sent to this connection that its socket has not taken yet.
+    /// Its send account: what was sent to it and still takes the driver's
+    /// memory, bookkeeping included (see [`crate::Config::send_cost`]).
     pub(crate) unflushed: usize,
     /// Once joined: how much of the room's held notices it was sent, or
     /// must never get (see the room's `hold` module).
@@ -115,10 +121,18 @@ impl Conn {
         self.nick.is_some()
     }
 
-    /// Whether `more` bytes sent now would take its send account past
-    /// `limit`.
-    pub(crate) fn would_pass(&self, more: usize, limit: usize) -> bool {
-        self.unflushed + more > limit
+    /// Whether a send of `more` bytes now would take its send account
+    /// past the send queue.
+    pub(crate) fn would_pass(&self, more: usize, config: &Config) -> bool {
+        self.unflushed + config.send_cost(more) > config.send_queue
+    }
+
+    /// The most bytes one send may carry now without taking its send
+    /// account past the send queue.
+    pub(crate) fn bytes_left(&self, config: &Config) -> usize {
+        config
+            .send_queue
+            .saturating_sub(self.unflushed + config.send_overhead)
     }
 
     /// Whether it waits for the log to decide its nick claim.

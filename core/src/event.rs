@@ -11,7 +11,8 @@ pub enum DisconnectReason {
     PeerClosed,
     /// The user sent `/quit`.
     Quit,
-    /// More than `send_queue` bytes waited for its socket.
+    /// Its send account passed `send_queue`: more waited for its socket
+    /// than the limit (see [`Config::send_cost`](crate::Config::send_cost)).
     TooSlow,
     /// It did not join within `handshake_timeout`.
     HandshakeTimeout,

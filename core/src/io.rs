@@ -93,12 +93,19 @@ pub enum Input<'a> {
         /// The bytes, exactly as read.
         bytes: &'a [u8],
     },
-    /// The socket took `len` more bytes of what was sent to `conn`.
+    /// The socket took `len` more bytes of what was sent to `conn`, and the
+    /// driver let go of `sends` more of its [`Action::Send`] payloads.
+    /// Together they credit the send account with what the sends cost
+    /// ([`Config::send_cost`](crate::Config::send_cost)).
     Written {
         /// Whose socket.
         conn: ConnId,
         /// How many bytes, counted in the stream of [`Action::Send`] payloads.
         len: usize,
+        /// How many non-empty payloads the driver dropped since its last
+        /// report: written in full (or sealed into TLS records, whose bytes
+        /// `len` counts once written). Never more than were sent.
+        sends: usize,
     },
     /// The peer closed the connection: end of stream, reset or I/O error.
     Closed {
@@ -142,6 +149,17 @@ pub enum Input<'a> {
     /// handing the entries after it.
     FellBehind,
 }
+
+/// What one non-empty [`Action::Send`] costs a connection's send account on
+/// top of its bytes (the default of `Config::send_overhead`), until the
+/// driver lets go of it ([`Input::Written`]'s
+/// `sends`): the memory that holds a queued payload besides its bytes. A
+/// driver keeps each in a queue slot (a [`Payload`], 16 bytes, up to twice
+/// that in a queue that grew by doubling: 32); the shared allocation adds
+/// the reference counts (16) and the allocator's header and rounding (at
+/// most 24). So `send_queue` bounds what waits for one connection in
+/// memory, however small its lines, not only its bytes.
+pub const SEND_OVERHEAD: usize = 72;
 
 /// The most bytes a driver hands in with one [`Input::Received`]: the seed's `recv(1024)`.
 pub const MAX_READ: usize = 1024;

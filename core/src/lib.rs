@@ -29,7 +29,8 @@
 //!                 assert_eq!(conn, alice);
 //!                 wire.extend_from_slice(&bytes);
 //!                 // The socket took it all at once.
-//!                 room.handle(now, Input::Written { conn, len: bytes.len() });
+//!                 let (len, sends) = (bytes.len(), usize::from(!bytes.is_empty()));
+//!                 room.handle(now, Input::Written { conn, len, sends });
 //!             }
 //!             Action::Close { .. } => {}
 //!             // Flood control: stop (then resume) reading that socket.
@@ -93,7 +94,7 @@ pub use config::{
 };
 pub use dialect::Dialect;
 pub use event::{DisconnectReason, Event};
-pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ};
+pub use io::{Action, CloseMode, ConnId, Input, Payload, MAX_READ, SEND_OVERHEAD};
 pub use room::Room;
 pub use time::Time;
 pub use wire::{ONLINE_LINE_MAX, SERVER_FULL_LINE, TLS_ONLY_LINE};

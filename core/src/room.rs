@@ -78,8 +78,8 @@ pub struct Room {
     held_leaves: bool,
     /// When the held notices must go out; `Some` exactly when there are some.
     held_until: Option<Time>,
-    /// At least the send account of every joined user: a batch shorter
-    /// than `send_queue - max_unflushed` takes nobody past the limit.
+    /// At least the send account of every joined user: a batch that costs
+    /// no more than `send_queue - max_unflushed` takes nobody past the limit.
     max_unflushed: usize,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
@@ -165,7 +165,7 @@ impl Room {
         match input {
             Input::Connected { conn, peer } => self.on_connected(conn, peer),
             Input::Received { conn, bytes } => self.on_received(conn, bytes),
-            Input::Written { conn, len } => self.on_written(conn, len),
+            Input::Written { conn, len, sends } => self.on_written(conn, len, sends),
             Input::Closed { conn } => self.on_closed(conn),
             Input::Tick => {}
             Input::Shutdown => self.on_shutdown(),
@@ -226,7 +226,9 @@ impl Room {
         self.conns.get(&conn)?.nick.as_deref()
     }
 
-    /// Bytes sent to `conn` that its socket has not taken yet; `None` if unknown.
+    /// The send account of `conn`: what the sends to it cost
+    /// ([`Config::send_cost`](crate::Config::send_cost)) and its driver has not released
+    /// yet; `None` if unknown.
     pub fn unflushed(&self, conn: ConnId) -> Option<usize> {
         Some(self.conns.get(&conn)?.unflushed)
     }
@@ -280,14 +282,17 @@ impl Room {
         self.dropped_events
     }
 
-    fn on_written(&mut self, conn: ConnId, len: usize) {
+    fn on_written(&mut self, conn: ConnId, len: usize, sends: usize) {
         if let Some(c) = self.conns.get_mut(&conn) {
+            let credit = sends
+                .saturating_mul(self.config.send_overhead)
+                .saturating_add(len);
             debug_assert!(
-                len <= c.unflushed,
-                "{conn} wrote {len} of {} bytes sent",
+                credit <= c.unflushed,
+                "{conn} released {credit} ({len} bytes, {sends} sends) of {} sent",
                 c.unflushed
             );
-            c.unflushed = c.unflushed.saturating_sub(len);
+            c.unflushed = c.unflushed.saturating_sub(credit);
         }
     }
 

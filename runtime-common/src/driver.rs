@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::redis_log::{
     Flush, LogEvent, RedisLog, Reset, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY,
 };
-use crate::written::Reports;
+use crate::written::{Released, Reports};
 use chat_core::{Action, ClusterConfig, Config, ConnId, Event, Input, Room, Time};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,9 +32,10 @@ pub trait Connections {
     /// it, under its own name.
     fn event(&mut self, event: Event);
 
-    /// The bytes `conn`'s socket took that the room was not told yet, now
-    /// counted as told; 0 for an id already forgotten.
-    fn take_written(&mut self, conn: ConnId) -> usize;
+    /// What `conn`'s writer released (bytes its socket took, payloads it
+    /// dropped) that the room was not told yet, now counted as told;
+    /// nothing for an id already forgotten.
+    fn take_written(&mut self, conn: ConnId) -> Released;
 
     /// How many connections the table holds (bounds the report loop).
     fn len(&self) -> usize;
@@ -270,9 +271,9 @@ impl Stepper {
             let Some(conn) = reports.next_dirty() else {
                 return;
             };
-            let len = conns.take_written(conn);
-            if len > 0 {
-                self.step(conns, Input::Written { conn, len });
+            let Released { len, sends } = conns.take_written(conn);
+            if len > 0 || sends > 0 {
+                self.step(conns, Input::Written { conn, len, sends });
             }
         }
     }

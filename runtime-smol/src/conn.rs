@@ -192,6 +192,9 @@ struct Writer<'a> {
     written: &'a Unreported,
     queue: VecDeque<Payload>,
     offset: usize,
+    /// Payloads dropped from `queue` and not reported yet: they go with the
+    /// next bytes reported (see [`Unreported::add`]).
+    released: usize,
     /// Set once the room closed with [`CloseMode::Flush`]: give up after it.
     flush_deadline: Option<Instant>,
     /// On a TLS connection: seals the queue into records.
@@ -214,6 +217,7 @@ impl<'a> Writer<'a> {
             written,
             queue: VecDeque::new(),
             offset: 0,
+            released: 0,
             flush_deadline: None,
         }
     }
@@ -352,7 +356,10 @@ impl<'a> Writer<'a> {
                 written
             }
         };
-        self.written.add(plaintext);
+        if plaintext > 0 {
+            self.written
+                .add(plaintext, std::mem::take(&mut self.released));
+        }
     }
 
     /// On a TLS connection, tells the peer the session ends (best effort:
@@ -381,6 +388,7 @@ impl<'a> Writer<'a> {
             left -= rest;
             self.offset = 0;
             self.queue.pop_front();
+            self.released += 1;
         }
         if self.queue.is_empty() && self.queue.capacity() > KEEP_CAPACITY {
             // Drained after a burst: the memory goes back (the outbox gets

@@ -20,7 +20,7 @@ use chat_core::{Action, ConnId, Event, Input, Time};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::redis_log::{LogEvent, LogSink};
-use chat_runtime_common::written::Reports;
+use chat_runtime_common::written::{Released, Reports};
 use futures_lite::future;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -143,9 +143,11 @@ impl Connections for Links {
         tracing::info!("{event}");
     }
 
-    fn take_written(&mut self, conn: ConnId) -> usize {
+    fn take_written(&mut self, conn: ConnId) -> Released {
         // A closed connection's counter is gone with its link.
-        self.map.get(&conn).map_or(0, |l| l.written.take())
+        self.map
+            .get(&conn)
+            .map_or(Released::default(), |l| l.written.take())
     }
 
     fn len(&self) -> usize {

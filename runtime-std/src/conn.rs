@@ -401,6 +401,9 @@ struct Writer {
     total: usize,
     queue: VecDeque<Payload>,
     offset: usize,
+    /// Payloads dropped from `queue` and not reported yet: they go with the
+    /// next bytes reported (see [`Unreported::add`]).
+    released: usize,
     /// Set once [`WriterMsg::Flush`] arrived: give up writing after it.
     flush_deadline: Option<Instant>,
     /// On a TLS connection: seals the queue into records.
@@ -432,6 +435,7 @@ impl Writer {
             total: 0,
             queue: VecDeque::new(),
             offset: 0,
+            released: 0,
             flush_deadline: None,
             tls,
         }
@@ -546,7 +550,7 @@ impl Writer {
         self.advance(written);
         // Never waits: the room takes it before its next input. If the room
         // is gone, nobody needs it; keep flushing regardless.
-        self.written.add(written);
+        self.report(written);
         Ok(())
     }
 
@@ -588,8 +592,16 @@ impl Writer {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(error) => return Err(error),
         }
-        self.written.add(plaintext);
+        self.report(plaintext);
         Ok(())
+    }
+
+    /// Reports `len` bytes written, with the payloads dropped so far (kept
+    /// for later when there are no bytes to report them with).
+    fn report(&mut self, len: usize) {
+        if len > 0 {
+            self.written.add(len, std::mem::take(&mut self.released));
+        }
     }
 
     /// Drops the `written` bytes from the front of the queue.
@@ -608,6 +620,7 @@ impl Writer {
             written -= left;
             self.offset = 0;
             self.queue.pop_front();
+            self.released += 1;
         }
     }
 }

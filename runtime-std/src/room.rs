@@ -21,7 +21,7 @@ use chat_core::{Action, CloseMode, ConnId, Event, Input};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::redis_log::{LogEvent, LogSink};
-use chat_runtime_common::written::Reports;
+use chat_runtime_common::written::{Released, Reports};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
@@ -144,9 +144,11 @@ impl Connections for Outboxes {
         tracing::info!("{event}");
     }
 
-    fn take_written(&mut self, conn: ConnId) -> usize {
+    fn take_written(&mut self, conn: ConnId) -> Released {
         // A closed connection's counter is gone with its outbox.
-        self.map.get(&conn).map_or(0, |o| o.written.take())
+        self.map
+            .get(&conn)
+            .map_or(Released::default(), |o| o.written.take())
     }
 
     fn len(&self) -> usize {

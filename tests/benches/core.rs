@@ -57,8 +57,8 @@ fn drain(room: &mut Room, ack: bool) -> usize {
         if let Action::Send { conn, bytes } = action {
             sends += 1;
             if ack {
-                let len = bytes.len();
-                room.handle(Time::ZERO, Input::Written { conn, len });
+                let (len, sends) = (bytes.len(), usize::from(!bytes.is_empty()));
+                room.handle(Time::ZERO, Input::Written { conn, len, sends });
             }
         }
     }
@@ -73,7 +73,15 @@ fn settle(room: &mut Room) {
         .filter_map(|(conn, _)| Some((conn, room.unflushed(conn)?)))
         .collect();
     for (conn, len) in owed {
-        room.handle(Time::ZERO, Input::Written { conn, len });
+        // The whole account, as bytes: what matters here is that it empties.
+        room.handle(
+            Time::ZERO,
+            Input::Written {
+                conn,
+                len,
+                sends: 0,
+            },
+        );
     }
 }
 

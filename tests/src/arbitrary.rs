@@ -74,6 +74,10 @@ impl Arbitrary for Cfg {
             c.connects_per_minute = pick(g, &[0, 2, 600]);
         }
         c.limit_loopback = chance(g, 1, 4);
+        if chance(g, 1, 2) {
+            // Sends cost their bytes only: the cut comparison applies.
+            c.send_overhead = 0;
+        }
         c
     }
 }
@@ -312,7 +316,7 @@ fn fewer_faults(s: &Scenario, out: &mut Vec<Scenario>) {
 
 fn default_limits(s: &Scenario, out: &mut Vec<Scenario>) {
     let d = Cfg::default();
-    let fields: [fn(&mut Cfg, &Cfg); 10] = [
+    let fields: [fn(&mut Cfg, &Cfg); 11] = [
         |c, d| c.max_clients = d.max_clients,
         |c, d| c.max_line = d.max_line,
         |c, d| c.handshake_ms = d.handshake_ms,
@@ -323,6 +327,7 @@ fn default_limits(s: &Scenario, out: &mut Vec<Scenario>) {
         |c, d| c.max_per_address = d.max_per_address,
         |c, d| c.connects_per_minute = d.connects_per_minute,
         |c, d| c.limit_loopback = d.limit_loopback,
+        |c, d| c.send_overhead = d.send_overhead,
     ];
     for reset in fields {
         let mut t = s.clone();

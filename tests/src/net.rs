@@ -68,6 +68,9 @@ pub struct Link {
     /// Bytes of those the core received.
     pub delivered: u64,
     unwritten: VecDeque<u8>,
+    /// The length of each send in `unwritten`, oldest first; the first is
+    /// what is left of it. Sums to `unwritten.len()`.
+    sends: VecDeque<usize>,
     sock: VecDeque<u8>,
     /// Everything the client read.
     pub received: Vec<u8>,
@@ -95,6 +98,7 @@ impl Link {
             sent: 0,
             delivered: 0,
             unwritten: VecDeque::new(),
+            sends: VecDeque::new(),
             sock: VecDeque::new(),
             received: Vec::new(),
             stalled: false,
@@ -270,8 +274,10 @@ impl Net {
         self.faults.sock_buf.max(1) as usize
     }
 
-    /// The socket of link `i` takes what it can; returns how many bytes.
-    pub fn write(&mut self, i: usize) -> usize {
+    /// The socket of link `i` takes what it can; returns how many bytes,
+    /// and how many sends it took the last byte of (as a driver that drops
+    /// a payload once written reports).
+    pub fn write(&mut self, i: usize) -> (usize, usize) {
         let room = self.sock_cap() - self.links[i].sock.len();
         let mut n = room.min(self.links[i].unwritten.len());
         if self.faults.partial_writes {
@@ -279,8 +285,19 @@ impl Net {
         }
         let link = &mut self.links[i];
         link.sock.extend(link.unwritten.drain(..n));
+        let mut left = n;
+        let mut sends = 0;
+        while let Some(front) = link.sends.front_mut() {
+            if left < *front {
+                *front -= left;
+                break;
+            }
+            left -= *front;
+            link.sends.pop_front();
+            sends += 1;
+        }
         link.read_socket();
-        n
+        (n, sends)
     }
 
     /// The next read from link `i`'s client, cut by the fault rules, as the
@@ -339,8 +356,9 @@ impl Net {
     /// The core sent `bytes` to link `i`.
     pub fn on_send(&mut self, i: usize, bytes: &[u8]) {
         let link = &mut self.links[i];
-        if link.closed.is_none() && !link.dead {
+        if link.closed.is_none() && !link.dead && !bytes.is_empty() {
             link.unwritten.extend(bytes);
+            link.sends.push_back(bytes.len());
         }
     }
 
@@ -360,6 +378,7 @@ impl Net {
         }
         if mode == CloseMode::Abort || link.dead {
             link.unwritten.clear();
+            link.sends.clear();
         }
         link.read_socket();
     }

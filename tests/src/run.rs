@@ -277,7 +277,12 @@ pub fn compare_runs(a: &Outcome, b: &Outcome, what: &str, with_trace: bool) -> R
 pub fn check_scenario(scenario: &Scenario) -> Result<(), Failure> {
     let plain = run(scenario, false)?;
     let recut = run(scenario, true)?;
-    compare_runs(&plain, &recut, "the same bytes cut differently", false)?;
+    // With a per-send overhead, where a reader passes its send queue
+    // depends on how many sends carried its lines, so on the cuts; the
+    // invariants are checked in both runs all the same.
+    if scenario.config.send_overhead == 0 {
+        compare_runs(&plain, &recut, "the same bytes cut differently", false)?;
+    }
     if scenario.ops.len().is_multiple_of(4) {
         let again = run(scenario, false)?;
         compare_runs(&plain, &again, "the same scenario run twice", true)?;

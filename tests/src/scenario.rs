@@ -73,6 +73,8 @@ pub struct Cfg {
     pub connects_per_minute: u32,
     /// `Config::limit_loopback`.
     pub limit_loopback: bool,
+    /// `Config::send_overhead`: what each send costs besides its bytes.
+    pub send_overhead: u32,
 }
 
 impl Default for Cfg {
@@ -90,6 +92,7 @@ impl Default for Cfg {
             max_per_address: 16,
             connects_per_minute: 60,
             limit_loopback: false,
+            send_overhead: chat_core::SEND_OVERHEAD as u32,
         }
     }
 }
@@ -110,6 +113,7 @@ impl Cfg {
             max_per_address: self.max_per_address as usize,
             connects_per_minute: self.connects_per_minute,
             limit_loopback: self.limit_loopback,
+            send_overhead: self.send_overhead as usize,
             ..Config::default()
         }
     }

@@ -131,11 +131,11 @@ impl Sim {
                 self.received(i, &bytes)?;
             }
             Next::Net(NetEvent::Write(i)) => {
-                let len = self.net.write(i);
+                let (len, sends) = self.net.write(i);
                 let conn = self.net.links[i].conn;
                 self.feed(
-                    Input::Written { conn, len },
-                    StepInput::Written(conn, len),
+                    Input::Written { conn, len, sends },
+                    StepInput::Written(conn, len, sends),
                     &[],
                 )?;
             }

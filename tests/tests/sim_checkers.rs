@@ -430,6 +430,8 @@ fn a_send_after_close_is_caught() {
 fn an_open_user_over_its_send_limit_is_caught() {
     let cfg = Cfg {
         send_queue: 128,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Cfg::default()
     };
     let mut f = Feed::with(cfg);
@@ -438,6 +440,25 @@ fn an_open_user_over_its_send_limit_is_caught() {
     let errors = "error: nick is already taken\n".repeat(10);
     fires(
         f.step(StepInput::Received(ConnId(1)), &[send(1, &errors)]),
+        "over its send limit is closed as too slow",
+    );
+}
+
+#[test]
+fn an_open_user_whose_sends_cost_more_than_the_limit_is_caught() {
+    let cfg = Cfg {
+        send_queue: 4096,
+        ..Cfg::default()
+    };
+    let mut f = Feed::with(cfg);
+    f.connect_join(1, "alice")
+        .expect("the transcript so far is good");
+    // 1160 bytes, far under the limit, in 40 sends: with each send's
+    // overhead they cost more than 4096.
+    let line = "error: nick is already taken\n";
+    let tiny: Vec<Action> = (0..40).map(|_| send(1, line)).collect();
+    fires(
+        f.step(StepInput::Received(ConnId(1)), &tiny),
         "over its send limit is closed as too slow",
     );
 }
@@ -1066,6 +1087,8 @@ fn an_online_list_interrupted_is_caught() {
 fn an_online_list_over_a_quarter_of_the_send_queue_is_caught() {
     let cfg = Cfg {
         send_queue: 128,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Cfg::default()
     };
     let mut f = Feed::with(cfg);

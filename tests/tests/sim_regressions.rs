@@ -47,6 +47,8 @@ fn the_too_slow_kick_does_not_depend_on_read_cuts() {
             max_per_address: 16,
             connects_per_minute: 60,
             limit_loopback: false,
+            // Found with sends costing their bytes only (so with the cut comparison).
+            send_overhead: 0,
         },
         reads: vec![],
         writes: vec![],
@@ -560,6 +562,8 @@ fn a_held_help_may_be_answered_at_another_users_read() {
             max_per_address: 16,
             connects_per_minute: 60,
             limit_loopback: false,
+            // Found with sends costing their bytes only (so with the cut comparison).
+            send_overhead: 0,
         },
         reads: vec![1],
         writes: vec![],

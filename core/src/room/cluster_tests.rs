@@ -63,6 +63,7 @@ impl Cluster {
                     let written = Input::Written {
                         conn,
                         len: bytes.len(),
+                        sends: usize::from(!bytes.is_empty()),
                     };
                     self.rooms[i].handle(self.now, written);
                 }
@@ -484,6 +485,8 @@ fn a_lost_crowd_closes_a_user_right_after_the_leave_notice_that_took_it_past() {
         2,
         Config {
             send_queue: 4096,
+            // Byte arithmetic: a send costs its bytes only.
+            send_overhead: 0,
             max_per_address: 0,
             connects_per_minute: 0,
             ..config()

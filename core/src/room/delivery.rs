@@ -6,8 +6,10 @@
 //!   sent before any unicast and before any change of membership, so every
 //!   connection's stream keeps the order in which things happened, and every
 //!   joined user sees room lines in one total order.
-//! - A send account over `send_queue` closes the user as too slow, right
-//!   after the line that took it over: the limit is passed by one line at most.
+//! - A send account (what each send costs, `Config::send_cost`: its bytes and the
+//!   memory that holds it) over `send_queue` closes the user as too slow,
+//!   right after the line that took it over: the limit is passed by one
+//!   line (and one send's overhead) at most.
 
 use super::cluster::OnLoss;
 use super::hold::Notice;
@@ -69,8 +71,10 @@ impl Room {
             self.batch_speaker = None;
         }
         self.batch.push_line(parts);
-        // Longer than the room the fullest account has left: someone may pass.
-        if self.batch.len() > self.config.send_queue.saturating_sub(self.max_unflushed) {
+        // Costs more than the fullest account has left: someone may pass.
+        if self.config.send_cost(self.batch.len())
+            > self.config.send_queue.saturating_sub(self.max_unflushed)
+        {
             self.flush_room();
         }
         true
@@ -122,30 +126,29 @@ impl Room {
     /// and leave notices the same however the sender's bytes were split into
     /// reads: a send account passes its limit by one line at most.
     pub(super) fn deliver_pending_front(&mut self, pending: Pending) -> Vec<ConnId> {
-        let limit = self.config.send_queue;
         let Room {
             batch,
             held,
             conns,
             actions,
             max_unflushed,
+            config,
             ..
         } = self;
+        let limit = config.send_queue;
         let (lines, start_of): (&mut Batch, fn(&Conn) -> usize) = match pending {
             Pending::Batch => (batch, |_| 0),
             Pending::Held => (held, |c| c.held_seen),
         };
         let total = lines.len();
-        let cut = if total <= limit.saturating_sub(*max_unflushed) {
+        let cut = if config.send_cost(total) <= limit.saturating_sub(*max_unflushed) {
             total // Nobody can pass the limit: no need to look.
         } else {
             conns
                 .values()
                 .filter(|c| c.is_joined())
-                .filter(|c| c.would_pass(total - start_of(c), limit))
-                .map(|c| {
-                    lines.end_of_line_crossing(start_of(c) + limit.saturating_sub(c.unflushed))
-                })
+                .filter(|c| c.would_pass(total - start_of(c), config))
+                .map(|c| lines.end_of_line_crossing(start_of(c) + c.bytes_left(config)))
                 .min()
                 .unwrap_or(total)
         };
@@ -160,7 +163,7 @@ impl Room {
                 } else {
                     Payload::from(&shared[start..])
                 };
-                c.unflushed += bytes.len();
+                c.unflushed += config.send_cost(bytes.len());
                 actions.push_back(Action::Send { conn, bytes });
             }
             if pending == Pending::Held {
@@ -207,7 +210,7 @@ impl Room {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        c.unflushed += bytes.len();
+        c.unflushed += self.config.send_cost(bytes.len());
         self.max_unflushed = self.max_unflushed.max(c.unflushed);
         self.actions.push_back(Action::Send { conn, bytes });
         c.unflushed > self.config.send_queue

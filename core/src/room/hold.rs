@@ -94,7 +94,7 @@ impl Room {
         if !c.is_joined() || seen == self.held.len() {
             return false;
         }
-        let room = seen + self.config.send_queue.saturating_sub(c.unflushed);
+        let room = seen + c.bytes_left(&self.config);
         let end = self.held.end_of_line_crossing(room);
         c.held_seen = end;
         let bytes = Payload::from(self.held.slice(seen, end));

@@ -62,6 +62,7 @@ impl Harness {
                             Input::Written {
                                 conn,
                                 len: bytes.len(),
+                                sends: usize::from(!bytes.is_empty()),
                             },
                         );
                     }
@@ -563,6 +564,8 @@ fn server_full_turns_away_with_an_error() {
 fn slow_reader_is_closed_and_others_lose_nothing() {
     let mut h = Harness::with(Config {
         send_queue: 100,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
@@ -597,6 +600,8 @@ fn slow_reader_is_closed_and_others_lose_nothing() {
 fn a_private_message_that_closes_its_target_is_confirmed_before_the_leave() {
     let mut h = Harness::with(Config {
         send_queue: 200,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     });
     h.join(1, "alice");
@@ -728,6 +733,7 @@ fn unknown_ids_and_early_ticks_do_nothing() {
     h.input(Input::Written {
         conn: ConnId(9),
         len: 5,
+        sends: 1,
     });
     h.input(Input::Closed { conn: ConnId(9) });
     h.input(Input::Tick);
@@ -768,6 +774,8 @@ fn nick_command_refuses_control_characters_rather_than_scrubbing_them() {
 fn alice_and_bob_with_a_200_byte_queue() -> Harness {
     let mut h = Harness::with(Config {
         send_queue: 200,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
@@ -824,6 +832,8 @@ fn a_speaker_its_own_lines_take_past_the_send_queue_says_nothing_after() {
 fn joiner_past_the_send_queue_is_closed_after_its_join_sequence() {
     let config = Config {
         send_queue: 128,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     };
     let mut h = Harness::with(config);
@@ -899,6 +909,8 @@ fn held_notices_go_out_at_once_only_past_a_quarter_of_the_send_queue() {
     let mut h = Harness::with(Config {
         notice_hold_per_user: Duration::from_millis(1),
         send_queue: 4096,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     });
     h.join(1, "alice");
@@ -924,6 +936,8 @@ fn the_room_keeps_the_config_it_was_given() {
     let config = Config {
         max_line: 100,
         send_queue: 8192,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     };
     let room = Room::new(config.clone());
@@ -1017,6 +1031,8 @@ fn a_leaver_gets_what_was_held_for_it_and_its_notice_is_held_too() {
 fn a_unicast_catches_a_slow_reader_up_only_to_the_notice_that_takes_it_over() {
     let mut h = trio_with(Config {
         send_queue: 400,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..holding_config()
     });
@@ -1069,6 +1085,8 @@ fn shutdown_drops_the_held_notices_and_closes_no_one_as_too_slow() {
     let mut h = Harness::with(Config {
         notice_hold_per_user: Duration::from_millis(1),
         send_queue: 100,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         ..Config::default()
     });
     h.join(1, "alice");
@@ -1583,6 +1601,8 @@ fn holding_near_the_limit() -> Harness {
     let mut h = Harness::with(Config {
         notice_hold_per_user: Duration::from_millis(1),
         send_queue: 4096,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
@@ -1697,6 +1717,8 @@ fn a_renamer_the_held_notices_close_is_not_renamed() {
 fn a_leave_notice_owed_before_a_speakers_line_closes_it_first() {
     let mut h = trio_with(Config {
         send_queue: 200,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 1,
         flood_burst: 1,
         ..Config::default()
@@ -1808,6 +1830,8 @@ fn history_sent(entry: usize) -> String {
     let mut h = Harness::with(Config {
         history: 10,
         send_queue: 4096,
+        // Byte arithmetic: a send costs its bytes only.
+        send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
@@ -1968,4 +1992,61 @@ fn the_online_lists_tail_ends_a_second_line_at_exactly_the_line_limit() {
     assert_eq!(list, expected);
     let second = list.split_inclusive('\n').nth(1).unwrap_or_default();
     assert_eq!(second.len(), crate::wire::ONLINE_LINE_MAX);
+}
+
+#[test]
+fn a_stalled_reader_of_tiny_lines_is_closed_once_their_cost_passes_the_send_queue() {
+    let send_queue = 4096;
+    let mut h = Harness::with(Config {
+        send_queue,
+        flood_rate: 0,
+        ..Config::default()
+    });
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.stalled.push(2);
+    let line = "alice: x\n".len();
+    // Each line is one send: its bytes and the memory that holds it.
+    let fit = send_queue / (line + crate::SEND_OVERHEAD);
+    for i in 0..send_queue / line {
+        h.send(1, b"x\n");
+        if h.is_closed(2) {
+            assert_eq!(i, fit, "closed after {} lines", i + 1);
+            break;
+        }
+        assert_eq!(
+            h.room.unflushed(ConnId(2)),
+            Some((i + 1) * (line + crate::SEND_OVERHEAD))
+        );
+    }
+    assert_eq!(h.closed.get(&2), Some(&CloseMode::Abort));
+    // Far fewer bytes than the limit waited for it.
+    assert_eq!(h.take(2).len(), (fit + 1) * line);
+    assert!(h.take(1).contains("bob left the chat! (too slow)\n"));
+}
+
+#[test]
+fn a_write_that_drops_payloads_gives_their_overhead_back() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(2);
+    h.stalled.push(2);
+    h.send(1, b"one\n");
+    h.send(1, b"two\n");
+    let line = "alice: one\n".len();
+    let account = 2 * (line + crate::SEND_OVERHEAD);
+    assert_eq!(h.room.unflushed(ConnId(2)), Some(account));
+    // The socket took the first line and part of the second: one payload dropped.
+    let (conn, len, sends) = (ConnId(2), line + 3, 1);
+    h.input(Input::Written { conn, len, sends });
+    assert_eq!(
+        h.room.unflushed(ConnId(2)),
+        Some(account - len - crate::SEND_OVERHEAD)
+    );
+    let (len, sends) = (line - 3, 1);
+    h.input(Input::Written { conn, len, sends });
+    assert_eq!(h.room.unflushed(ConnId(2)), Some(0));
 }

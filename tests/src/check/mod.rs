@@ -73,8 +73,8 @@ pub enum StepInput {
     Connected(ConnId),
     /// `Input::Received`.
     Received(ConnId),
-    /// `Input::Written`.
-    Written(ConnId, usize),
+    /// `Input::Written`: bytes, sends.
+    Written(ConnId, usize, usize),
     /// `Input::Closed`.
     Closed(ConnId),
     /// `Input::Tick`.
@@ -185,12 +185,14 @@ impl Checker {
                     "the simulator reused connection id {conn}"
                 );
             }
-            StepInput::Written(conn, len) => {
+            StepInput::Written(conn, len, sends) => {
                 if let Some(log) = self.conns.get_mut(&conn) {
                     if log.closed.is_none() {
+                        // Each send written in full gives back its overhead.
+                        let overhead = self.cfg.send_overhead as usize;
                         log.account = log
                             .account
-                            .checked_sub(len)
+                            .checked_sub(len + sends * overhead)
                             .expect("the simulator wrote no more than was sent");
                     }
                 }
@@ -273,7 +275,9 @@ impl Checker {
         self.conns.get(&conn)?.closed.map(|(_, _, m)| m)
     }
 
-    /// The send account of an open connection: bytes sent minus bytes written.
+    /// The send account of an open connection: what the sends cost (bytes
+    /// plus the config's `send_overhead` each) minus what the writes gave
+    /// back (bytes, plus the overhead of each send written in full).
     pub fn account(&self, conn: ConnId) -> Option<usize> {
         let log = self.conns.get(&conn)?;
         log.closed.is_none().then_some(log.account)

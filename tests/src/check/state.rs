@@ -79,7 +79,7 @@ impl Checker {
             let expected = self.account(conn);
             if unflushed != expected {
                 return self.fail(
-                    "unflushed() is bytes sent minus bytes written, None once closed",
+                    "unflushed() is what the sends cost minus what the writes gave back, None once closed",
                     format!("{conn}: unflushed() = {unflushed:?}, expected {expected:?}"),
                 );
             }

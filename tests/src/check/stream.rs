@@ -42,9 +42,10 @@ pub(super) struct ConnLog {
     pub(super) nick_history: Vec<(usize, String)>,
     /// The stream offset after its join sequence.
     pub(super) welcome_end: Option<usize>,
-    /// Bytes sent minus bytes written, while open.
+    /// Its send account, while open: what the sends cost (bytes plus
+    /// the config's `send_overhead` each) minus what the writes gave back.
     pub(super) account: usize,
-    /// The largest payload sent to it in this step.
+    /// The largest cost of one send to it in this step.
     pub(super) largest_send: usize,
     /// Bytes sent to it in this step.
     pub(super) sent_this_step: usize,
@@ -181,8 +182,9 @@ impl Checker {
             return self.fail("no empty sends", format!("Send to {conn} of 0 bytes"));
         }
         let log = self.conns.get_mut(&conn).expect("checked by on_action");
-        log.account += bytes.len();
-        log.largest_send = log.largest_send.max(bytes.len());
+        let cost = bytes.len() + self.cfg.send_overhead as usize;
+        log.account += cost;
+        log.largest_send = log.largest_send.max(cost);
         log.sent_this_step += bytes.len();
         log.stream.extend_from_slice(bytes);
         if self.probes.contains_key(&conn) {
@@ -240,7 +242,10 @@ impl Checker {
             let last_line = last_line_len(&log.stream);
             let text = &log.stream[log.stream.len() - last_line..];
             let is_room_line = classify(String::from_utf8_lossy(text).trim_end()).is_room_line();
-            if is_room_line && log.account - last_line.min(log.account) > send_queue {
+            // (Less the send's overhead: the line may have come alone.)
+            let before =
+                log.account - (last_line + self.cfg.send_overhead as usize).min(log.account);
+            if is_room_line && before > send_queue {
                 return self.fail(
                     "a user is closed by the line that takes it past its limit",
                     format!(

@@ -118,6 +118,7 @@ enum Queued {
     Written {
         conn: ConnId,
         len: usize,
+        sends: usize,
     },
     Closed {
         conn: ConnId,
@@ -134,7 +135,7 @@ impl Queued {
                 conn,
                 bytes: bytes.to_vec(),
             },
-            Input::Written { conn, len } => Queued::Written { conn, len },
+            Input::Written { conn, len, sends } => Queued::Written { conn, len, sends },
             Input::Closed { conn } => Queued::Closed { conn },
             _ => return None,
         })
@@ -147,9 +148,10 @@ impl Queued {
                 peer: *peer,
             },
             Queued::Received { conn, bytes } => Input::Received { conn: *conn, bytes },
-            Queued::Written { conn, len } => Input::Written {
+            Queued::Written { conn, len, sends } => Input::Written {
                 conn: *conn,
                 len: *len,
+                sends: *sends,
             },
             Queued::Closed { conn } => Input::Closed { conn: *conn },
         }
@@ -169,6 +171,8 @@ pub struct Client {
     pub reader: Reader,
     /// Bytes its socket has not taken (it stalls).
     pub unwritten: usize,
+    /// The non-empty sends those bytes came in.
+    pub unwritten_sends: usize,
     /// It does not read.
     pub stalled: bool,
     /// How the core closed it.
@@ -389,9 +393,10 @@ impl World {
                     client.reader.absorb(&bytes);
                     if client.stalled {
                         client.unwritten += bytes.len();
+                        client.unwritten_sends += usize::from(!bytes.is_empty());
                     } else {
-                        let len = bytes.len();
-                        room.handle(now, Input::Written { conn, len });
+                        let (len, sends) = (bytes.len(), usize::from(!bytes.is_empty()));
+                        room.handle(now, Input::Written { conn, len, sends });
                     }
                 }
                 Action::Close { conn, mode } => {
@@ -983,6 +988,7 @@ impl World {
             epoch: self.nodes[slot].epoch,
             reader: Reader::default(),
             unwritten: 0,
+            unwritten_sends: 0,
             stalled: false,
             closed: None,
             gone: false,
@@ -1002,9 +1008,10 @@ impl World {
         let c = &mut self.clients[i];
         c.stalled = false;
         let len = std::mem::take(&mut c.unwritten);
+        let sends = std::mem::take(&mut c.unwritten_sends);
         if len > 0 && c.is_open() {
             let (slot, conn) = (c.node, c.conn);
-            self.input(slot, Input::Written { conn, len });
+            self.input(slot, Input::Written { conn, len, sends });
         }
     }
 
