@@ -152,25 +152,33 @@ impl Outbox {
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
         let sent =
             socket::sendmsg::<SockaddrStorage>(self.stream.as_raw_fd(), &slices, &[], flags, None);
-        let Ok(mut sent) = sent else {
+        let Ok(sent) = sent else {
             return;
         };
-        self.written.add(sent);
+        let mut left = sent;
         let whole = self
             .pending
             .iter()
             .take_while(|payload| {
-                let fits = payload.len() <= sent;
+                let fits = payload.len() <= left;
                 if fits {
-                    sent -= payload.len();
+                    left -= payload.len();
                 }
                 fits
             })
             .count();
+        // The payloads written whole are released, as the writer releases
+        // those it drops (empty ones were never charged); a payload cut
+        // short stays one payload, released when its rest is written.
+        let released = self.pending[..whole]
+            .iter()
+            .filter(|payload| !payload.is_empty())
+            .count();
+        self.written.add(sent, released);
         self.pending.drain(..whole);
         if let Some(first) = self.pending.first_mut() {
-            if sent > 0 {
-                *first = Payload::new(&first[sent..]);
+            if left > 0 {
+                *first = Payload::new(&first[left..]);
             }
         }
     }
