@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 on_both_runtimes!(
     stalled_reader_is_dropped_and_the_others_lose_nothing,
     fast_readers_survive_a_burst_of_megabytes,
+    readers_of_many_tiny_lines_get_every_sends_cost_back,
 );
 
 const TOO_SLOW: &str = "stall left the chat! (too slow)";
@@ -261,4 +262,40 @@ fn fast_readers_survive_a_burst_of_megabytes(rt: Runtime) {
     }
     written.expect("carol sends the whole burst");
     server.stop();
+}
+
+/// Each send costs its bytes plus its bookkeeping against the send queue;
+/// a reader that keeps up gets both back as its socket takes the bytes,
+/// whichever way the driver wrote them. Here 1 000 tiny lines, each costing
+/// about seven times its bytes, pass through a 4 KiB queue in batches of
+/// ten that are read before the next: were any send's bookkeeping never
+/// given back, the readers would pass the limit within a few dozen batches.
+fn readers_of_many_tiny_lines_get_every_sends_cost_back(rt: Runtime) {
+    const LINES: usize = 1_000;
+    const BATCH: usize = 10;
+    let server = TestServer::start(
+        rt,
+        chat_core::Config {
+            send_queue: 4096,
+            flood_rate: 0,
+            ..test_config()
+        },
+    );
+    let mut alice = Peer::join("alice", server.addr());
+    let mut bob = Peer::join("bob", server.addr());
+    alice.expect_line("bob joined the chat");
+    for batch in 0..LINES / BATCH {
+        let lines: Vec<String> = (0..BATCH)
+            .map(|i| format!("m{}", batch * BATCH + i))
+            .collect();
+        alice.send(lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        for line in &lines {
+            let said = format!("alice: {line}");
+            alice.expect_line(&said);
+            bob.expect_line(&said);
+        }
+    }
+    bob.send("still here\n");
+    alice.expect_line("bob: still here");
+    bob.expect_line("bob: still here");
 }
