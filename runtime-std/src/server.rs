@@ -99,9 +99,6 @@ impl Server {
         cluster: Option<&ClusterOptions>,
     ) -> io::Result<Server> {
         let mut config = listener::prepare(endpoints, config, DESCRIPTORS_PER_CLIENT)?;
-        let limits = threads::Limits::of_this_process();
-        config.max_clients = threads::fit_max_clients(config.max_clients, &limits);
-        let budget = threads::Budget::new(&limits);
         let mut bound = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
             let listener = listener::bind(endpoint.addr(), config.max_clients)?;
@@ -113,6 +110,11 @@ impl Server {
                 endpoint.tls().cloned(),
             ));
         }
+        // Only once every port is ours: a server that cannot listen says
+        // that alone.
+        let limits = threads::Limits::of_this_process();
+        config.max_clients = threads::fit_max_clients(config.max_clients, &limits);
+        let budget = threads::Budget::new(&limits);
         let local_addrs: Vec<SocketAddr> = bound.iter().map(|b| b.0).collect();
         let (tx, inbox) = mpsc::sync_channel(INBOX_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
