@@ -343,8 +343,11 @@ mod tests {
         assert!(table.reserve(ConnId(2), a, at(0)), "the burst's third");
         assert!(!table.reserve(ConnId(3), a, at(0)), "past the burst");
         assert!(table.take_reservation(ConnId(3)).is_none());
-        // Never taken over: released after its lifetime.
-        assert!(table.admit(a, at(61)));
+        // Never taken over: released once its lifetime has passed, to the
+        // instant.
+        table.expire_reservations(Time::from_duration(Duration::from_millis(59_999)));
+        assert_eq!(table.reserved.len(), 1, "kept until its lifetime is over");
+        assert!(table.admit(a, at(60)));
         assert!(table.reserved.is_empty());
         assert_eq!(table.open_in(a), 1);
     }
