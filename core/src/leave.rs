@@ -70,6 +70,12 @@ mod tests {
             user_reason("a\u{ff09}b\u{2769}c\u{207e}").as_deref(),
             Some("Quit: abc")
         );
+        // Brackets only Unicode's confusable data knows; letters beyond
+        // ASCII stay.
+        assert_eq!(
+            user_reason("\u{2772}x\u{2773} café 日本").as_deref(),
+            Some("Quit: x café 日本")
+        );
         assert_eq!(user_reason(" () ").as_deref(), None, "nothing left");
         assert_eq!(user_reason("[ok] {ok}").as_deref(), Some("Quit: [ok] {ok}"));
     }
