@@ -560,20 +560,27 @@ fn server_full_turns_away_with_an_error() {
     assert_eq!(h.room.connections(), 2);
 }
 
+/// A room with `config` where alice (1) and bob (2) joined, everything
+/// sent so far taken, and bob's socket takes nothing from now on.
+fn alice_and_stalled_bob(config: Config) -> Harness {
+    let mut h = Harness::with(config);
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.stalled.push(2);
+    h
+}
+
 #[test]
 fn slow_reader_is_closed_and_others_lose_nothing() {
-    let mut h = Harness::with(Config {
+    let mut h = alice_and_stalled_bob(Config {
         send_queue: 100,
         // Byte arithmetic: a send costs its bytes only.
         send_overhead: 0,
         flood_rate: 0,
         ..Config::default()
     });
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.take(1);
-    h.take(2);
-    h.stalled.push(2);
     let mut expected = String::new();
     for i in 0..20 {
         let line = format!("message {i}\n");
@@ -1997,16 +2004,11 @@ fn the_online_lists_tail_ends_a_second_line_at_exactly_the_line_limit() {
 #[test]
 fn a_stalled_reader_of_tiny_lines_is_closed_once_their_cost_passes_the_send_queue() {
     let send_queue = 4096;
-    let mut h = Harness::with(Config {
+    let mut h = alice_and_stalled_bob(Config {
         send_queue,
         flood_rate: 0,
         ..Config::default()
     });
-    h.join(1, "alice");
-    h.join(2, "bob");
-    h.take(1);
-    h.take(2);
-    h.stalled.push(2);
     let line = "alice: x\n".len();
     // Each line is one send: its bytes and the memory that holds it.
     let fit = send_queue / (line + crate::SEND_OVERHEAD);
