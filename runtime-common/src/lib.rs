@@ -49,4 +49,5 @@ pub mod read_pause;
 pub mod redis_log;
 pub mod refuse;
 pub mod tls;
+pub mod transport;
 pub mod written;
