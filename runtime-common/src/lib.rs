@@ -40,6 +40,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod admission;
+pub mod client;
 pub mod clock;
 pub mod driver;
 pub mod listener;
@@ -48,6 +49,7 @@ pub mod proc_number;
 pub mod read_pause;
 pub mod redis_log;
 pub mod refuse;
+pub mod runtime;
 pub mod tls;
 pub mod transport;
 pub mod written;
