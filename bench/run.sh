@@ -50,8 +50,10 @@ RESULTS=$RESULTS_DIR/results.jsonl
 : > "$RESULTS"
 WORK=$(mktemp -d)
 
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
 # Every server this script starts is killed on the way out.
-SERVER_PID=""
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
@@ -62,8 +64,6 @@ trap 'exit 130' INT TERM
 # Thousands of sockets on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
 log "building chat (release)"
 cargo build --release -q -p chat-cli
 CHAT=$TARGET/release/chat
@@ -71,103 +71,43 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 T0=$SECONDS
 
-# start_server KIND: starts a fresh server (smol, std or seed) on a free port;
-# sets SERVER_PID and SERVER_PORT once it prints `listening on`.
-start_server() {
-    local kind=$1 out=$WORK/server.out
-    : > "$out"
-    if [ "$kind" = seed ]; then
-        python3 "$ROOT/bench/seed_server.py" 0 > "$out" 2> "$WORK/server.err" &
-    else
-        # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
-        "$CHAT" server --port 0 --runtime "$kind" --flood-rate 0 --max-clients 20000 \
-            ${SERVER_ARGS:-} > "$out" 2> "$WORK/server.err" &
-    fi
-    SERVER_PID=$!
-    SERVER_PORT=""
-    for _ in $(seq 200); do
-        SERVER_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out" | head -n1)
-        [ -n "$SERVER_PORT" ] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "error: the $kind server did not start:" >&2
-    cat "$WORK/server.err" >&2
-    exit 1
-}
-
-# stop_server: SIGTERM, then SIGKILL after 2 s (the seed ignores neither).
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 40); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
-# measure ROW KIND FLAGS...: up to $RUNS runs of `chat bench FLAGS` against a
+# measure ROW KIND: up to $RUNS runs of case ROW (bench_flags) against a
 # fresh KIND server each; appends one line per run to $RESULTS. A run that
 # timed out (not everyone joined, or the drain hit --timeout) is not repeated.
 measure() {
-    local row=$1 kind=$2; shift 2
-    local dialect=framed run line
-    [ "$kind" = seed ] && dialect=seed
+    local row=$1 kind=$2 run
     for run in $(seq "$RUNS"); do
-        start_server "$kind"
-        if line=$("$CHAT" bench --json --port "$SERVER_PORT" --server-pid "$SERVER_PID" \
-                --dialect "$dialect" --stall 3s "$@" 2> "$WORK/bench.err"); then
-            printf '{"row":"%s","server":"%s","run":%d,"result":%s}\n' "$row" "$kind" "$run" "$line" >> "$RESULTS"
-        else
-            printf '{"row":"%s","server":"%s","run":%d,"error":%s}\n' "$row" "$kind" "$run" \
-                "$(python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))' < "$WORK/bench.err")" >> "$RESULTS"
-            line=""
-        fi
-        stop_server
-        log "$row $kind run $run: $(summary "$line")"
-        if [ -z "$line" ] || timed_out "$line"; then
+        measure_once "$(printf '"row":"%s","server":"%s","run":%d' "$row" "$kind" "$run")" \
+            "$kind" "$CHAT" "$row"
+        log "$row $kind run $run: $(summary "$LINE")"
+        if [ -z "$LINE" ] || timed_out "$LINE"; then
             [ "$run" -lt "$RUNS" ] && log "$row $kind: timed out or failed, not repeated"
             break
         fi
     done
 }
 
-# summary JSON: a one-line digest for the log.
-summary() {
-    [ -n "$1" ] || { echo "failed: $(head -c 300 "$WORK/bench.err")"; return 0; }
-    python3 "$ROOT/bench/digest.py" summary "$1"
-}
-
-# timed_out JSON: true when the run hit a timeout.
-timed_out() {
-    python3 "$ROOT/bench/digest.py" timed-out "$1"
-}
-
 SERVERS=(smol std seed)
 if [ "$QUICK" = 1 ]; then
-    RATE_MESSAGES=30    # 3 s
+    RATE_SECONDS=3
     IDLE_SIZES=(1000)
     BIG_IDLE=()
 else
-    RATE_MESSAGES=100   # 10 s
+    RATE_SECONDS=10
     IDLE_SIZES=(1000 5000)
     BIG_IDLE=(15000)
 fi
 
 for kind in "${SERVERS[@]}"; do
-    measure fanout-10x1000 "$kind" --clients 10 --messages 1000 --size 64 --timeout 60s
-    measure fanout-100x100 "$kind" --clients 100 --messages 100 --size 64 --timeout 60s
-    measure fanout-1000x10 "$kind" --clients 1000 --messages 10 --size 64 --timeout 60s
-    measure rate-100x10 "$kind" --clients 100 --messages "$RATE_MESSAGES" --rate 10 --size 64 --timeout 60s
+    for row in fanout-10x1000 fanout-100x100 fanout-1000x10 rate-100x10; do
+        measure "$row" "$kind"
+    done
     for n in "${IDLE_SIZES[@]}"; do
-        measure "idle-$n" "$kind" --scenario idle --clients "$n" --timeout 60s
+        measure "idle-$n" "$kind"
     done
 done
 for n in "${BIG_IDLE[@]}"; do
-    measure "idle-$n" smol --scenario idle --clients "$n" --timeout 60s
+    measure "idle-$n" smol
 done
 LOAD_SECONDS=$((SECONDS - T0))
 
