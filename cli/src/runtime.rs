@@ -4,7 +4,7 @@
 
 use chat_core::Config;
 use chat_runtime_common::listener::Endpoint;
-use chat_runtime_common::redis_log::ClusterOptions;
+use chat_runtime_common::log::redis::ClusterOptions;
 use chat_runtime_common::tls::ClientTls;
 use clap::ValueEnum;
 use std::fmt;

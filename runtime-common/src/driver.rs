@@ -13,7 +13,7 @@
 
 use crate::admission::Admission;
 use crate::clock::Clock;
-use crate::redis_log::{
+use crate::log::redis::{
     Flush, LogEvent, RedisLog, Reset, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY,
 };
 use crate::written::{Released, Reports};

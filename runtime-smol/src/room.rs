@@ -19,7 +19,7 @@ use async_io::Timer;
 use chat_core::{Action, ConnId, Event, Input, Time};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
-use chat_runtime_common::redis_log::{LogEvent, LogSink};
+use chat_runtime_common::log::redis::{LogEvent, LogSink};
 use chat_runtime_common::written::{Released, Reports};
 use futures_lite::future;
 use std::collections::HashMap;

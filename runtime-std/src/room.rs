@@ -20,7 +20,7 @@ use crate::pace::{self, Pace};
 use chat_core::{Action, CloseMode, ConnId, Event, Input};
 use chat_runtime_common::driver::{Connections, Stepper};
 use chat_runtime_common::read_pause::ReadPause;
-use chat_runtime_common::redis_log::{LogEvent, LogSink};
+use chat_runtime_common::log::redis::{LogEvent, LogSink};
 use chat_runtime_common::written::{Released, Reports};
 use std::collections::HashMap;
 use std::net::IpAddr;

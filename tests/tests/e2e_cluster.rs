@@ -8,7 +8,7 @@
 mod common;
 
 use chat_core::{Entry, EntryKind, NodeId};
-use chat_runtime_common::redis_log::{LogConfig, LogEvent, LogSink, RedisLog};
+use chat_runtime_common::log::redis::{LogConfig, LogEvent, LogSink, RedisLog};
 use common::bin::ChatProcess;
 use common::peer::Peer;
 use common::redis::{free_port, RedisServer};

@@ -1,0 +1,3 @@
+//! The room's log.
+
+pub mod redis;
