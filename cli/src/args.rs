@@ -224,10 +224,6 @@ pub(crate) struct ClientArgs {
     #[arg(long, short)]
     pub(crate) nick: Option<String>,
 
-    /// Which I/O driver moves the bytes
-    #[arg(long, value_enum, default_value_t = RuntimeKind::Smol)]
-    pub(crate) runtime: RuntimeKind,
-
     /// framed: this project's protocol; seed: the seed dialect of the original Python server
     #[arg(long, value_enum, default_value_t = DialectArg::Framed)]
     pub(crate) dialect: DialectArg,

@@ -2,11 +2,12 @@
 
 use crate::args::{ClusterArgs, ServerArgs};
 use crate::out;
-use crate::runtime::{self, Server, ShutdownHandle};
+use crate::runtime;
 use chat_core::cluster::MAX_NODE_NAME;
 use chat_core::NodeId;
 use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::log::redis::{ClusterOptions, LogConfig, LogConfigError};
+use chat_runtime_common::runtime::ShutdownHandle;
 use chat_runtime_common::tls::ServerTls;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -80,13 +81,17 @@ fn serve(args: &ServerArgs, cluster: Option<&ClusterOptions>) -> Result<(), Stri
     let config = args.limits.to_config();
     tracing::debug!(?config, "starting");
     let wanted: Vec<String> = endpoints.iter().map(|e| e.addr().to_string()).collect();
-    let server = Server::start(args.runtime, &endpoints, config, cluster).map_err(|e| {
-        format!(
-            "cannot listen on {}: {}",
-            wanted.join(" and "),
-            runtime::describe(&e)
-        )
-    })?;
+    let server = args
+        .runtime
+        .runtime()
+        .start(&endpoints, config, cluster)
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {}",
+                wanted.join(" and "),
+                runtime::describe(&e)
+            )
+        })?;
     if let Some(tls) = &tls {
         watch_certificate(Arc::clone(tls))?;
     }

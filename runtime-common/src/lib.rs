@@ -46,6 +46,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod admission;
+pub mod client;
 pub mod clock;
 pub mod driver;
 pub mod listener;
@@ -54,5 +55,7 @@ pub mod open_files;
 pub mod proc_number;
 pub mod read_pause;
 pub mod refuse;
+pub mod runtime;
 pub mod tls;
+pub mod transport;
 pub mod written;

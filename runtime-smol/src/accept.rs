@@ -10,7 +10,7 @@
 //! client gets `error: server full` and a clean close, and the acceptor
 //! never spins.
 
-use crate::conn::{self, Socket, TlsHalves};
+use crate::conn::{self, Socket};
 use crate::link::Link;
 use crate::live::Live;
 use crate::room::Msg;
@@ -22,6 +22,7 @@ use chat_runtime_common::admission::{Admission, HandshakeSlot};
 use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
 use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
+use chat_runtime_common::transport::Transport;
 use chat_runtime_common::written::Counters;
 use smol::LocalExecutor;
 use std::cell::Cell;
@@ -77,7 +78,7 @@ pub(crate) async fn accept_loop(
                 let socket: Socket = stream.into();
                 match &tls {
                     None => {
-                        if start(&shared, (conn, peer.ip()), socket, None)
+                        if start(&shared, (conn, peer.ip()), socket, Transport::plain())
                             .await
                             .is_err()
                         {
@@ -123,7 +124,7 @@ async fn start(
     shared: &Shared,
     (conn, peer): (ConnId, IpAddr),
     socket: Socket,
-    tls: Option<TlsHalves>,
+    transport: Transport,
 ) -> Result<(), ()> {
     let link = Rc::new(Link::new(conn, &shared.counters));
     let connected = Msg::Connected {
@@ -137,7 +138,7 @@ async fn start(
     let task = conn::run(
         conn,
         socket,
-        tls,
+        transport,
         link,
         shared.room.clone(),
         shared.live.enter(),
@@ -169,7 +170,7 @@ async fn start_tls(
     }
     match crate::tls::run(&socket, handshake).await {
         Ok(halves) => {
-            let _ = start(&shared, (conn, peer), socket, Some(halves)).await;
+            let _ = start(&shared, (conn, peer), socket, Transport::tls(halves)).await;
         }
         Err(failure) => {
             match failure {

@@ -8,13 +8,11 @@ use crate::outbox::Outbox;
 use crate::room::Msg;
 use async_channel::Sender;
 use async_io::{Async, Timer};
-use chat_core::{CloseMode, ConnId, Payload, MAX_READ};
-use chat_runtime_common::tls::session::RAW_READ;
-use chat_runtime_common::tls::{Plain, TlsReader, TlsWriter};
+use chat_core::{CloseMode, ConnId, MAX_READ};
+use chat_runtime_common::transport::{Inbound, OutQueue, Outbound, Transport};
 use chat_runtime_common::written::Unreported;
 use futures_lite::future;
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -25,19 +23,9 @@ use std::time::{Duration, Instant};
 /// `Async::readable` answers that poll without a `read` system call.
 pub(crate) type Socket = Arc<Async<std::net::TcpStream>>;
 
-/// The two halves of a TLS session whose handshake is over.
-pub(crate) type TlsHalves = (TlsReader, TlsWriter);
-
 /// File descriptors each connection holds: its socket, nothing else (the
 /// reactor watches it without one of its own).
 pub(crate) const DESCRIPTORS_PER_CLIENT: u64 = 1;
-
-/// Most payloads handed to one vectored write (Linux's `IOV_MAX`).
-const MAX_IOV: usize = 1024;
-
-/// Queue capacity (in payloads) above which a drained queue gives its memory
-/// back: after a burst of notices, an idle connection keeps only a little.
-pub(crate) const KEEP_CAPACITY: usize = 8;
 
 /// How long a [`CloseMode::Flush`] may take before the writer gives up on a
 /// peer that does not read.
@@ -50,22 +38,19 @@ pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) async fn run(
     conn: ConnId,
     socket: Socket,
-    tls: Option<TlsHalves>,
+    transport: Transport,
     link: Rc<Link>,
     room: Sender<Msg>,
     _guard: LiveGuard,
 ) {
-    let (source, tls_writer) = match tls {
-        None => (Source::Plain, None),
-        Some((reader, writer)) => (Source::Tls(Box::new(reader)), Some(Box::new(writer))),
-    };
+    let Transport { inbound, outbound } = transport;
     // Built in place, not in locals first: a local moved into `or` would
     // still take room in this future's state (and this state is what every
     // connection keeps).
     future::or(
-        Writer::new(conn, &socket, room.clone(), &link.written, tls_writer).run(&link.outbox),
+        Writer::new(conn, &socket, room.clone(), &link.written, outbound).run(&link.outbox),
         async {
-            read_loop(conn, &socket, source, &link.credit, room).await;
+            read_loop(conn, &socket, inbound, &link.credit, room).await;
             // The room answers the end of the stream with a Close: the writer ends.
             future::pending::<()>().await;
         },
@@ -73,9 +58,9 @@ pub(crate) async fn run(
     .await;
 }
 
-/// Hands each read (at most [`MAX_READ`] bytes, never empty) to the room
-/// until end of stream, an error, or the room is gone. Reads only once the
-/// room handed the buffer of the previous read back (see [`ReadCredit`]).
+/// Hands each read (at most [`MAX_READ`] room bytes, never empty) to the
+/// room until end of stream, an error, or the room is gone. Reads only once
+/// the room handed the buffer of the previous read back (see [`ReadCredit`]).
 ///
 /// Once the room forgot the connection, keeps reading and dropping what
 /// arrives until the writer shuts the socket down: closing a socket with
@@ -83,12 +68,12 @@ pub(crate) async fn run(
 async fn read_loop(
     conn: ConnId,
     socket: &Socket,
-    mut source: Source,
+    mut inbound: Box<dyn Inbound>,
     credit: &ReadCredit,
     room: Sender<Msg>,
 ) {
     while let Some(mut bytes) = credit.acquire().await {
-        match source.read_into(socket, &mut bytes).await {
+        match read(socket, inbound.as_mut(), &mut bytes).await {
             Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).await.is_err() {
                     return;
@@ -105,66 +90,26 @@ async fn read_loop(
             }
         }
     }
-    let mut sink = Vec::new();
-    while matches!(read_into(socket, &mut sink).await, Ok(true)) {}
+    let mut sink = vec![0u8; MAX_READ];
+    while matches!(socket.read_with(|mut stream| stream.read(&mut sink)).await, Ok(n) if n > 0) {}
 }
 
-/// Where a reader's plaintext comes from.
-enum Source {
-    /// Straight from the socket.
-    Plain,
-    /// Decrypted from the socket's bytes (boxed: a plain connection's task
-    /// keeps no room for it).
-    Tls(Box<TlsReader>),
-}
-
-impl Source {
-    /// One read of at most [`MAX_READ`] plaintext bytes into `buffer`,
-    /// replacing what it held. Returns `false` at end of stream.
-    async fn read_into(&mut self, socket: &Socket, buffer: &mut Vec<u8>) -> io::Result<bool> {
-        let tls = match self {
-            Source::Plain => return read_into(socket, buffer).await,
-            Source::Tls(tls) => tls,
-        };
-        loop {
-            match tls.read_plain(buffer)? {
-                Plain::Bytes(_) => return Ok(true),
-                Plain::Closed => return Ok(false),
-                Plain::NeedMore => {
-                    let mut raw = vec![0u8; RAW_READ];
-                    let n = socket
-                        .read_with(|stream| {
-                            let mut stream = stream;
-                            stream.read(&mut raw)
-                        })
-                        .await?;
-                    tls.feed(&raw[..n])?;
-                }
-            }
-        }
-    }
-}
-
-/// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
-/// held, retried when interrupted. Returns `false` at end of stream.
+/// One read of room bytes through `inbound` into `buffer`, waiting for the
+/// socket as often as it takes. Returns `false` at end of stream.
 ///
-/// While the socket has nothing to read, `buffer` holds no memory: an idle
-/// connection costs no read buffer, and a busy one allocates it once per
-/// wait for the socket (cheap next to that wait's system calls).
-async fn read_into(socket: &Socket, buffer: &mut Vec<u8>) -> io::Result<bool> {
+/// `Async::readable` is awaited only after a read found nothing: a task
+/// woken for the writer's sake polls the reader too, and that costs no
+/// system call.
+async fn read(
+    socket: &Socket,
+    inbound: &mut dyn Inbound,
+    buffer: &mut Vec<u8>,
+) -> io::Result<bool> {
     loop {
-        buffer.resize(MAX_READ, 0);
-        match socket.get_ref().read(buffer) {
-            Ok(n) => {
-                buffer.truncate(n);
-                return Ok(n > 0);
-            }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                *buffer = Vec::new();
-                socket.readable().await?;
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
+        let mut raw = |into: &mut [u8]| socket.get_ref().read(into);
+        match inbound.read(&mut raw, buffer) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => socket.readable().await?,
+            other => return other,
         }
     }
 }
@@ -177,12 +122,8 @@ enum Step {
     FlushTimedOut,
 }
 
-/// The writer's state: the payloads taken from the outbox, not yet fully written.
-///
-/// # Invariants
-/// No payload in `queue` is empty (the room task drops empty ones), and
-/// `offset < queue[0].len()` whenever the queue is not empty: it is how much
-/// of the front payload the socket already took.
+/// The writer's state: the payloads taken from the outbox, not yet fully
+/// written, and the transport they go through.
 struct Writer<'a> {
     conn: ConnId,
     socket: &'a Socket,
@@ -190,15 +131,10 @@ struct Writer<'a> {
     room: Sender<Msg>,
     /// Told what the socket took.
     written: &'a Unreported,
-    queue: VecDeque<Payload>,
-    offset: usize,
-    /// Payloads dropped from `queue` and not reported yet: they go with the
-    /// next bytes reported (see [`Unreported::add`]).
-    released: usize,
+    queue: OutQueue,
     /// Set once the room closed with [`CloseMode::Flush`]: give up after it.
     flush_deadline: Option<Instant>,
-    /// On a TLS connection: seals the queue into records.
-    tls: Option<Box<TlsWriter>>,
+    outbound: Box<dyn Outbound>,
 }
 
 impl<'a> Writer<'a> {
@@ -207,28 +143,26 @@ impl<'a> Writer<'a> {
         socket: &'a Socket,
         room: Sender<Msg>,
         written: &'a Unreported,
-        tls: Option<Box<TlsWriter>>,
+        outbound: Box<dyn Outbound>,
     ) -> Self {
         Writer {
-            tls,
             conn,
             socket,
             room,
             written,
-            queue: VecDeque::new(),
-            offset: 0,
-            released: 0,
+            queue: OutQueue::default(),
             flush_deadline: None,
+            outbound,
         }
+    }
+
+    /// Whether nothing waits to be written.
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && !self.outbound.has_unsent()
     }
 
     /// Writes until closed: flushed, aborted, or the socket failed. Then shuts
     /// the socket down, which also ends the peer's view of the connection.
-    /// Whether nothing waits to be written: no payload, no sealed record.
-    fn idle(&self) -> bool {
-        self.queue.is_empty() && !self.tls.as_ref().is_some_and(|tls| tls.has_unsent())
-    }
-
     async fn run(mut self, outbox: &Outbox) {
         loop {
             if self.idle() && self.flush_deadline.is_none() {
@@ -252,8 +186,7 @@ impl<'a> Writer<'a> {
             // Boxed: only a connection in the middle of a write pays for
             // the write's state, not every idle one.
             match Box::pin(self.write_some(outbox)).await {
-                Step::Wrote(Ok(written)) => self.wrote(written),
-                Step::Wrote(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Step::Wrote(Ok(_)) => {}
                 Step::Wrote(Err(error)) => {
                     tracing::debug!(conn = %self.conn, %error, "write failed");
                     // The room ignores this if it already closed the connection.
@@ -272,39 +205,36 @@ impl<'a> Writer<'a> {
         let _ = self.socket.get_ref().shutdown(Shutdown::Both);
     }
 
-    /// One vectored write of as much of the queue as fits, cut short by a
-    /// close (so a blocked write neither delays an abort nor escapes the
-    /// flush deadline) or the flush deadline. Dropping an unfinished write
-    /// writes nothing.
+    /// One write through the transport, waiting for the socket as long as
+    /// it takes, cut short by a close (so a blocked write neither delays an
+    /// abort nor escapes the flush deadline) or the flush deadline. Tells
+    /// the room the room bytes now written (without waiting: the room takes
+    /// them before its next input; if the room is gone nobody needs them,
+    /// and the writer keeps flushing regardless).
     async fn write_some(&mut self, outbox: &Outbox) -> Step {
-        if self.tls.as_ref().is_some_and(|tls| !tls.has_unsent()) {
-            self.seal();
-        }
         let deadline = self.flush_deadline;
-        let socket = self.socket;
-        // On the heap, and only while writing: an idle connection's task
-        // keeps no slice array.
-        let slices: Vec<IoSlice<'_>> = match &self.tls {
-            Some(tls) => vec![IoSlice::new(tls.unsent())],
-            None => self
-                .queue
-                .iter()
-                .take(MAX_IOV)
-                .enumerate()
-                .map(|(i, payload)| IoSlice::new(&payload[if i == 0 { self.offset } else { 0 }..]))
-                .collect(),
-        };
+        let (socket, queue, outbound, written) = (
+            self.socket,
+            &mut self.queue,
+            &mut self.outbound,
+            self.written,
+        );
         let write = async {
             let wrote = socket
                 .write_with(|stream| {
-                    let mut stream = stream;
-                    stream.write_vectored(&slices)
+                    let mut raw = |slices: &[std::io::IoSlice<'_>]| {
+                        let mut stream = stream;
+                        stream.write_vectored(slices)
+                    };
+                    outbound.write(queue, &mut raw)
                 })
                 .await;
-            Step::Wrote(match wrote {
-                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-                other => other,
-            })
+            Step::Wrote(wrote.map(|released| {
+                if released.len > 0 {
+                    written.add(released.len, released.sends);
+                }
+                released.len
+            }))
         };
         match deadline {
             // After a Flush nothing else can come: Close is the last action.
@@ -325,75 +255,13 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// On a TLS connection: seals the front of the queue into records (the
-    /// last ones are out) and drops it from the queue, unreported.
-    fn seal(&mut self) {
-        let Some(tls) = self.tls.as_mut() else {
-            return;
-        };
-        let slices: Vec<IoSlice<'_>> = self
-            .queue
-            .iter()
-            .take(MAX_IOV)
-            .enumerate()
-            .map(|(i, payload)| IoSlice::new(&payload[if i == 0 { self.offset } else { 0 }..]))
-            .collect();
-        let taken = tls.seal(&slices);
-        drop(slices);
-        self.drop_front(taken);
-    }
-
-    /// The socket took `written` bytes of what [`write_some`](Writer::write_some)
-    /// offered: payloads, or records on a TLS connection. Tells the room the
-    /// plaintext that is now written (without waiting: the room takes it
-    /// before its next input; if the room is gone nobody needs it, and the
-    /// writer keeps flushing regardless).
-    fn wrote(&mut self, written: usize) {
-        let plaintext = match self.tls.as_mut() {
-            Some(tls) => tls.wrote(written),
-            None => {
-                self.drop_front(written);
-                written
-            }
-        };
-        if plaintext > 0 {
-            self.written
-                .add(plaintext, std::mem::take(&mut self.released));
-        }
-    }
-
-    /// On a TLS connection, tells the peer the session ends (best effort:
-    /// one write that does not wait), so it can tell the end from a cut.
+    /// Tells the peer the session ends, where the transport has a way to
+    /// (best effort: one write that does not wait), so it can tell the end
+    /// from a cut.
     fn close_notify(&mut self) {
-        if let Some(tls) = self.tls.as_mut() {
-            let records = tls.close_notify();
-            let _ = self.socket.get_ref().write(&records);
-        }
-    }
-
-    /// Drops `written` bytes from the front of the queue.
-    fn drop_front(&mut self, written: usize) {
-        let mut left = written;
-        while left > 0 {
-            let front = self
-                .queue
-                .front()
-                .expect("the socket took no more bytes than we gave it")
-                .len();
-            let rest = front - self.offset;
-            if left < rest {
-                self.offset += left;
-                break;
-            }
-            left -= rest;
-            self.offset = 0;
-            self.queue.pop_front();
-            self.released += 1;
-        }
-        if self.queue.is_empty() && self.queue.capacity() > KEEP_CAPACITY {
-            // Drained after a burst: the memory goes back (the outbox gets
-            // this buffer at the next take).
-            self.queue = VecDeque::new();
+        let last = self.outbound.close();
+        if !last.is_empty() {
+            let _ = self.socket.get_ref().write(&last);
         }
     }
 }

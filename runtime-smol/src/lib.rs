@@ -81,7 +81,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod accept;
-mod client;
+
 mod conn;
 mod credit;
 mod link;
@@ -91,5 +91,6 @@ mod room;
 mod server;
 pub mod tls;
 
-pub use client::{ClientConn, ClientReader, ClientWriter};
-pub use server::{Server, ShutdownHandle};
+pub use chat_runtime_common::client::{ClientConn, ClientReader, ClientWriter};
+pub use chat_runtime_common::runtime::ShutdownHandle;
+pub use server::{Server, SmolRuntime};

@@ -3,8 +3,8 @@
 //! thread, so this is a `RefCell` plus one waker: filling it costs a push and,
 //! at most once per batch, a wake-up; no channel hop per line.
 
-use crate::conn::KEEP_CAPACITY;
 use chat_core::{CloseMode, Payload};
+use chat_runtime_common::transport::OutQueue;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -82,17 +82,9 @@ impl Outbox {
 
     /// Writer side: moves every queued payload to the back of `into`, and
     /// says whether the connection is closed.
-    pub(crate) fn take(&self, into: &mut VecDeque<Payload>) -> Option<CloseMode> {
+    pub(crate) fn take(&self, into: &mut OutQueue) -> Option<CloseMode> {
         let mut state = self.state.borrow_mut();
-        if into.is_empty() {
-            // Swap instead of copying: both buffers keep their capacity.
-            std::mem::swap(into, &mut state.queue);
-        } else {
-            into.append(&mut state.queue);
-            if state.queue.capacity() > KEEP_CAPACITY {
-                state.queue = VecDeque::new();
-            }
-        }
+        into.append(&mut state.queue);
         state.close
     }
 }

@@ -4,7 +4,7 @@ use crate::accept::{accept_loop, Shared};
 use crate::conn::{DESCRIPTORS_PER_CLIENT, FLUSH_TIMEOUT};
 use crate::live::Live;
 use crate::room::{Driver, LogToRoom};
-use async_channel::{Receiver, Sender};
+use async_channel::Receiver;
 use async_io::{Async, Timer};
 use chat_core::Config;
 use chat_runtime_common::driver::Stepper;
@@ -13,6 +13,7 @@ use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::log::redis::{ClusterOptions, RedisLog};
 use chat_runtime_common::log::LogEvent;
 use chat_runtime_common::refuse::SpareDescriptor;
+use chat_runtime_common::runtime::{RunningServer, Runtime, ShutdownHandle};
 use chat_runtime_common::tls::ServerTls;
 use chat_runtime_common::written;
 use futures_lite::future;
@@ -132,7 +133,10 @@ impl Server {
         }
         Ok(Server {
             local_addrs,
-            shutdown: ShutdownHandle { tx },
+            // Full: a request is already pending. Closed: the server is gone.
+            shutdown: ShutdownHandle::new(move || {
+                let _ = tx.try_send(());
+            }),
             thread: Some(thread),
         })
     }
@@ -179,20 +183,37 @@ impl Drop for Server {
     }
 }
 
-/// Asks a [`Server`] to shut down. Cheap to clone, and usable from any thread.
-#[derive(Clone, Debug)]
-pub struct ShutdownHandle {
-    tx: Sender<()>,
+/// The runtime of smol tasks on one thread, for whoever holds a
+/// `&dyn Runtime`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SmolRuntime;
+
+impl Runtime for SmolRuntime {
+    fn name(&self) -> &'static str {
+        "smol"
+    }
+
+    fn start(
+        &self,
+        endpoints: &[Endpoint],
+        config: Config,
+        cluster: Option<&ClusterOptions>,
+    ) -> io::Result<Box<dyn RunningServer>> {
+        Ok(Box::new(Server::start_inner(endpoints, config, cluster)?))
+    }
 }
 
-impl ShutdownHandle {
-    /// Makes the room handle `Input::Shutdown`: every client gets the notice
-    /// and is closed after a flush, then the server stops.
-    ///
-    /// Never blocks. Calling it again, or after the server stopped, does nothing.
-    pub fn shutdown(&self) {
-        // Full: a request is already pending. Closed: the server is gone.
-        let _ = self.tx.try_send(());
+impl RunningServer for Server {
+    fn local_addrs(&self) -> &[SocketAddr] {
+        Server::local_addrs(self)
+    }
+
+    fn shutdown_handle(&self) -> ShutdownHandle {
+        Server::shutdown_handle(self)
+    }
+
+    fn wait(self: Box<Self>) -> io::Result<()> {
+        Server::wait(*self)
     }
 }
 

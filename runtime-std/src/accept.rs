@@ -8,7 +8,7 @@
 //! spare descriptor ([`SpareDescriptor::refuse_one`]): the client gets
 //! `error: server full` and a clean close, and the acceptor never spins.
 
-use crate::conn::{self, TlsHalves};
+use crate::conn;
 use crate::live::{Live, LiveGuard};
 use crate::pace::Pace;
 use crate::room::Msg;
@@ -19,6 +19,7 @@ use chat_runtime_common::listener;
 use chat_runtime_common::refuse::{self, Refusal, SpareDescriptor};
 use chat_runtime_common::tls::blocking;
 use chat_runtime_common::tls::{Handshake, HandshakeError, HandshakeFailure, ServerTls};
+use chat_runtime_common::transport::Transport;
 use chat_runtime_common::written::Counters;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
@@ -84,7 +85,7 @@ impl Acceptor {
                         continue;
                     }
                     let started = match &self.tls {
-                        None => self.start(from, stream, None),
+                        None => self.start(from, stream, Transport::plain()),
                         Some(tls) => self.start_tls(from, stream, tls),
                     };
                     if started.is_err() {
@@ -127,12 +128,12 @@ impl Acceptor {
         &self,
         from: (ConnId, IpAddr),
         stream: TcpStream,
-        tls: Option<TlsHalves>,
+        transport: Transport,
     ) -> Result<(), ()> {
         conn::start(
             from,
             stream,
-            tls,
+            transport,
             &self.room,
             &self.counters,
             &self.pace,
@@ -214,7 +215,7 @@ fn handshake_then_start(
     }
     match blocking::run(&stream, handshake) {
         Ok(halves) => {
-            let _ = acceptor.start(from, stream, Some(halves));
+            let _ = acceptor.start(from, stream, Transport::tls(halves));
         }
         Err(failure) => {
             match failure {

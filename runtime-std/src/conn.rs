@@ -9,11 +9,9 @@ use crate::live::LiveGuard;
 use crate::pace::{Pace, WriterPace};
 use crate::room::Msg;
 use chat_core::{ConnId, Payload, MAX_READ};
-use chat_runtime_common::tls::session::RAW_READ;
-use chat_runtime_common::tls::{Plain, TlsReader, TlsWriter};
+use chat_runtime_common::transport::{Inbound, OutQueue, Outbound, Transport};
 use chat_runtime_common::written::{Counters, Unreported};
 use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
-use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::IpAddr;
 use std::net::{Shutdown, TcpStream};
@@ -28,17 +26,15 @@ use std::time::{Duration, Instant};
 /// last of them drops it.
 type Socket = Arc<TcpStream>;
 
-/// The two halves of a TLS session whose handshake is over.
-pub(crate) type TlsHalves = (TlsReader, TlsWriter);
-
 /// File descriptors each connection holds: its socket, nothing else.
 pub(crate) const DESCRIPTORS_PER_CLIENT: u64 = 1;
 
 /// Stack size of reader and writer threads: small, so a thousand clients fit.
-/// Both keep their buffers small (one `MAX_READ` read buffer, [`MAX_IOV`] slices).
+/// Both keep their buffers small (one `MAX_READ` read buffer; the slices of
+/// one vectored write, `transport::MAX_IOV` of them, 16 KiB).
 const CONN_STACK: usize = 64 * 1024;
 
-/// Most payloads handed to one vectored write.
+/// Most payloads the room thread writes at once (see [`Outbox::write_directly`]).
 const MAX_IOV: usize = 64;
 
 /// Reads of one connection that may wait for the room at once. A reader
@@ -91,9 +87,9 @@ pub(crate) struct Outbox {
     /// what its socket took.
     handed: usize,
     pace: Arc<WriterPace>,
-    /// Whether the socket carries plaintext, so that the room may write to
-    /// it itself (see [`Outbox::write_directly`]); a TLS writer seals.
-    plain: bool,
+    /// Whether the transport passes room bytes to the socket unchanged, so
+    /// that the room may write to it itself (see [`Outbox::write_directly`]).
+    transparent: bool,
 }
 
 impl Outbox {
@@ -140,7 +136,7 @@ impl Outbox {
     /// stays off the socket; what the socket does not take (or a failure,
     /// which the writer then meets and reports) goes to the writer as usual.
     fn write_directly(&mut self) {
-        if !self.plain || self.pending.is_empty() || !self.pace.wrote_all(self.handed) {
+        if !self.transparent || self.pending.is_empty() || !self.pace.wrote_all(self.handed) {
             return;
         }
         let slices: Vec<IoSlice<'_>> = self
@@ -213,7 +209,7 @@ impl Outbox {
 pub(crate) fn start(
     (conn, peer): (ConnId, IpAddr),
     stream: TcpStream,
-    tls: Option<TlsHalves>,
+    transport: Transport,
     room: &SyncSender<Msg>,
     counters: &Counters,
     pace: &Arc<Pace>,
@@ -231,11 +227,8 @@ pub(crate) fn start(
     let writer_written = written.clone();
     let writer_pace = Arc::new(WriterPace::new(pace));
     let room_pace = Arc::clone(&writer_pace);
-    let plain = tls.is_none();
-    let (source, tls_writer) = match tls {
-        None => (Source::Plain, None),
-        Some((reader, writer)) => (Source::Tls(reader, Vec::new()), Some(writer)),
-    };
+    let Transport { inbound, outbound } = transport;
+    let transparent = outbound.is_transparent();
     let spawned = thread::Builder::new()
         .name(format!("chat-w{}", conn.0))
         .stack_size(CONN_STACK)
@@ -247,7 +240,7 @@ pub(crate) fn start(
                 writer_room,
                 writer_written,
                 writer_pace,
-                tls_writer,
+                outbound,
             )
             .run(rx);
         });
@@ -270,7 +263,7 @@ pub(crate) fn start(
         pending: Vec::new(),
         handed: 0,
         pace: room_pace,
-        plain,
+        transparent,
     };
     // Connected goes into the room's queue before the reader exists, so the
     // room always sees it before any read of this connection.
@@ -282,7 +275,7 @@ pub(crate) fn start(
         .stack_size(CONN_STACK)
         .spawn(move || {
             let _guard = reader_guard;
-            read_loop(conn, read_half, source, &reader_room, &credits);
+            read_loop(conn, &read_half, inbound, &reader_room, &credits);
         });
     if let Err(error) = spawned {
         tracing::warn!(%conn, %error, "cannot spawn a reader thread; closing the connection");
@@ -291,9 +284,9 @@ pub(crate) fn start(
     Ok(())
 }
 
-/// Hands each read (at most [`MAX_READ`] bytes, never empty) to the room
-/// until end of stream, an error, or the room is gone. Reads only into a
-/// buffer from `credits`, that is once the room handled an earlier read.
+/// Hands each read (at most [`MAX_READ`] room bytes, never empty) to the
+/// room until end of stream, an error, or the room is gone. Reads only into
+/// a buffer from `credits`, that is once the room handled an earlier read.
 ///
 /// Once the room forgot the connection (its buffers stop coming back), keeps
 /// reading and dropping what arrives until the writer shuts the socket down:
@@ -301,13 +294,17 @@ pub(crate) fn start(
 /// writer is still flushing.
 fn read_loop(
     conn: ConnId,
-    stream: Socket,
-    mut source: Source,
+    stream: &TcpStream,
+    mut inbound: Box<dyn Inbound>,
     room: &SyncSender<Msg>,
     credits: &Receiver<Vec<u8>>,
 ) {
+    let mut raw = |into: &mut [u8]| {
+        let mut stream = stream;
+        stream.read(into)
+    };
     while let Ok(mut bytes) = credits.recv() {
-        match source.read_into(&stream, &mut bytes) {
+        match inbound.read(&mut raw, &mut bytes) {
             Ok(true) => {
                 if room.send(Msg::Received { conn, bytes }).is_err() {
                     return;
@@ -325,55 +322,12 @@ fn read_loop(
         }
     }
     let mut sink = [0u8; MAX_READ];
-    while matches!(read_retrying(&stream, &mut sink), Ok(n) if n > 0) {}
-}
-
-/// Where a reader's plaintext comes from.
-enum Source {
-    /// Straight from the socket.
-    Plain,
-    /// Decrypted from the socket's bytes, read into the buffer (allocated
-    /// at the first read).
-    Tls(TlsReader, Vec<u8>),
-}
-
-impl Source {
-    /// One read of at most [`MAX_READ`] plaintext bytes into `buffer`,
-    /// replacing what it held. Returns `false` at end of stream.
-    fn read_into(&mut self, stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
-        let (tls, raw) = match self {
-            Source::Plain => return read_into(stream, buffer),
-            Source::Tls(tls, raw) => (tls, raw),
-        };
-        loop {
-            match tls.read_plain(buffer)? {
-                Plain::Bytes(_) => return Ok(true),
-                Plain::Closed => return Ok(false),
-                Plain::NeedMore => {
-                    raw.resize(RAW_READ, 0);
-                    let n = read_retrying(stream, raw)?;
-                    tls.feed(&raw[..n])?;
-                }
-            }
-        }
-    }
-}
-
-/// One read of at most [`MAX_READ`] bytes into `buffer`, replacing what it
-/// held. Returns `false` at end of stream.
-fn read_into(stream: &TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
-    buffer.resize(MAX_READ, 0);
-    let n = read_retrying(stream, buffer)?;
-    buffer.truncate(n);
-    Ok(n > 0)
-}
-
-/// One read, retried when interrupted. `Ok(0)` is the end of the stream.
-fn read_retrying(mut stream: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
     loop {
-        match stream.read(buffer) {
+        match raw(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
+            Err(_) => return,
         }
     }
 }
@@ -391,11 +345,8 @@ fn shutdown(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// The writer thread's state: the payloads not yet fully written.
-///
-/// # Invariants
-/// `offset < queue[0].len()` whenever the queue is not empty: it is how much of
-/// the front payload the socket already took.
+/// The writer thread's state: the payloads not yet fully written, and the
+/// transport they go through.
 struct Writer {
     conn: ConnId,
     stream: Socket,
@@ -405,17 +356,12 @@ struct Writer {
     written: Unreported,
     /// Told what the socket took, and when a write may block.
     pace: Arc<WriterPace>,
-    /// Bytes the socket took in total (wrapping).
+    /// Room bytes the socket took in total (wrapping).
     total: usize,
-    queue: VecDeque<Payload>,
-    offset: usize,
-    /// Payloads dropped from `queue` and not reported yet: they go with the
-    /// next bytes reported (see [`Unreported::add`]).
-    released: usize,
+    queue: OutQueue,
     /// Set once [`WriterMsg::Flush`] arrived: give up writing after it.
     flush_deadline: Option<Instant>,
-    /// On a TLS connection: seals the queue into records.
-    tls: Option<TlsWriter>,
+    outbound: Box<dyn Outbound>,
 }
 
 impl Drop for Writer {
@@ -432,7 +378,7 @@ impl Writer {
         room: SyncSender<Msg>,
         written: Unreported,
         pace: Arc<WriterPace>,
-        tls: Option<TlsWriter>,
+        outbound: Box<dyn Outbound>,
     ) -> Self {
         Writer {
             conn,
@@ -441,17 +387,15 @@ impl Writer {
             written,
             pace,
             total: 0,
-            queue: VecDeque::new(),
-            offset: 0,
-            released: 0,
+            queue: OutQueue::default(),
             flush_deadline: None,
-            tls,
+            outbound,
         }
     }
 
-    /// Whether nothing waits to be written: no payload, no sealed record.
+    /// Whether nothing waits to be written.
     fn idle(&self) -> bool {
-        self.queue.is_empty() && !self.tls.as_ref().is_some_and(TlsWriter::has_unsent)
+        self.queue.is_empty() && !self.outbound.has_unsent()
     }
 
     /// Writes until closed: flushed, aborted, or the socket failed. Then
@@ -513,122 +457,43 @@ impl Writer {
 
     fn apply(&mut self, msg: WriterMsg) {
         match msg {
-            WriterMsg::Send(bytes) if bytes.is_empty() => {}
-            WriterMsg::Send(bytes) => self.queue.push_back(bytes),
+            WriterMsg::Send(bytes) => self.queue.push(bytes),
             WriterMsg::Flush { deadline } => self.flush_deadline = Some(deadline),
         }
     }
 
-    /// On a TLS connection, tells the peer the session ends (best effort,
-    /// bounded by the write timeout), so it can tell the end from a cut.
+    /// Tells the peer the session ends, where the transport has a way to
+    /// (best effort, bounded by the write timeout), so it can tell the end
+    /// from a cut.
     fn close_notify(&mut self) {
-        if let Some(tls) = &mut self.tls {
-            let records = tls.close_notify();
-            let _ = (&*self.stream).write_all(&records);
+        let last = self.outbound.close();
+        if !last.is_empty() {
+            let _ = (&*self.stream).write_all(&last);
         }
     }
 
-    /// One vectored write of as much of the queue as fits, reported to the
-    /// room. Blocks for at most [`WRITE_POLL`].
+    /// One write through the transport, reported to the room. Blocks for
+    /// at most [`WRITE_POLL`].
     fn write_some(&mut self) -> io::Result<()> {
-        if self.tls.is_some() {
-            return self.write_some_tls();
-        }
-        let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let mut count = 0;
-        for (slot, payload) in slices.iter_mut().zip(&self.queue) {
-            let start = if count == 0 { self.offset } else { 0 };
-            *slot = IoSlice::new(&payload[start..]);
-            count += 1;
-        }
+        let stream = &*self.stream;
+        let mut raw = |slices: &[IoSlice<'_>]| {
+            let mut stream = stream;
+            stream.write_vectored(slices)
+        };
         // The write may block on a client that does not read: the room must
         // not wait for this writer meanwhile.
         self.pace.set_away(true, self.total);
-        let result = (&*self.stream).write_vectored(&slices[..count]);
-        if let Ok(written) = result {
-            self.total = self.total.wrapping_add(written);
+        let result = self.outbound.write(&mut self.queue, &mut raw);
+        if let Ok(released) = &result {
+            self.total = self.total.wrapping_add(released.len);
         }
         self.pace.set_away(false, self.total);
-        let written = match result {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        self.advance(written);
+        let released = result?;
         // Never waits: the room takes it before its next input. If the room
         // is gone, nobody needs it; keep flushing regardless.
-        self.report(written);
+        if released.len > 0 {
+            self.written.add(released.len, released.sends);
+        }
         Ok(())
-    }
-
-    /// As [`write_some`](Writer::write_some) on a TLS connection: seals the
-    /// front of the queue once the last records are out, writes records,
-    /// and reports the plaintext of each batch once all of it is out.
-    fn write_some_tls(&mut self) -> io::Result<()> {
-        let Some(tls) = self.tls.as_mut() else {
-            return Ok(());
-        };
-        if !tls.has_unsent() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (slot, payload) in slices.iter_mut().zip(&self.queue) {
-                let start = if count == 0 { self.offset } else { 0 };
-                *slot = IoSlice::new(&payload[start..]);
-                count += 1;
-            }
-            let taken = tls.seal(&slices[..count]);
-            self.advance(taken);
-        }
-        let Some(tls) = self.tls.as_mut() else {
-            return Ok(());
-        };
-        if !tls.has_unsent() {
-            return Ok(());
-        }
-        self.pace.set_away(true, self.total);
-        let result = (&*self.stream).write(tls.unsent());
-        let plaintext = match result {
-            Ok(n) => tls.wrote(n),
-            Err(_) => 0,
-        };
-        self.total = self.total.wrapping_add(plaintext);
-        self.pace.set_away(false, self.total);
-        match result {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(_) => {}
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(error) => return Err(error),
-        }
-        self.report(plaintext);
-        Ok(())
-    }
-
-    /// Reports `len` bytes written, with the payloads dropped so far (kept
-    /// for later when there are no bytes to report them with).
-    fn report(&mut self, len: usize) {
-        if len > 0 {
-            self.written.add(len, std::mem::take(&mut self.released));
-        }
-    }
-
-    /// Drops the `written` bytes from the front of the queue.
-    fn advance(&mut self, mut written: usize) {
-        while written > 0 {
-            let front = self
-                .queue
-                .front()
-                .expect("the socket took no more bytes than we gave it")
-                .len();
-            let left = front - self.offset;
-            if written < left {
-                self.offset += written;
-                return;
-            }
-            written -= left;
-            self.offset = 0;
-            self.queue.pop_front();
-            self.released += 1;
-        }
     }
 }

@@ -85,7 +85,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod accept;
-mod client;
+
 mod conn;
 mod live;
 mod pace;
@@ -93,5 +93,6 @@ mod room;
 mod server;
 mod threads;
 
-pub use client::{ClientConn, ClientReader, ClientWriter};
-pub use server::{Server, ShutdownHandle};
+pub use chat_runtime_common::client::{ClientConn, ClientReader, ClientWriter};
+pub use chat_runtime_common::runtime::ShutdownHandle;
+pub use server::{Server, StdRuntime};

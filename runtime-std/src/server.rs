@@ -12,11 +12,12 @@ use chat_runtime_common::listener;
 use chat_runtime_common::listener::Endpoint;
 use chat_runtime_common::log::redis::{ClusterOptions, RedisLog};
 use chat_runtime_common::refuse::SpareDescriptor;
+use chat_runtime_common::runtime::{RunningServer, Runtime, ShutdownHandle};
 use chat_runtime_common::written;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -147,10 +148,13 @@ impl Server {
                 }
             })?;
 
-        let shutdown = ShutdownHandle { tx };
+        let request = tx.clone();
+        let shutdown = ShutdownHandle::new(move || {
+            let _ = request.send(Msg::Shutdown);
+        });
         for (local_addr, listener, spare, tls) in bound {
             let acceptor = accept::Acceptor {
-                room: shutdown.tx.clone(),
+                room: tx.clone(),
                 counters: counters.clone(),
                 pace: Arc::clone(&pace),
                 stop: Arc::clone(&stop),
@@ -224,19 +228,39 @@ impl Drop for Server {
     }
 }
 
-/// Asks a [`Server`] to shut down. Cheap to clone, and usable from any thread.
-#[derive(Clone, Debug)]
-pub struct ShutdownHandle {
-    tx: SyncSender<Msg>,
+/// The runtime of std threads and blocking sockets, for whoever holds a
+/// `&dyn Runtime`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StdRuntime;
+
+impl Runtime for StdRuntime {
+    fn name(&self) -> &'static str {
+        "std"
+    }
+
+    fn start(
+        &self,
+        endpoints: &[Endpoint],
+        config: Config,
+        cluster: Option<&ClusterOptions>,
+    ) -> io::Result<Box<dyn RunningServer>> {
+        Ok(Box::new(match cluster {
+            None => Server::start_endpoints(endpoints, config)?,
+            Some(cluster) => Server::start_clustered(endpoints, config, cluster)?,
+        }))
+    }
 }
 
-impl ShutdownHandle {
-    /// Makes the room handle `Input::Shutdown`: every client gets the notice
-    /// and is closed after a flush, then the server stops.
-    ///
-    /// Calling it again, or after the server stopped, does nothing. It may
-    /// block briefly while the room's inbox is full.
-    pub fn shutdown(&self) {
-        let _ = self.tx.send(Msg::Shutdown);
+impl RunningServer for Server {
+    fn local_addrs(&self) -> &[SocketAddr] {
+        Server::local_addrs(self)
+    }
+
+    fn shutdown_handle(&self) -> ShutdownHandle {
+        Server::shutdown_handle(self)
+    }
+
+    fn wait(self: Box<Self>) -> io::Result<()> {
+        Server::wait(*self)
     }
 }

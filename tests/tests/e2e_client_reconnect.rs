@@ -139,7 +139,7 @@ fn when_rejoining_fails_the_nick_prompt_says_why_and_the_draft_waits() {
 #[test]
 fn piped_lines_read_offline_are_reported_and_the_exit_code_is_4() {
     let (server, addr) = ChatProcess::server("smol", &[]);
-    let mut alice = ChatProcess::client("alice", addr, "smol", &["--nick", "alice", "--reconnect"]);
+    let mut alice = ChatProcess::client("alice", addr, &["--nick", "alice", "--reconnect"]);
     alice.skip_to_line("You are connected to the server!");
     server.kill();
     alice.stderr_line_containing("disconnected: ");
@@ -160,7 +160,7 @@ fn piped_lines_read_offline_are_reported_and_the_exit_code_is_4() {
 #[test]
 fn without_reconnect_a_lost_server_ends_the_client() {
     let (server, addr) = ChatProcess::server("smol", &[]);
-    let mut alice = ChatProcess::client("alice", addr, "smol", &["--nick", "alice"]);
+    let mut alice = ChatProcess::client("alice", addr, &["--nick", "alice"]);
     alice.skip_to_line("You are connected to the server!");
     server.kill();
     let status = alice.wait_exit();

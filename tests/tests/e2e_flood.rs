@@ -25,7 +25,7 @@ fn a_piped_bot_past_the_burst_loses_no_line(rt: Runtime) {
     let mut carol = Peer::join("carol", addr);
     watcher.expect_line("carol joined the chat");
 
-    let mut bot = ChatProcess::client("bot", addr, &rt.to_string(), &["--nick", "bot"]);
+    let mut bot = ChatProcess::client("bot", addr, &["--nick", "bot"]);
     for i in 0..BOT_LINES {
         bot.send_line(&format!("line {i}"));
     }

@@ -403,13 +403,12 @@ fn path_str(path: &Path) -> &str {
 #[test]
 fn chat_binary_serves_and_joins_over_tls() {
     let pki = pki("bin");
-    for (server_runtime, client_runtime) in [("smol", "std"), ("std", "smol")] {
+    for server_runtime in ["smol", "std"] {
         let (mut server, plain, tls) = tls_chat_server(server_runtime, &pki);
         let mut alice = Peer::join("alice", plain);
         let mut bot = ChatProcess::client(
             "bot",
             tls,
-            client_runtime,
             &["--tls", "--ca", path_str(&pki.ca), "--nick", "bot"],
         );
         alice.expect_line("bot joined the chat");
@@ -427,7 +426,7 @@ fn chat_binary_serves_and_joins_over_tls() {
 fn chat_client_without_the_ca_rejects_the_server() {
     let pki = pki("no-ca");
     let (mut server, _plain, tls) = tls_chat_server("smol", &pki);
-    let mut bot = ChatProcess::client("bot", tls, "std", &["--tls", "--nick", "bot"]);
+    let mut bot = ChatProcess::client("bot", tls, &["--tls", "--nick", "bot"]);
     bot.close_stdin();
     let status = bot.wait_exit();
     assert!(!status.success(), "the client accepted an unknown issuer");
@@ -474,7 +473,6 @@ fn the_servers_own_certificate_given_with_ca_is_trusted_whatever_its_constraints
     let mut bot = ChatProcess::client(
         "bot",
         tls,
-        "std",
         &["--tls", "--ca", path_str(&pinned.cert), "--nick", "bot"],
     );
     alice.expect_line("bot joined the chat");
@@ -488,7 +486,6 @@ fn the_servers_own_certificate_given_with_ca_is_trusted_whatever_its_constraints
     let mut stranger = ChatProcess::client(
         "stranger",
         tls,
-        "std",
         &["--tls", "--ca", path_str(&other.ca), "--nick", "stranger"],
     );
     stranger.close_stdin();
@@ -500,7 +497,7 @@ fn the_servers_own_certificate_given_with_ca_is_trusted_whatever_its_constraints
 #[test]
 fn tls_to_a_plain_port_is_told_the_port_does_not_speak_it() {
     let (mut server, addr) = ChatProcess::server("smol", &[]);
-    let mut bot = ChatProcess::client("bot", addr, "std", &["--tls", "--nick", "bot"]);
+    let mut bot = ChatProcess::client("bot", addr, &["--tls", "--nick", "bot"]);
     bot.close_stdin();
     assert_eq!(bot.wait_exit().code(), Some(1));
     let stderr = bot.stderr_lines();
@@ -548,7 +545,7 @@ fn a_missing_ca_file_is_a_usage_error() {
 fn chat_client_without_tls_on_the_tls_port_is_told_to_try_it() {
     let pki = pki("plain-client");
     let (mut server, _plain, tls) = tls_chat_server("smol", &pki);
-    let mut bot = ChatProcess::client("bot", tls, "std", &["--nick", "bot"]);
+    let mut bot = ChatProcess::client("bot", tls, &["--nick", "bot"]);
     let status = bot.wait_exit();
     assert_eq!(status.code(), Some(1), "exit code");
     let stderr = bot.stderr_lines();

@@ -2,7 +2,7 @@
 //! with a word to the user when it takes a while.
 
 use super::error::ClientError;
-use crate::runtime::{self, ConnReader, ConnWriter, RuntimeKind};
+use crate::runtime::{self, ConnReader, ConnWriter};
 use chat_runtime_common::tls::ClientTls;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +37,6 @@ pub(crate) fn target(host: &str, port: u16) -> String {
 ///
 /// With `tls`, each connection speaks TLS and checks the server as it says.
 pub(crate) fn connect(
-    kind: RuntimeKind,
     host: &str,
     port: u16,
     tls: Option<&ClientTls>,
@@ -50,7 +49,7 @@ pub(crate) fn connect(
             reason: e.to_string(),
         })?
         .collect();
-    connect_any(kind, &target, &addrs, tls).map_err(|e| match e {
+    connect_any(&target, &addrs, tls).map_err(|e| match e {
         ClientError::Resolve { .. } => ClientError::Resolve {
             host: host.to_string(),
             reason: "no address".into(),
@@ -62,7 +61,6 @@ pub(crate) fn connect(
 /// Connects to the first of `addrs` that accepts, in order; `target` names
 /// them in messages.
 fn connect_any(
-    kind: RuntimeKind,
     target: &str,
     addrs: &[SocketAddr],
     tls: Option<&ClientTls>,
@@ -70,7 +68,7 @@ fn connect_any(
     let notice = SlowNotice::start(format!("connecting to {target}…"));
     let mut last_error = None;
     for addr in addrs {
-        match runtime::connect(kind, *addr, CONNECT_TIMEOUT, tls) {
+        match runtime::connect(*addr, CONNECT_TIMEOUT, tls) {
             Ok((reader, writer)) => {
                 notice.cancel();
                 return Ok((reader, writer, *addr));
@@ -133,10 +131,10 @@ mod tests {
             .expect("a free port");
         let open = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
         let open_addr = open.local_addr().expect("its address");
-        let (_, _, used) = connect_any(RuntimeKind::Std, "here", &[closed, open_addr], None)
-            .expect("the second address accepts");
+        let (_, _, used) =
+            connect_any("here", &[closed, open_addr], None).expect("the second address accepts");
         assert_eq!(used, open_addr);
-        let failure = connect_any(RuntimeKind::Std, "here:1", &[closed], None)
+        let failure = connect_any("here:1", &[closed], None)
             .err()
             .map(|e| e.to_string());
         assert_eq!(

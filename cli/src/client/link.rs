@@ -5,7 +5,7 @@
 use super::error::ClientError;
 use super::{connect, Msg, NetEvent};
 use crate::args::ClientArgs;
-use crate::runtime::{ConnReader, ConnWriter, RuntimeKind};
+use crate::runtime::{ConnReader, ConnWriter};
 use chat_runtime_common::tls::ClientTls;
 use std::io;
 use std::net::SocketAddr;
@@ -31,7 +31,6 @@ impl ConnId {
 /// Where to connect: what the command line said.
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
-    runtime: RuntimeKind,
     host: String,
     port: u16,
 }
@@ -40,7 +39,6 @@ impl Target {
     /// The server `args` name.
     pub(crate) fn of(args: &ClientArgs) -> Target {
         Target {
-            runtime: args.runtime,
             host: args.host.clone(),
             port: args.port(),
         }
@@ -62,8 +60,8 @@ impl std::fmt::Debug for Connected {
 /// Connects to the first address of the target that accepts.
 pub(crate) fn connect(target: &Target, tls: Option<&ClientTls>) -> Result<Connected, ClientError> {
     let (reader, writer, addr): (ConnReader, ConnWriter, SocketAddr) =
-        connect::connect(target.runtime, &target.host, target.port, tls)?;
-    tracing::info!(%addr, runtime = %target.runtime, "connected");
+        connect::connect(&target.host, target.port, tls)?;
+    tracing::info!(%addr, "connected");
     Ok(Connected { reader, writer })
 }
 

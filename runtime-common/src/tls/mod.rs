@@ -31,7 +31,7 @@ mod insecure;
 mod pinned;
 pub mod session;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod validity;
 
 pub use config::{ClientTls, ServerTls, TlsFileError, Trust};

@@ -9,12 +9,12 @@ use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 
 /// A CA, a server certificate for `localhost` it signed, and the files.
-struct Files {
+pub(crate) struct Files {
     dir: PathBuf,
 }
 
 impl Files {
-    fn new(test: &str) -> Files {
+    pub(crate) fn new(test: &str) -> Files {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
         let dir = std::env::temp_dir().join(format!("chat-tls-unit-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -46,7 +46,7 @@ impl Drop for Files {
 }
 
 /// Runs both handshakes against each other to their end.
-fn connect(files: &Files) -> ((TlsReader, TlsWriter), (TlsReader, TlsWriter)) {
+pub(crate) fn connect(files: &Files) -> ((TlsReader, TlsWriter), (TlsReader, TlsWriter)) {
     let server_tls =
         ServerTls::load(&files.path("cert.pem"), &files.path("key.pem")).expect("loads");
     let client_tls =

@@ -207,24 +207,11 @@ impl ChatProcess {
         }
     }
 
-    /// `chat client --port PORT --runtime RUNTIME EXTRA...` on 127.0.0.1.
-    pub(crate) fn client(
-        name: &str,
-        addr: SocketAddr,
-        runtime: &str,
-        extra: &[&str],
-    ) -> ChatProcess {
+    /// `chat client --host HOST --port PORT EXTRA...` for `addr`.
+    pub(crate) fn client(name: &str, addr: SocketAddr, extra: &[&str]) -> ChatProcess {
         let port = addr.port().to_string();
         let host = addr.ip().to_string();
-        let mut args = vec![
-            "client",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--runtime",
-            runtime,
-        ];
+        let mut args = vec!["client", "--host", &host, "--port", &port];
         args.extend_from_slice(extra);
         ChatProcess::spawn(name, &args)
     }

@@ -2,6 +2,7 @@
 
 use super::WAIT;
 use chat_core::Config;
+use chat_runtime_common::runtime::{RunningServer, ShutdownHandle};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -16,12 +17,19 @@ pub(crate) enum Runtime {
     Smol,
 }
 
+impl Runtime {
+    /// The runtime itself.
+    pub(crate) fn runtime(self) -> &'static dyn chat_runtime_common::runtime::Runtime {
+        match self {
+            Runtime::Std => &chat_runtime_std::StdRuntime,
+            Runtime::Smol => &chat_runtime_smol::SmolRuntime,
+        }
+    }
+}
+
 impl fmt::Display for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Runtime::Std => "std",
-            Runtime::Smol => "smol",
-        })
+        f.write_str(self.runtime().name())
     }
 }
 
@@ -34,23 +42,13 @@ pub(crate) fn test_config() -> Config {
     }
 }
 
-enum Inner {
-    Std(chat_runtime_std::Server),
-    Smol(chat_runtime_smol::Server),
-}
-
-enum Handle {
-    Std(chat_runtime_std::ShutdownHandle),
-    Smol(chat_runtime_smol::ShutdownHandle),
-}
-
 /// A running server. Dropping it shuts it down and waits (bounded).
 pub(crate) struct TestServer {
     addr: SocketAddr,
     /// The TLS port's address, when it has one.
     tls_addr: Option<SocketAddr>,
-    handle: Handle,
-    inner: Option<Inner>,
+    handle: ShutdownHandle,
+    server: Option<Box<dyn RunningServer>>,
 }
 
 impl TestServer {
@@ -72,31 +70,18 @@ impl TestServer {
         if let Some(tls) = tls {
             endpoints.push(Endpoint::Tls(any, tls));
         }
-        let (inner, handle) = match runtime {
-            Runtime::Std => {
-                let s = chat_runtime_std::Server::start_endpoints(&endpoints, config)
-                    .expect("std server starts");
-                let h = s.shutdown_handle();
-                (Inner::Std(s), Handle::Std(h))
-            }
-            Runtime::Smol => {
-                let s = chat_runtime_smol::Server::start_endpoints(&endpoints, config)
-                    .expect("smol server starts");
-                let h = s.shutdown_handle();
-                (Inner::Smol(s), Handle::Smol(h))
-            }
-        };
-        let addrs = match &inner {
-            Inner::Std(s) => s.local_addrs().to_vec(),
-            Inner::Smol(s) => s.local_addrs().to_vec(),
-        };
+        let server = runtime
+            .runtime()
+            .start(&endpoints, config, None)
+            .unwrap_or_else(|e| panic!("the {runtime} server starts: {e}"));
+        let addrs = server.local_addrs().to_vec();
         let addr = addrs[0];
         assert_ne!(addr.port(), 0, "the server reports the port it bound");
         TestServer {
             addr,
             tls_addr: addrs.get(1).copied(),
-            handle,
-            inner: Some(inner),
+            handle: server.shutdown_handle(),
+            server: Some(server),
         }
     }
 
@@ -113,18 +98,15 @@ impl TestServer {
 
     /// Starts the graceful shutdown (what SIGINT/SIGTERM do).
     pub(crate) fn shutdown(&self) {
-        match &self.handle {
-            Handle::Std(h) => h.shutdown(),
-            Handle::Smol(h) => h.shutdown(),
-        }
+        self.handle.shutdown();
     }
 
     /// Shuts down and waits for the server to stop; panics if it does not
     /// stop within [`WAIT`] or stops with an error.
     pub(crate) fn stop(mut self) {
         self.shutdown();
-        let inner = self.inner.take().expect("stop runs once");
-        match wait_bounded(inner) {
+        let server = self.server.take().expect("stop runs once");
+        match wait_bounded(server) {
             Some(Ok(())) => {}
             Some(Err(e)) => panic!("the server stopped with an error: {e}"),
             None => panic!("the server did not stop within {WAIT:?} of the shutdown"),
@@ -134,24 +116,20 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
+        if let Some(server) = self.server.take() {
             self.shutdown();
             // A test already failing must not hang here; the result is not
             // checked, since the test body decides what it asserts.
-            let _ = wait_bounded(inner);
+            let _ = wait_bounded(server);
         }
     }
 }
 
 /// `wait()` on a thread, so a hung server fails the test instead of hanging it.
-fn wait_bounded(inner: Inner) -> Option<io::Result<()>> {
+fn wait_bounded(server: Box<dyn RunningServer>) -> Option<io::Result<()>> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let result = match inner {
-            Inner::Std(s) => s.wait(),
-            Inner::Smol(s) => s.wait(),
-        };
-        let _ = tx.send(result);
+        let _ = tx.send(server.wait());
     });
     rx.recv_timeout(WAIT).ok()
 }
