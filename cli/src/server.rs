@@ -6,7 +6,7 @@ use crate::runtime;
 use chat_core::cluster::MAX_NODE_NAME;
 use chat_core::NodeId;
 use chat_runtime_common::listener::Endpoint;
-use chat_runtime_common::redis_log::{ClusterOptions, LogConfig, LogConfigError};
+use chat_runtime_common::log::redis::{ClusterOptions, LogConfig, LogConfigError};
 use chat_runtime_common::runtime::ShutdownHandle;
 use chat_runtime_common::tls::ServerTls;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};

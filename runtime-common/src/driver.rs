@@ -7,15 +7,15 @@
 //! count) and its own way of waiting (a channel with a timeout, a future);
 //! the bookkeeping in between is here, once.
 //!
-//! A clustered room's stepper also holds its log ([`RedisLog`]): the
-//! room's appends go there, and the runtime hands the log's
-//! [`LogEvent`]s to [`Stepper::log_event`].
+//! A clustered room's stepper also holds its log (a [`RoomLog`]): the
+//! room's appends go there, and what the log says comes back as
+//! [`LogEvent`]s: those the log has at once are taken after every step
+//! ([`RoomLog::poll_event`]), and the runtime hands in those the log's own
+//! threads deliver ([`Stepper::log_event`]).
 
 use crate::admission::Admission;
 use crate::clock::Clock;
-use crate::redis_log::{
-    Flush, LogEvent, RedisLog, Reset, StreamPos, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY,
-};
+use crate::log::{Flush, LogEvent, LogPos, Reset, RoomLog, SNAPSHOT_ENTRIES, SNAPSHOT_EVERY};
 use crate::written::{Released, Reports};
 use chat_core::{Action, ClusterConfig, Config, ConnId, Event, Input, Room, Time};
 use std::net::IpAddr;
@@ -66,15 +66,15 @@ pub struct Stepper {
 /// # Invariants
 /// `gen` is the latest generation the room was told of (by a `Down`, an
 /// `Up` or an overflow); `up` whether the last of those was an `Up`.
-/// `last` is the stream id of the last entry handed in (or of the restored
+/// `last` is the position of the last entry handed in (or of the restored
 /// snapshot); `fresh` counts the entries handed in since the last snapshot.
 #[derive(Debug)]
 struct Clustered {
-    log: RedisLog,
+    log: Box<dyn RoomLog>,
     gen: u64,
     up: bool,
     epoch: Option<Arc<str>>,
-    last: Option<StreamPos>,
+    last: Option<LogPos>,
     fresh: usize,
     snapshot_at: Time,
 }
@@ -99,12 +99,12 @@ impl Stepper {
 
     /// A clustered room, node `cluster.node`, sharing `log`. It serves
     /// nobody until the log is up.
-    pub fn clustered(config: Config, cluster: ClusterConfig, log: RedisLog) -> Self {
+    pub fn clustered(config: Config, cluster: ClusterConfig, log: impl RoomLog + 'static) -> Self {
         let room = Room::clustered(config, cluster, None);
         Self::around(
             room,
             Some(Clustered {
-                log,
+                log: Box::new(log),
                 gen: 0,
                 up: false,
                 epoch: None,
@@ -154,8 +154,37 @@ impl Stepper {
         self.room.connections()
     }
 
-    /// Feeds one input, then carries out every action and hands over every event.
+    /// Feeds one input, then carries out every action and hands over every
+    /// event; then hands the room what its log has for it at once (a
+    /// memory log's `Up` comes after the first input, a connection's
+    /// arrival, whose greeting does not depend on the log).
     pub fn step(&mut self, conns: &mut impl Connections, input: Input<'_>) {
+        self.feed(conns, input);
+        self.take_log_events(conns);
+    }
+
+    /// Hands the room what the log says (from the log's own threads), and
+    /// what the log has for it at once after that.
+    pub fn log_event(&mut self, conns: &mut impl Connections, event: LogEvent) {
+        self.apply_log_event(conns, event);
+        self.take_log_events(conns);
+    }
+
+    /// Hands the room every event its log has now ([`RoomLog::poll_event`]).
+    ///
+    /// Ends: in answer to entries, the room appends only what it appended
+    /// before and the log did not get, and its `Up` after its own loss; a
+    /// log that hands back every append, in order, gives neither cause
+    /// again and again.
+    fn take_log_events(&mut self, conns: &mut impl Connections) {
+        while let Some(event) = self.log.as_mut().and_then(|log| log.log.poll_event()) {
+            self.apply_log_event(conns, event);
+        }
+    }
+
+    /// Feeds one input, carries out every action and hands over every
+    /// event; the room's appends go to the log.
+    fn feed(&mut self, conns: &mut impl Connections, input: Input<'_>) {
         self.room.handle(self.clock.now(), input);
         let mut overflow = None;
         while let Some(action) = self.room.poll_action() {
@@ -182,12 +211,12 @@ impl Stepper {
             log.gen = log.gen.max(overflow.gen);
             log.up = false;
             // Bounded: a room that is down appends nothing.
-            self.step(conns, Input::LogDown);
+            self.feed(conns, Input::LogDown);
         }
     }
 
-    /// Hands the room what its log says.
-    pub fn log_event(&mut self, conns: &mut impl Connections, event: LogEvent) {
+    /// Hands the room one event of its log.
+    fn apply_log_event(&mut self, conns: &mut impl Connections, event: LogEvent) {
         let Some(log) = self.log.as_mut() else {
             tracing::error!(?event, "a log event for a room that is not clustered");
             return;
@@ -196,7 +225,7 @@ impl Stepper {
             LogEvent::Logged { entries, last } => {
                 log.last = Some(last);
                 log.fresh += entries.len();
-                self.step(conns, Input::Logged { entries: &entries });
+                self.feed(conns, Input::Logged { entries: &entries });
                 self.maybe_snapshot();
             }
             LogEvent::Up { gen, epoch } => {
@@ -206,12 +235,12 @@ impl Stepper {
                 log.gen = gen;
                 log.up = true;
                 log.epoch = Some(epoch);
-                self.step(conns, Input::LogUp);
+                self.feed(conns, Input::LogUp);
             }
             LogEvent::Down { gen } => {
                 log.gen = log.gen.max(gen);
                 log.up = false;
-                self.step(conns, Input::LogDown);
+                self.feed(conns, Input::LogDown);
             }
             LogEvent::Restart {
                 reset,
@@ -221,8 +250,8 @@ impl Stepper {
                 log.last = Some(from);
                 log.fresh = 0;
                 match reset {
-                    Some(Reset::LogLost) => self.step(conns, Input::LogReset),
-                    Some(Reset::FellBehind) => self.step(conns, Input::FellBehind),
+                    Some(Reset::LogLost) => self.feed(conns, Input::LogReset),
+                    Some(Reset::FellBehind) => self.feed(conns, Input::FellBehind),
                     None => {}
                 }
                 if let Some(snapshot) = snapshot {
@@ -258,7 +287,7 @@ impl Stepper {
 
     /// For a clustered room: a flush of the appends queued so far (the
     /// shutdown's `Down`), to wait for before the process exits.
-    pub fn flush_log(&self) -> Option<Flush> {
+    pub fn flush_log(&self) -> Option<Box<dyn Flush>> {
         Some(self.log.as_ref()?.log.flush())
     }
 
@@ -278,3 +307,6 @@ impl Stepper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

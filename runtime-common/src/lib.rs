@@ -2,9 +2,9 @@
 //!
 //! What a TCP driver of `chat-core` must get right below the protocol,
 //! whatever its I/O model: the operating system around `accept` and
-//! reading, the clock, the step around the room, and TLS. Nothing here
-//! knows the protocol; the lines it writes (the refusals) come from
-//! `chat-core`.
+//! reading, the clock, the step around the room, the room's log, and
+//! TLS. Nothing here knows the protocol; the lines it writes (the
+//! refusals) come from `chat-core`.
 //!
 //! - [`listener`]: binds with a listen backlog sized for `max_clients`
 //!   (std's `TcpListener::bind` always asks for 128), capped by the kernel's
@@ -21,7 +21,13 @@
 //! - [`listener::Endpoint`]: a port and what it speaks there (plain or TLS).
 //! - [`clock`]: the one conversion from `Instant` to the core's `Time`.
 //! - [`driver`] and [`written`]: the step around the room (input, actions,
-//!   events, `Written` reports) and the counters writers leave for it.
+//!   events, `Written` reports, and a clustered room's log) and the
+//!   counters writers leave for it.
+//! - [`log`]: a clustered room's log: what the step needs of one
+//!   ([`log::RoomLog`]: append, store a snapshot, flush, hand back what
+//!   the log says) and its two implementations, in process
+//!   ([`log::MemoryLog`]: appends come back at once, in order) and a Redis
+//!   stream shared by the servers of a room ([`log::redis::RedisLog`]).
 //! - [`admission`]: TLS handshakes in progress counted with the room's
 //!   connections against `max_clients`, so that half-open handshakes cannot
 //!   pile up unbounded before the room hears of them.
@@ -44,10 +50,10 @@ pub mod client;
 pub mod clock;
 pub mod driver;
 pub mod listener;
+pub mod log;
 pub mod open_files;
 pub mod proc_number;
 pub mod read_pause;
-pub mod redis_log;
 pub mod refuse;
 pub mod runtime;
 pub mod tls;

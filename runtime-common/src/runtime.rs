@@ -3,7 +3,7 @@
 //! whichever runtime it is.
 
 use crate::listener::Endpoint;
-use crate::redis_log::ClusterOptions;
+use crate::log::redis::ClusterOptions;
 use chat_core::Config;
 use std::fmt;
 use std::io;

@@ -10,7 +10,7 @@ use chat_core::Config;
 use chat_runtime_common::driver::Stepper;
 use chat_runtime_common::listener;
 use chat_runtime_common::listener::Endpoint;
-use chat_runtime_common::redis_log::{ClusterOptions, RedisLog};
+use chat_runtime_common::log::redis::{ClusterOptions, RedisLog};
 use chat_runtime_common::refuse::SpareDescriptor;
 use chat_runtime_common::runtime::{RunningServer, Runtime, ShutdownHandle};
 use chat_runtime_common::written;

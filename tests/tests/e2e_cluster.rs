@@ -8,7 +8,8 @@
 mod common;
 
 use chat_core::{Entry, EntryKind, NodeId};
-use chat_runtime_common::redis_log::{LogConfig, LogEvent, LogSink, RedisLog};
+use chat_runtime_common::log::redis::{LogConfig, RedisLog};
+use chat_runtime_common::log::{LogEvent, LogSink, RoomLog};
 use common::bin::ChatProcess;
 use common::peer::Peer;
 use common::redis::{free_port, RedisServer};
@@ -484,7 +485,8 @@ fn an_append_sent_twice_lands_once() {
     let redis = RedisServer::start();
     let config = LogConfig::new(&redis.url(), "lobby").expect("a log config");
     let (events, inbox) = mpsc::channel();
-    let log = RedisLog::start(&config, ChannelSink(Mutex::new(events))).expect("the log starts");
+    let mut log =
+        RedisLog::start(&config, ChannelSink(Mutex::new(events))).expect("the log starts");
     let deadline = Instant::now() + common::WAIT;
     let next = || {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -16,9 +16,10 @@
 //!   log is declared down, and every message waiting is dropped (flushes
 //!   are answered) until the connection is back.
 
-use super::keys::{Backoff, Keys, StreamPos, ENTRY_FIELD};
+use super::keys::{Backoff, Keys, ENTRY_FIELD};
 use super::link::Link;
 use super::{connect, IO_TIMEOUT, RETRY_FOR, RETRY_STEP, TRIM_LAG};
+use crate::log::LogPos;
 use chat_core::NodeId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -45,7 +46,7 @@ pub(crate) enum WriterMsg {
     /// Store a snapshot covering the stream up to `id`, in `epoch`.
     Snapshot {
         epoch: Arc<str>,
-        id: StreamPos,
+        id: LogPos,
         state: Vec<u8>,
     },
     /// Set `done` once everything before it was written or dropped.

@@ -21,25 +21,16 @@
 //!   [`RETRY_FOR`] from the first failure before the log is declared down;
 //!   `failing_since` is cleared by a read that succeeds.
 
-use super::keys::{random_u64, Backoff, Keys, StreamPos, ENTRY_FIELD};
+use super::keys::{random_u64, Backoff, Keys, ENTRY_FIELD};
 use super::link::Link;
-use super::{connect, LogEvent, IO_TIMEOUT, RETRY_FOR, RETRY_STEP};
+use super::{connect, IO_TIMEOUT, RETRY_FOR, RETRY_STEP};
+use crate::log::{LogEvent, LogPos, Reset};
 use chat_core::{Entry, Snapshot};
 use redis::streams::StreamReadReply;
 use redis::{RedisError, Value};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Why the room starts again from an empty room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reset {
-    /// The stream was lost (a new epoch): lines may be missing for everyone.
-    LogLost,
-    /// Entries this node had not read were trimmed: it lost contact with
-    /// the room (it was away or slow for longer than the trim lag).
-    FellBehind,
-}
 
 /// Finds the room's epoch, or starts a new one: when the epoch key or the
 /// stream is missing, deletes what is left of the old log and sets a new
@@ -66,7 +57,7 @@ pub(crate) struct Reader {
     pub(crate) keys: Keys,
     pub(crate) url: String,
     pub(crate) epoch: Option<Arc<str>>,
-    pub(crate) last: StreamPos,
+    pub(crate) last: LogPos,
     /// The generation this reader last declared up in.
     pub(crate) up_gen: Option<u64>,
     /// When the calls started failing, while up.
@@ -212,7 +203,7 @@ impl Reader {
         let ours = epoch.is_some() && epoch.as_deref() == self.epoch.as_deref();
         let snapshot = match (id, state) {
             (Some(id), Some(state)) if ours => {
-                match (id.parse::<StreamPos>(), Snapshot::decode(&state)) {
+                match (id.parse::<LogPos>(), Snapshot::decode(&state)) {
                     (Ok(id), Ok(snapshot)) => Some((id, snapshot)),
                     (Err(error), _) => {
                         tracing::error!(%error, "the stored snapshot has a bad id; reading the stream from its start");
@@ -228,7 +219,7 @@ impl Reader {
         };
         let (from, snapshot) = match snapshot {
             Some((id, snapshot)) => (id, Some(snapshot)),
-            None => (StreamPos::START, None),
+            None => (LogPos::START, None),
         };
         tracing::info!(%from, snapshot = snapshot.is_some(), ?reset, "reading the room's log");
         self.last = from;
@@ -298,7 +289,7 @@ impl Reader {
         let mut read = 0;
         for stream in reply.map(|r| r.keys).unwrap_or_default() {
             for item in stream.ids {
-                let id: StreamPos = item
+                let id: LogPos = item
                     .id
                     .parse()
                     .map_err(|e| Failure::Reply(format!("{e}")))?;
@@ -323,7 +314,7 @@ impl Reader {
         }
         let ours = epoch.is_some() && epoch.as_deref() == self.epoch.as_deref();
         if let Some(trimmed) = trimmed.filter(|_| ours) {
-            let trimmed: StreamPos = trimmed
+            let trimmed: LogPos = trimmed
                 .parse()
                 .map_err(|e| Failure::Reply(format!("{e}")))?;
             if trimmed > before {

@@ -33,13 +33,14 @@
 //! # Failures
 //! A failed call (an interrupted system call after the process was
 //! stopped, a dropped connection, a timeout) is tried again on a new
-//! connection every [`RETRY_STEP`], for up to [`RETRY_FOR`], before the
+//! connection every `RETRY_STEP` (100 ms), for up to [`RETRY_FOR`], before the
 //! log counts as down: a pause or a blip shorter
 //! than that costs nobody a line. Reads are idempotent; appends are made
 //! so by `chat:{R}:appended`.
 //!
 //! # Snapshots and trimming
-//! Every [`SNAPSHOT_EVERY`] (or [`SNAPSHOT_ENTRIES`] entries) a serving
+//! Every [`SNAPSHOT_EVERY`](super::SNAPSHOT_EVERY) (or
+//! [`SNAPSHOT_ENTRIES`](super::SNAPSHOT_ENTRIES) entries) a serving
 //! node stores its snapshot with a script that keeps only the newest one
 //! (by id, in the current epoch) and trims the stream (`XTRIM MINID ~`) to
 //! [`TRIM_LAG`] before the snapshot's id. So every trimmed entry is covered
@@ -57,10 +58,7 @@ mod link;
 mod reader;
 mod writer;
 
-pub use keys::{BadStreamPos, StreamPos};
-pub use link::LogSink;
-pub use reader::Reset;
-
+use super::{AppendOverflow, Flush, LogEvent, LogPos, LogSink, RoomLog};
 use chat_core::{ClusterConfig, Entry, NodeId, Snapshot};
 use keys::Keys;
 use link::Link;
@@ -86,50 +84,9 @@ pub(crate) const RETRY_STEP: Duration = Duration::from_millis(100);
 /// How far behind a stored snapshot the stream is trimmed.
 pub const TRIM_LAG: Duration = Duration::from_secs(10);
 
-/// How often a serving node stores a snapshot (when entries came since).
-pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
-
-/// Entries after which a serving node stores a snapshot sooner.
-pub const SNAPSHOT_ENTRIES: usize = 10_000;
-
 /// Messages the writer may have waiting: the room's own bound on appends
 /// not yet seen in the log, plus room for snapshots and flushes.
 const OUTBOX: usize = 16_384 + 64;
-
-/// What the adapter tells the room, in order.
-#[derive(Debug)]
-pub enum LogEvent {
-    /// The next entries of the stream (those that decode), and the id of
-    /// the last one read.
-    Logged {
-        /// In stream order.
-        entries: Vec<Entry>,
-        /// The last stream id read (decoded or skipped).
-        last: StreamPos,
-    },
-    /// The log is up in generation `gen`: every entry was handed in.
-    Up {
-        /// Appends are tagged with it (see [`RedisLog::append`]).
-        gen: u64,
-        /// The epoch of the stream (snapshots are stored in it).
-        epoch: Arc<str>,
-    },
-    /// The log is down from generation `gen` on.
-    Down {
-        /// The new generation.
-        gen: u64,
-    },
-    /// The room starts again: after a reset (`reset`), and/or from
-    /// `snapshot`; the entries that follow are those after `from`.
-    Restart {
-        /// Why the room is to be reset first, if it is.
-        reset: Option<Reset>,
-        /// The stored snapshot to restore, if any.
-        snapshot: Option<Snapshot>,
-        /// Where reading goes on (the snapshot's id, or `0-0`).
-        from: StreamPos,
-    },
-}
 
 /// Where the log is, and which room in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,14 +169,7 @@ impl ClusterOptions {
     }
 }
 
-/// The writer's outbox was full: the log counts as down, in generation `gen`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AppendOverflow {
-    /// The new generation.
-    pub gen: u64,
-}
-
-/// The room side of the adapter. Dropping it stops its threads (within
+/// The room side of the Redis log. Dropping it stops its threads (within
 /// about a second; they are not joined).
 #[derive(Debug)]
 pub struct RedisLog {
@@ -255,7 +205,7 @@ impl RedisLog {
             keys,
             url: config.url.clone(),
             epoch: None,
-            last: StreamPos::START,
+            last: LogPos::START,
             up_gen: None,
             failing_since: None,
         };
@@ -268,14 +218,12 @@ impl RedisLog {
         }
         Ok(RedisLog { link, outbox })
     }
+}
 
-    /// Queues `entry` for the writer, made in generation `gen` (the last
-    /// one the room was told of).
-    ///
-    /// # Errors
-    /// The outbox is full: the log is declared down (a new generation);
-    /// the caller hands the room `LogDown` itself.
-    pub fn append(&self, gen: u64, entry: &Entry) -> Result<(), AppendOverflow> {
+impl RoomLog for RedisLog {
+    /// Queues `entry` for the writer; when the outbox is full, the log is
+    /// declared down (a new generation).
+    fn append(&mut self, gen: u64, entry: &Entry) -> Result<(), AppendOverflow> {
         let msg = WriterMsg::Append {
             gen,
             node: entry.node.clone(),
@@ -290,12 +238,12 @@ impl RedisLog {
         }
     }
 
-    /// Queues a snapshot covering the stream up to `id` in `epoch`; dropped
-    /// when the outbox is full (the next one will do).
-    pub fn store_snapshot(&self, epoch: Arc<str>, id: StreamPos, snapshot: &Snapshot) {
+    /// Queues a snapshot covering the stream up to `at` in `epoch`; dropped
+    /// when the outbox is full.
+    fn store_snapshot(&mut self, epoch: Arc<str>, at: LogPos, snapshot: &Snapshot) {
         let msg = WriterMsg::Snapshot {
             epoch,
-            id,
+            id: at,
             state: snapshot.encode(),
         };
         if self.outbox.try_send(msg).is_err() {
@@ -304,13 +252,18 @@ impl RedisLog {
     }
 
     /// Asks the writer to report once everything queued so far was written
-    /// (or dropped); poll [`Flush::is_done`].
-    pub fn flush(&self) -> Flush {
-        Flush {
+    /// (or dropped).
+    fn flush(&self) -> Box<dyn Flush> {
+        Box::new(OutboxFlush {
             outbox: self.outbox.clone(),
             done: Arc::new(AtomicBool::new(false)),
             sent: false,
-        }
+        })
+    }
+
+    /// Nothing: the reader and the writer hand their events to the sink.
+    fn poll_event(&mut self) -> Option<LogEvent> {
+        None
     }
 }
 
@@ -322,15 +275,14 @@ impl Drop for RedisLog {
 
 /// A flush of the writer's outbox under way.
 #[derive(Debug)]
-pub struct Flush {
+struct OutboxFlush {
     outbox: SyncSender<WriterMsg>,
     done: Arc<AtomicBool>,
     sent: bool,
 }
 
-impl Flush {
-    /// Whether everything queued before the flush was written or dropped.
-    pub fn is_done(&mut self) -> bool {
+impl Flush for OutboxFlush {
+    fn is_done(&mut self) -> bool {
         if !self.sent {
             match self
                 .outbox

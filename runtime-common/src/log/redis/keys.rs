@@ -1,8 +1,5 @@
-//! Names and positions in Redis: the room's keys, stream ids, and the
-//! reconnect backoff.
+//! Names in Redis (the room's keys) and the reconnect backoff.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The Redis keys of one room. The room's name is a hash tag (`{room}`),
@@ -36,55 +33,6 @@ impl Keys {
 
 /// The field of a stream entry that holds the entry's bytes.
 pub(crate) const ENTRY_FIELD: &str = "e";
-
-/// A Redis stream id, `MS-SEQ`: ordered as the stream orders its entries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamPos {
-    ms: u64,
-    seq: u64,
-}
-
-impl StreamPos {
-    /// Before every entry (`0-0`): reading after it reads the whole stream.
-    pub const START: StreamPos = StreamPos { ms: 0, seq: 0 };
-}
-
-impl fmt::Display for StreamPos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-/// Text that is not a stream id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BadStreamPos(pub String);
-
-impl fmt::Display for BadStreamPos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "not a stream id: {:?}", self.0)
-    }
-}
-
-impl std::error::Error for BadStreamPos {}
-
-impl FromStr for StreamPos {
-    type Err = BadStreamPos;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || BadStreamPos(s.chars().take(64).collect());
-        let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
-        let number = |part: &str| {
-            part.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| part.parse::<u64>().ok())
-                .flatten()
-        };
-        match (number(ms), number(seq)) {
-            (Some(ms), Some(seq)) => Ok(StreamPos { ms, seq }),
-            _ => Err(bad()),
-        }
-    }
-}
 
 /// Waits between reconnect attempts: from [`Backoff::FIRST`], doubling up
 /// to [`Backoff::MAX`]; back to the first after a success.
@@ -135,27 +83,6 @@ pub(crate) fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stream_ids_read_back_and_order_as_redis_does() {
-        let a: StreamPos = "1700000000000-3".parse().expect("an id");
-        let b: StreamPos = "1700000000000-12".parse().expect("an id");
-        let c: StreamPos = "1700000000001-0".parse().expect("an id");
-        assert!(StreamPos::START < a && a < b && b < c);
-        assert_eq!(a.to_string(), "1700000000000-3");
-        for bad in [
-            "",
-            "1",
-            "1-",
-            "-1",
-            "a-1",
-            "1-+2",
-            "1-2-3",
-            "99999999999999999999-0",
-        ] {
-            assert!(bad.parse::<StreamPos>().is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn backoff_doubles_to_its_bound_and_resets() {

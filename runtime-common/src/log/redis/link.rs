@@ -19,17 +19,9 @@
 //!   after `Up { g }`, so they belong to that epoch, and the writer appends
 //!   them only while the stream is still of it.
 
-use super::LogEvent;
+use crate::log::{LogEvent, LogSink};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Where the adapter's threads hand the room what the log says. Blocking
-/// is fine (it is how the room slows a reader that is ahead).
-pub trait LogSink: Send + Sync + 'static {
-    /// Hands `event` to the room; `false` when the room is gone (the
-    /// adapter's threads then stop).
-    fn deliver(&self, event: LogEvent) -> bool;
-}
 
 /// The state the reader, the writer and the room side share.
 pub(crate) struct Link {
