@@ -30,8 +30,8 @@ type Socket = Arc<TcpStream>;
 pub(crate) const DESCRIPTORS_PER_CLIENT: u64 = 1;
 
 /// Stack size of reader and writer threads: small, so a thousand clients fit.
-/// Both keep their buffers small (one `MAX_READ` read buffer; the slices of
-/// one vectored write, `transport::MAX_IOV` of them, 16 KiB).
+/// Both keep their buffers small (one `MAX_READ` read buffer; a vectored
+/// write's slices are on the heap when there are many).
 const CONN_STACK: usize = 64 * 1024;
 
 /// Most payloads the room thread writes at once (see [`Outbox::write_directly`]).

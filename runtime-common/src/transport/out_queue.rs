@@ -1,5 +1,6 @@
 //! The payloads a connection's writer holds, not yet (fully) written.
 
+use super::MAX_IOV;
 use crate::written::Released;
 use chat_core::Payload;
 use std::collections::VecDeque;
@@ -8,6 +9,9 @@ use std::io::IoSlice;
 /// Capacity (in payloads) above which a drained queue gives its memory
 /// back: after a burst of notices, an idle connection keeps only a little.
 pub const KEEP_CAPACITY: usize = 8;
+
+/// Slices a write builds on the stack before it takes a vector instead.
+const ON_STACK: usize = 16;
 
 /// The room's payloads for one connection, front first, with how much of
 /// the front one the socket (or a transport's sealing) already took.
@@ -51,16 +55,30 @@ impl OutQueue {
         self.payloads.is_empty()
     }
 
-    /// Fills `slices` with the front of the queue (the first one from where
-    /// the socket stopped); returns how many it filled.
-    pub fn front_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
-        let mut count = 0;
-        for (slot, payload) in slices.iter_mut().zip(&self.payloads) {
-            let start = if count == 0 { self.offset } else { 0 };
-            *slot = IoSlice::new(&payload[start..]);
-            count += 1;
+    /// Calls `write` with the front of the queue as slices (the first one
+    /// from where the socket stopped), at most `MAX_IOV` of them, and
+    /// returns what it returns. A few slices live on the stack; only a long
+    /// queue allocates, so a write of one line costs no memory traffic
+    /// beyond its slice.
+    pub fn with_front_slices<T>(&self, write: impl FnOnce(&[IoSlice<'_>]) -> T) -> T {
+        let count = self.payloads.len().min(MAX_IOV);
+        if count <= ON_STACK {
+            let mut slices = [IoSlice::new(&[]); ON_STACK];
+            self.fill(&mut slices[..count]);
+            write(&slices[..count])
+        } else {
+            let mut slices = vec![IoSlice::new(&[]); count];
+            self.fill(&mut slices);
+            write(&slices)
         }
-        count
+    }
+
+    /// Fills `slices` with the front of the queue.
+    fn fill<'a>(&'a self, slices: &mut [IoSlice<'a>]) {
+        for (i, (slot, payload)) in slices.iter_mut().zip(&self.payloads).enumerate() {
+            let start = if i == 0 { self.offset } else { 0 };
+            *slot = IoSlice::new(&payload[start..]);
+        }
     }
 
     /// Drops `taken` bytes from the front: the socket (or a transport's

@@ -1,9 +1,9 @@
 //! The plain transport: room bytes are raw bytes.
 
-use super::{retrying, Inbound, OutQueue, Outbound, RawRead, RawWrite, MAX_IOV};
+use super::{retrying, Inbound, OutQueue, Outbound, RawRead, RawWrite};
 use crate::written::Released;
 use chat_core::MAX_READ;
-use std::io::{self, IoSlice};
+use std::io;
 
 /// Reads straight into the room's buffer.
 #[derive(Debug)]
@@ -35,9 +35,7 @@ impl Outbound for PlainOutbound {
         if queue.is_empty() {
             return Ok(Released::default());
         }
-        let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let count = queue.front_slices(&mut slices);
-        let written = retrying(|| socket(&slices[..count]))?;
+        let written = queue.with_front_slices(|slices| retrying(|| socket(slices)))?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

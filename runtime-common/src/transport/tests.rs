@@ -1,7 +1,7 @@
 //! The transports against scripted raw reads and writes: partial writes,
 //! `WouldBlock` in the middle, and what each reports as written.
 
-use super::{OutQueue, Transport};
+use super::{OutQueue, Transport, MAX_IOV};
 use crate::tls::tests::{connect, Files};
 use crate::tls::Plain;
 use crate::written::Released;
@@ -143,6 +143,33 @@ fn a_plain_write_cut_short_reports_the_bytes_and_the_payloads_taken_whole() {
     assert!(queue.is_empty());
     assert!(!transport.outbound.has_unsent());
     assert!(transport.outbound.close().is_empty());
+}
+
+#[test]
+fn a_long_queue_goes_out_in_one_write_of_at_most_max_iov_slices() {
+    let mut transport = Transport::plain();
+    let lines: Vec<String> = (0..MAX_IOV + 5).map(|i| format!("{i}\n")).collect();
+    let mut queue = queue_of(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut slices_seen = Vec::new();
+    let mut out = Vec::new();
+    let mut socket = |slices: &[IoSlice<'_>]| {
+        slices_seen.push(slices.len());
+        let taken: usize = slices.iter().map(|s| s.len()).sum();
+        slices.iter().for_each(|s| out.extend_from_slice(s));
+        Ok(taken)
+    };
+    let first = transport
+        .outbound
+        .write(&mut queue, &mut socket)
+        .expect("writes");
+    let second = transport
+        .outbound
+        .write(&mut queue, &mut socket)
+        .expect("writes");
+    assert_eq!(slices_seen, [MAX_IOV, 5]);
+    assert_eq!((first.sends, second.sends), (MAX_IOV, 5));
+    assert_eq!(out, lines.concat().as_bytes());
+    assert!(queue.is_empty());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The TLS transport: decrypts what the socket reads and seals what the
 //! room sends, with the halves of a session whose handshake is over.
 
-use super::{retrying, Inbound, OutQueue, Outbound, RawRead, RawWrite, MAX_IOV};
+use super::{retrying, Inbound, OutQueue, Outbound, RawRead, RawWrite};
 use crate::tls::session::RAW_READ;
 use crate::tls::{Plain, TlsReader, TlsWriter};
 use crate::written::Released;
@@ -68,9 +68,7 @@ impl Outbound for TlsOutbound {
             if queue.is_empty() {
                 return Ok(Released::default());
             }
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let count = queue.front_slices(&mut slices);
-            let taken = self.session.seal(&slices[..count]);
+            let taken = queue.with_front_slices(|slices| self.session.seal(slices));
             // Sealed: gone from the queue, reported once the records are out.
             queue.consume(taken);
             if !self.session.has_unsent() {
