@@ -238,6 +238,14 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub(crate) wait_for_server: HumanDuration,
 
+    /// At a terminal: after this long with nothing from the server, ask it
+    /// whether it is there (`/ping`, answered unseen). A ping or a line of
+    /// yours unanswered for a third of it (0.5 to 5 s) shows `(no answer
+    /// from the server for N s)` and marks your lines the room has not sent
+    /// back yet; `0` turns the check off
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub(crate) ping_after: HumanDuration,
+
     /// After a lost connection or a server shutdown, connect again (waiting
     /// 1 s, doubling to 30 s) and rejoin with the same nick. Lines typed while
     /// offline are not sent: a note says so and Up brings them back; piped,

@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(parse("/ping  #1.2 "), Request::Ping("#1.2"));
         assert_eq!(parse("/PING x"), Request::Ping("x"));
         let longest = "p".repeat(MAX_PING_TOKEN);
-        assert_eq!(parse(&format!("/ping {longest}")), Request::Ping(&*longest));
+        assert_eq!(parse(&format!("/ping {longest}")), Request::Ping(&longest));
         for bad in ["/ping", "/ping  ", "/ping a b", "/ping a\tb"] {
             assert_eq!(parse(bad), Request::Usage(PING_USAGE), "{bad:?}");
         }
