@@ -261,6 +261,17 @@ pub(crate) struct ClientArgs {
     #[arg(long, requires = "timestamps")]
     pub(crate) utc: bool,
 
+    /// At a terminal: hide the join, leave and rename notices of users who
+    /// have not spoken for this long (weechat's smart filter; a burst of
+    /// notices shown is collapsed into one line either way)
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub(crate) smart_filter: HumanDuration,
+
+    /// At a terminal: show every join, leave and rename notice (turns the
+    /// smart filter off)
+    #[arg(long)]
+    pub(crate) show_joins: bool,
+
     /// No terminal bell on a private line or a line that names you
     #[arg(long)]
     pub(crate) no_bell: bool,

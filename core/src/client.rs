@@ -28,7 +28,10 @@ use std::collections::VecDeque;
 
 mod awaiting;
 mod known_nicks;
+mod notice;
 pub mod reconnect;
+
+pub use notice::{notice, speaker, Notice};
 
 use awaiting::{Answer, Awaiting};
 

@@ -564,3 +564,57 @@ fn a_server_stalled_in_a_quiet_room_is_found_out_by_a_ping() {
             .any(|r| r.starts_with("(the server answers again, after "))
     });
 }
+
+/// By default the join and leave of users who never spoke are hidden; a
+/// speaker's leave is shown (their first line says they came).
+#[test]
+fn the_notices_of_silent_users_are_hidden_and_a_speakers_leave_is_shown() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let alice = alice_at_terminal(addr, &[]);
+    let bot = Peer::join("bot", addr);
+    drop(bot);
+    let mut carol = Peer::join("carol", addr);
+    carol.send("hi\n/quit\n");
+    carol.expect_line("carol: hi");
+    let mut dave = Peer::join("dave", addr);
+    dave.send("done\n");
+    let rows = alice.wait_for("dave's line", |rows| rows.iter().any(|r| r == "dave: done"));
+    let notices: Vec<&str> = rows
+        .iter()
+        .map(String::as_str)
+        .filter(|r| r.contains("joined") || r.contains("left") || r.starts_with("carol"))
+        .collect();
+    assert_eq!(
+        notices,
+        ["alice joined the chat", "carol: hi", "carol left the chat!"],
+        "{rows:#?}"
+    );
+}
+
+/// With --show-joins every notice is shown, and notices arriving together
+/// are one line.
+#[test]
+fn a_burst_of_joins_or_leaves_is_one_line() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let alice = alice_at_terminal(addr, &["--show-joins"]);
+    let mut bots: Vec<Peer> = ["bot1", "bot2", "bot3"]
+        .iter()
+        .map(|nick| {
+            let mut bot = Peer::connect(nick, addr);
+            bot.expect_prompt();
+            bot
+        })
+        .collect();
+    // Back to back: the three join notices reach alice together.
+    for bot in &mut bots {
+        let nick = bot.name().to_string();
+        bot.send(format!("{nick}\n"));
+    }
+    alice.wait_for_row("(3 joined: bot1, bot2, bot3)");
+    drop(bots);
+    let rows = alice.wait_for_row("(3 left: bot1, bot2, bot3)");
+    assert!(
+        !rows.iter().any(|r| r.starts_with("bot")),
+        "a notice of the burst shown on its own too: {rows:#?}"
+    );
+}

@@ -9,6 +9,7 @@ mod editor;
 pub(crate) mod error;
 mod link;
 mod liveness;
+mod notices;
 mod ui;
 mod wrap;
 
@@ -22,6 +23,7 @@ use display::Style;
 use error::ClientError;
 use link::{ConnId, Connected};
 use liveness::{Due, Liveness};
+use notices::{NoticeFilter, Show};
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -144,6 +146,10 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     client.plain = tls.is_none();
     client.wait_for_server(args.wait_for_server.0);
     client.ping_after = args.ping_after.0;
+    if interactive {
+        let window = (!args.show_joins).then_some(args.smart_filter.0);
+        client.notices = Some(NoticeFilter::new(window));
+    }
     if args.reconnect {
         client.reconnect = Some(Reconnect {
             rejoin: Rejoin::new(link::jitter_seed()),
@@ -297,6 +303,9 @@ struct Client {
     /// The number of the last of our lines shown as waiting for the room's
     /// copy (see [`Session::awaiting_copies`]).
     marked: u64,
+    /// Which join and leave notices are shown, and bursts of them
+    /// collapsed; at a terminal.
+    notices: Option<NoticeFilter>,
 }
 
 /// What the client loop wakes up for when nothing arrives.
@@ -306,6 +315,8 @@ enum Wake {
     Deadline(Wait),
     /// The liveness check has something to do.
     Liveness,
+    /// A burst of notices is due to be shown.
+    Notices,
 }
 
 /// What [`Client::flush`] did.
@@ -360,6 +371,7 @@ impl Client {
             ping_after: Duration::ZERO,
             liveness: None,
             marked: 0,
+            notices: None,
         }
     }
 
@@ -403,6 +415,10 @@ impl Client {
                             let flow = match wake {
                                 Wake::Deadline(wait) => self.deadline_passed(wait)?,
                                 Wake::Liveness => self.check_liveness()?,
+                                Wake::Notices => {
+                                    self.flush_notices();
+                                    Flow::Continue
+                                }
                             };
                             match flow {
                                 Flow::Continue => continue,
@@ -419,14 +435,49 @@ impl Client {
         }
     }
 
-    /// The earliest of the bounded wait's deadline and the liveness check's.
+    /// The earliest of the bounded wait's deadline, the liveness check's
+    /// and the held notices'.
     fn next_wake(&self) -> Option<(Instant, Wake)> {
         let deadline = self.deadline.map(|(at, wait)| (at, Wake::Deadline(wait)));
         let check = self.liveness.as_ref().and_then(Liveness::next_check);
-        match (deadline, check) {
-            (Some(deadline), Some(at)) if at < deadline.0 => Some((at, Wake::Liveness)),
-            (None, Some(at)) => Some((at, Wake::Liveness)),
-            (deadline, _) => deadline,
+        let notices = self.notices.as_ref().and_then(NoticeFilter::due);
+        [
+            deadline,
+            check.map(|at| (at, Wake::Liveness)),
+            notices.map(|at| (at, Wake::Notices)),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(at, _)| *at)
+    }
+
+    /// Shows a received line, unless the notice filter hides or holds it
+    /// (and what it held before, if it is time).
+    fn show_line(&mut self, line: String) {
+        let Some(filter) = self.notices.as_mut() else {
+            self.display(Show::Line(line));
+            return;
+        };
+        for shown in filter.offer(line, self.session.nick(), Instant::now()) {
+            self.display(shown);
+        }
+    }
+
+    /// Shows the burst of notices held, if any: before anything else is shown.
+    fn flush_notices(&mut self) {
+        if let Some(shown) = self.notices.as_mut().and_then(NoticeFilter::flush) {
+            self.display(shown);
+        }
+    }
+
+    fn display(&mut self, shown: Show) {
+        match shown {
+            Show::Line(line) => {
+                let attention = self.session.attention(&line);
+                let alert = self.bell && attention != Attention::Normal;
+                self.ui.show(&line, attention, alert);
+            }
+            Show::Burst(summary) => self.ui.show_local(&summary),
         }
     }
 
@@ -457,6 +508,7 @@ impl Client {
     /// Shows each of our lines still waiting for the room's copy, once, while
     /// the server does not answer: the copy shows it normally when it comes.
     fn mark_waiting_lines(&mut self) {
+        self.flush_notices();
         let fresh: Vec<(u64, String)> = self
             .session
             .awaiting_copies()
@@ -516,11 +568,13 @@ impl Client {
             Msg::Net(_, NetEvent::Eof) => {
                 self.session.handle_eof();
                 self.drain_events()?;
+                self.flush_notices();
                 return self.ended(None);
             }
             Msg::Net(_, NetEvent::Failed(e)) => {
                 self.session.handle_eof();
                 self.drain_events()?;
+                self.flush_notices();
                 return self.ended(Some(runtime::describe(&e)));
             }
             Msg::Input(InputEvent::Line(line)) => {
@@ -706,6 +760,7 @@ impl Client {
 
     /// A note of the client's own: dim on a terminal, on stderr when piped.
     fn notice(&mut self, note: &str) {
+        self.flush_notices();
         if self.ui.is_interactive() {
             self.ui.show_local(note);
         } else {
@@ -720,17 +775,17 @@ impl Client {
             match event {
                 ClientEvent::Line(line) => {
                     saw_lines = true;
-                    let attention = self.session.attention(&line);
-                    let alert = self.bell && attention != Attention::Normal;
-                    self.ui.show(&line, attention, alert);
+                    self.show_line(line);
                 }
                 ClientEvent::Refusal(line) => {
+                    self.flush_notices();
                     self.ui.show(&line, Attention::Normal, false);
                     if !self.ui.is_interactive() {
                         crate::out::stderr_line(&line);
                     }
                 }
                 ClientEvent::Local(note) => {
+                    self.flush_notices();
                     if self.ui.is_interactive() {
                         self.ui.show_local(&note);
                     } else {
@@ -738,6 +793,7 @@ impl Client {
                     }
                 }
                 ClientEvent::HelpEnded => {
+                    self.flush_notices();
                     for line in CLIENT_HELP {
                         self.ui.show_local(line);
                     }
