@@ -425,6 +425,24 @@ mod tests {
         assert_eq!(args.dialect(), Dialect::Seed);
         assert!(args.timestamps);
         assert_eq!(args.host, "::1");
+        assert_eq!(args.ping_after.0, Duration::from_secs(15));
+        assert_eq!(args.smart_filter.0, Duration::from_secs(600));
+        assert!(!args.show_joins);
+        let cli = parse(&[
+            "client",
+            "--ping-after",
+            "1500ms",
+            "--smart-filter",
+            "2m",
+            "--show-joins",
+        ])
+        .expect("valid flags");
+        let Command::Client(args) = cli.command else {
+            panic!("parsed as a server")
+        };
+        assert_eq!(args.ping_after.0, Duration::from_millis(1500));
+        assert_eq!(args.smart_filter.0, Duration::from_secs(120));
+        assert!(args.show_joins);
     }
 
     #[test]

@@ -393,7 +393,9 @@ impl Client {
     /// Runs until the connection ends. `Ok` when it ended normally; piped,
     /// lines the server refused make a normal end an error too.
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<Farewell, ClientError> {
-        let farewell = self.run_loop(rx)?;
+        let result = self.run_loop(rx);
+        self.flush_notices();
+        let farewell = result?;
         let refused = self.session.refusals() + self.refused_before;
         if (refused > 0 || self.unsent > 0) && !self.ui.is_interactive() {
             return Err(ClientError::LinesNotDelivered {
