@@ -149,6 +149,8 @@ pub struct Session {
     /// The server answered a `/ping` of ours `unknown command`: it has
     /// none, and no more are sent.
     pings_refused: bool,
+    /// Lines of the user's sent to the server (see [`Session::lines_sent`]).
+    lines_sent: u64,
 }
 
 impl Session {
@@ -176,6 +178,7 @@ impl Session {
             learns_nicks: true,
             awaiting: Awaiting::default(),
             pings_refused: false,
+            lines_sent: 0,
         }
     }
 
@@ -431,6 +434,7 @@ impl Session {
                 },
                 None => line,
             };
+            self.lines_sent += 1;
             match self.dialect {
                 Dialect::Framed => {
                     if let Some(copy) = self.room_copy(line).filter(|_| self.joined) {
@@ -484,6 +488,13 @@ impl Session {
         self.transmit
             .extend_from_slice(format!("/ping {token}\n").as_bytes());
         true
+    }
+
+    /// How many lines [`Session::send_line`] sent to the server so far
+    /// (not those it answered itself, such as a `/r` with no one to reply
+    /// to, nor the `/quit`): each gets an answer from a framed server.
+    pub fn lines_sent(&self) -> u64 {
+        self.lines_sent
     }
 
     /// Pings sent and not answered yet.
@@ -1019,6 +1030,7 @@ mod tests {
         let mut session = joined("alice");
         session.send_line("/r anyone?");
         assert_eq!(session.poll_transmit(), None);
+        assert_eq!(session.lines_sent(), 0, "answered by the session itself");
         assert_eq!(
             lines(&mut session),
             [ClientEvent::Local(NO_ONE_TO_REPLY_TO.into())]
@@ -1030,6 +1042,7 @@ mod tests {
             session.poll_transmit(),
             Some(b"/msg carol hi there\n".to_vec())
         );
+        assert_eq!(session.lines_sent(), 1);
         session.send_line("/rest is a word");
         assert_eq!(session.poll_transmit(), Some(b"/rest is a word\n".to_vec()));
     }

@@ -1004,11 +1004,13 @@ impl Client {
         if self.command_to_seed(line) {
             return;
         }
+        let sent_before = self.session.lines_sent();
         self.session.send_line(line);
+        let answered = self.session.lines_sent() > sent_before;
         if self.session.is_leaving() {
             self.quitting = true;
             self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
-        } else if let Some(liveness) = self.liveness.as_mut() {
+        } else if let Some(liveness) = self.liveness.as_mut().filter(|_| answered) {
             // Every line sent gets an answer: its copy, or a command's reply.
             liveness.expect_answer(Instant::now());
             if liveness.is_stalled() {
