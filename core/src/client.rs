@@ -149,8 +149,9 @@ pub struct Session {
     /// The server answered a `/ping` of ours `unknown command`: it has
     /// none, and no more are sent.
     pings_refused: bool,
-    /// Lines of the user's sent to the server (see [`Session::lines_sent`]).
-    lines_sent: u64,
+    /// Lines of the user's sent that the server answers (see
+    /// [`Session::answered_lines_sent`]).
+    answered_lines_sent: u64,
 }
 
 impl Session {
@@ -178,7 +179,7 @@ impl Session {
             learns_nicks: true,
             awaiting: Awaiting::default(),
             pings_refused: false,
-            lines_sent: 0,
+            answered_lines_sent: 0,
         }
     }
 
@@ -434,7 +435,9 @@ impl Session {
                 },
                 None => line,
             };
-            self.lines_sent += 1;
+            if !text::clean(line.as_bytes()).is_empty() {
+                self.answered_lines_sent += 1;
+            }
             match self.dialect {
                 Dialect::Framed => {
                     if let Some(copy) = self.room_copy(line).filter(|_| self.joined) {
@@ -491,10 +494,12 @@ impl Session {
     }
 
     /// How many lines [`Session::send_line`] sent to the server so far
-    /// (not those it answered itself, such as a `/r` with no one to reply
-    /// to, nor the `/quit`): each gets an answer from a framed server.
-    pub fn lines_sent(&self) -> u64 {
-        self.lines_sent
+    /// that a framed server answers (with the room's copy, a reply or an
+    /// error): not those the session answered itself (a `/r` with no one
+    /// to reply to), nor the `/quit`, nor one the server ignores (nothing
+    /// left once control characters are removed).
+    pub fn answered_lines_sent(&self) -> u64 {
+        self.answered_lines_sent
     }
 
     /// Pings sent and not answered yet.
@@ -1030,7 +1035,11 @@ mod tests {
         let mut session = joined("alice");
         session.send_line("/r anyone?");
         assert_eq!(session.poll_transmit(), None);
-        assert_eq!(session.lines_sent(), 0, "answered by the session itself");
+        assert_eq!(
+            session.answered_lines_sent(),
+            0,
+            "answered by the session itself"
+        );
         assert_eq!(
             lines(&mut session),
             [ClientEvent::Local(NO_ONE_TO_REPLY_TO.into())]
@@ -1042,7 +1051,10 @@ mod tests {
             session.poll_transmit(),
             Some(b"/msg carol hi there\n".to_vec())
         );
-        assert_eq!(session.lines_sent(), 1);
+        assert_eq!(session.answered_lines_sent(), 1);
+        session.send_line("\x07\x1b");
+        assert_eq!(session.answered_lines_sent(), 1, "ignored by the server");
+        session.poll_transmit();
         session.send_line("/rest is a word");
         assert_eq!(session.poll_transmit(), Some(b"/rest is a word\n".to_vec()));
     }

@@ -1004,9 +1004,9 @@ impl Client {
         if self.command_to_seed(line) {
             return;
         }
-        let sent_before = self.session.lines_sent();
+        let sent_before = self.session.answered_lines_sent();
         self.session.send_line(line);
-        let answered = self.session.lines_sent() > sent_before;
+        let answered = self.session.answered_lines_sent() > sent_before;
         if self.session.is_leaving() {
             self.quitting = true;
             self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
