@@ -234,6 +234,14 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub(crate) wait_for_server: HumanDuration,
 
+    /// At a terminal: after this long with nothing from the server, ask it
+    /// whether it is there (`/ping`, answered unseen). A ping or a line of
+    /// yours unanswered for a third of it (0.5 to 5 s) shows `(no answer
+    /// from the server for N s)` and marks your lines the room has not sent
+    /// back yet; `0` turns the check off
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub(crate) ping_after: HumanDuration,
+
     /// After a lost connection or a server shutdown, connect again (waiting
     /// 1 s, doubling to 30 s) and rejoin with the same nick. Lines typed while
     /// offline are not sent: a note says so and Up brings them back; piped,
@@ -248,6 +256,17 @@ pub(crate) struct ClientArgs {
     /// With --timestamps: the time in UTC
     #[arg(long, requires = "timestamps")]
     pub(crate) utc: bool,
+
+    /// At a terminal: hide the join, leave and rename notices of users who
+    /// have not spoken for this long (weechat's smart filter; a burst of
+    /// notices shown is collapsed into one line either way)
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub(crate) smart_filter: HumanDuration,
+
+    /// At a terminal: show every join, leave and rename notice (turns the
+    /// smart filter off)
+    #[arg(long)]
+    pub(crate) show_joins: bool,
 
     /// No terminal bell on a private line or a line that names you
     #[arg(long)]
@@ -402,6 +421,24 @@ mod tests {
         assert_eq!(args.dialect(), Dialect::Seed);
         assert!(args.timestamps);
         assert_eq!(args.host, "::1");
+        assert_eq!(args.ping_after.0, Duration::from_secs(15));
+        assert_eq!(args.smart_filter.0, Duration::from_secs(600));
+        assert!(!args.show_joins);
+        let cli = parse(&[
+            "client",
+            "--ping-after",
+            "1500ms",
+            "--smart-filter",
+            "2m",
+            "--show-joins",
+        ])
+        .expect("valid flags");
+        let Command::Client(args) = cli.command else {
+            panic!("parsed as a server")
+        };
+        assert_eq!(args.ping_after.0, Duration::from_millis(1500));
+        assert_eq!(args.smart_filter.0, Duration::from_secs(120));
+        assert!(args.show_joins);
     }
 
     #[test]

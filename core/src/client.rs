@@ -26,8 +26,14 @@ use crate::command::{self, Request};
 use crate::{nick, text, wire};
 use std::collections::VecDeque;
 
+mod awaiting;
 mod known_nicks;
+mod notice;
 pub mod reconnect;
+
+pub use notice::{notice, speaker, Notice};
+
+use awaiting::{Answer, Awaiting};
 
 pub use known_nicks::KnownNicks;
 
@@ -74,6 +80,9 @@ pub const COMMANDS: [&str; 7] = ["/help", "/who", "/nick", "/me", "/msg", "/quit
 
 /// What `/r` says when no private line came yet.
 pub const NO_ONE_TO_REPLY_TO: &str = "no private line to reply to yet";
+
+/// How a server without `/ping` answers ours.
+const PING_UNKNOWN: &str = "error: unknown command /ping ";
 
 /// What `/r` with no text says.
 pub const REPLY_USAGE: &str = "usage: /r TEXT (answers the last private line)";
@@ -135,6 +144,14 @@ pub struct Session {
     nicks: KnownNicks,
     /// Whether `nicks` is kept (see [`Session::without_known_nicks`]).
     learns_nicks: bool,
+    /// Copies of our lines and answers to our pings not received yet.
+    awaiting: Awaiting,
+    /// The server answered a `/ping` of ours `unknown command`: it has
+    /// none, and no more are sent.
+    pings_refused: bool,
+    /// Lines of the user's sent that the server answers (see
+    /// [`Session::answered_lines_sent`]).
+    answered_lines_sent: u64,
 }
 
 impl Session {
@@ -160,6 +177,9 @@ impl Session {
             help_asked: 0,
             nicks: KnownNicks::default(),
             learns_nicks: true,
+            awaiting: Awaiting::default(),
+            pings_refused: false,
+            answered_lines_sent: 0,
         }
     }
 
@@ -218,6 +238,9 @@ impl Session {
     }
 
     fn show(&mut self, line: String) {
+        if self.joined && self.answers_our_ping(&line) {
+            return;
+        }
         if line == wire::CONNECTED {
             self.joined = true;
         }
@@ -240,6 +263,19 @@ impl Session {
             self.help_asked -= 1;
             self.events.push_back(ClientEvent::HelpEnded);
         }
+    }
+
+    /// Settles what `line` answers of ours (see [`Awaiting`]); whether it
+    /// is the answer to one of our pings, which the user never sees: a
+    /// pong, or the `unknown command` of a server without `/ping`.
+    fn answers_our_ping(&mut self, line: &str) -> bool {
+        if self.awaiting.pings() > 0 && line.starts_with(PING_UNKNOWN) {
+            self.pings_refused = true;
+            self.awaiting.ping_refused();
+            return true;
+        }
+        let token = line.strip_prefix(wire::PONG);
+        self.awaiting.on_line(line, token) == Answer::Pong
     }
 
     /// Keeps [`Session::known_nicks`] and the `/r` target current. A nick
@@ -399,8 +435,14 @@ impl Session {
                 },
                 None => line,
             };
+            if !text::clean(line.as_bytes()).is_empty() {
+                self.answered_lines_sent += 1;
+            }
             match self.dialect {
                 Dialect::Framed => {
+                    if let Some(copy) = self.room_copy(line).filter(|_| self.joined) {
+                        self.awaiting.said(copy);
+                    }
                     self.transmit.extend_from_slice(line.as_bytes());
                     self.transmit.push(b'\n');
                 }
@@ -411,6 +453,67 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// What the room will send back for `line` if it says it: the same
+    /// cleaning and parsing as the server's, our nick in front. `None` for
+    /// a command the room answers otherwise.
+    fn room_copy(&self, line: &str) -> Option<String> {
+        let nick = self.nick.as_deref()?;
+        let text = text::clean(line.as_bytes());
+        if text.is_empty() {
+            return None;
+        }
+        match command::parse(&text) {
+            Request::Say(said) => Some(format!("{nick}{}{said}", wire::SAYS)),
+            Request::Me(did) => Some(format!("{}{nick} {did}", wire::ACTION)),
+            _ => None,
+        }
+    }
+
+    /// Whether [`Session::send_ping`] can ask the server now: joined to a
+    /// framed server that knows `/ping`, not leaving.
+    pub fn can_ping(&self) -> bool {
+        self.dialect == Dialect::Framed && self.joined && !self.leaving && !self.pings_refused
+    }
+
+    /// Sends `/ping` with a fresh token, to learn whether the server is
+    /// there; its answer is taken in silently (never an event). Returns
+    /// whether it was sent: not when [`Session::can_ping`] is false, nor
+    /// while a few pings are unanswered already.
+    pub fn send_ping(&mut self) -> bool {
+        if !self.can_ping() {
+            return false;
+        }
+        let Some(token) = self.awaiting.ping() else {
+            return false;
+        };
+        self.transmit
+            .extend_from_slice(format!("/ping {token}\n").as_bytes());
+        true
+    }
+
+    /// How many lines [`Session::send_line`] sent to the server so far
+    /// that a framed server answers (with the room's copy, a reply or an
+    /// error): not those the session answered itself (a `/r` with no one
+    /// to reply to), nor the `/quit`, nor one the server ignores (nothing
+    /// left once control characters are removed).
+    pub fn answered_lines_sent(&self) -> u64 {
+        self.answered_lines_sent
+    }
+
+    /// Pings sent and not answered yet.
+    pub fn pings_unanswered(&self) -> usize {
+        self.awaiting.pings()
+    }
+
+    /// The lines we said (framed dialect) whose copy the room has not sent
+    /// back yet, oldest first, each as its copy will read (`NICK: TEXT`,
+    /// `* NICK TEXT`) with its number: lines are numbered from 1 in the
+    /// order said. A line stops waiting once its copy comes, or a later
+    /// line's copy or the answer to a later ping does (it was refused).
+    pub fn awaiting_copies(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.awaiting.copies()
     }
 
     /// Leaves the room: `/quit` to a framed server; the seed's server has no
@@ -933,6 +1036,11 @@ mod tests {
         session.send_line("/r anyone?");
         assert_eq!(session.poll_transmit(), None);
         assert_eq!(
+            session.answered_lines_sent(),
+            0,
+            "answered by the session itself"
+        );
+        assert_eq!(
             lines(&mut session),
             [ClientEvent::Local(NO_ONE_TO_REPLY_TO.into())]
         );
@@ -943,6 +1051,10 @@ mod tests {
             session.poll_transmit(),
             Some(b"/msg carol hi there\n".to_vec())
         );
+        assert_eq!(session.answered_lines_sent(), 1);
+        session.send_line("\x07\x1b");
+        assert_eq!(session.answered_lines_sent(), 1, "ignored by the server");
+        session.poll_transmit();
         session.send_line("/rest is a word");
         assert_eq!(session.poll_transmit(), Some(b"/rest is a word\n".to_vec()));
     }
@@ -1045,6 +1157,85 @@ mod tests {
         session.handle_received(b"[pm from bob] hi\n");
         session.send_line("/r hello");
         assert_eq!(session.poll_transmit(), Some(b"/msg bob hello\n".to_vec()));
+    }
+
+    fn copies(session: &Session) -> Vec<String> {
+        session
+            .awaiting_copies()
+            .map(|(_, copy)| copy.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn own_pongs_are_taken_in_silently_and_settle_the_lines_before() {
+        let mut session = joined("alice");
+        assert!(session.can_ping());
+        session.send_line("hi\n/me  waves\n/who\n\x1b[1mbold");
+        assert!(session.send_ping());
+        session.send_line("after");
+        let sent = session.poll_transmit().expect("bytes to send");
+        assert_eq!(
+            String::from_utf8_lossy(&sent),
+            "hi\n/me  waves\n/who\n\x1b[1mbold\n/ping client-1\nafter\n"
+        );
+        // As the room will send them back: cleaned, `/me` as an action,
+        // nothing for `/who`.
+        assert_eq!(
+            copies(&session),
+            [
+                "alice: hi",
+                "* alice waves",
+                "alice: [1mbold",
+                "alice: after"
+            ]
+        );
+        session.handle_received(b"alice: hi\nbob: hi\n");
+        assert_eq!(copies(&session).len(), 3);
+        // The bold line was refused (too long, say): the pong settles it.
+        session.handle_received(b"* alice waves\npong client-1\npong client-9\n");
+        assert_eq!(copies(&session), ["alice: after"]);
+        assert_eq!(session.pings_unanswered(), 0);
+        assert_eq!(
+            lines(&mut session),
+            [
+                ClientEvent::Line("alice: hi".into()),
+                ClientEvent::Line("bob: hi".into()),
+                ClientEvent::Line("* alice waves".into()),
+                ClientEvent::Line("pong client-9".into()),
+            ]
+        );
+        session.handle_received(b"alice: after\n");
+        assert!(copies(&session).is_empty());
+    }
+
+    #[test]
+    fn a_server_without_ping_is_not_pinged_again_and_its_refusal_not_shown() {
+        let mut session = joined("alice");
+        assert!(session.send_ping());
+        session.handle_received(b"error: unknown command /ping (try /help)\n");
+        assert!(lines(&mut session).is_empty());
+        assert_eq!(session.refusals(), 0);
+        assert!(!session.can_ping());
+        assert!(!session.send_ping());
+        // A /ping the user typed is answered like any command.
+        session.send_line("/ping x");
+        session.handle_received(b"error: unknown command /ping (try /help)\n");
+        assert_eq!(lines(&mut session).len(), 1);
+    }
+
+    #[test]
+    fn only_a_joined_framed_session_pings() {
+        let mut before = Session::new(Dialect::Framed, Some("bob".into()));
+        assert!(!before.send_ping());
+        let mut seed = Session::new(Dialect::Seed, Some("kay".into()));
+        seed.handle_received(b"alias?");
+        seed.handle_received(b"b'kay' esta conectado ao chat");
+        assert!(seed.is_joined() && !seed.can_ping());
+        seed.send_line("oi");
+        assert!(copies(&seed).is_empty());
+        let mut leaving = joined("alice");
+        leaving.quit();
+        assert!(!leaving.send_ping());
     }
 
     #[test]

@@ -22,11 +22,19 @@ pub(crate) enum Request<'a> {
     },
     /// `/quit [REASON]`.
     Quit(Option<&'a str>),
+    /// `/ping TOKEN`: one word of at most [`MAX_PING_TOKEN`] bytes.
+    Ping(&'a str),
     /// A known command with missing arguments; the usage text.
     Usage(&'static str),
     /// `/X` for an unknown `X`.
     Unknown(&'a str),
 }
+
+/// The longest token `/ping` takes, in bytes.
+pub const MAX_PING_TOKEN: usize = 32;
+
+/// What `/ping` answers when its token is missing, not one word, or too long.
+const PING_USAGE: &str = "/ping TOKEN (one word, at most 32 bytes)";
 
 /// The help text: one line per command.
 pub(crate) const HELP: &str = "Commands:\n\
@@ -36,6 +44,7 @@ pub(crate) const HELP: &str = "Commands:\n\
   /me TEXT           say TEXT as an action\n\
   /msg NICK TEXT     send TEXT to NICK only\n\
   /quit [REASON]     leave the chat\n\
+  /ping TOKEN        the server answers you alone: pong TOKEN\n\
   //TEXT             say /TEXT\n";
 
 /// Reads one non-empty, cleaned line from a joined user.
@@ -62,8 +71,16 @@ pub(crate) fn parse(line: &str) -> Request<'_> {
             _ => Request::Usage("/msg NICK TEXT"),
         },
         "quit" => Request::Quit(Some(args).filter(|reason| !reason.is_empty())),
+        "ping" if is_ping_token(args) => Request::Ping(args),
+        "ping" => Request::Usage(PING_USAGE),
         _ => Request::Unknown(name),
     }
+}
+
+/// Whether `token` is what `/ping` takes: one word (no whitespace), 1 to
+/// [`MAX_PING_TOKEN`] bytes. So no room line can look like its `pong`.
+pub(crate) fn is_ping_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_PING_TOKEN && !token.contains(char::is_whitespace)
 }
 
 /// Splits `args` at its first whitespace: `(word, rest trimmed)`.
@@ -108,6 +125,25 @@ mod tests {
         assert_eq!(parse("/me "), Request::Usage("/me TEXT"));
         assert_eq!(parse("/msg bob"), Request::Usage("/msg NICK TEXT"));
         assert_eq!(parse("/msg"), Request::Usage("/msg NICK TEXT"));
+    }
+
+    #[test]
+    fn ping_takes_one_short_word() {
+        assert_eq!(parse("/ping  #1.2 "), Request::Ping("#1.2"));
+        assert_eq!(parse("/PING x"), Request::Ping("x"));
+        let longest = "p".repeat(MAX_PING_TOKEN);
+        assert_eq!(parse(&format!("/ping {longest}")), Request::Ping(&longest));
+        for bad in ["/ping", "/ping  ", "/ping a b", "/ping a\tb"] {
+            assert_eq!(parse(bad), Request::Usage(PING_USAGE), "{bad:?}");
+        }
+        let too_long = format!("/ping {longest}p");
+        assert_eq!(parse(&too_long), Request::Usage(PING_USAGE));
+        // Bytes, not characters: 11 three-byte characters are 33 bytes.
+        assert_eq!(
+            parse(&format!("/ping {}", "語".repeat(11))),
+            Request::Usage(PING_USAGE)
+        );
+        assert!(PING_USAGE.contains(&MAX_PING_TOKEN.to_string()));
     }
 
     #[test]

@@ -88,6 +88,7 @@ mod wire;
 
 pub use address::AddressGroup;
 pub use cluster::{ClusterConfig, Entry, EntryKind, NodeId, Snapshot};
+pub use command::MAX_PING_TOKEN;
 pub use config::{
     Config, ConfigError, ADDRESS_CONNECT_BURST, MAX_HISTORY, MAX_MAX_LINE, MAX_NOTICE_HOLD,
     MIN_NOTICE_HOLD, MIN_SEND_QUEUE,

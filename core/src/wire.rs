@@ -31,6 +31,9 @@ pub(crate) const RENAMED: &str = " is now known as ";
 pub(crate) const SAYS: &str = ": ";
 /// Before the nick of a `/me` line.
 pub(crate) const ACTION: &str = "* ";
+/// Before the token of the answer to `/ping TOKEN` (`pong TOKEN`), which
+/// only the asker gets.
+pub(crate) const PONG: &str = "pong ";
 /// Sent to everyone when the server stops.
 pub(crate) const SHUTTING_DOWN: &str = "server is shutting down";
 /// Most bytes of one line of the online list, its `\n` included.

@@ -290,6 +290,60 @@ fn resize(screens: &mut Screens) {
     }
 }
 
+/// The server stops (SIGSTOP) after alice typed a line: the stall is told
+/// and the line marked; then it goes on.
+fn stalled_server(screens: &mut Screens) {
+    let (server, addr) = ChatProcess::server("smol", &[]);
+    let (mut alice, ready) = joined(addr, &["--ping-after", "1s"]);
+    server.stop();
+    alice.type_keys("are you there?\r");
+    let told = wait(&alice, "the stall told", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(no answer from the server for 2 s"))
+    });
+    screens.draw(
+        "the server stopped (SIGSTOP), --ping-after 1s",
+        &alice,
+        ready.and(told).err(),
+    );
+    server.resume();
+    let back = wait(&alice, "the server back", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(the server answers again"))
+    });
+    screens.draw("the server goes on (SIGCONT)", &alice, back.err());
+}
+
+/// Bots come and go without a word, carol says something: by default only
+/// carol shows; with --show-joins every notice, bursts as one line.
+fn join_and_leave_noise(screens: &mut Screens) {
+    for (title, extra) in [
+        ("bots come and go, carol speaks (default)", &[][..]),
+        ("the same with --show-joins", &["--show-joins"][..]),
+    ] {
+        let (_server, addr) = ChatProcess::server("smol", &[]);
+        let (alice, ready) = joined(addr, extra);
+        let mut bots: Vec<Peer> = ["bot1", "bot2", "bot3"]
+            .iter()
+            .map(|nick| {
+                let mut bot = Peer::connect(nick, addr);
+                bot.expect_prompt();
+                bot
+            })
+            .collect();
+        for bot in &mut bots {
+            let nick = bot.name().to_string();
+            bot.send(format!("{nick}\n"));
+        }
+        thread::sleep(Duration::from_millis(500));
+        drop(bots);
+        let mut carol = Peer::join("carol", addr);
+        carol.send("hi, just passing\n/quit\n");
+        let shown = wait(&alice, "carol's leave", row_is("carol left the chat!"));
+        screens.draw(title, &alice, ready.and(shown).err());
+    }
+}
+
 fn main() {
     let client = std::env::var("CHAT_CLIENT_BIN").unwrap_or_else(|_| "this tree's".into());
     let mut screens = Screens::default();
@@ -301,6 +355,8 @@ fn main() {
     ctrl_c(&mut screens);
     offline_and_back(&mut screens);
     resize(&mut screens);
+    stalled_server(&mut screens);
+    join_and_leave_noise(&mut screens);
     let name = if std::env::var_os("CHAT_CLIENT_BIN").is_some() {
         "client-screens-other.txt"
     } else {

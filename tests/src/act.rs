@@ -191,6 +191,14 @@ impl Sim {
                 (format!("//{t}"), Some(sent))
             }
             Cmd::Unknown => (format!("/frob {t}"), Some(hidden(""))),
+            Cmd::Ping => {
+                let sent = Sent {
+                    kind: TokenKind::Ping,
+                    exact: None,
+                    ..room(t, "")
+                };
+                (format!("/ping {t}"), Some(sent))
+            }
         };
         match sent {
             Some(sent) => self.send_line(
@@ -362,7 +370,7 @@ impl Sim {
         let read = self.net.links[c].received.len();
         let relayable = matches!(
             sent.kind,
-            TokenKind::Room | TokenKind::Me | TokenKind::Literal
+            TokenKind::Room | TokenKind::Me | TokenKind::Literal | TokenKind::Ping
         );
         let expect = relayable
             && sent.weight <= self.cfg.max_line as usize

@@ -117,7 +117,7 @@ fn nick_kind(g: &mut Gen, clients: u32) -> NickKind {
 }
 
 fn command(g: &mut Gen, clients: u32) -> Cmd {
-    match below(g, 20) {
+    match below(g, 22) {
         0..=2 => Cmd::Rename(nick_kind(g, clients)),
         3..=5 => Cmd::Me(below(g, 8) as u8),
         6..=8 => Cmd::Msg(below(g, clients) as u8),
@@ -127,7 +127,8 @@ fn command(g: &mut Gen, clients: u32) -> Cmd {
         13 => Cmd::Help,
         14 | 15 => Cmd::Quit(bool::arbitrary(g)),
         16..=18 => Cmd::Literal,
-        _ => Cmd::Unknown,
+        19 => Cmd::Unknown,
+        _ => Cmd::Ping,
     }
 }
 

@@ -182,6 +182,8 @@ pub enum Cmd {
     Literal,
     /// `/frob TOKEN`: an unknown command.
     Unknown,
+    /// `/ping TOKEN`: answered `pong TOKEN`, to the sender alone.
+    Ping,
 }
 
 /// What a reset leaves behind on the wire just before it.

@@ -64,7 +64,8 @@ pub fn tokens_used(op: &Op) -> u32 {
                 | Cmd::MsgNobody
                 | Cmd::Quit(true)
                 | Cmd::Literal
-                | Cmd::Unknown,
+                | Cmd::Unknown
+                | Cmd::Ping,
             ..
         } => 1,
         Op::Flood { lines, .. } => u32::from(lines),
@@ -149,6 +150,7 @@ fn what(op: &Op, t: words::Token) -> String {
             Cmd::Quit(false) => "sends \"/quit\"".to_string(),
             Cmd::Literal => format!("sends \"//{t}\""),
             Cmd::Unknown => format!("sends \"/frob {t}\""),
+            Cmd::Ping => format!("sends \"/ping {t}\""),
         },
         Op::LongLine { extra, .. } => {
             format!("sends {t} in a line of max_line + {} bytes", 1 + extra)

@@ -446,8 +446,8 @@ fn the_seed_server_is_said_to_have_no_commands_and_a_command_waits_for_a_second_
     dave.expect_prompt();
     dave.send("dave");
     dave.read_until(b"servidor!");
-    let mut carol =
-        client_at_terminal(seed.addr(), &["--nick", "carol", "--dialect", "seed"], true);
+    let seed_args = ["--nick", "carol", "--dialect", "seed", "--ping-after", "1s"];
+    let mut carol = client_at_terminal(seed.addr(), &seed_args, true);
     carol.wait_for_row(
         "(seed-dialect server: it has no commands (/who, /msg…); /quit and Ctrl-D leave)",
     );
@@ -462,6 +462,12 @@ fn the_seed_server_is_said_to_have_no_commands_and_a_command_waits_for_a_second_
     carol.type_keys("\r");
     let relayed = dave.read_bytes("carol: /who".len());
     assert_eq!(String::from_utf8_lossy(&relayed), "carol: /who");
+    // Quiet for longer than --ping-after: no /ping reaches the seed's room
+    // (it has no commands), so the next thing dave reads is carol's line.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    carol.type_keys("still here\r");
+    let next = dave.read_bytes("carol: still here".len());
+    assert_eq!(String::from_utf8_lossy(&next), "carol: still here");
     carol.type_keys("\x04");
     assert_eq!(
         carol.wait_exit().code(),
@@ -492,4 +498,123 @@ fn a_long_line_wraps_between_words_under_its_text() {
         .position(|r| r.starts_with("bob: word00"))
         .expect("bob's line");
     assert_eq!(rows[at..at + 2], [first, second], "{rows:#?}");
+}
+
+/// The server stops (SIGSTOP) while alice types: within a bound she is told
+/// it does not answer and sees her line marked as waiting; once it goes on
+/// she is told so once, and the room's copy shows the line normally. The
+/// client's own pings are never shown.
+#[test]
+fn a_stalled_server_is_told_and_a_line_waiting_for_it_is_marked() {
+    let (server, addr) = ChatProcess::server("smol", &[]);
+    let mut alice = alice_at_terminal(addr, &["--ping-after", "1s"]);
+    alice.type_keys("before the stall\r");
+    alice.wait_for_row("alice: before the stall");
+    // Quiet for longer than --ping-after: pinged, answered, nothing shown.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let quiet = alice.text_rows();
+    assert!(
+        !quiet
+            .iter()
+            .any(|r| r.starts_with("pong ") || r.starts_with("(no answer")),
+        "{quiet:#?}"
+    );
+    server.stop();
+    alice.type_keys("during the stall\r");
+    let rows = alice.wait_for("the stall told and the line marked", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(no answer from the server for "))
+            && rows
+                .iter()
+                .any(|r| r == "(waiting for the server) alice: during the stall")
+    });
+    assert!(
+        !rows.iter().any(|r| r == "alice: during the stall"),
+        "{rows:#?}"
+    );
+    server.resume();
+    let rows = alice.wait_for("the server back, and the room's copy", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(the server answers again, after "))
+            && rows.iter().any(|r| r == "alice: during the stall")
+            && rows.last().is_some_and(|r| r == ">")
+    });
+    let back = rows
+        .iter()
+        .filter(|r| r.starts_with("(the server answers again"))
+        .count();
+    assert_eq!(back, 1, "said once: {rows:#?}");
+    assert!(!rows.iter().any(|r| r.starts_with("pong ")), "{rows:#?}");
+}
+
+/// Nothing typed: the silence itself brings a ping, and its missing answer
+/// is told.
+#[test]
+fn a_server_stalled_in_a_quiet_room_is_found_out_by_a_ping() {
+    let (server, addr) = ChatProcess::server("smol", &[]);
+    let alice = alice_at_terminal(addr, &["--ping-after", "1s"]);
+    server.stop();
+    alice.wait_for("the stall told", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(no answer from the server for "))
+    });
+    server.resume();
+    alice.wait_for("the server back", |rows| {
+        rows.iter()
+            .any(|r| r.starts_with("(the server answers again, after "))
+    });
+}
+
+/// By default the join and leave of users who never spoke are hidden; a
+/// speaker's leave is shown (their first line says they came).
+#[test]
+fn the_notices_of_silent_users_are_hidden_and_a_speakers_leave_is_shown() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let alice = alice_at_terminal(addr, &[]);
+    let bot = Peer::join("bot", addr);
+    drop(bot);
+    let mut carol = Peer::join("carol", addr);
+    carol.send("hi\n/quit\n");
+    carol.expect_line("carol: hi");
+    let mut dave = Peer::join("dave", addr);
+    dave.send("done\n");
+    let rows = alice.wait_for("dave's line", |rows| rows.iter().any(|r| r == "dave: done"));
+    let notices: Vec<&str> = rows
+        .iter()
+        .map(String::as_str)
+        .filter(|r| r.contains("joined") || r.contains("left") || r.starts_with("carol"))
+        .collect();
+    assert_eq!(
+        notices,
+        ["alice joined the chat", "carol: hi", "carol left the chat!"],
+        "{rows:#?}"
+    );
+}
+
+/// With --show-joins every notice is shown, and notices arriving together
+/// are one line.
+#[test]
+fn a_burst_of_joins_or_leaves_is_one_line() {
+    let (_server, addr) = ChatProcess::server("smol", &[]);
+    let alice = alice_at_terminal(addr, &["--show-joins"]);
+    let mut bots: Vec<Peer> = ["bot1", "bot2", "bot3"]
+        .iter()
+        .map(|nick| {
+            let mut bot = Peer::connect(nick, addr);
+            bot.expect_prompt();
+            bot
+        })
+        .collect();
+    // Back to back: the three join notices reach alice together.
+    for bot in &mut bots {
+        let nick = bot.name().to_string();
+        bot.send(format!("{nick}\n"));
+    }
+    alice.wait_for_row("(3 joined: bot1, bot2, bot3)");
+    drop(bots);
+    let rows = alice.wait_for_row("(3 left: bot1, bot2, bot3)");
+    assert!(
+        !rows.iter().any(|r| r.starts_with("bot")),
+        "a notice of the burst shown on its own too: {rows:#?}"
+    );
 }

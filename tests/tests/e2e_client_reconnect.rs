@@ -65,7 +65,8 @@ fn a_lost_server_is_announced_and_the_client_rejoins_with_the_same_nick() {
     let _server = ChatProcess::server_on_port("smol", addr.port());
     alice.wait_for_row("(reconnected as alice)");
     let mut bob = Peer::join("bob", addr);
-    alice.wait_for_row("bob joined the chat");
+    bob.send("welcome back\n");
+    alice.wait_for_row("bob: welcome back");
     alice.type_keys("back again\r");
     bob.skip_to_line("alice: back again");
 }

@@ -1194,3 +1194,128 @@ fn a_quit_reason_shown_as_the_servers_is_caught() {
         "the leave reason",
     );
 }
+
+/// Registers token `#id.seq` as sent by `id` in a line ending at byte
+/// `end` of its stream, which must be answered or relayed if `expect`.
+fn sent(f: &mut Feed, id: u64, seq: u32, kind: TokenKind, end: u64, expect: bool) -> Token {
+    let token = Token {
+        client: id as u32,
+        seq,
+    };
+    let info = TokenInfo {
+        sender: ConnId(id),
+        kind,
+        exact: None,
+        expect,
+        end,
+        at_close: false,
+    };
+    f.c.sent_token(token, info);
+    token
+}
+
+/// The core read `id`'s stream up to `upto` in this step and sent `actions`.
+fn read(f: &mut Feed, id: u64, upto: u64, actions: &[Action]) -> Result<(), Violation> {
+    f.step_with(StepInput::Received(ConnId(id)), actions, &[], |c| {
+        c.delivered(ConnId(id), upto)
+    })
+}
+
+#[test]
+fn a_pong_in_its_place_passes() {
+    let mut f = two_users();
+    let said = sent(&mut f, 1, 0, TokenKind::Room, 10, true);
+    let ping = sent(&mut f, 1, 1, TokenKind::Ping, 20, true);
+    let later = sent(&mut f, 1, 2, TokenKind::Room, 30, true);
+    let (a, b) = (format!("alice: {said}\n"), format!("alice: {later}\n"));
+    let to_alice = format!("{a}pong {ping}\n{b}");
+    read(
+        &mut f,
+        1,
+        30,
+        &[send(1, &to_alice), send(2, &format!("{a}{b}"))],
+    )
+    .expect("a pong between the copies of the lines around it is good");
+    f.c.finish().expect("every ping was answered");
+}
+
+#[test]
+fn a_pong_to_another_user_is_caught() {
+    let mut f = two_users();
+    let ping = sent(&mut f, 1, 0, TokenKind::Ping, 10, true);
+    let pong = format!("pong {ping}\n");
+    fires(
+        read(&mut f, 1, 10, &[send(1, &pong), send(2, &pong)]),
+        "a pong goes only to the user who sent the /ping",
+    );
+}
+
+#[test]
+fn a_pong_nobody_asked_for_is_caught() {
+    let mut f = two_users();
+    let said = sent(&mut f, 1, 0, TokenKind::Room, 10, false);
+    fires(
+        read(&mut f, 1, 10, &[send(1, &format!("pong {said}\n"))]),
+        "a pong answers a /ping",
+    );
+}
+
+#[test]
+fn a_second_pong_is_caught() {
+    let mut f = two_users();
+    let ping = sent(&mut f, 1, 0, TokenKind::Ping, 10, true);
+    let pong = format!("pong {ping}\n");
+    read(&mut f, 1, 10, &[send(1, &pong)]).expect("the first pong is good");
+    fires(
+        f.step(StepInput::Tick, &[send(1, &pong)]),
+        "each ping is answered once",
+    );
+}
+
+#[test]
+fn a_pong_before_its_ping_was_read_is_caught() {
+    let mut f = two_users();
+    let ping = sent(&mut f, 1, 0, TokenKind::Ping, 10, true);
+    fires(
+        f.step(StepInput::Tick, &[send(1, &format!("pong {ping}\n"))]),
+        "a pong answers a /ping the server read",
+    );
+}
+
+#[test]
+fn an_unanswered_ping_is_caught() {
+    let mut f = two_users();
+    sent(&mut f, 1, 0, TokenKind::Ping, 10, true);
+    read(&mut f, 1, 10, &[]).expect("the answer may come later");
+    fires(f.c.finish(), "every ping a joined user sent is answered");
+}
+
+#[test]
+fn a_pong_ahead_of_an_earlier_line_is_caught() {
+    let mut f = two_users();
+    let said = sent(&mut f, 1, 0, TokenKind::Room, 10, true);
+    let ping = sent(&mut f, 1, 1, TokenKind::Ping, 20, true);
+    let copy = format!("alice: {said}\n");
+    fires(
+        read(
+            &mut f,
+            1,
+            20,
+            &[send(1, &format!("pong {ping}\n{copy}")), send(2, &copy)],
+        ),
+        "a pong comes after the copies of the lines its asker sent before the ping",
+    );
+}
+
+#[test]
+fn a_pong_behind_a_later_line_is_caught() {
+    let mut f = two_users();
+    let ping = sent(&mut f, 1, 0, TokenKind::Ping, 10, true);
+    let later = sent(&mut f, 1, 1, TokenKind::Room, 20, true);
+    let copy = format!("alice: {later}\n");
+    read(&mut f, 1, 20, &[send(1, &copy), send(2, &copy)]).expect("the pong may still come");
+    fires(
+        f.step(StepInput::Tick, &[send(1, &format!("pong {ping}\n"))]),
+        "a pong comes before the copies of the lines its asker sent after the ping",
+    );
+}

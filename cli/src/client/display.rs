@@ -138,6 +138,12 @@ impl Style {
         self.paint(DIM, &format!("({note})"))
     }
 
+    /// One of our lines the server has not sent back yet, dim, behind a
+    /// note that says so (a line starting with `(` is never the server's).
+    pub(crate) fn render_waiting(&self, copy: &str) -> String {
+        self.paint(DIM, &format!("(waiting for the server) {copy}"))
+    }
+
     fn render_at(&self, line: &str, attention: Attention, now: Timestamp) -> String {
         let mut out = String::with_capacity(line.len() + 32);
         if !self.colour && attention == Attention::Mention {

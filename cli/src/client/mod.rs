@@ -8,6 +8,8 @@ mod display;
 mod editor;
 pub(crate) mod error;
 mod link;
+mod liveness;
+mod notices;
 mod ui;
 mod wrap;
 
@@ -20,6 +22,8 @@ use chat_runtime_common::tls::ClientTls;
 use display::Style;
 use error::ClientError;
 use link::{ConnId, Connected};
+use liveness::{Due, Liveness};
+use notices::{NoticeFilter, Show};
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -141,6 +145,11 @@ fn chat(args: &ClientArgs, interactive: bool) -> Result<Farewell, ClientError> {
     client.nick_from_input = nick_from_input;
     client.plain = tls.is_none();
     client.wait_for_server(args.wait_for_server.0);
+    client.ping_after = args.ping_after.0;
+    if interactive {
+        let window = (!args.show_joins).then_some(args.smart_filter.0);
+        client.notices = Some(NoticeFilter::new(window));
+    }
     if args.reconnect {
         client.reconnect = Some(Reconnect {
             rejoin: Rejoin::new(link::jitter_seed()),
@@ -286,6 +295,28 @@ struct Client {
     told_seed: bool,
     /// The user was told that a `/command` is text to the seed's server.
     warned_seed_command: bool,
+    /// Silence after which the server is pinged, at a terminal (`ZERO`: never).
+    ping_after: Duration,
+    /// Whether the server still answers; while joined at a terminal to a
+    /// framed server.
+    liveness: Option<Liveness>,
+    /// The number of the last of our lines shown as waiting for the room's
+    /// copy (see [`Session::awaiting_copies`]).
+    marked: u64,
+    /// Which join and leave notices are shown, and bursts of them
+    /// collapsed; at a terminal.
+    notices: Option<NoticeFilter>,
+}
+
+/// What the client loop wakes up for when nothing arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    /// A bounded wait's deadline.
+    Deadline(Wait),
+    /// The liveness check has something to do.
+    Liveness,
+    /// A burst of notices is due to be shown.
+    Notices,
 }
 
 /// What [`Client::flush`] did.
@@ -337,6 +368,10 @@ impl Client {
             quitting: false,
             told_seed: false,
             warned_seed_command: false,
+            ping_after: Duration::ZERO,
+            liveness: None,
+            marked: 0,
+            notices: None,
         }
     }
 
@@ -358,7 +393,9 @@ impl Client {
     /// Runs until the connection ends. `Ok` when it ended normally; piped,
     /// lines the server refused make a normal end an error too.
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<Farewell, ClientError> {
-        let farewell = self.run_loop(rx)?;
+        let result = self.run_loop(rx);
+        self.flush_notices();
+        let farewell = result?;
         let refused = self.session.refusals() + self.refused_before;
         if (refused > 0 || self.unsent > 0) && !self.ui.is_interactive() {
             return Err(ClientError::LinesNotDelivered {
@@ -371,15 +408,25 @@ impl Client {
 
     fn run_loop(&mut self, rx: &Receiver<Msg>) -> Result<Farewell, ClientError> {
         loop {
-            let msg = match self.deadline {
+            let msg = match self.next_wake() {
                 None => rx.recv().map_err(|_| ClientError::Closed)?,
-                Some((at, wait)) => {
+                Some((at, wake)) => {
                     match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(msg) => msg,
-                        Err(RecvTimeoutError::Timeout) => match self.deadline_passed(wait)? {
-                            Flow::Continue => continue,
-                            Flow::Done(farewell) => return Ok(farewell),
-                        },
+                        Err(RecvTimeoutError::Timeout) => {
+                            let flow = match wake {
+                                Wake::Deadline(wait) => self.deadline_passed(wait)?,
+                                Wake::Liveness => self.check_liveness()?,
+                                Wake::Notices => {
+                                    self.flush_notices();
+                                    Flow::Continue
+                                }
+                            };
+                            match flow {
+                                Flow::Continue => continue,
+                                Flow::Done(farewell) => return Ok(farewell),
+                            }
+                        }
                         Err(RecvTimeoutError::Disconnected) => return Err(ClientError::Closed),
                     }
                 }
@@ -387,6 +434,92 @@ impl Client {
             if let Flow::Done(farewell) = self.step(msg)? {
                 return Ok(farewell);
             }
+        }
+    }
+
+    /// The earliest of the bounded wait's deadline, the liveness check's
+    /// and the held notices'.
+    fn next_wake(&self) -> Option<(Instant, Wake)> {
+        let deadline = self.deadline.map(|(at, wait)| (at, Wake::Deadline(wait)));
+        let check = self.liveness.as_ref().and_then(Liveness::next_check);
+        let notices = self.notices.as_ref().and_then(NoticeFilter::due);
+        [
+            deadline,
+            check.map(|at| (at, Wake::Liveness)),
+            notices.map(|at| (at, Wake::Notices)),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(at, _)| *at)
+    }
+
+    /// Shows a received line, unless the notice filter hides or holds it
+    /// (and what it held before, if it is time).
+    fn show_line(&mut self, line: String) {
+        let Some(filter) = self.notices.as_mut() else {
+            self.display(Show::Line(line));
+            return;
+        };
+        for shown in filter.offer(line, self.session.nick(), Instant::now()) {
+            self.display(shown);
+        }
+    }
+
+    /// Shows the burst of notices held, if any: before anything else is shown.
+    fn flush_notices(&mut self) {
+        if let Some(shown) = self.notices.as_mut().and_then(NoticeFilter::flush) {
+            self.display(shown);
+        }
+    }
+
+    fn display(&mut self, shown: Show) {
+        match shown {
+            Show::Line(line) => {
+                let attention = self.session.attention(&line);
+                let alert = self.bell && attention != Attention::Normal;
+                self.ui.show(&line, attention, alert);
+            }
+            Show::Burst(summary) => self.ui.show_local(&summary),
+        }
+    }
+
+    /// Pings a server that has been silent, or tells the user it does not
+    /// answer (and which of their lines still wait for the room's copy).
+    fn check_liveness(&mut self) -> Result<Flow, ClientError> {
+        let now = Instant::now();
+        let Some(liveness) = self.liveness.as_mut() else {
+            return Ok(Flow::Continue);
+        };
+        match liveness.check(now) {
+            None => {}
+            Some(Due::Ping) if !self.session.can_ping() => liveness.stop_pinging(),
+            Some(Due::Ping) => {
+                self.session.send_ping();
+                liveness.expect_answer(now);
+                self.flush()?;
+            }
+            Some(Due::NoAnswer(waited)) => {
+                let seconds = liveness::whole_seconds(waited);
+                self.notice(&format!("no answer from the server for {seconds} s"));
+                self.mark_waiting_lines();
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Shows each of our lines still waiting for the room's copy, once, while
+    /// the server does not answer: the copy shows it normally when it comes.
+    fn mark_waiting_lines(&mut self) {
+        self.flush_notices();
+        let fresh: Vec<(u64, String)> = self
+            .session
+            .awaiting_copies()
+            .filter(|(seq, _)| *seq > self.marked)
+            .map(|(seq, copy)| (seq, copy.to_string()))
+            .collect();
+        for (seq, copy) in fresh {
+            self.ui.show_waiting(&copy);
+            self.marked = seq;
         }
     }
 
@@ -427,16 +560,23 @@ impl Client {
                     self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
                 }
                 self.heard = true;
+                let now = Instant::now();
+                if let Some(silent) = self.liveness.as_mut().and_then(|l| l.heard(now)) {
+                    let seconds = liveness::whole_seconds(silent);
+                    self.notice(&format!("the server answers again, after {seconds} s"));
+                }
                 self.session.handle_received(&bytes);
             }
             Msg::Net(_, NetEvent::Eof) => {
                 self.session.handle_eof();
                 self.drain_events()?;
+                self.flush_notices();
                 return self.ended(None);
             }
             Msg::Net(_, NetEvent::Failed(e)) => {
                 self.session.handle_eof();
                 self.drain_events()?;
+                self.flush_notices();
                 return self.ended(Some(runtime::describe(&e)));
             }
             Msg::Input(InputEvent::Line(line)) => {
@@ -579,6 +719,7 @@ impl Client {
         self.link = Link::Down;
         self.awaiting_nick = false;
         self.pending.clear();
+        self.liveness = None;
     }
 
     /// Says why the attempt failed and sets the next one, `delay` after now.
@@ -612,6 +753,7 @@ impl Client {
         let dialect: Dialect = self.session.dialect();
         self.refused_before += self.session.refusals();
         self.session = Session::new(dialect, nick);
+        self.marked = 0;
         self.nicks_version = None;
         self.link = Link::Rejoining;
         self.deadline = Some((Instant::now() + JOIN_TIMEOUT, Wait::Join));
@@ -620,6 +762,7 @@ impl Client {
 
     /// A note of the client's own: dim on a terminal, on stderr when piped.
     fn notice(&mut self, note: &str) {
+        self.flush_notices();
         if self.ui.is_interactive() {
             self.ui.show_local(note);
         } else {
@@ -634,17 +777,17 @@ impl Client {
             match event {
                 ClientEvent::Line(line) => {
                     saw_lines = true;
-                    let attention = self.session.attention(&line);
-                    let alert = self.bell && attention != Attention::Normal;
-                    self.ui.show(&line, attention, alert);
+                    self.show_line(line);
                 }
                 ClientEvent::Refusal(line) => {
+                    self.flush_notices();
                     self.ui.show(&line, Attention::Normal, false);
                     if !self.ui.is_interactive() {
                         crate::out::stderr_line(&line);
                     }
                 }
                 ClientEvent::Local(note) => {
+                    self.flush_notices();
                     if self.ui.is_interactive() {
                         self.ui.show_local(&note);
                     } else {
@@ -652,6 +795,7 @@ impl Client {
                     }
                 }
                 ClientEvent::HelpEnded => {
+                    self.flush_notices();
                     for line in CLIENT_HELP {
                         self.ui.show_local(line);
                     }
@@ -834,6 +978,12 @@ impl Client {
         if let Some(r) = self.reconnect.as_mut() {
             r.rejoin.joined();
         }
+        let checks = self.ui.is_interactive()
+            && self.session.dialect() == Dialect::Framed
+            && !self.ping_after.is_zero();
+        if checks && self.liveness.is_none() {
+            self.liveness = Some(Liveness::new(self.ping_after, Instant::now()));
+        }
         while let Some(line) = self.pending.pop_front() {
             self.send_user_line(&line);
         }
@@ -854,10 +1004,18 @@ impl Client {
         if self.command_to_seed(line) {
             return;
         }
+        let sent_before = self.session.answered_lines_sent();
         self.session.send_line(line);
+        let answered = self.session.answered_lines_sent() > sent_before;
         if self.session.is_leaving() {
             self.quitting = true;
             self.deadline = Some((Instant::now() + QUIT_TIMEOUT, Wait::Close));
+        } else if let Some(liveness) = self.liveness.as_mut().filter(|_| answered) {
+            // Every line sent gets an answer: its copy, or a command's reply.
+            liveness.expect_answer(Instant::now());
+            if liveness.is_stalled() {
+                self.mark_waiting_lines();
+            }
         }
     }
 

@@ -110,6 +110,15 @@ impl Ui {
         }
     }
 
+    /// Shows `copy`, one of our lines as the room will send it back, marked
+    /// as still waiting for the server, on a terminal.
+    pub(crate) fn show_waiting(&mut self, copy: &str) {
+        if let Ui::Terminal(t) = self {
+            let text = t.style.render_waiting(copy);
+            t.print(&text, false);
+        }
+    }
+
     /// Asks for one line with `prompt`, `initial` already typed in it.
     /// Piped input streams on its own, so this only matters on a terminal,
     /// where at most one request is open. `echoed`: the server sends the

@@ -91,6 +91,9 @@ impl Room {
                 let reason = reason.as_deref();
                 self.depart(conn, DisconnectReason::Quit, reason, CloseMode::Flush)
             }
+            // After every line the room owes the asker (`send` flushes
+            // them first): the copies of its own earlier lines included.
+            Request::Ping(token) => self.send_line(conn, format_args!("{}{token}", wire::PONG)),
             Request::Usage(usage) => self.send_error(conn, format_args!("usage: {usage}")),
             Request::Unknown(name) => {
                 self.send_error(conn, format_args!("unknown command /{name} (try /help)"));

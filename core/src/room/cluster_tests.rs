@@ -686,3 +686,20 @@ fn claims_the_log_never_got_do_not_count_as_failed_attempts() {
         12
     );
 }
+
+#[test]
+fn a_ping_is_answered_by_the_users_own_server_at_once() {
+    let mut c = Cluster::new(2, config());
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    let before = c.seen(0, 1).len();
+    // The line waits for the log; the pong does not, even with the log down.
+    c.receive(0, 1, b"on its way\n/ping #1\n");
+    assert_eq!(&c.seen(0, 1)[before..], "pong #1\n");
+    c.sync();
+    assert_eq!(&c.seen(0, 1)[before..], "pong #1\nalice: on its way\n");
+    c.input(0, Input::LogDown);
+    c.receive(0, 1, b"/ping #2\n");
+    assert!(c.seen(0, 1).ends_with("alice: on its way\npong #2\n"));
+    assert!(!c.seen(1, 1).contains("pong"));
+}

@@ -419,6 +419,36 @@ fn help_who_and_unknown_commands_answer_the_sender_only() {
 }
 
 #[test]
+fn ping_is_answered_to_the_asker_alone_in_order_with_its_lines() {
+    let mut h = Harness::new();
+    h.join(1, "alice");
+    h.join(2, "bob");
+    h.take(1);
+    h.take(2);
+    h.send(1, b"hi\n/ping #1.2\nbye\n");
+    assert_eq!(h.take(1), "alice: hi\npong #1.2\nalice: bye\n");
+    assert_eq!(h.take(2), "alice: hi\nalice: bye\n");
+    let usage = "error: usage: /ping TOKEN (one word, at most 32 bytes)\n";
+    h.send(1, b"/ping\n/ping two words\n");
+    assert_eq!(h.take(1), usage.repeat(2));
+    h.send(1, format!("/ping {}\n", "t".repeat(33)).as_bytes());
+    assert_eq!(h.take(1), usage);
+    assert_eq!(h.take(2), "");
+}
+
+#[test]
+fn ping_before_the_join_is_a_refused_nick() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.take(1);
+    h.send(1, b"/ping x\n");
+    assert_eq!(
+        h.take(1),
+        "error: nick may only contain letters, digits and _-.[]{}|^\nalias?"
+    );
+}
+
+#[test]
 fn double_slash_sends_a_literal_slash() {
     let mut h = Harness::new();
     h.join(1, "alice");

@@ -65,6 +65,8 @@ pub enum Line {
     },
     /// `server is shutting down`.
     Shutdown,
+    /// `pong TOKEN`: the answer to `/ping TOKEN` (TOKEN is one word).
+    Pong(String),
     /// `error: …`.
     Error(String),
     /// Anything else (only `/help` may produce it).
@@ -91,7 +93,8 @@ impl Line {
             | Line::Me { text, .. }
             | Line::PmFrom { text, .. }
             | Line::PmTo { text, .. }
-            | Line::Other(text) => Token::find_all(text),
+            | Line::Other(text)
+            | Line::Pong(text) => Token::find_all(text),
             Line::Left {
                 reason: Some(reason),
                 ..
@@ -133,6 +136,12 @@ pub fn classify(line: &str) -> Line {
         "You are connected to the server!" => return Line::Welcome,
         "server is shutting down" => return Line::Shutdown,
         _ => {}
+    }
+    if let Some(word) = line
+        .strip_prefix("pong ")
+        .filter(|word| !word.is_empty() && !word.contains(char::is_whitespace))
+    {
+        return Line::Pong(word.to_string());
     }
     if let Some(l) = online(line) {
         return l;
@@ -298,6 +307,9 @@ mod tests {
         assert!(matches!(classify("[pm from a] #1.1"), Line::PmFrom { .. }));
         assert!(matches!(classify("error: nick is empty"), Line::Error(_)));
         assert!(matches!(classify("Commands:"), Line::Other(_)));
+        assert_eq!(classify("pong #1.2"), Line::Pong("#1.2".into()));
+        assert!(matches!(classify("pong left the chat!"), Line::Left { .. }));
+        assert!(matches!(classify("pong: #1.2"), Line::Msg { .. }));
         assert_eq!(forbidden_control("a\tb"), None);
         assert_eq!(forbidden_control("a\u{9b}b"), Some('\u{9b}'));
         assert_eq!(forbidden_control("a\u{1b}b"), Some('\u{1b}'));

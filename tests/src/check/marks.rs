@@ -27,6 +27,8 @@ pub enum TokenKind {
     Quit,
     /// In a line that must not be relayed (too long, unknown command).
     Hidden,
+    /// With `/ping`: only in a `pong` line to its sender.
+    Ping,
 }
 
 impl TokenKind {
@@ -46,8 +48,8 @@ pub struct TokenInfo {
     /// The exact text the room line must carry after `NICK: ` (or
     /// `* NICK `), when the line was clean and its prefix known.
     pub exact: Option<String>,
-    /// Whether it must be relayed once delivered: the client knew it had
-    /// joined and the line is within the limits.
+    /// Whether it must be relayed (a ping: answered) once delivered: the
+    /// client knew it had joined and the line is within the limits.
     pub expect: bool,
     /// Offset in the sender's stream just after the token's line.
     pub end: u64,
@@ -61,7 +63,8 @@ pub struct TokenInfo {
 struct TokenState {
     info: TokenInfo,
     delivered: Option<(u64, Time)>,
-    /// The room line it was relayed as, and the step.
+    /// The room line it was relayed as, and the step. For a ping: the
+    /// room line its sender was due next when the pong came, and the step.
     relayed: Option<(usize, u64)>,
 }
 
@@ -139,6 +142,13 @@ impl Marks {
         }
     }
 
+    /// Whether the core read the whole line of `token`.
+    pub(super) fn was_delivered(&self, token: Token) -> bool {
+        self.tokens
+            .get(&token)
+            .is_some_and(|s| s.delivered.is_some())
+    }
+
     pub(super) fn token(&self, token: Token) -> Option<&TokenInfo> {
         self.tokens.get(&token).map(|s| &s.info)
     }
@@ -158,6 +168,61 @@ impl Marks {
 }
 
 impl Checker {
+    /// A pong comes after the room's copy of every line its asker sent
+    /// before the `/ping`, and before the copy of every line sent after
+    /// it: in the asker's stream, among the room lines, where the ping
+    /// was read among its lines. Checked for the pongs and copies of this
+    /// step (both are known by its end).
+    pub(super) fn check_pongs(&self) -> Result<(), Violation> {
+        let tokens = &self.marks.tokens;
+        let answered = tokens.iter().filter_map(|(ping, state)| {
+            let answer = state
+                .relayed
+                .filter(|_| state.info.kind == TokenKind::Ping)?;
+            Some((*ping, state, answer))
+        });
+        for (ping, state, (due, answered_in)) in answered {
+            let own = Token {
+                client: ping.client,
+                seq: 0,
+            }..=Token {
+                client: ping.client,
+                seq: u32::MAX,
+            };
+            for (token, line) in tokens.range(own) {
+                if line.info.kind == TokenKind::Ping {
+                    continue;
+                }
+                let Some((g, relayed_in)) = line.relayed else {
+                    continue;
+                };
+                if relayed_in != self.step && answered_in != self.step {
+                    continue;
+                }
+                let before = line.info.end < state.info.end;
+                if before && g >= due {
+                    return self.fail(
+                        "a pong comes after the copies of the lines its asker sent before the ping",
+                        format!(
+                            "pong {ping} to {} came before {token} (room line #{g})",
+                            state.info.sender
+                        ),
+                    );
+                }
+                if !before && g < due {
+                    return self.fail(
+                        "a pong comes before the copies of the lines its asker sent after the ping",
+                        format!(
+                            "pong {ping} to {} came after {token} (room line #{g})",
+                            state.info.sender
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The end-of-run oracles.
     pub(super) fn check_marks(&self) -> Result<(), Violation> {
         self.check_lines_relayed()?;
@@ -194,12 +259,17 @@ impl Checker {
             if !info.expect || !open || !before_shutdown || state.relayed.is_some() {
                 continue;
             }
+            let (rule, fate) = if info.kind == TokenKind::Ping {
+                ("every ping a joined user sent is answered", "answered")
+            } else {
+                ("a line a joined user sent reaches the room", "relayed")
+            };
             return Err(Violation {
                 step,
                 time: at,
-                rule: "a line a joined user sent reaches the room",
+                rule,
                 detail: format!(
-                    "{token} from {} ({:?}) was delivered but never relayed",
+                    "{token} from {} ({:?}) was delivered but never {fate}",
                     info.sender, info.kind
                 ),
             });

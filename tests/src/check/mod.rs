@@ -246,6 +246,7 @@ impl Checker {
     /// The step's drain is over; `snap` holds the getters.
     pub fn end_step(&mut self, snap: &Snapshot) -> Result<(), Violation> {
         self.replay_room()?;
+        self.check_pongs()?;
         self.check_departures(snap.deadline)?;
         self.check_pms()?;
         self.check_streams_complete(snap.deadline)?;

@@ -6,8 +6,9 @@
 use super::line::{
     classify, forbidden_control, Line, ERROR_PREFIXES, MAX_NICK_ATTEMPTS, PROMPT, TOO_MANY_ATTEMPTS,
 };
+use super::marks::TokenKind;
 use super::{Checker, StepInput, Violation};
-use crate::words::{fold, is_valid_nick};
+use crate::words::{self, fold, is_valid_nick};
 use chat_core::{CloseMode, ConnId, Payload, Time};
 use std::collections::BTreeSet;
 
@@ -359,6 +360,7 @@ impl Checker {
             }
             Line::Error(ref e) => self.on_error(conn, e)?,
             Line::Shutdown => self.log_mut(conn).shutdown_seen = true,
+            Line::Pong(ref word) if phase == Phase::Joined => self.on_pong(conn, word)?,
             Line::PmFrom { ref nick, .. } | Line::PmTo { ref nick, .. }
                 if phase == Phase::Joined =>
             {
@@ -388,6 +390,52 @@ impl Checker {
                     format!("to {conn} in phase {phase:?}: {text:?}"),
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// `pong WORD` to `conn`: WORD is the token of a `/ping` that `conn`
+    /// sent and the core read, answered once; where it falls among the
+    /// room lines `conn` was sent is kept for the order check
+    /// ([`Checker::check_pongs`]).
+    fn on_pong(&mut self, conn: ConnId, word: &str) -> Result<(), Violation> {
+        let token = match words::Token::find_all(word)[..] {
+            [token] if token.to_string() == word => token,
+            _ => {
+                return self.fail(
+                    "a pong carries the token of a /ping",
+                    format!("to {conn}: pong {word:?}"),
+                );
+            }
+        };
+        let Some(info) = self
+            .marks
+            .token(token)
+            .filter(|i| i.kind == TokenKind::Ping)
+        else {
+            return self.fail(
+                "a pong answers a /ping",
+                format!("to {conn}: pong {token}, which no /ping carried"),
+            );
+        };
+        if info.sender != conn {
+            return self.fail(
+                "a pong goes only to the user who sent the /ping",
+                format!("pong {token} to {conn}; {} sent the /ping", info.sender),
+            );
+        }
+        if !self.marks.was_delivered(token) {
+            return self.fail(
+                "a pong answers a /ping the server read",
+                format!("pong {token} to {conn} before its /ping was delivered"),
+            );
+        }
+        let due = self.conns[&conn].next_g;
+        if self.marks.relayed(token, due, self.step).is_some() {
+            return self.fail(
+                "each ping is answered once",
+                format!("pong {token} to {conn} again"),
+            );
         }
         Ok(())
     }

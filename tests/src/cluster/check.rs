@@ -25,6 +25,8 @@
 //!    closed; users of a reset node the log-lost error; nobody else gets
 //!    them. Once quiet, every live node serves the current epoch (a node
 //!    that never noticed a lost log would serve a room of its own).
+//! 8. **Pings**: a user reads only pongs to its own pings, each once, in
+//!    the order sent; once quiet, an open user that reads has every one.
 
 use super::model::is_notice;
 use super::world::World;
@@ -263,6 +265,30 @@ pub fn fell_behind_users(w: &mut World, users: &[usize]) {
     }
 }
 
+/// Checker 8 for one client, once quiet: what is wrong with its pongs.
+fn pongs_wrong(c: &super::world::Client) -> Option<String> {
+    let (sent, read) = (&c.pings_sent, &c.reader.pongs);
+    let mut next = 0;
+    for pong in read {
+        match sent[next..].iter().position(|ping| ping == pong) {
+            Some(at) => next += at + 1,
+            None => {
+                return Some(format!(
+                    "{} read pong {pong} but sent {sent:?} and read {read:?}",
+                    c.conn
+                ))
+            }
+        }
+    }
+    let reads_all = c.is_open() && !c.stalled && c.unwritten == 0;
+    (reads_all && read != sent).then(|| {
+        format!(
+            "{} is open and reads, sent pings {sent:?} and read pongs {read:?}",
+            c.conn
+        )
+    })
+}
+
 /// Once every live node has read the whole log.
 pub fn at_quiet(w: &mut World) {
     if w.violation.is_some() {
@@ -313,6 +339,10 @@ pub fn at_quiet(w: &mut World) {
                 ));
                 break;
             }
+        }
+        if let Some(message) = pongs_wrong(c) {
+            problem = Some(("8 pings", message));
+            break;
         }
         let excused = c.closed.is_some() || c.gone;
         for line in &c.lines_sent {

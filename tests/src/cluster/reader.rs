@@ -18,6 +18,8 @@ pub const CONNECTED: &str = "You are connected to the server!";
 pub const LOST_THE_ROOM: &str = "error: this server lost contact with the room; please reconnect";
 /// Users of a node whose log was lost get it, then are closed.
 pub const LOG_LOST: &str = "error: the room's log was lost, lines may be missing; please reconnect";
+/// Before the token of the answer to `/ping`.
+pub const PONG: &str = "pong ";
 /// Before a line the log never got.
 pub const NOT_SENT: &str = "error: room unavailable, not sent: ";
 
@@ -43,6 +45,8 @@ pub struct Reader {
     pub reset_error: bool,
     /// The lines it was told were not sent.
     pub not_sent: BTreeSet<String>,
+    /// The tokens of the pongs it read, in order.
+    pub pongs: Vec<String>,
     /// The first contradiction in its view (checker 2), if any.
     pub view_error: Option<String>,
 }
@@ -116,6 +120,8 @@ impl Reader {
             } else if let Some(text) = line.strip_prefix(NOT_SENT) {
                 self.not_sent.insert(text.to_string());
             }
+        } else if let Some(token) = line.strip_prefix(PONG) {
+            self.pongs.push(token.to_string());
         } else if [
             "[history] ",
             "[pm from ",

@@ -62,6 +62,11 @@ pub enum COp {
         /// Who.
         client: u8,
     },
+    /// `/ping` with a fresh token.
+    Ping {
+        /// Who.
+        client: u8,
+    },
     /// `/quit`.
     Quit {
         /// Who.
@@ -262,7 +267,8 @@ fn op(g: &mut Gen, swarm: Swarm) -> COp {
                 client,
                 nick: below(g, 15) as u8,
             },
-            53..=54 => COp::Who { client },
+            53 => COp::Who { client },
+            54 => COp::Ping { client },
             55..=56 => COp::Quit { client },
             57..=58 => COp::Close { client },
             59..=60 if swarm.stall => COp::Stall { client },

@@ -185,6 +185,8 @@ pub struct Client {
     pub claim_node: Option<NodeId>,
     /// Lines it sent that must reach the log or be reported (checker 6).
     pub lines_sent: Vec<String>,
+    /// The tokens of the pings it sent, in order (checker 8).
+    pub pings_sent: Vec<String>,
     /// How many of its room lines checker 1 already found in order, for
     /// the `(epoch, joined_at)` it checked them against: those lines never
     /// change, nor do the log's lines they were compared with.
@@ -859,6 +861,14 @@ impl World {
                     self.send(i, "/who");
                 }
             }
+            COp::Ping { client } => {
+                if let Some(i) = self.joined_client(client) {
+                    // Named by the client's index: unique across nodes.
+                    let token = format!("ping{i}.{}", self.clients[i].pings_sent.len());
+                    self.clients[i].pings_sent.push(token.clone());
+                    self.send(i, &format!("/ping {token}"));
+                }
+            }
             COp::Quit { client } => {
                 if let Some(i) = self.joined_client(client) {
                     self.send(i, "/quit");
@@ -995,6 +1005,7 @@ impl World {
             nicks_sent: 0,
             claim_node: None,
             lines_sent: Vec::new(),
+            pings_sent: Vec::new(),
             verified: std::cell::Cell::new(((0, 0), 0)),
             seq: 0,
         });

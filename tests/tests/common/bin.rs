@@ -265,11 +265,26 @@ impl ChatProcess {
 
     /// Sends SIGTERM (through `kill(1)`, as std has no signal API).
     pub(crate) fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Stops the process (SIGSTOP): a stalled server, its sockets open.
+    /// Dropping it still ends it (SIGKILL ends a stopped process too).
+    pub(crate) fn stop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a stopped process go on (SIGCONT).
+    pub(crate) fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([signal, &self.pid().to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        assert!(status.success(), "kill {signal} {} failed", self.pid());
     }
 
     /// Waits (bounded) for the process to exit.
