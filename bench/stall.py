@@ -114,13 +114,19 @@ class Drainer(threading.Thread):
                 self.seen_at = time.monotonic()
 
 
-def send_q(port, reader_port):
-    """The server-side Send-Q of its connection to the reader (ss)."""
+def skmem(port, reader_port):
+    """The server-side socket towards the reader: Send-Q, and `ss -m`'s
+    skmem fields (`w` queued memory, `tb` send buffer size)."""
     out = subprocess.run(
-        ["ss", "-tnH", "state", "established", f"( sport = :{port} and dport = :{reader_port} )"],
-        capture_output=True, text=True, timeout=5).stdout.split()
-    # Recv-Q Send-Q Local Peer (state filtered: no state column)
-    return int(out[1]) if len(out) >= 2 else -1
+        ["ss", "-tnmH", "state", "established", f"( sport = :{port} and dport = :{reader_port} )"],
+        capture_output=True, text=True, timeout=5).stdout
+    fields = out.split()
+    mem = {"send_q": int(fields[1])}
+    m = re.search(r"skmem:\(([^)]*)\)", out)
+    for item in m.group(1).split(","):
+        key = item.rstrip("0123456789")
+        mem[key] = int(item[len(key):])
+    return mem
 
 
 def fionread(sock):
@@ -152,29 +158,41 @@ def measure(opts, proc, port):
     fdrain.start()
     sdrain.start()
     rss_start = rss_kib(pid)
-    # Fill the server's kernel buffer towards the reader with big lines, 20
-    # at a time, until its Send-Q and the reader's Recv-Q together grow by less than
-    # the batch: from then on
-    # the server's own queue holds what the reader does not take.
-    fill_lines, last_q = 0, send_q(port, reader_port) + fionread(reader)
-    batch_bytes = 20 * (len(FILL_LINE) + 4)
+    # Fill the server's kernel buffer towards the reader with big lines:
+    # 20 at a time while its queued memory (ss's skmem `w`) is more than
+    # 256 KiB below its size (`tb`), then one at a time until a line stays
+    # in the server: from then on the server's own queue holds what the
+    # reader does not take. What the reader's stream carried since its join
+    # (two join notices and the fill lines) minus what the two kernel
+    # buffers hold (Send-Q, the reader's FIONREAD) is what the server holds.
+    fill_lines = 0
+    line_bytes = len(FILL_LINE) + 4
+
+    def held_by_server():
+        streamed = 2 * len(b"f joined the chat\n") + fill_lines * line_bytes
+        return streamed - skmem(port, reader_port)["send_q"] - fionread(reader)
+
     while fill_lines < MAX_FILL_LINES:
+        mem = skmem(port, reader_port)
+        if mem["w"] >= mem["tb"] - 256 * 1024:
+            break
         for _ in range(20):
             filler.sendall(FILL_LINE + b"\n")
             fill_lines += 1
             time.sleep(0.0005)
-        time.sleep(0.05)
-        q = send_q(port, reader_port) + fionread(reader)
-        grew = q - last_q
-        last_q = q
-        if grew < batch_bytes:
-            break
+        time.sleep(0.02)
+    while fill_lines < MAX_FILL_LINES:
+        filler.sendall(FILL_LINE + b"\n")
+        fill_lines += 1
+        time.sleep(0.02)
+        if held_by_server() > 0:
+            time.sleep(0.3)
+            if held_by_server() > 0:
+                break
+    queued_at_baseline = held_by_server()
     reader_recv_q = fionread(reader)
-    kernel_send_q = send_q(port, reader_port)
-    # What the reader's stream carried since its join: two join notices and
-    # the fill lines; what neither kernel buffer holds waits in the server.
-    streamed = 2 * len(b"f joined the chat\n") + fill_lines * (len(FILL_LINE) + 4)
-    queued_at_baseline = streamed - kernel_send_q - reader_recv_q
+    mem = skmem(port, reader_port)
+    kernel_send_q = mem["send_q"]
     time.sleep(0.3)
     baseline = rss_kib(pid)
     peak = baseline
@@ -216,6 +234,8 @@ def measure(opts, proc, port):
         "send_queue": opts.send_queue or "256KiB",
         "fill_lines": fill_lines,
         "kernel_send_q": kernel_send_q,
+        "kernel_wmem": mem["w"],
+        "kernel_sndbuf": mem["tb"],
         "reader_recv_q": reader_recv_q,
         "server_queue_at_baseline": queued_at_baseline,
         "lines_sent": sent,
