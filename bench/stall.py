@@ -199,9 +199,18 @@ def measure(opts, proc, port):
     samples = []
     stop = threading.Event()
 
+    last_send_q = kernel_send_q
+
     def sampler():
-        nonlocal peak
+        nonlocal peak, last_send_q
+        n = 0
         while not stop.is_set():
+            n += 1
+            if n % 10 == 0:
+                try:
+                    last_send_q = skmem(port, reader_port)["send_q"]
+                except (IndexError, AttributeError, subprocess.SubprocessError):
+                    pass  # the connection is gone
             try:
                 r = rss_kib(pid)
             except OSError:
@@ -239,6 +248,10 @@ def measure(opts, proc, port):
         "reader_recv_q": reader_recv_q,
         "server_queue_at_baseline": queued_at_baseline,
         "lines_sent": sent,
+        "kernel_send_q_last": last_send_q,
+        # Lines the kernel took after the fill (the tail of its last
+        # segment still takes small writes); the rest waited in the server.
+        "lines_into_kernel": (last_send_q - kernel_send_q) // 7,
         "dropped_after_s": None if dropped_after is None else round(dropped_after, 2),
         "rss_start_kib": rss_start,
         "rss_baseline_kib": baseline,
