@@ -17,7 +17,8 @@ starts on a free loopback port and stops at the end:
 
 The chatters' latency is from the send of a line to its arrival at every
 chatter (they all read all lines; one clock, this process). Joined users are
-read every 0.5 s so that they never stall the server.
+read every 0.5 s, a slice each turn of the loop, so that they never stall the
+server and the chatters never wait for a whole sweep.
 
 Loopback only; bounded: every phase by --seconds, each join by 30 s, and
 the counts by the flags. Raises its own open-file limit to the hard one (the
@@ -153,6 +154,7 @@ class Bench:
         self.chatters = []
         self.latencies = None  # list while a phase records
         self.last_sweep = time.monotonic()
+        self.cursor = 0
         self.n_chatters, self.rate = chatters, rate
 
     def start_chatters(self):
@@ -169,8 +171,11 @@ class Bench:
         now = time.monotonic()
         for c in self.chatters:
             c.send_due(now)
-        if now - self.last_sweep >= SWEEP_EVERY:
-            self.sweep()
+        # Read a slice of the joined users each tick, so that each is read
+        # every SWEEP_EVERY and the chatters never wait for a whole sweep.
+        share = len(self.joined) * (now - self.last_sweep) / SWEEP_EVERY
+        if share >= 1:
+            self.sweep(int(share))
             self.last_sweep = now
         out = []
         for key, _ in self.sel.select(timeout):
@@ -180,19 +185,28 @@ class Bench:
                 out.append(key.data)
         return out
 
-    def sweep(self):
-        alive = []
-        for s in self.joined:
+    def sweep(self, count=None):
+        """Reads `count` joined users (all when None) from the cursor on,
+        and forgets those the server closed."""
+        count = len(self.joined) if count is None else min(count, len(self.joined))
+        for _ in range(count):
+            if self.cursor >= len(self.joined):
+                self.cursor = 0
+            s = self.joined[self.cursor]
             try:
                 while s.recv(1 << 16, socket.MSG_DONTWAIT):
                     pass
-                s.close()  # end of stream: the server closed it
-                continue
+                closed = True  # end of stream: the server closed it
             except BlockingIOError:
-                alive.append(s)
+                closed = False
             except OSError:
+                closed = True
+            if closed:
                 s.close()
-        self.joined = alive
+                self.joined[self.cursor] = self.joined[-1]
+                self.joined.pop()
+            else:
+                self.cursor += 1
 
     def join_window(self, nicks, window, deadline):
         """Joins `nicks`, at most `window` in their handshake at once.
