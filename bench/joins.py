@@ -290,6 +290,7 @@ def run(opts):
             result.update(storm_seconds=round(end - t0, 2), outcomes=outcomes,
                           join_p50_ms=pct([t * 1e3 for t in times], 50),
                           join_p99_ms=pct([t * 1e3 for t in times], 99),
+                          join_max_ms=round(max(times, default=0) * 1e3, 2),
                           chat_lines=len(b.latencies),
                           chat_p50_ms=pct(b.latencies, 50), chat_p99_ms=pct(b.latencies, 99))
         else:
@@ -340,6 +341,7 @@ def run_seq(b, opts, result):
             marks.append({"users": n, "seconds": round(now - last, 2),
                           "join_p50_ms": pct(join_ms[-1000:], 50),
                           "join_p99_ms": pct(join_ms[-1000:], 99),
+                          "join_max_ms": round(max(join_ms[-1000:]), 2),
                           "load": round(os.getloadavg()[0], 2)})
             last = now
             print(f"  {marks[-1]}", file=sys.stderr, flush=True)
