@@ -262,6 +262,13 @@ class Bench:
         return outcome or "timeout", j.sock, time.monotonic() - j.started
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs, p):
     if not xs:
         return None
@@ -279,15 +286,18 @@ def run(opts):
               "nofile_client": hard, "load_start": round(os.getloadavg()[0], 2)}
     try:
         b = Bench(port, opts.chatters if opts.scenario != "idle" else 0, opts.rate)
+        b.server_pid = proc.pid
         if opts.scenario == "seq":
             run_seq(b, opts, result)
         elif opts.scenario == "storm":
             b.start_chatters()
             b.latencies = []
             t0 = time.monotonic()
+            cpu0 = cpu_seconds(proc.pid)
             outcomes, times, end = b.join_window(
                 [f"u{i}" for i in range(opts.n)], opts.window, t0 + opts.seconds)
             result.update(storm_seconds=round(end - t0, 2), outcomes=outcomes,
+                          server_cpu_s=round(cpu_seconds(proc.pid) - cpu0, 2),
                           join_p50_ms=pct([t * 1e3 for t in times], 50),
                           join_p99_ms=pct([t * 1e3 for t in times], 99),
                           join_max_ms=round(max(times, default=0) * 1e3, 2),
@@ -320,6 +330,7 @@ def run_seq(b, opts, result):
     b.start_chatters()
     b.latencies = []
     t0 = time.monotonic()
+    cpu0 = cpu_seconds(b.server_pid)
     deadline = t0 + opts.seconds
     marks, join_ms, failed = [], [], {}
     last = t0
@@ -346,6 +357,7 @@ def run_seq(b, opts, result):
             last = now
             print(f"  {marks[-1]}", file=sys.stderr, flush=True)
     result.update(reached=n, total_seconds=round(time.monotonic() - t0, 2), per_1000=marks,
+                  server_cpu_s=round(cpu_seconds(b.server_pid) - cpu0, 2),
                   failed=failed, chat_lines=len(b.latencies),
                   chat_p50_ms=pct(b.latencies, 50), chat_p99_ms=pct(b.latencies, 99))
 
