@@ -4,7 +4,7 @@
 # Runs bench/stall.py (one stalled reader of 7-byte lines: the server's RSS
 # growth against --send-queue 64KiB and the default 256KiB, 90 s bound) and
 # bench/joins.py (std and smol: users joining one after another from 3 000 to
-# 5 000 while 4 users chat at 5 lines/s each; a 4 000-user join storm, 64 at a
+# 5 000 while 4 users chat at 2 lines/s each; a 4 000-user join storm, 64 at a
 # time; 10 000 idle users joining 64 at a time) on both runtimes, and
 # appends one JSON line per run, each preceded by `# CASE uptime`, to OUT.
 # Loopback only; each run is bounded by the scripts' --seconds.
@@ -32,7 +32,7 @@ for case in seq storm idle; do
     for rt in std smol; do
         for i in $(seq "$RUNS"); do
             note "$case $rt run $i"
-            python3 "$ROOT/bench/joins.py" --chat "$CHAT" --runtime "$rt" --rate 5 --seconds 300 "$case" >> "$OUT"
+            python3 "$ROOT/bench/joins.py" --chat "$CHAT" --runtime "$rt" --rate 2 --seconds 300 "$case" >> "$OUT"
         done
     done
 done
