@@ -115,7 +115,9 @@ impl Server {
         // that alone.
         let limits = threads::Limits::of_this_process();
         config.max_clients = threads::fit_max_clients(config.max_clients, &limits);
-        let budget = threads::Budget::new(&limits);
+        // The live count holds one acceptor for each port besides the
+        // connections' threads.
+        let budget = threads::Budget::new(&limits, bound.len());
         let local_addrs: Vec<SocketAddr> = bound.iter().map(|b| b.0).collect();
         let (tx, inbox) = mpsc::sync_channel(INBOX_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));

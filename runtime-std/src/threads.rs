@@ -92,25 +92,30 @@ impl Limits {
 ///
 /// # Invariant
 /// `threads` is at most `Limits::connection_threads`, so that a connection
-/// it lets in can always start its threads.
+/// it lets in can always start its threads. The live count it is given also
+/// holds `others` threads that are not a connection's (the acceptors, which
+/// [`RESERVED_THREADS`] already covers): they do not take a client's place.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Budget {
     threads: usize,
+    others: usize,
 }
 
 impl Budget {
-    /// The budget of a process with `limits`.
-    pub(crate) fn new(limits: &Limits) -> Budget {
+    /// The budget of a process with `limits`, whose live count also holds
+    /// `others` threads that are not a connection's.
+    pub(crate) fn new(limits: &Limits, others: usize) -> Budget {
         let threads = limits.connection_threads().map_or(usize::MAX, |threads| {
             usize::try_from(threads).unwrap_or(usize::MAX)
         });
-        Budget { threads }
+        Budget { threads, others }
     }
 
-    /// Whether one more client's threads fit beside `live` running ones.
+    /// Whether one more client's threads fit beside `live` running ones
+    /// (the `others` included).
     pub(crate) fn has_room(&self, live: usize) -> bool {
         let per_client = THREADS_PER_CLIENT as usize;
-        live.saturating_add(per_client) <= self.threads
+        live.saturating_sub(self.others).saturating_add(per_client) <= self.threads
     }
 }
 
@@ -159,7 +164,7 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(limits.connection_threads(), None);
         assert_eq!(fit_max_clients(10_000, &limits), 10_000);
-        assert!(Budget::new(&limits).has_room(usize::MAX - 2));
+        assert!(Budget::new(&limits, 0).has_room(usize::MAX - 2));
     }
 
     #[test]
@@ -174,13 +179,30 @@ mod tests {
 
     #[test]
     fn the_budget_lets_in_a_client_only_if_both_its_threads_fit() {
-        let budget = Budget::new(&Limits {
-            threads_max: Some(256 + 10),
-            ..Limits::default()
-        });
+        let budget = Budget::new(
+            &Limits {
+                threads_max: Some(256 + 10),
+                ..Limits::default()
+            },
+            0,
+        );
         assert!(budget.has_room(8));
         assert!(!budget.has_room(9));
         assert!(!budget.has_room(10));
+    }
+
+    #[test]
+    fn threads_that_are_no_connections_do_not_take_a_clients_place() {
+        // Room for five clients; one acceptor is counted live too.
+        let budget = Budget::new(
+            &Limits {
+                threads_max: Some(256 + 10),
+                ..Limits::default()
+            },
+            1,
+        );
+        assert!(budget.has_room(1 + 8));
+        assert!(!budget.has_room(1 + 9));
     }
 
     #[test]

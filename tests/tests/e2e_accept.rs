@@ -206,9 +206,10 @@ fn a_server_short_of_threads_admits_what_fits_and_refuses_the_rest(rt: Runtime) 
     let mut honest = Honest::join(addr);
     let (peers, answers, prompted) = connect_peers(addr, THREAD_CONNECTS);
     assert!(prompted > 0, "nobody got the prompt: {answers:?}");
-    assert!(
-        prompted <= THREADS_HOLD - 2,
-        "more clients than the threads hold: {answers:?}"
+    assert_eq!(
+        prompted,
+        THREADS_HOLD - 2,
+        "not as many clients as the threads hold: {answers:?}"
     );
     honest.chat("with a full room", "fine");
     drop(peers);
