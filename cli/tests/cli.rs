@@ -55,13 +55,7 @@ fn client_help_lists_its_options() {
     let out = chat(&["client", "--help"]);
     assert!(out.status.success());
     let help = stdout(&out);
-    for flag in [
-        "--nick",
-        "--dialect",
-        "--timestamps",
-        "--host",
-        "--port",
-    ] {
+    for flag in ["--nick", "--dialect", "--timestamps", "--host", "--port"] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
     // One connection serves every server, whatever runtime it runs on.
