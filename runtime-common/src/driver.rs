@@ -12,6 +12,11 @@
 //! [`LogEvent`]s: those the log has at once are taken after every step
 //! ([`RoomLog::poll_event`]), and the runtime hands in those the log's own
 //! threads deliver ([`Stepper::log_event`]).
+//!
+//! Around the stepper, the rest of a driver is here too: the room's handle
+//! on a connection ([`Link`]), the connection table over it ([`Links`]),
+//! the messages a runtime hands the room ([`Msg`]) and the driver that
+//! handles them ([`RoomDriver`]).
 
 use crate::admission::Admission;
 use crate::clock::Clock;
@@ -20,6 +25,16 @@ use crate::written::{Released, Reports};
 use chat_core::{Action, ClusterConfig, Config, ConnId, Event, Input, Room, Time};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+mod link;
+mod links;
+mod msg;
+mod room;
+
+pub use link::Link;
+pub use links::Links;
+pub use msg::{Msg, ReserveReply};
+pub use room::{FlushWait, RoomDriver, LOG_FLUSH};
 
 /// What a driver keeps per connection, as the step needs it.
 pub trait Connections {

@@ -13,7 +13,7 @@
 use crate::conn::{self, Socket};
 use crate::link::Link;
 use crate::live::Live;
-use crate::room::Msg;
+use crate::room::{Msg, RoomEnd};
 use async_channel::Sender;
 use async_io::{Async, Timer};
 use async_net::TcpStream;
@@ -130,7 +130,7 @@ async fn start(
     let connected = Msg::Connected {
         conn,
         peer,
-        link: Rc::clone(&link),
+        link: RoomEnd(Rc::clone(&link)),
     };
     // Connected is queued before the reader exists, so the room
     // always sees it before any read of this connection.
@@ -193,6 +193,10 @@ async fn start_tls(
 /// limits, and waits for the answer; `false` also when the room is gone.
 async fn reserve_address(shared: &Shared, conn: ConnId, peer: IpAddr) -> bool {
     let (reply, answer) = async_channel::bounded(1);
+    let reply = Box::new(move |within| {
+        // The asker may be gone; then there is no one to tell.
+        let _ = reply.try_send(within);
+    });
     let asked = shared.room.send(Msg::Reserve { conn, peer, reply }).await;
     asked.is_ok() && answer.recv().await.unwrap_or(false)
 }

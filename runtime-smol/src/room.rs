@@ -1,8 +1,7 @@
-//! The room task: owns the room, turns messages from the other tasks into
-//! [`Input`]s, and carries out the [`Action`]s by filling outboxes (it
-//! never writes to a socket itself, so no client can stall it). The step
-//! itself (input, actions, events, `Written` reports) is the shared
-//! [`Stepper`]'s; this module waits and keeps the links.
+//! The room task: waits for the other tasks' messages, the log's events, a
+//! shutdown request and the room's deadline, and hands them to the shared
+//! [`RoomDriver`] (which steps the room and fills the outboxes: it never
+//! writes to a socket itself, so no client can stall it).
 //!
 //! Before each message (and each `Tick`) it reports what the writers' sockets
 //! took since the last one ([`Reports`]): those reports never queue behind
@@ -16,20 +15,15 @@
 use crate::link::Link;
 use async_channel::Receiver;
 use async_io::Timer;
-use chat_core::{Action, ConnId, Event, Input, Time};
-use chat_runtime_common::driver::{Connections, Stepper};
+use chat_core::{CloseMode, Payload, Time};
+use chat_runtime_common::driver::{self, FlushWait, RoomDriver, Stepper};
 use chat_runtime_common::log::{LogEvent, LogSink};
-use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::{Released, Reports};
 use futures_lite::future;
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
-/// How long a clustered room waits, once stopped, for its last appends
-/// (the `Down` of the shutdown) to reach the log.
-const LOG_FLUSH: Duration = Duration::from_secs(2);
+/// What the other tasks tell the room task.
+pub(crate) type Msg = driver::Msg<RoomEnd>;
 
 /// Hands a clustered room's log events to the room task (from the log's
 /// own threads).
@@ -48,111 +42,38 @@ impl LogSink for LogToRoom {
 /// before any of them could write, and close fast readers as too slow.
 const YIELD_AFTER: usize = 64;
 
-/// What the other tasks tell the room task.
+/// The room's end of a connection's [`Link`]: a send is a push into its
+/// outbox and a wake of its writer, at once (nothing waits for a hand-over).
 #[derive(Debug)]
-pub(crate) enum Msg {
-    /// The acceptor registered a new connection.
-    Connected {
-        /// The new, never used id.
-        conn: ConnId,
-        /// The address it comes from.
-        peer: IpAddr,
-        /// What the room shares with its task.
-        link: Rc<Link>,
-    },
-    /// A reader read these bytes (at most `MAX_READ`, never empty). The
-    /// buffer goes back to the reader once handled: its credit for the next read.
-    Received {
-        /// Whose socket.
-        conn: ConnId,
-        /// The bytes as read.
-        bytes: Vec<u8>,
-    },
-    /// End of stream, reset, or an I/O error.
-    Closed {
-        /// Whose socket.
-        conn: ConnId,
-    },
-    /// A TLS port asks, before the handshake, whether `conn` is within
-    /// its address's limits (`Stepper::reserve_address`); the answer goes
-    /// to `reply`.
-    Reserve {
-        /// The new, never used id.
-        conn: ConnId,
-        /// The address it comes from.
-        peer: IpAddr,
-        /// Where the answer goes.
-        reply: async_channel::Sender<bool>,
-    },
-    /// The handshake of a connection admitted by `Reserve` failed: it
-    /// will never be `Connected`.
-    Cancel {
-        /// Whose reservation.
-        conn: ConnId,
-    },
+pub(crate) struct RoomEnd(pub(crate) Rc<Link>);
+
+impl driver::Link for RoomEnd {
+    fn send(&mut self, bytes: Payload) -> bool {
+        if !bytes.is_empty() {
+            self.0.outbox.push(bytes);
+        }
+        false
+    }
+
+    fn close(self, mode: CloseMode) {
+        self.0.close(mode);
+    }
+
+    fn give_back(&self, buffer: Vec<u8>) {
+        self.0.credit.give_back(buffer);
+    }
+
+    fn take_written(&self) -> Released {
+        self.0.written.take()
+    }
 }
 
 /// What the room task waits for.
 enum Wake {
     Msg(Msg),
-    Log(LogEvent),
-    Shutdown,
     Tick,
     /// Every sender is gone.
     Done,
-}
-
-/// The driver's view of the room's connections.
-///
-/// # Invariants
-/// It holds exactly the ids that were `Connected` and have had no
-/// `Action::Close` yet: after a `Close` the core forgot the id, and so do we.
-#[derive(Debug, Default)]
-pub(crate) struct Links {
-    map: HashMap<ConnId, Rc<Link>>,
-    /// The read buffers of connections flood control stopped reading.
-    paused: ReadPause<Vec<u8>>,
-}
-
-impl Connections for Links {
-    fn act(&mut self, action: Action) {
-        match action {
-            Action::Send { bytes, .. } if bytes.is_empty() => {}
-            Action::Send { conn, bytes } => match self.map.get(&conn) {
-                Some(link) => link.outbox.push(bytes),
-                None => tracing::debug!(%conn, "send to an unknown connection"),
-            },
-            Action::Close { conn, mode } => {
-                self.paused.forget(conn);
-                match self.map.remove(&conn) {
-                    Some(link) => link.close(mode),
-                    None => tracing::debug!(%conn, "close of an unknown connection"),
-                }
-            }
-            Action::StopReading { conn } => self.paused.stop(conn),
-            Action::ResumeReading { conn } => {
-                if let (Some(bytes), Some(link)) = (self.paused.resume(conn), self.map.get(&conn)) {
-                    link.credit.give_back(bytes);
-                }
-            }
-            Action::Append { .. } => {} // the stepper's, never passed on
-        }
-    }
-
-    fn event(&mut self, event: Event) {
-        tracing::info!("{event}");
-    }
-
-    fn take_written(&mut self, conn: ConnId) -> Released {
-        // A closed connection's counter is gone with its link.
-        self.map
-            .get(&conn)
-            .map_or(Released::default(), |l| l.written.take())
-    }
-
-    fn len(&self) -> usize {
-        self.map.len()
-    }
 }
 
 /// The room task's state.
@@ -161,9 +82,7 @@ impl Connections for Links {
 /// `timer` is set to `armed` (or never fires when `armed` is `None`).
 #[derive(Debug)]
 pub(crate) struct Driver {
-    stepper: Stepper,
-    links: Links,
-    shutting_down: bool,
+    room: RoomDriver<RoomEnd>,
     timer: Timer,
     armed: Option<Time>,
     /// Where the writers list the connections with unreported writes.
@@ -177,9 +96,7 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(stepper: Stepper, reports: Reports, log: Option<Receiver<LogEvent>>) -> Self {
         Driver {
-            stepper,
-            links: Links::default(),
-            shutting_down: false,
+            room: RoomDriver::new(stepper),
             timer: Timer::never(),
             armed: None,
             reports,
@@ -194,46 +111,27 @@ impl Driver {
     ///
     /// A closed `shutdown` channel (every handle dropped) counts as a request.
     pub(crate) async fn run(mut self, inbox: Receiver<Msg>, shutdown: Receiver<()>) {
-        while !(self.shutting_down && self.stepper.connections() == 0) {
+        while !self.room.done() {
             self.burst += 1;
             if self.burst > YIELD_AFTER {
                 self.burst = 0;
                 future::yield_now().await;
             }
             let wake = self.next(&inbox, &shutdown).await;
-            self.stepper.report_written(&mut self.links, &self.reports);
+            self.room.report_written(&self.reports);
             match wake {
-                Wake::Msg(msg) => self.handle(msg),
-                Wake::Log(event) => self.stepper.log_event(&mut self.links, event),
-                Wake::Tick => self.step(Input::Tick),
-                Wake::Shutdown => {
-                    tracing::info!("shutting down");
-                    self.shutting_down = true;
-                    self.step(Input::Shutdown);
-                }
+                Wake::Msg(msg) => self.room.handle(msg),
+                Wake::Tick => self.room.tick(),
                 Wake::Done => break,
             }
         }
         // A connection accepted after the last input is still in the inbox:
         // its task would wait for a close that never comes.
         inbox.close();
-        while let Ok(msg) = inbox.try_recv() {
-            if let Msg::Connected { conn, link, .. } = msg {
-                self.links.map.insert(conn, link);
-            }
-        }
-        for (conn, link) in self.links.map.drain() {
-            tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
-            link.close(chat_core::CloseMode::Abort);
-        }
-        if let Some(mut flush) = self.stepper.flush_log() {
-            let deadline = Instant::now() + LOG_FLUSH;
-            while !flush.is_done() {
-                if Instant::now() >= deadline {
-                    tracing::warn!("the last appends did not reach the log in time");
-                    break;
-                }
-                Timer::after(Duration::from_millis(10)).await;
+        let late = std::iter::from_fn(|| inbox.try_recv().ok());
+        if let Some(mut flush) = self.room.finish(late) {
+            while flush.waiting() {
+                Timer::after(FlushWait::POLL).await;
             }
         }
     }
@@ -241,19 +139,19 @@ impl Driver {
     /// Waits for a shutdown request, a message or the room's deadline, in
     /// that order of preference (`future::or` polls its first future first).
     async fn next(&mut self, inbox: &Receiver<Msg>, shutdown: &Receiver<()>) -> Wake {
-        let deadline = self.stepper.deadline();
+        let deadline = self.room.deadline();
         // Checked before waiting, so a steady stream of messages cannot
         // starve the timers.
-        if self.stepper.is_due(deadline) {
+        if self.room.is_due(deadline) {
             self.armed = None;
             return Wake::Tick;
         }
         self.arm(deadline);
-        let listen = !self.shutting_down;
+        let listen = !self.room.is_shutting_down();
         let stop = async {
             if listen {
                 let _ = shutdown.recv().await;
-                Wake::Shutdown
+                Wake::Msg(Msg::Shutdown)
             } else {
                 future::pending().await
             }
@@ -269,7 +167,7 @@ impl Driver {
         let log = async {
             match &self.log {
                 Some(log) => match log.recv().await {
-                    Ok(event) => Wake::Log(event),
+                    Ok(event) => Wake::Msg(Msg::Log(event)),
                     Err(_) => future::pending().await,
                 },
                 None => future::pending().await,
@@ -292,43 +190,10 @@ impl Driver {
         if deadline == self.armed {
             return;
         }
-        match deadline.and_then(|due| self.stepper.clock().instant(due)) {
+        match deadline.and_then(|due| self.room.clock().instant(due)) {
             Some(at) => self.timer.set_at(at),
             None => self.timer = Timer::never(),
         }
         self.armed = deadline;
-    }
-
-    fn handle(&mut self, msg: Msg) {
-        match msg {
-            Msg::Connected { conn, peer, link } => {
-                // Registered first: the room's first action for it follows.
-                self.links.map.insert(conn, link);
-                self.step(Input::Connected { conn, peer });
-            }
-            Msg::Received { conn, bytes } => {
-                self.step(Input::Received {
-                    conn,
-                    bytes: &bytes,
-                });
-                // Unless the room just closed it: then the reader has stopped.
-                if let Some(link) = self.links.map.get(&conn) {
-                    if let Some(bytes) = self.links.paused.after_read(conn, bytes) {
-                        link.credit.give_back(bytes);
-                    }
-                }
-            }
-            Msg::Closed { conn } => self.step(Input::Closed { conn }),
-            Msg::Reserve { conn, peer, reply } => {
-                // The asker may be gone; then there is no one to tell.
-                let _ = reply.try_send(self.stepper.reserve_address(conn, peer));
-            }
-            Msg::Cancel { conn } => self.stepper.cancel_reservation(conn),
-        }
-    }
-
-    /// Feeds one input, then carries out every action and logs every event.
-    fn step(&mut self, input: Input<'_>) {
-        self.stepper.step(&mut self.links, input);
     }
 }

@@ -145,6 +145,10 @@ impl Acceptor {
     /// limits, and waits for the answer; `false` also when the room is gone.
     fn reserve_address(&self, conn: ConnId, peer: IpAddr) -> bool {
         let (reply, answer) = mpsc::sync_channel(1);
+        let reply = Box::new(move |within| {
+            // The asker may be gone; then there is no one to tell.
+            let _ = reply.try_send(within);
+        });
         let asked = self.room.send(Msg::Reserve { conn, peer, reply });
         asked.is_ok() && answer.recv().unwrap_or(false)
     }

@@ -267,8 +267,12 @@ pub(crate) fn start(
     };
     // Connected goes into the room's queue before the reader exists, so the
     // room always sees it before any read of this connection.
-    room.send(Msg::Connected { conn, peer, outbox })
-        .map_err(drop)?;
+    room.send(Msg::Connected {
+        conn,
+        peer,
+        link: outbox,
+    })
+    .map_err(drop)?;
     let reader_room = room.clone();
     let spawned = thread::Builder::new()
         .name(format!("chat-r{}", conn.0))

@@ -1,9 +1,9 @@
-//! The room thread: owns the [`Room`], turns messages from the other threads
-//! into [`Input`]s, and carries out the [`Action`]s (without ever writing to a
-//! socket itself, so no client can stall it).
+//! The room thread: waits for the other threads' messages (with the room's
+//! deadline as timeout) and hands them to the shared [`RoomDriver`], which
+//! steps the room and queues its sends in the outboxes.
 //!
-//! The step itself (input, actions, events, `Written` reports) is the shared
-//! [`Stepper`]'s; this module waits for messages and keeps the outboxes.
+//! This module keeps only the waiting and the [`Outbox`] as the room's
+//! [`Link`](driver::Link).
 //!
 //! Before each message (and each `Tick`) it reports what the writers' sockets
 //! took since the last one ([`Reports`]): those reports never queue behind
@@ -17,20 +17,13 @@
 
 use crate::conn::Outbox;
 use crate::pace::{self, Pace};
-use chat_core::{Action, CloseMode, ConnId, Event, Input};
-use chat_runtime_common::driver::{Connections, Stepper};
+use chat_core::{CloseMode, Payload};
+use chat_runtime_common::driver::{self, FlushWait, RoomDriver, Stepper};
 use chat_runtime_common::log::{LogEvent, LogSink};
-use chat_runtime_common::read_pause::ReadPause;
 use chat_runtime_common::written::{Released, Reports};
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How long a clustered room waits, once stopped, for its last appends
-/// (the `Down` of the shutdown) to reach the log.
-const LOG_FLUSH: Duration = Duration::from_secs(2);
+use std::time::Instant;
 
 /// The most messages the room thread handles, while more keep coming,
 /// before it hands what it sent to the writers: this bounds how long a line
@@ -38,51 +31,34 @@ const LOG_FLUSH: Duration = Duration::from_secs(2);
 const HAND_OVER_AFTER: usize = 64;
 
 /// What the other threads tell the room thread.
-#[derive(Debug)]
-pub(crate) enum Msg {
-    /// The acceptor registered a new connection.
-    Connected {
-        /// The new, never used id.
-        conn: ConnId,
-        /// The address it comes from.
-        peer: IpAddr,
-        /// How to reach its writer.
-        outbox: Outbox,
-    },
-    /// A reader read these bytes (at most `MAX_READ`, never empty). The
-    /// buffer goes back to the reader once handled: its credit for the next read.
-    Received {
-        /// Whose socket.
-        conn: ConnId,
-        /// The bytes as read.
-        bytes: Vec<u8>,
-    },
-    /// End of stream, reset, or an I/O error.
-    Closed {
-        /// Whose socket.
-        conn: ConnId,
-    },
-    /// A TLS port asks, before the handshake, whether `conn` is within
-    /// its address's limits (`Stepper::reserve_address`); the answer goes
-    /// to `reply`.
-    Reserve {
-        /// The new, never used id.
-        conn: ConnId,
-        /// The address it comes from.
-        peer: IpAddr,
-        /// Where the answer goes.
-        reply: SyncSender<bool>,
-    },
-    /// The handshake of a connection admitted by `Reserve` failed: it
-    /// will never be `Connected`.
-    Cancel {
-        /// Whose reservation.
-        conn: ConnId,
-    },
-    /// Stop the server (from a [`ShutdownHandle`](crate::ShutdownHandle)).
-    Shutdown,
-    /// What a clustered room's log says (from its reader and writer threads).
-    Log(LogEvent),
+pub(crate) type Msg = driver::Msg<Outbox>;
+
+/// A send queues the payload until the burst ends; then the room thread
+/// writes it itself or hands it to the writer thread
+/// ([`Outbox::hand_over`]).
+impl driver::Link for Outbox {
+    fn send(&mut self, bytes: Payload) -> bool {
+        Outbox::send(self, bytes)
+    }
+
+    fn hand_over(&mut self) {
+        Outbox::hand_over(self);
+    }
+
+    fn close(self, mode: CloseMode) {
+        match mode {
+            CloseMode::Flush => self.flush_and_close(),
+            CloseMode::Abort => self.abort(),
+        }
+    }
+
+    fn give_back(&self, buffer: Vec<u8>) {
+        Outbox::give_back(self, buffer);
+    }
+
+    fn take_written(&self) -> Released {
+        self.written.take()
+    }
 }
 
 /// Hands a clustered room's log events to the room thread, through its inbox.
@@ -95,73 +71,10 @@ impl LogSink for LogToRoom {
     }
 }
 
-/// The driver's view of the room's connections.
-///
-/// # Invariants
-/// `map` holds exactly the ids that were `Connected` and have had no
-/// `Action::Close` yet: after a `Close` the core forgot the id, and so do we.
-/// `unsent` lists, once each, the outboxes with payloads not handed over
-/// (and maybe ids closed since).
-#[derive(Debug, Default)]
-pub(crate) struct Outboxes {
-    map: HashMap<ConnId, Outbox>,
-    unsent: Vec<ConnId>,
-    /// The read buffers of connections flood control stopped reading.
-    paused: ReadPause<Vec<u8>>,
-}
-
-impl Connections for Outboxes {
-    fn act(&mut self, action: Action) {
-        match action {
-            Action::Send { conn, bytes } => match self.map.get_mut(&conn) {
-                Some(outbox) => {
-                    if outbox.send(bytes) {
-                        self.unsent.push(conn);
-                    }
-                }
-                None => tracing::debug!(%conn, "send to an unknown connection"),
-            },
-            Action::Close { conn, mode } => {
-                self.paused.forget(conn);
-                match self.map.remove(&conn) {
-                    Some(outbox) if mode == CloseMode::Flush => outbox.flush_and_close(),
-                    Some(outbox) => outbox.abort(),
-                    None => tracing::debug!(%conn, "close of an unknown connection"),
-                }
-            }
-            Action::StopReading { conn } => self.paused.stop(conn),
-            Action::ResumeReading { conn } => {
-                if let (Some(bytes), Some(outbox)) = (self.paused.resume(conn), self.map.get(&conn))
-                {
-                    outbox.give_back(bytes);
-                }
-            }
-            Action::Append { .. } => {} // the stepper's, never passed on
-        }
-    }
-
-    fn event(&mut self, event: Event) {
-        tracing::info!("{event}");
-    }
-
-    fn take_written(&mut self, conn: ConnId) -> Released {
-        // A closed connection's counter is gone with its outbox.
-        self.map
-            .get(&conn)
-            .map_or(Released::default(), |o| o.written.take())
-    }
-
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-}
-
 /// The room thread's state.
 #[derive(Debug)]
 pub(crate) struct Driver {
-    stepper: Stepper,
-    outboxes: Outboxes,
-    shutting_down: bool,
+    room: RoomDriver<Outbox>,
     /// Where the writers list the connections with unreported writes.
     reports: Reports,
     /// How the room waits for writers that fall behind (see [`pace`]).
@@ -173,9 +86,7 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(stepper: Stepper, reports: Reports, pace: Arc<Pace>) -> Self {
         Driver {
-            stepper,
-            outboxes: Outboxes::default(),
-            shutting_down: false,
+            room: RoomDriver::new(stepper),
             reports,
             pace,
             burst: 0,
@@ -186,28 +97,18 @@ impl Driver {
     /// (or every sender is gone). Connections the room did not close by then
     /// are aborted, so that nothing outlives the room.
     pub(crate) fn run(mut self, inbox: &Receiver<Msg>) {
-        while !(self.shutting_down && self.stepper.connections() == 0) {
+        while !self.room.done() {
             let input = self.next_input(inbox);
-            self.stepper
-                .report_written(&mut self.outboxes, &self.reports);
+            self.room.report_written(&self.reports);
             match input {
-                Some(Some(msg)) => self.handle(msg),
-                Some(None) => self.step(Input::Tick),
+                Some(Some(msg)) => self.room.handle(msg),
+                Some(None) => self.room.tick(),
                 None => break,
             }
         }
-        for (conn, outbox) in self.outboxes.map.drain() {
-            tracing::warn!(%conn, "the room stopped with the connection open; aborting it");
-            outbox.abort();
-        }
-        if let Some(mut flush) = self.stepper.flush_log() {
-            let deadline = Instant::now() + LOG_FLUSH;
-            while !flush.is_done() {
-                if Instant::now() >= deadline {
-                    tracing::warn!("the last appends did not reach the log in time");
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+        if let Some(mut flush) = self.room.finish(std::iter::empty()) {
+            while flush.waiting() {
+                std::thread::sleep(FlushWait::POLL);
             }
         }
     }
@@ -217,8 +118,8 @@ impl Driver {
     /// `Some(None)` means the deadline passed; `None` that every sender is gone.
     fn next_input(&mut self, inbox: &Receiver<Msg>) -> Option<Option<Msg>> {
         // Checked first, so a steady stream of messages cannot starve the timers.
-        let deadline = self.stepper.deadline();
-        if self.stepper.is_due(deadline) {
+        let deadline = self.room.deadline();
+        if self.room.is_due(deadline) {
             return Some(None);
         }
         if self.burst < HAND_OVER_AFTER {
@@ -235,7 +136,7 @@ impl Driver {
         let msg = match deadline {
             None => inbox.recv().ok()?,
             Some(due) => {
-                let now = self.stepper.clock().now();
+                let now = self.room.clock().now();
                 if due <= now {
                     return Some(None);
                 }
@@ -254,65 +155,14 @@ impl Driver {
     /// waits (bounded) for those writers that fell far behind without being
     /// blocked on their clients (see [`pace`]).
     fn hand_over(&mut self) {
-        let outboxes = &mut self.outboxes;
-        for conn in &outboxes.unsent {
-            // Closed since: `flush_and_close` handed it over, or it was aborted.
-            if let Some(outbox) = outboxes.map.get_mut(conn) {
-                outbox.hand_over();
-            }
-        }
+        let handed = self.room.hand_over();
         let deadline = Instant::now() + pace::MAX_WAIT;
-        for conn in &outboxes.unsent {
-            let Some(outbox) = outboxes.map.get(conn) else {
-                continue;
-            };
+        for outbox in handed {
             if !self.pace.wait_while(deadline, || outbox.writer_is_behind()) {
                 tracing::debug!("writers got no CPU for {:?}; moving on", pace::MAX_WAIT);
                 break;
             }
         }
-        outboxes.unsent.clear();
         self.burst = 0;
-    }
-
-    fn handle(&mut self, msg: Msg) {
-        match msg {
-            Msg::Connected { conn, peer, outbox } => {
-                // Registered first: the room's first action for it follows.
-                self.outboxes.map.insert(conn, outbox);
-                self.step(Input::Connected { conn, peer });
-            }
-            Msg::Received { conn, bytes } => {
-                self.step(Input::Received {
-                    conn,
-                    bytes: &bytes,
-                });
-                // Unless the room just closed it: then the reader learns it
-                // from the dropped outbox.
-                if let Some(outbox) = self.outboxes.map.get(&conn) {
-                    if let Some(bytes) = self.outboxes.paused.after_read(conn, bytes) {
-                        outbox.give_back(bytes);
-                    }
-                }
-            }
-            Msg::Closed { conn } => self.step(Input::Closed { conn }),
-            Msg::Reserve { conn, peer, reply } => {
-                // The asker may be gone; then there is no one to tell.
-                let _ = reply.try_send(self.stepper.reserve_address(conn, peer));
-            }
-            Msg::Cancel { conn } => self.stepper.cancel_reservation(conn),
-            Msg::Log(event) => self.stepper.log_event(&mut self.outboxes, event),
-            Msg::Shutdown if self.shutting_down => {}
-            Msg::Shutdown => {
-                tracing::info!("shutting down");
-                self.shutting_down = true;
-                self.step(Input::Shutdown);
-            }
-        }
-    }
-
-    /// Feeds one input, then carries out every action and logs every event.
-    fn step(&mut self, input: Input<'_>) {
-        self.stepper.step(&mut self.outboxes, input);
     }
 }
