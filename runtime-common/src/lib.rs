@@ -16,6 +16,8 @@
 //!   `error: server full` and close it cleanly, so no client hangs in the
 //!   kernel's queue or sees a bare end of stream; and a log of it that says
 //!   so once per interval, not once per refusal.
+//! - [`conn_map`]: the driver's tables keyed by connection id, with a
+//!   hash of one multiplication (ids are the server's, never a peer's).
 //! - [`read_pause`]: the read buffer of a connection flood control stopped
 //!   reading, kept until the room resumes it.
 //! - [`listener::Endpoint`]: a port and what it speaks there (plain or TLS).
@@ -48,6 +50,7 @@
 pub mod admission;
 pub mod client;
 pub mod clock;
+pub mod conn_map;
 pub mod driver;
 pub mod listener;
 pub mod log;

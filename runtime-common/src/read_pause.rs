@@ -6,8 +6,8 @@
 //! room: the reader reads again only once the room hands the buffer back.
 //! So stopping is keeping that buffer; resuming is handing it back.
 
+use crate::conn_map::ConnMap;
 use chat_core::ConnId;
-use std::collections::HashMap;
 
 /// The connections not to read from, and the buffers kept from their readers.
 ///
@@ -17,13 +17,13 @@ use std::collections::HashMap;
 /// it meanwhile, is the value.
 #[derive(Debug)]
 pub struct ReadPause<B> {
-    stopped: HashMap<ConnId, Option<B>>,
+    stopped: ConnMap<Option<B>>,
 }
 
 impl<B> Default for ReadPause<B> {
     fn default() -> Self {
         ReadPause {
-            stopped: HashMap::new(),
+            stopped: ConnMap::default(),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The room driver's connection table, over any runtime's [`Link`].
 
 use super::{Connections, Link};
+use crate::conn_map::ConnMap;
 use crate::read_pause::ReadPause;
 use crate::written::Released;
 use chat_core::{Action, ConnId, Event};
-use std::collections::HashMap;
 
 /// The driver's view of the room's connections.
 ///
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 /// links that hand over at once.
 #[derive(Debug)]
 pub struct Links<L> {
-    map: HashMap<ConnId, L>,
+    map: ConnMap<L>,
     unsent: Vec<ConnId>,
     /// The read buffers of connections flood control stopped reading.
     paused: ReadPause<Vec<u8>>,
@@ -26,7 +26,7 @@ pub struct Links<L> {
 impl<L> Default for Links<L> {
     fn default() -> Self {
         Links {
-            map: HashMap::new(),
+            map: ConnMap::default(),
             unsent: Vec::new(),
             paused: ReadPause::default(),
         }
