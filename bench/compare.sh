@@ -97,12 +97,11 @@ done
 # Where cargo puts a profile's binaries.
 profile_dir() { if [ "$PROFILE" = dev ]; then echo debug; else echo "$PROFILE"; fi; }
 
-# build_rev SLOT REV: checks REV out in the worktree $TARGET/compare/SLOT
+# build_rev SLOT COMMIT: checks COMMIT out in the worktree $TARGET/compare/SLOT
 # (made on first use), gives it the working tree's [profile.*] sections,
 # builds `chat` into $TARGET/compare/SLOT-target and prints its path.
 build_rev() {
-    local slot=$1 rev=$2 tree=$TARGET/compare/$1 commit
-    commit=$(git rev-parse --verify --quiet "$rev^{commit}") || { echo "error: no commit $rev" >&2; exit 2; }
+    local slot=$1 commit=$2 tree=$TARGET/compare/$1
     if [ ! -e "$tree/.git" ]; then
         mkdir -p "$TARGET/compare"
         git worktree prune
@@ -125,26 +124,32 @@ rest, _ = split(theirs)
 _, profiles = split(ours)
 open(sys.argv[2], "w").write(rest.rstrip("\n") + "\n\n" + profiles)
 EOF
-    log "building $rev ($(git -C "$tree" log -1 --format='%h %cs') $PROFILE) in $tree"
+    log "building $(git -C "$tree" log -1 --format='%h %cs') ($PROFILE) in $tree"
     (cd "$tree" && CARGO_TARGET_DIR=$TARGET/compare/$slot-target \
         cargo build --profile "$PROFILE" -q -p chat-cli >&2)
     echo "$TARGET/compare/$slot-target/$(profile_dir)/chat"
 }
 
+# Each revision resolved once: a branch that moves during the run names
+# the commit that was built.
+resolve() { git rev-parse --verify --quiet "$1^{commit}" || { echo "error: no commit $1" >&2; exit 2; }; }
 OLD_REV=${REVS[0]}
 NEW_REV=${REVS[1]:-}
-OLD=$(build_rev old "$OLD_REV")
+OLD_COMMIT=$(resolve "$OLD_REV")
+NEW_COMMIT=""
+[ -z "$NEW_REV" ] || NEW_COMMIT=$(resolve "$NEW_REV")
+OLD=$(build_rev old "$OLD_COMMIT")
 log "building the working tree ($PROFILE)"
 cargo build --profile "$PROFILE" -q -p chat-cli
 CHAT=$TARGET/$(profile_dir)/chat
 if [ -n "$NEW_REV" ]; then
-    NEW=$(build_rev new "$NEW_REV")
-    NEW_NAME="$NEW_REV ($(git log -1 --format='%h %cs' "$NEW_REV"))"
+    NEW=$(build_rev new "$NEW_COMMIT")
+    NEW_NAME="$NEW_REV ($(git log -1 --format='%h %cs' "$NEW_COMMIT"))"
 else
     NEW=$CHAT
     NEW_NAME="working tree ($(git log -1 --format='%h %cs') $(git diff --quiet HEAD && echo clean || echo '+ changes'))"
 fi
-OLD_NAME="$OLD_REV ($(git log -1 --format='%h %cs' "$OLD_REV"))"
+OLD_NAME="$OLD_REV ($(git log -1 --format='%h %cs' "$OLD_COMMIT"))"
 if [ "$BUILD_ONLY" = 1 ]; then
     printf '%s\n%s\n' "$OLD" "$NEW"
     exit 0
