@@ -1191,6 +1191,7 @@ mod tests {
         );
         session.handle_received(b"alice: hi\nbob: hi\n");
         assert_eq!(copies(&session).len(), 3);
+        assert_eq!(session.pings_unanswered(), 1, "the ping is out");
         // The bold line was refused (too long, say): the pong settles it.
         session.handle_received(b"* alice waves\npong client-1\npong client-9\n");
         assert_eq!(copies(&session), ["alice: after"]);
