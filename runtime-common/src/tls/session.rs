@@ -143,32 +143,6 @@ impl TlsReader {
             Err(error) => Err(error),
         }
     }
-
-    /// The next plaintext read (at most [`MAX_READ`] bytes), reading raw
-    /// bytes with `read_raw` (a blocking read of the socket) as often as it
-    /// takes; `None` once the session ended. For clients, which may block.
-    ///
-    /// # Errors
-    /// From `read_raw`, or as [`feed`](TlsReader::feed) and
-    /// [`read_plain`](TlsReader::read_plain).
-    pub fn read_blocking(
-        &mut self,
-        mut read_raw: impl FnMut(&mut [u8]) -> io::Result<usize>,
-    ) -> io::Result<Option<Vec<u8>>> {
-        let mut plain = Vec::with_capacity(MAX_READ);
-        let mut raw = [0u8; RAW_READ];
-        loop {
-            match self.read_plain(&mut plain)? {
-                Plain::Bytes(_) => return Ok(Some(plain)),
-                Plain::Closed => return Ok(None),
-                Plain::NeedMore => match read_raw(&mut raw) {
-                    Ok(n) => self.feed(&raw[..n])?,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
-                },
-            }
-        }
-    }
 }
 
 /// The writing half of a session: seals plaintext into records and tells
@@ -241,31 +215,6 @@ impl TlsWriter {
         self.records.clear();
         self.sent = 0;
         std::mem::take(&mut self.sealed_plaintext)
-    }
-
-    /// Seals all of `bytes` and hands the records to `write_raw` (a
-    /// blocking write of the whole buffer to the socket). For clients,
-    /// which may block.
-    ///
-    /// # Errors
-    /// From `write_raw`, or `BrokenPipe` when the session no longer takes
-    /// plaintext.
-    pub fn write_all_blocking(
-        &mut self,
-        bytes: &[u8],
-        mut write_raw: impl FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let taken = self.seal(&[IoSlice::new(rest)]);
-            if taken == 0 {
-                return Err(io::ErrorKind::BrokenPipe.into());
-            }
-            write_raw(self.unsent())?;
-            self.wrote(self.unsent().len());
-            rest = &rest[taken..];
-        }
-        Ok(())
     }
 
     /// Queues `close_notify` and returns the records that carry it (best
